@@ -1,0 +1,172 @@
+"""Errors raised by livehandle.
+
+Every error a caller can see is a :class:`SessionError` subclass (or a :class:`ValueError` for bad
+arguments), never a bare Trio, WebSocket, JSON or cattrs exception.  Close codes from the server are
+classified into one subclass of :class:`ConnectionClosed` per meaning, each carrying the code and the
+server's reason text, so applications can decide whether to resume, retry or give up.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CLOSE_CODE_NAMES",
+    "ConnectFailed",
+    "ConnectionClosed",
+    "ConnectionLost",
+    "InvalidArgument",
+    "Lagged",
+    "NormalClosure",
+    "PolicyViolation",
+    "ProtocolError",
+    "ServerError",
+    "SessionClosed",
+    "SessionError",
+    "SessionTimeout",
+    "classify_close",
+]
+
+#: Human names for the close codes the Live API uses (RFC 6455 §7.4.1).
+CLOSE_CODE_NAMES: dict[int, str] = {
+    1000: "normal closure",
+    1001: "going away",
+    1005: "no status received",
+    1006: "connection lost",
+    1007: "invalid argument",
+    1008: "policy violation",
+    1009: "message too big",
+    1011: "server error",
+}
+
+
+class SessionError(Exception):
+    """Base class of every error livehandle raises on purpose."""
+
+
+class ProtocolError(SessionError):
+    """A message could not be decoded or encoded as Gemini Live JSON.
+
+    The message says what was wrong and shows a short excerpt of the offending input.
+    """
+
+
+class ConnectFailed(SessionError):
+    """The WebSocket connection could not be opened (refused, unreachable, handshake rejected).
+
+    Attributes:
+        url: the endpoint URL with any credentials redacted.
+        status_code: the HTTP status when the server rejected the upgrade, else None.
+    """
+
+    def __init__(self, message: str, *, url: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status_code = status_code
+
+
+class SessionTimeout(SessionError):
+    """A bounded wait ran out: connecting, or waiting for ``setupComplete``.
+
+    Attributes:
+        stage: what was being waited for (``"connect"`` or ``"setup"``).
+        seconds: the limit that was exceeded.
+    """
+
+    def __init__(self, stage: str, seconds: float) -> None:
+        super().__init__(f"timed out after {seconds:g} s waiting for {stage}")
+        self.stage = stage
+        self.seconds = seconds
+
+
+class ConnectionClosed(SessionError):
+    """The WebSocket closed; base class of the per-code errors.
+
+    Attributes:
+        code: the WebSocket close code (1006 when the connection dropped without a close frame).
+        reason: the reason text the peer sent (may be empty).
+        resumable: True when resuming with a session-resumption handle is the sensible reaction.
+    """
+
+    resumable: bool = False
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        name = CLOSE_CODE_NAMES.get(code, "closed")
+        text = f"connection closed with code {code} ({name})"
+        if reason:
+            text += f": {reason}"
+        super().__init__(text)
+        self.code = code
+        self.reason = reason
+
+
+class NormalClosure(ConnectionClosed):
+    """Code 1000: the session ended normally."""
+
+
+class ConnectionLost(ConnectionClosed):
+    """Code 1006: the connection dropped without a close frame; resume with the latest handle."""
+
+    resumable = True
+
+
+class InvalidArgument(ConnectionClosed):
+    """Code 1007: the server rejected a message or the setup (bad field, bad key); fix, don't retry."""
+
+
+class PolicyViolation(ConnectionClosed):
+    """Code 1008: model not found for this API version, API disabled, or access denied."""
+
+
+class ServerError(ConnectionClosed):
+    """Code 1011: internal error, quota, or the connection deadline after ``goAway``; resumable."""
+
+    resumable = True
+
+    @property
+    def deadline_expired(self) -> bool:
+        """True when this is the end of a connection's lifetime (after a ``goAway``)."""
+        return "deadline" in self.reason.lower()
+
+
+_CLOSE_CLASSES: dict[int, type[ConnectionClosed]] = {
+    1000: NormalClosure,
+    1006: ConnectionLost,
+    1007: InvalidArgument,
+    1008: PolicyViolation,
+    1011: ServerError,
+}
+
+
+def classify_close(code: int | None, reason: str | None = None) -> ConnectionClosed:
+    """Build the error that describes a close with ``code`` and ``reason``.
+
+    A missing code (no close frame) counts as 1006, connection lost.
+    """
+    effective = 1006 if code is None else code
+    cls = _CLOSE_CLASSES.get(effective, ConnectionClosed)
+    return cls(effective, reason or "")
+
+
+class SessionClosed(SessionError):
+    """The session has ended; nothing more can be sent on it.
+
+    Attributes:
+        cause: the error that ended the session, or None when it ended normally.
+    """
+
+    def __init__(self, message: str = "the session is closed", *, cause: SessionError | None = None):
+        if cause is not None:
+            message = f"{message} ({cause})"
+        super().__init__(message)
+        self.cause = cause
+
+
+class Lagged(SessionError):
+    """A subscriber fell behind and missed events; the next ``receive()`` continues after them.
+
+    Attributes:
+        missed: how many events this subscriber did not see.
+    """
+
+    def __init__(self, missed: int) -> None:
+        super().__init__(f"subscriber fell behind and missed {missed} event(s)")
+        self.missed = missed

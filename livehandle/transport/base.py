@@ -1,0 +1,53 @@
+"""The seam between the session and the network: a small ``Transport`` protocol.
+
+A :class:`Transport` opens a :class:`Connection` to an :class:`~livehandle.transport.Endpoint`.
+The session owns exactly one connection at a time; one task sends on it and one task receives
+from it.  Implementations: :class:`~livehandle.transport.WebSocketTransport` (trio-websocket, the
+default) and :class:`~livehandle.transport.MemoryTransport` (in-process, for unit tests).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import trio
+
+    from livehandle.transport.endpoints import Endpoint
+
+__all__ = ["Connection", "Transport"]
+
+
+class Connection(Protocol):
+    """One open, message-framed, bidirectional connection.
+
+    ``send`` and ``receive`` raise a :class:`~livehandle.errors.ConnectionClosed` subclass (chosen by
+    :func:`~livehandle.errors.classify_close` from the close code and reason) once the connection is
+    closed, whichever side closed it.  ``aclose`` is idempotent and bounded by the caller's cancel
+    scope.
+    """
+
+    async def send(self, message: str | bytes) -> None:
+        """Send one message: ``str`` as a text frame, ``bytes`` as a binary frame."""
+        ...
+
+    async def receive(self) -> bytes | str:
+        """Receive the next whole message, text (``str``) or binary (``bytes``)."""
+        ...
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
+        """Close with ``code`` and ``reason``; further sends and receives raise."""
+        ...
+
+
+class Transport(Protocol):
+    """Something that can open connections to an endpoint."""
+
+    async def connect(self, endpoint: Endpoint, nursery: trio.Nursery) -> Connection:
+        """Open a connection to ``endpoint``.
+
+        Background tasks the connection needs (e.g. a WebSocket reader) are started in ``nursery``
+        and end when the connection is closed.  Raises :class:`~livehandle.errors.ConnectFailed` when
+        the connection cannot be opened.  Timeouts are the caller's (wrap in ``trio.fail_after``).
+        """
+        ...

@@ -1,0 +1,276 @@
+"""Endpoints: where a session connects and how it authenticates.
+
+Four kinds, all pointing at the same ``BidiGenerateContent`` WebSocket protocol:
+
+* :meth:`Endpoint.google_ai`: the Gemini Developer API, API key in the ``x-goog-api-key`` header
+  (default) or the ``?key=`` query parameter;
+* :meth:`Endpoint.ephemeral_token`: the ``BidiGenerateContentConstrained`` method with a short-lived
+  token (``?access_token=`` or ``Authorization: Token``);
+* :meth:`Endpoint.vertex`: Vertex AI, with a bearer token read fresh from a callable on every
+  connect (tokens expire), or an express-mode API key;
+* :meth:`Endpoint.from_url`: a plain URL, e.g. the emulator's ``ws://127.0.0.1:PORT``.
+
+Every constructor takes ``base_url`` so the same code can be pointed at the emulator.  Credentials
+never appear in ``repr()``, in :attr:`Endpoint.redacted_url`, or in errors built from either.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import urllib.parse
+from collections.abc import Callable
+from typing import Literal
+
+import attrs
+
+__all__ = ["GOOGLE_AI_BASE_URL", "Endpoint", "ResolvedEndpoint"]
+
+GOOGLE_AI_BASE_URL = "wss://generativelanguage.googleapis.com"
+
+Backend = Literal["google_ai", "vertex", "url"]
+
+_REDACTED = "***"
+
+
+@attrs.frozen(repr=False)
+class ResolvedEndpoint:
+    """An endpoint with its credentials filled in for one connection attempt.
+
+    Attributes:
+        url: the full URL to open, including any credential query parameters.
+        headers: extra HTTP headers for the upgrade request (may hold secrets).
+        redacted_url: ``url`` with credential values replaced by ``***``; safe to log.
+        secrets: the credential strings, so callers can scrub them from third-party messages.
+    """
+
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    redacted_url: str
+    secrets: tuple[str, ...]
+    ssl_context: ssl.SSLContext | None = None
+
+    def __repr__(self) -> str:
+        return f"ResolvedEndpoint(url={self.redacted_url!r})"
+
+    def scrub(self, text: str) -> str:
+        """Return ``text`` with every credential (plain or URL-encoded) replaced by ``***``."""
+        for secret in self.secrets:
+            if secret:
+                text = text.replace(secret, _REDACTED)
+                text = text.replace(urllib.parse.quote(secret, safe=""), _REDACTED)
+        return text
+
+
+@attrs.frozen(repr=False)
+class Endpoint:
+    """Where to connect and how to authenticate; build it with one of the class methods.
+
+    Attributes:
+        url: the WebSocket URL without credentials.
+        backend: ``"google_ai"``, ``"vertex"`` or ``"url"``; decides how model names are written.
+        project, location: the Vertex project and location (Vertex only).
+        ssl_context: TLS settings for ``wss://`` URLs (None: the system default).
+    """
+
+    url: str
+    backend: Backend = "url"
+    project: str | None = None
+    location: str | None = None
+    ssl_context: ssl.SSLContext | None = None
+    _query_secrets: tuple[tuple[str, str], ...] = attrs.field(default=(), alias="query_secrets")
+    _header_secrets: tuple[tuple[str, str], ...] = attrs.field(default=(), alias="header_secrets")
+    _bearer: Callable[[], str] | None = attrs.field(default=None, alias="bearer")
+
+    # -- constructors -------------------------------------------------------------------------
+
+    @classmethod
+    def google_ai(
+        cls,
+        api_key: str,
+        *,
+        api_version: Literal["v1beta", "v1alpha"] = "v1beta",
+        key_in_query: bool = False,
+        base_url: str = GOOGLE_AI_BASE_URL,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> Endpoint:
+        """The Gemini Developer API with an API key.
+
+        Args:
+            api_key: the key; sent in the ``x-goog-api-key`` header unless ``key_in_query``.
+            api_version: ``v1beta`` (documented default) or ``v1alpha``.
+            key_in_query: send the key as ``?key=`` (what browsers must do) instead of a header.
+            base_url: scheme and host, e.g. the emulator's ``ws://127.0.0.1:PORT``.
+            ssl_context: TLS settings for ``wss://``.
+        """
+        if not api_key:
+            raise ValueError("api_key is empty; pass a Gemini API key or set GEMINI_API_KEY")
+        path = f"/ws/google.ai.generativelanguage.{api_version}.GenerativeService.BidiGenerateContent"
+        url = _join(base_url, path)
+        if key_in_query:
+            return cls(url, "google_ai", ssl_context=ssl_context, query_secrets=(("key", api_key),))
+        return cls(
+            url, "google_ai", ssl_context=ssl_context, header_secrets=(("x-goog-api-key", api_key),)
+        )
+
+    @classmethod
+    def ephemeral_token(
+        cls,
+        token: str,
+        *,
+        api_version: Literal["v1beta", "v1alpha"] = "v1alpha",
+        in_header: bool = False,
+        base_url: str = GOOGLE_AI_BASE_URL,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> Endpoint:
+        """The constrained method with an ephemeral token (``auth_tokens/...``).
+
+        Args:
+            token: the token's ``name`` as returned by the token service.
+            api_version: ``v1alpha`` (what the official SDKs use) or ``v1beta``.
+            in_header: send ``Authorization: Token ...`` instead of ``?access_token=``.
+            base_url: scheme and host.
+            ssl_context: TLS settings for ``wss://``.
+        """
+        if not token:
+            raise ValueError("ephemeral token is empty")
+        path = (
+            f"/ws/google.ai.generativelanguage.{api_version}"
+            ".GenerativeService.BidiGenerateContentConstrained"
+        )
+        url = _join(base_url, path)
+        if in_header:
+            return cls(
+                url,
+                "google_ai",
+                ssl_context=ssl_context,
+                header_secrets=(("authorization", f"Token {token}"),),
+            )
+        return cls(url, "google_ai", ssl_context=ssl_context, query_secrets=(("access_token", token),))
+
+    @classmethod
+    def vertex(
+        cls,
+        *,
+        project: str,
+        location: str,
+        token: Callable[[], str] | None = None,
+        api_key: str | None = None,
+        api_version: Literal["v1beta1", "v1"] = "v1beta1",
+        base_url: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> Endpoint:
+        """Vertex AI with an OAuth bearer token (or an express-mode API key).
+
+        Args:
+            project: the Google Cloud project id.
+            location: e.g. ``us-central1``, or ``global``.
+            token: called on every connect to get a fresh access token (tokens expire).
+            api_key: an express-mode API key instead of ``token``.
+            api_version: ``v1beta1`` (what the SDKs use) or ``v1``.
+            base_url: scheme and host; default derived from ``location``.
+            ssl_context: TLS settings for ``wss://``.
+        """
+        if not project or not location:
+            raise ValueError("Vertex needs both project and location")
+        if (token is None) == (api_key is None):
+            raise ValueError("Vertex needs exactly one of token (a callable) or api_key")
+        if base_url is None:
+            host = (
+                "aiplatform.googleapis.com"
+                if location == "global"
+                else f"{location}-aiplatform.googleapis.com"
+            )
+            base_url = f"wss://{host}"
+        path = f"/ws/google.cloud.aiplatform.{api_version}.LlmBidiService/BidiGenerateContent"
+        headers = (("x-goog-api-key", api_key),) if api_key is not None else ()
+        return cls(
+            _join(base_url, path),
+            "vertex",
+            project=project,
+            location=location,
+            ssl_context=ssl_context,
+            header_secrets=headers,
+            bearer=token,
+        )
+
+    @classmethod
+    def from_url(cls, url: str, *, ssl_context: ssl.SSLContext | None = None) -> Endpoint:
+        """A plain WebSocket URL with no credentials (the emulator, a proxy)."""
+        scheme = urllib.parse.urlsplit(url).scheme
+        if scheme not in ("ws", "wss"):
+            raise ValueError(f"endpoint URL must start with ws:// or wss://, got {scheme or url!r}")
+        return cls(url, "url", ssl_context=ssl_context)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Endpoint | None:
+        """The Google AI endpoint for ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``), if either is set."""
+        env = os.environ if environ is None else environ
+        key = env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY")
+        return cls.google_ai(key) if key else None
+
+    # -- use ----------------------------------------------------------------------------------
+
+    def resolve(self) -> ResolvedEndpoint:
+        """Fill in credentials for one connection attempt (calls the bearer-token callable)."""
+        headers = list(self._header_secrets)
+        secrets = [value for _, value in self._query_secrets]
+        secrets += [value for _, value in self._header_secrets]
+        if self._bearer is not None:
+            token = self._bearer()
+            if not token:
+                raise ValueError("the Vertex token callable returned an empty token")
+            headers.append(("authorization", f"Bearer {token}"))
+            secrets.append(token)
+        url = self.url
+        if self._query_secrets:
+            sep = "&" if urllib.parse.urlsplit(url).query else "?"
+            url += sep + urllib.parse.urlencode(self._query_secrets)
+        return ResolvedEndpoint(
+            url, tuple(headers), self.redacted_url, tuple(secrets), self.ssl_context
+        )
+
+    @property
+    def redacted_url(self) -> str:
+        """The URL with credential query values shown as ``***``; safe to log."""
+        if not self._query_secrets:
+            return self.url
+        sep = "&" if urllib.parse.urlsplit(self.url).query else "?"
+        shown = urllib.parse.urlencode(
+            [(name, _REDACTED) for name, _ in self._query_secrets], safe="*"
+        )
+        return self.url + sep + shown
+
+    def model_name(self, model: str) -> str:
+        """Write ``model`` the way this backend's ``setup.model`` expects it.
+
+        Google AI: ``models/{id}``; Vertex: ``projects/{p}/locations/{l}/publishers/google/models/{id}``.
+        Names that are already qualified are returned unchanged.
+        """
+        if self.backend == "vertex":
+            if model.startswith("projects/"):
+                return model
+            model_id = model.removeprefix("models/").removeprefix("publishers/google/models/")
+            return (
+                f"projects/{self.project}/locations/{self.location}"
+                f"/publishers/google/models/{model_id}"
+            )
+        if model.startswith(("models/", "projects/", "tunedModels/")):
+            return model
+        return f"models/{model}"
+
+    def __repr__(self) -> str:
+        auth = []
+        if self._header_secrets or self._query_secrets:
+            auth.append("credentials=***")
+        if self._bearer is not None:
+            auth.append("bearer=<callable>")
+        extra = "".join(f", {a}" for a in auth)
+        return f"Endpoint({self.backend}, url={self.redacted_url!r}{extra})"
+
+
+def _join(base_url: str, path: str) -> str:
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme not in ("ws", "wss"):
+        raise ValueError(f"base_url must start with ws:// or wss://, got {base_url!r}")
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
