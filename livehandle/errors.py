@@ -1,9 +1,9 @@
 """Errors raised by livehandle.
 
 Every error a caller can see is a :class:`SessionError` subclass (or a :class:`ValueError` for bad
-arguments), never a bare Trio, WebSocket, JSON or cattrs exception.  Close codes from the server are
-classified into one subclass of :class:`ConnectionClosed` per meaning, each carrying the code and the
-server's reason text, so applications can decide whether to resume, retry or give up.
+arguments), never a bare Trio, WebSocket, JSON or cattrs exception.  Close codes from the server
+are classified into one subclass of :class:`ConnectionClosed` per meaning, each carrying the code
+and the server's reason text, so applications can decide whether to resume, retry or give up.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class ConnectionLost(ConnectionClosed):
 
 
 class InvalidArgument(ConnectionClosed):
-    """Code 1007: the server rejected a message or the setup (bad field, bad key); fix, don't retry."""
+    """Code 1007: the server rejected a message or the setup (bad field, bad key); don't retry."""
 
 
 class PolicyViolation(ConnectionClosed):
@@ -153,7 +153,9 @@ class SessionClosed(SessionError):
         cause: the error that ended the session, or None when it ended normally.
     """
 
-    def __init__(self, message: str = "the session is closed", *, cause: SessionError | None = None):
+    def __init__(
+        self, message: str = "the session is closed", *, cause: SessionError | None = None
+    ) -> None:
         if cause is not None:
             message = f"{message} ({cause})"
         super().__init__(message)

@@ -8,5 +8,25 @@ from livehandle.transport.endpoints import (
     Endpoint as Endpoint,
     ResolvedEndpoint as ResolvedEndpoint,
 )
+from livehandle.transport.memory import (
+    MemoryConnection as MemoryConnection,
+    MemoryTransport as MemoryTransport,
+    memory_connection_pair as memory_connection_pair,
+)
+from livehandle.transport.websocket import (
+    WebSocketConnection as WebSocketConnection,
+    WebSocketTransport as WebSocketTransport,
+)
 
-__all__ = ["GOOGLE_AI_BASE_URL", "Connection", "Endpoint", "ResolvedEndpoint", "Transport"]
+__all__ = [
+    "GOOGLE_AI_BASE_URL",
+    "Connection",
+    "Endpoint",
+    "MemoryConnection",
+    "MemoryTransport",
+    "ResolvedEndpoint",
+    "Transport",
+    "WebSocketConnection",
+    "WebSocketTransport",
+    "memory_connection_pair",
+]

@@ -21,10 +21,9 @@ __all__ = ["Connection", "Transport"]
 class Connection(Protocol):
     """One open, message-framed, bidirectional connection.
 
-    ``send`` and ``receive`` raise a :class:`~livehandle.errors.ConnectionClosed` subclass (chosen by
-    :func:`~livehandle.errors.classify_close` from the close code and reason) once the connection is
-    closed, whichever side closed it.  ``aclose`` is idempotent and bounded by the caller's cancel
-    scope.
+    ``send`` and ``receive`` raise a :class:`~livehandle.errors.ConnectionClosed` subclass (chosen
+    by :func:`~livehandle.errors.classify_close` from the close code and reason) once the connection
+    is closed, whichever side closed it.  ``aclose`` is idempotent and bounded in time.
     """
 
     async def send(self, message: str | bytes) -> None:
@@ -47,7 +46,7 @@ class Transport(Protocol):
         """Open a connection to ``endpoint``.
 
         Background tasks the connection needs (e.g. a WebSocket reader) are started in ``nursery``
-        and end when the connection is closed.  Raises :class:`~livehandle.errors.ConnectFailed` when
-        the connection cannot be opened.  Timeouts are the caller's (wrap in ``trio.fail_after``).
+        and end when the connection is closed.  Raises :class:`~livehandle.errors.ConnectFailed`
+        when the connection cannot be opened.  The caller bounds it (``trio.fail_after``).
         """
         ...

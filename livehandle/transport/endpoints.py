@@ -105,7 +105,9 @@ class Endpoint:
         """
         if not api_key:
             raise ValueError("api_key is empty; pass a Gemini API key or set GEMINI_API_KEY")
-        path = f"/ws/google.ai.generativelanguage.{api_version}.GenerativeService.BidiGenerateContent"
+        path = (
+            f"/ws/google.ai.generativelanguage.{api_version}.GenerativeService.BidiGenerateContent"
+        )
         url = _join(base_url, path)
         if key_in_query:
             return cls(url, "google_ai", ssl_context=ssl_context, query_secrets=(("key", api_key),))
@@ -146,7 +148,9 @@ class Endpoint:
                 ssl_context=ssl_context,
                 header_secrets=(("authorization", f"Token {token}"),),
             )
-        return cls(url, "google_ai", ssl_context=ssl_context, query_secrets=(("access_token", token),))
+        return cls(
+            url, "google_ai", ssl_context=ssl_context, query_secrets=(("access_token", token),)
+        )
 
     @classmethod
     def vertex(
@@ -204,7 +208,7 @@ class Endpoint:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Endpoint | None:
-        """The Google AI endpoint for ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``), if either is set."""
+        """The Google AI endpoint for ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``), if one is set."""
         env = os.environ if environ is None else environ
         key = env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY")
         return cls.google_ai(key) if key else None
@@ -216,6 +220,8 @@ class Endpoint:
         headers = list(self._header_secrets)
         secrets = [value for _, value in self._query_secrets]
         secrets += [value for _, value in self._header_secrets]
+        # "Token auth_tokens/..." also leaks if only the token part is quoted somewhere.
+        secrets += [value.partition(" ")[2] for _, value in self._header_secrets if " " in value]
         if self._bearer is not None:
             token = self._bearer()
             if not token:
@@ -244,7 +250,8 @@ class Endpoint:
     def model_name(self, model: str) -> str:
         """Write ``model`` the way this backend's ``setup.model`` expects it.
 
-        Google AI: ``models/{id}``; Vertex: ``projects/{p}/locations/{l}/publishers/google/models/{id}``.
+        Google AI: ``models/{id}``;
+        Vertex: ``projects/{p}/locations/{l}/publishers/google/models/{id}``.
         Names that are already qualified are returned unchanged.
         """
         if self.backend == "vertex":

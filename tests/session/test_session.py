@@ -1,0 +1,507 @@
+"""The L0 session against a real WebSocket server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+
+import pytest
+import trio
+
+from livehandle.errors import (
+    ConnectFailed,
+    ConnectionLost,
+    InvalidArgument,
+    Lagged,
+    PolicyViolation,
+    ProtocolError,
+    ServerError,
+    SessionClosed,
+    SessionTimeout,
+)
+from livehandle.events import SessionEnd, SessionEvent, SessionPhase
+from livehandle.session import Session, SessionOptions, open_session
+from livehandle.transport import Endpoint
+from livehandle.wire import messages as m
+from tests.session.server import Peer, live_server
+
+SETUP = m.Setup(model="models/test-model", session_resumption=m.SessionResumptionConfig())
+API_KEY = "AIzaSy-test-key-do-not-log"
+TEXT_TURN = m.ClientContent(
+    turns=(m.Content(parts=(m.Part(text="hello"),), role="user"),), turn_complete=True
+)
+
+
+def text_part(text: str) -> m.ServerContent:
+    return m.ServerContent(model_turn=m.Content(parts=(m.Part(text=text),)))
+
+
+def audio_part(data: bytes) -> m.ServerContent:
+    blob = m.Blob("audio/pcm;rate=24000", data)
+    return m.ServerContent(model_turn=m.Content(parts=(m.Part(inline_data=blob),)))
+
+
+async def collect(session: Session, until: type) -> list[SessionEvent]:
+    """Events from now until (and including) the first of type ``until``."""
+    events: list[SessionEvent] = []
+    with session.subscribe() as sub:
+        async for event in sub:
+            events.append(event)
+            if isinstance(event, until):
+                break
+    return events
+
+
+def kinds(events: list[SessionEvent]) -> list[str]:
+    return [type(e).__name__ for e in events if not isinstance(e, SessionEvent.PhaseChanged)]
+
+
+@pytest.fixture
+def fail_after():
+    with trio.fail_after(10):
+        yield
+
+
+async def test_handshake_sends_setup_first_and_publishes_connected() -> None:
+    async with live_server() as server:
+        session = Session(SETUP, endpoint=Endpoint.google_ai(API_KEY, base_url=server.url))
+        sub = session.subscribe()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(session.run)
+            assert session.phase is SessionPhase.ACTIVE
+            await session.close()
+        events = [event async for event in sub]
+    peer = server.peers[0]
+    assert peer.received[0] == SETUP
+    assert peer.headers["x-goog-api-key"] == API_KEY
+    assert peer.path.endswith("GenerativeService.BidiGenerateContent")
+    phases = [e.new for e in events if isinstance(e, SessionEvent.PhaseChanged)]
+    assert phases == [
+        SessionPhase.CONNECTING,
+        SessionPhase.SETUP_SENT,
+        SessionPhase.ACTIVE,
+        SessionPhase.DISCONNECTING,
+        SessionPhase.DISCONNECTED,
+    ]
+    assert SessionEvent.Connected(None, False) in events
+    assert isinstance(events[-1], SessionEvent.Disconnected)
+
+
+async def test_text_turn_yields_deltas_joined_text_and_turn_complete() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.expect(m.ClientContent)
+        await peer.send(text_part("Paris "))
+        await peer.send(text_part("is the capital."))
+        await peer.send(m.ServerContent(generation_complete=True))
+        await peer.send(m.ServerContent(turn_complete=True), binary=False)  # text frames too
+
+    async with (
+        live_server(script) as server,
+        open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
+    ):
+        with session.subscribe() as sub:
+            await session.send(TEXT_TURN)
+            events = []
+            async for event in sub:
+                events.append(event)
+                if isinstance(event, SessionEvent.TurnComplete):
+                    break
+    assert kinds(events) == [
+        "TextDelta",
+        "TextDelta",
+        "GenerationComplete",
+        "TextComplete",
+        "TurnComplete",
+    ]
+    assert SessionEvent.TextComplete("Paris is the capital.") in events
+    phases = [e.new for e in events if isinstance(e, SessionEvent.PhaseChanged)]
+    assert phases == [SessionPhase.MODEL_SPEAKING, SessionPhase.ACTIVE]
+    assert server.peers[0].received[1] == TEXT_TURN
+
+
+async def test_audio_goes_out_and_model_audio_comes_back_byte_exact() -> None:
+    chunks = [bytes([i]) * 1920 for i in range(3)]
+    mic = bytes(range(256)) * 2
+
+    async def script(peer: Peer) -> None:
+        got = await peer.expect(m.RealtimeInput)
+        assert got.audio == m.Blob("audio/pcm;rate=16000", mic)
+        await peer.send(m.ServerContent(input_transcription=m.Transcription("hi there")))
+        for chunk in chunks:
+            await peer.send(audio_part(chunk))
+        await peer.send(m.ServerContent(output_transcription=m.Transcription("Hello!")))
+        usage = m.UsageMetadata(prompt_token_count=10, response_token_count=5, total_token_count=15)
+        await peer.send(m.ServerContent(turn_complete=True, usage_metadata=usage))
+
+    async with (
+        live_server(script) as server,
+        open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
+    ):
+        with session.subscribe() as sub:
+            await session.send(m.RealtimeInput(audio=m.Blob("audio/pcm;rate=16000", mic)))
+            events = []
+            async for event in sub:
+                events.append(event)
+                if isinstance(event, SessionEvent.TurnComplete):
+                    break
+    audio = [e.data for e in events if isinstance(e, SessionEvent.AudioData)]
+    assert audio == chunks
+    assert SessionEvent.InputTranscription("hi there") in events
+    assert SessionEvent.OutputTranscription("Hello!") in events
+    usage_events = [e for e in events if isinstance(e, SessionEvent.Usage)]
+    assert usage_events[0].usage.total_token_count == 15
+
+
+async def test_tool_call_round_trip_and_phase_never_sticks() -> None:
+    call = m.FunctionCall(name="get_weather", id="fc-1", args={"city": "Paris"})
+
+    async def script(peer: Peer) -> None:
+        await peer.expect(m.ClientContent)
+        await peer.send(m.ToolCall((call,)))
+        response = await peer.expect(m.ToolResponse)
+        assert response.function_responses[0].id == "fc-1"
+        await peer.send(text_part("It is sunny."))
+        await peer.send(m.ServerContent(turn_complete=True))
+
+    async with (
+        live_server(script) as server,
+        open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
+    ):
+        with session.subscribe() as sub:
+            await session.send(TEXT_TURN)
+            phases = []
+            async for event in sub:
+                if isinstance(event, SessionEvent.PhaseChanged):
+                    phases.append(event.new)
+                if isinstance(event, SessionEvent.ToolCall):
+                    assert event.calls == (call,)
+                    assert session.phase is SessionPhase.TOOL_CALL_PENDING
+                    session.mark_tools_executing()
+                    answer = m.FunctionResponse(
+                        id="fc-1", name="get_weather", response={"output": "sunny"}
+                    )
+                    await session.send(m.ToolResponse((answer,)))
+                if isinstance(event, SessionEvent.TurnComplete):
+                    break
+    assert phases == [
+        SessionPhase.TOOL_CALL_PENDING,
+        SessionPhase.TOOL_CALL_EXECUTING,
+        SessionPhase.ACTIVE,
+        SessionPhase.MODEL_SPEAKING,
+        SessionPhase.ACTIVE,
+    ]
+
+
+async def test_tool_call_cancellation_is_published_and_leaves_the_tool_phase() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.send(
+            m.ToolCall((m.FunctionCall(name="f", id="a"), m.FunctionCall(name="f", id="b")))
+        )
+        await peer.send(m.ToolCallCancellation(("a", "b")))
+
+    async with live_server(script) as server:
+        session = Session(SETUP, endpoint=Endpoint.from_url(server.url))
+        sub = session.subscribe()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(session.run)
+            async for event in sub:
+                if isinstance(event, SessionEvent.ToolCallCancelled):
+                    assert event.ids == ("a", "b")
+                    break
+            assert session.phase is SessionPhase.ACTIVE
+            await session.close()
+
+
+async def test_go_away_then_deadline_close_ends_with_resumable_server_error() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.send(m.SessionResumptionUpdate(new_handle="h1", resumable=True))
+        await peer.send(m.GoAway(time_left=50.0))
+        await peer.close(1011, "Deadline expired before operation could complete.")
+
+    async with (
+        live_server(script) as server,
+        open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
+    ):
+        end = await session.wait_closed()
+    assert isinstance(end.error, ServerError)
+    assert end.error.deadline_expired and end.error.resumable
+    assert end.initiated_by == "server" and end.code == 1011
+    assert end.resume_handle == "h1"
+
+
+async def test_go_away_event_carries_time_left_in_seconds() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.send(m.GoAway(time_left=50.0))
+
+    async with live_server(script) as server:
+        session = Session(SETUP, endpoint=Endpoint.from_url(server.url))
+        sub = session.subscribe()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(session.run)
+            async for event in sub:
+                if isinstance(event, SessionEvent.GoAway):
+                    assert event.time_left == 50.0
+                    break
+            await session.close()
+
+
+async def test_resume_handle_is_the_newest_resumable_one() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.send(m.SessionResumptionUpdate(new_handle="h1", resumable=True))
+        await peer.send(m.SessionResumptionUpdate(resumable=False))
+        await peer.send(m.SessionResumptionUpdate(new_handle="h2"))  # resumable absent: true
+        await peer.send(m.SessionResumptionUpdate(new_handle="h3", resumable=False))
+        await peer.send(m.ServerContent(turn_complete=True))
+
+    async with (
+        live_server(script) as server,
+        open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
+    ):
+        with session.subscribe() as sub:
+            updates = []
+            async for event in sub:
+                if isinstance(event, SessionEvent.SessionResumeUpdate):
+                    updates.append((event.handle, event.resumable))
+                if isinstance(event, SessionEvent.TurnComplete):
+                    break
+            assert session.resume_handle == "h2"
+    assert updates == [("h1", True), (None, False), ("h2", True), ("h3", False)]
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "error_type"),
+    [
+        (1007, "Request contains an invalid argument.", InvalidArgument),
+        (1008, "models/x is not found for API version v1beta", PolicyViolation),
+        (1011, "Internal error occurred.", ServerError),
+    ],
+)
+async def test_server_close_codes_become_typed_errors(
+    code: int, reason: str, error_type: type
+) -> None:
+    async def script(peer: Peer) -> None:
+        await peer.close(code, reason)
+
+    async with (
+        live_server(script) as server,
+        open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
+    ):
+        end = await session.wait_closed()
+        assert type(end.error) is error_type
+        assert end.error.code == code and end.error.reason == reason
+        with pytest.raises(SessionClosed) as info:
+            await session.send(TEXT_TURN)
+        assert info.value.cause is end.error
+        assert session.phase is SessionPhase.DISCONNECTED
+
+
+async def test_server_normal_close_is_a_clean_end() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.close(1000)
+
+    async with (
+        live_server(script) as server,
+        open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
+    ):
+        end = await session.wait_closed()
+    assert end == SessionEnd("server", 1000, "", None, None)
+    assert end.ok
+
+
+async def test_dropped_connection_is_connection_lost() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.drop()
+
+    async with (
+        live_server(script) as server,
+        open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
+    ):
+        end = await session.wait_closed()
+    assert isinstance(end.error, ConnectionLost)
+    assert end.code == 1006 and end.initiated_by == "network"
+
+
+async def test_malformed_frame_is_reported_and_the_session_continues() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.send_raw(b"{not json")
+        await peer.send_raw('{"brandNewKind":{}}')
+        await peer.send(m.ServerContent(turn_complete=True))
+
+    async with (
+        live_server(script) as server,
+        open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
+    ):
+        with session.subscribe() as sub:
+            events = []
+            async for event in sub:
+                events.append(event)
+                if isinstance(event, SessionEvent.TurnComplete):
+                    break
+    assert kinds(events) == ["Error", "TurnComplete"]
+    error = events[0]
+    assert isinstance(error, SessionEvent.Error) and isinstance(error.error, ProtocolError)
+
+
+async def test_interrupted_drops_output_in_the_same_message_and_publishes_first() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.send(audio_part(b"\x01\x00"))
+        await peer.send(
+            m.ServerContent(
+                interrupted=True,
+                model_turn=m.Content(parts=(m.Part(text="stale"),)),
+                input_transcription=m.Transcription("wait"),
+            )
+        )
+        await peer.send(m.ServerContent(turn_complete=True))
+
+    async with (
+        live_server(script) as server,
+        open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
+    ):
+        with session.subscribe() as sub:
+            events = []
+            async for event in sub:
+                events.append(event)
+                if isinstance(event, SessionEvent.TurnComplete):
+                    break
+    assert kinds(events) == ["AudioData", "Interrupted", "InputTranscription", "TurnComplete"]
+    phases = [e.new for e in events if isinstance(e, SessionEvent.PhaseChanged)]
+    assert phases == [SessionPhase.MODEL_SPEAKING, SessionPhase.INTERRUPTED, SessionPhase.ACTIVE]
+
+
+async def test_vertex_session_id_is_published_with_connected() -> None:
+    async with live_server(setup_complete=m.SetupComplete(session_id="vx-1")) as server:
+        session = Session(SETUP, endpoint=Endpoint.from_url(server.url))
+        sub = session.subscribe()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(session.run)
+            assert session.session_id == "vx-1"
+            await session.close()
+    assert SessionEvent.Connected("vx-1", False) in [e async for e in sub]
+
+
+async def test_setup_complete_never_arriving_times_out(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with live_server(setup_complete=None) as server:
+        start = trio.current_time()
+        with pytest.raises(SessionTimeout) as info:
+            async with open_session(SETUP, endpoint=Endpoint.from_url(server.url)):
+                pytest.fail("must not get here")
+        assert info.value.stage == "setupComplete" and info.value.seconds == 15.0
+        assert trio.current_time() - start == pytest.approx(15.0, abs=0.5)
+
+
+async def test_rejected_setup_raises_the_close_error_from_open() -> None:
+    reason = (
+        "models/x is not found for API version v1beta, or is not supported for bidiGenerateContent."
+    )
+    async with live_server(setup_complete=(1008, reason)) as server:
+        with pytest.raises(PolicyViolation) as info:
+            async with open_session(SETUP, endpoint=Endpoint.from_url(server.url)):
+                pytest.fail("must not get here")
+    assert info.value.code == 1008 and info.value.reason == reason
+
+
+async def test_connection_refused_raises_connect_failed_without_the_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    endpoint = Endpoint.google_ai(API_KEY, key_in_query=True, base_url=f"ws://127.0.0.1:{port}")
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(ConnectFailed) as info:
+        async with open_session(SETUP, endpoint=endpoint):
+            pytest.fail("must not get here")
+    assert API_KEY not in str(info.value) and API_KEY not in info.value.url
+    assert API_KEY not in caplog.text
+
+
+async def test_graceful_close_flushes_queued_messages_then_closes_1000() -> None:
+    async with live_server() as server:
+        async with open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session:
+            for i in range(3):
+                await session.send(m.RealtimeInput(text=f"t{i}"))
+        await server.finished.wait()
+    peer = server.peers[0]
+    assert [msg.text for msg in peer.received[1:]] == ["t0", "t1", "t2"]
+    assert peer.close_code == 1000
+    assert session.end is not None and session.end.ok and session.end.initiated_by == "client"
+
+
+async def test_close_is_idempotent_and_sends_after_it_raise_at_once() -> None:
+    async with (
+        live_server() as server,
+        open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
+    ):
+        first = await session.close()
+        second = await session.close()
+        assert first is second
+        with pytest.raises(SessionClosed):
+            await session.send(TEXT_TURN)
+
+
+async def test_body_exception_propagates_unwrapped_after_closing() -> None:
+    async with live_server() as server:
+        with pytest.raises(KeyError):
+            async with open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session:
+                raise KeyError("from the body")
+        assert session.end is not None and session.end.initiated_by == "client"
+
+
+async def test_subscriptions_end_when_the_session_ends() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.close(1000)
+
+    async with (
+        live_server(script) as server,
+        open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
+    ):
+        sub = session.subscribe()
+        events = [event async for event in sub]  # terminates: the broadcast closes
+    assert isinstance(events[-1], SessionEvent.Disconnected)
+
+
+async def test_slow_subscriber_lags_and_never_blocks_the_reader() -> None:
+    count = 50
+
+    async def script(peer: Peer) -> None:
+        for i in range(count):
+            await peer.send(text_part(str(i)))
+        await peer.send(m.ServerContent(turn_complete=True))
+
+    options = SessionOptions(event_capacity=8)
+    async with (
+        live_server(script) as server,
+        open_session(SETUP, endpoint=Endpoint.from_url(server.url), options=options) as session,
+    ):
+        slow = session.subscribe()
+        with session.subscribe(capacity=1000) as fast:
+            async for event in fast:
+                if isinstance(event, SessionEvent.TurnComplete):
+                    break
+        with pytest.raises(Lagged) as info:
+            await slow.receive()
+        assert info.value.missed > 0
+        slow.close()
+
+
+async def test_unencodable_setup_fails_before_connecting() -> None:
+    bad = m.Setup(model="m", generation_config=m.GenerationConfig(temperature=float("inf")))
+    with pytest.raises(ProtocolError):
+        Session(bad, endpoint=Endpoint.from_url("ws://127.0.0.1:9"))
+
+
+def test_options_reject_non_positive_values() -> None:
+    with pytest.raises(ValueError, match="connect_timeout"):
+        SessionOptions(connect_timeout=0)
+    with pytest.raises(ValueError, match="outbound_capacity"):
+        SessionOptions(outbound_capacity=-1)
+
+
+def test_session_repr_does_not_show_the_key() -> None:
+    endpoint = Endpoint.google_ai(API_KEY, key_in_query=True)
+    assert API_KEY not in repr(Session(SETUP, endpoint=endpoint))
+    assert json.dumps(repr(endpoint)).count(API_KEY) == 0

@@ -1,0 +1,214 @@
+from __future__ import annotations
+
+import pytest
+
+from livehandle.transport import Endpoint
+
+KEY = "AIzaSy-test-key-0123456789"
+GOOGLE_AI_PATH = "/ws/google.ai.generativelanguage.{}.GenerativeService.BidiGenerateContent"
+
+
+@pytest.mark.parametrize("version", ["v1beta", "v1alpha"])
+def test_google_ai_url_names_the_api_version(version):
+    endpoint = Endpoint.google_ai(KEY, api_version=version)
+
+    assert endpoint.url == "wss://generativelanguage.googleapis.com" + GOOGLE_AI_PATH.format(
+        version
+    )
+    assert endpoint.backend == "google_ai"
+
+
+def test_google_ai_default_version_is_v1beta():
+    assert ".v1beta." in Endpoint.google_ai(KEY).url
+
+
+def test_google_ai_sends_key_in_header_by_default():
+    resolved = Endpoint.google_ai(KEY).resolve()
+
+    assert resolved.headers == (("x-goog-api-key", KEY),)
+    assert "?" not in resolved.url
+
+
+def test_google_ai_key_in_query_puts_key_in_url_not_headers():
+    resolved = Endpoint.google_ai(KEY, key_in_query=True).resolve()
+
+    assert resolved.url.endswith(f"BidiGenerateContent?key={KEY}")
+    assert resolved.headers == ()
+    assert resolved.redacted_url.endswith("BidiGenerateContent?key=***")
+
+
+def test_ephemeral_token_uses_constrained_method():
+    endpoint = Endpoint.ephemeral_token("auth_tokens/abc")
+
+    assert endpoint.url.endswith(".GenerativeService.BidiGenerateContentConstrained")
+    assert ".v1alpha." in endpoint.url
+
+
+def test_ephemeral_token_in_query_is_url_encoded():
+    resolved = Endpoint.ephemeral_token("auth_tokens/abc").resolve()
+
+    assert resolved.url.endswith("BidiGenerateContentConstrained?access_token=auth_tokens%2Fabc")
+    assert resolved.headers == ()
+
+
+def test_ephemeral_token_in_header_uses_token_scheme():
+    resolved = Endpoint.ephemeral_token("auth_tokens/abc", in_header=True).resolve()
+
+    assert resolved.headers == (("authorization", "Token auth_tokens/abc"),)
+    assert "?" not in resolved.url
+
+
+def test_ephemeral_token_is_scrubbed_even_without_its_scheme():
+    resolved = Endpoint.ephemeral_token("auth_tokens/abc", in_header=True).resolve()
+
+    scrubbed = resolved.scrub("bad token auth_tokens/abc (auth_tokens%2Fabc)")
+
+    assert "auth_tokens" not in scrubbed
+
+
+@pytest.mark.parametrize(
+    ("location", "host"),
+    [
+        ("us-central1", "us-central1-aiplatform.googleapis.com"),
+        ("global", "aiplatform.googleapis.com"),
+    ],
+)
+def test_vertex_url_depends_on_location(location, host):
+    endpoint = Endpoint.vertex(project="proj", location=location, token=lambda: "t")
+
+    assert endpoint.url == (
+        f"wss://{host}/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"
+    )
+    assert endpoint.backend == "vertex"
+
+
+def test_vertex_calls_token_callable_on_every_resolve():
+    tokens = iter(["first-token", "second-token"])
+    endpoint = Endpoint.vertex(project="proj", location="global", token=lambda: next(tokens))
+
+    first = endpoint.resolve()
+    second = endpoint.resolve()
+
+    assert first.headers == (("authorization", "Bearer first-token"),)
+    assert second.headers == (("authorization", "Bearer second-token"),)
+    assert "second-token" not in second.scrub("token second-token")
+
+
+def test_vertex_empty_token_from_callable_is_rejected():
+    endpoint = Endpoint.vertex(project="proj", location="global", token=lambda: "")
+
+    with pytest.raises(ValueError, match="empty token"):
+        endpoint.resolve()
+
+
+def test_vertex_express_api_key_goes_in_header():
+    resolved = Endpoint.vertex(project="proj", location="global", api_key=KEY).resolve()
+
+    assert resolved.headers == (("x-goog-api-key", KEY),)
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("gemini-live", "models/gemini-live"),
+        ("models/gemini-live", "models/gemini-live"),
+        ("tunedModels/mine", "tunedModels/mine"),
+    ],
+)
+def test_google_ai_model_name(model, expected):
+    assert Endpoint.google_ai(KEY).model_name(model) == expected
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["gemini-live", "models/gemini-live", "publishers/google/models/gemini-live"],
+)
+def test_vertex_model_name_is_full_resource_name(model):
+    endpoint = Endpoint.vertex(project="proj", location="europe-west4", token=lambda: "t")
+
+    assert endpoint.model_name(model) == (
+        "projects/proj/locations/europe-west4/publishers/google/models/gemini-live"
+    )
+
+
+def test_vertex_model_name_keeps_qualified_names():
+    endpoint = Endpoint.vertex(project="proj", location="global", token=lambda: "t")
+    name = "projects/other/locations/us/publishers/google/models/m"
+
+    assert endpoint.model_name(name) == name
+
+
+def test_url_backend_model_name_uses_models_prefix():
+    assert Endpoint.from_url("ws://127.0.0.1:1234").model_name("m") == "models/m"
+
+
+def test_base_url_override_points_at_local_emulator():
+    endpoint = Endpoint.google_ai(KEY, base_url="ws://127.0.0.1:1234")
+
+    assert endpoint.url == "ws://127.0.0.1:1234" + GOOGLE_AI_PATH.format("v1beta")
+
+
+def test_from_url_keeps_the_url_and_has_no_credentials():
+    resolved = Endpoint.from_url("ws://127.0.0.1:1234/live?x=1").resolve()
+
+    assert resolved.url == "ws://127.0.0.1:1234/live?x=1"
+    assert resolved.headers == ()
+    assert resolved.secrets == ()
+
+
+def test_key_in_query_is_appended_to_existing_query():
+    endpoint = Endpoint("ws://127.0.0.1:1234/live?x=1", "url", query_secrets=(("key", KEY),))
+
+    assert endpoint.resolve().url == f"ws://127.0.0.1:1234/live?x=1&key={KEY}"
+    assert endpoint.redacted_url == "ws://127.0.0.1:1234/live?x=1&key=***"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Endpoint.google_ai(""),
+        lambda: Endpoint.ephemeral_token(""),
+        lambda: Endpoint.google_ai(KEY, base_url="https://example.com"),
+        lambda: Endpoint.from_url("http://127.0.0.1:1234"),
+        lambda: Endpoint.vertex(project="proj", location="global"),
+        lambda: Endpoint.vertex(project="proj", location="global", token=lambda: "t", api_key=KEY),
+        lambda: Endpoint.vertex(project="", location="global", token=lambda: "t"),
+    ],
+    ids=[
+        "empty-key",
+        "empty-token",
+        "bad-base-url-scheme",
+        "bad-url-scheme",
+        "vertex-without-token",
+        "vertex-with-token-and-key",
+        "vertex-without-project",
+    ],
+)
+def test_bad_arguments_raise_value_error(make):
+    with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
+        make()
+
+
+@pytest.mark.parametrize("key_in_query", [False, True])
+def test_api_key_never_shown(key_in_query):
+    endpoint = Endpoint.google_ai(KEY, key_in_query=key_in_query)
+    resolved = endpoint.resolve()
+
+    for text in (repr(endpoint), str(endpoint), endpoint.redacted_url, repr(resolved)):
+        assert KEY not in text
+    assert "credentials=***" in repr(endpoint)
+
+
+def test_vertex_bearer_token_never_shown():
+    endpoint = Endpoint.vertex(project="proj", location="global", token=lambda: "ya29.secret")
+    resolved = endpoint.resolve()
+
+    for text in (repr(endpoint), endpoint.redacted_url, repr(resolved)):
+        assert "ya29.secret" not in text
+    assert "bearer=<callable>" in repr(endpoint)
+
+
+def test_scrub_removes_plain_and_url_encoded_secrets():
+    resolved = Endpoint.google_ai("k/ey+1", key_in_query=True).resolve()
+
+    assert resolved.scrub("got k/ey+1 and k%2Fey%2B1") == "got *** and ***"

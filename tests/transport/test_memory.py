@@ -1,0 +1,275 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+import trio
+import trio.testing
+
+from livehandle.errors import (
+    ConnectFailed,
+    ConnectionClosed,
+    ConnectionLost,
+    NormalClosure,
+    ServerError,
+)
+from livehandle.transport import Endpoint, MemoryConnection, MemoryTransport, memory_connection_pair
+
+KEY = "AIzaSy-memory-test-key"
+
+
+async def test_messages_arrive_in_order_with_their_type():
+    client, server = memory_connection_pair()
+    sent = ["a", b"b", "c", b"", ""]
+
+    for message in sent:
+        await client.send(message)
+
+    assert [await server.receive() for _ in sent] == sent
+
+
+async def test_both_directions_are_independent():
+    client, server = memory_connection_pair()
+
+    await client.send("ping")
+    await server.send("pong")
+
+    assert await server.receive() == "ping"
+    assert await client.receive() == "pong"
+
+
+async def test_send_waits_while_peer_buffer_is_full(autojump_clock):
+    client, server = memory_connection_pair(capacity=2)
+    await client.send("1")
+    await client.send("2")
+
+    with trio.move_on_after(10) as scope:
+        await client.send("3")
+    assert scope.cancelled_caught
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client.send, "3")
+        assert [await server.receive() for _ in range(3)] == ["1", "2", "3"]
+
+
+async def test_send_rejects_other_types():
+    client, _ = memory_connection_pair()
+
+    with pytest.raises(TypeError, match="str or bytes"):
+        await client.send(42)  # type: ignore[arg-type]
+
+
+async def test_peer_close_drains_delivered_messages_then_raises_classified_error():
+    client, server = memory_connection_pair()
+    await server.send("last words")
+
+    await server.aclose(1011, "Deadline expired before operation could complete.")
+
+    assert await client.receive() == "last words"
+    with pytest.raises(ServerError) as info:
+        await client.receive()
+    assert info.value.code == 1011
+    assert info.value.deadline_expired
+
+
+async def test_peer_close_wakes_a_waiting_receive():
+    client, server = memory_connection_pair()
+
+    async with trio.open_nursery() as nursery:
+
+        async def close_soon():
+            await trio.testing.wait_all_tasks_blocked()
+            await server.aclose(1000, "bye")
+
+        nursery.start_soon(close_soon)
+        with pytest.raises(NormalClosure, match="bye"):
+            await client.receive()
+
+
+async def test_peer_close_makes_send_raise_at_once():
+    client, server = memory_connection_pair()
+
+    await server.aclose(1008, "policy")
+
+    with pytest.raises(ConnectionClosed) as info:
+        await client.send("x")
+    assert info.value.code == 1008
+    assert client.close_code == 1008
+    assert client.close_reason == "policy"
+
+
+async def test_peer_close_wakes_a_sender_blocked_on_full_buffer():
+    client, server = memory_connection_pair(capacity=0)
+
+    async with trio.open_nursery() as nursery:
+
+        async def close_soon():
+            await trio.testing.wait_all_tasks_blocked()
+            await server.aclose(1000)
+
+        nursery.start_soon(close_soon)
+        with pytest.raises(NormalClosure):
+            await client.send("never read")
+
+
+async def test_closer_gets_its_own_close_error_and_discards_unread_messages():
+    client, server = memory_connection_pair()
+    await server.send("unread")
+
+    await client.aclose(1000, "done")
+
+    with pytest.raises(NormalClosure, match="done"):
+        await client.receive()
+    with pytest.raises(NormalClosure):
+        await client.send("x")
+    assert (client.close_code, client.close_reason) == (1000, "done")
+
+
+async def test_close_is_idempotent_and_first_close_wins():
+    client, server = memory_connection_pair()
+
+    await server.aclose(1011, "first")
+    await client.aclose(1000, "second")
+    await client.aclose(1000, "third")
+
+    for end in (client, server):
+        assert (end.close_code, end.close_reason) == (1011, "first")
+    with pytest.raises(ServerError, match="first"):
+        await client.receive()
+
+
+async def test_close_code_is_none_while_open():
+    client, server = memory_connection_pair()
+
+    assert client.close_code is None
+    assert server.close_reason == ""
+
+
+async def test_abort_makes_both_ends_raise_connection_lost():
+    client, server = memory_connection_pair()
+    await client.send("in flight")
+
+    server.abort()
+
+    for end in (client, server):
+        assert end.close_code == 1006
+        with pytest.raises(ConnectionLost):
+            await end.receive()
+        with pytest.raises(ConnectionLost):
+            await end.send("x")
+
+
+async def test_abort_wakes_a_waiting_receive():
+    client, server = memory_connection_pair()
+
+    async with trio.open_nursery() as nursery:
+
+        async def abort_soon():
+            await trio.testing.wait_all_tasks_blocked()
+            server.abort()
+
+        nursery.start_soon(abort_soon)
+        with pytest.raises(ConnectionLost):
+            await client.receive()
+
+
+async def test_abort_after_close_keeps_close_code():
+    client, server = memory_connection_pair()
+
+    await client.aclose(1000)
+    server.abort()
+
+    assert client.close_code == 1000
+    assert server.close_code == 1000
+
+
+async def test_transport_records_endpoints_and_runs_handler(nursery):
+    received: list[str | bytes] = []
+
+    async def echo(end: MemoryConnection) -> None:
+        message = await end.receive()
+        received.append(message)
+        await end.send(message)
+
+    transport = MemoryTransport(echo)
+    endpoint = Endpoint.google_ai(KEY, base_url="ws://127.0.0.1:1234")
+
+    client = await transport.connect(endpoint, nursery)
+    await client.send("hello")
+
+    assert await client.receive() == "hello"
+    assert received == ["hello"]
+    assert len(transport.connections) == 1
+    assert transport.connections[0].headers == (("x-goog-api-key", KEY),)
+    assert transport.connections[0].url.startswith("ws://127.0.0.1:1234/ws/")
+
+
+async def test_transport_closes_normally_when_handler_returns(nursery):
+    async def greet_and_return(end: MemoryConnection) -> None:
+        await end.send("hi")
+
+    transport = MemoryTransport(greet_and_return)
+    client = await transport.connect(Endpoint.from_url("ws://test.invalid"), nursery)
+
+    assert await client.receive() == "hi"
+    with pytest.raises(NormalClosure):
+        await client.receive()
+
+
+async def test_transport_gives_each_connect_a_fresh_pair(nursery):
+    async def hold(end: MemoryConnection) -> None:
+        await end.send("ready")
+        await end.receive()
+
+    transport = MemoryTransport(hold)
+    endpoint = Endpoint.from_url("ws://test.invalid")
+    first = await transport.connect(endpoint, nursery)
+    second = await transport.connect(endpoint, nursery)
+
+    await first.aclose()
+
+    assert await second.receive() == "ready"
+    assert second.close_code is None
+    assert len(transport.connections) == 2
+
+
+async def test_crashing_handler_aborts_connection_without_crashing_nursery(caplog):
+    async def crash(end: MemoryConnection) -> None:
+        raise RuntimeError("fake server bug")
+
+    transport = MemoryTransport(crash)
+    async with trio.open_nursery() as nursery:
+        client = await transport.connect(Endpoint.from_url("ws://test.invalid"), nursery)
+        with pytest.raises(ConnectionLost):
+            await client.receive()
+
+    records = [r for r in caplog.records if r.name == "livehandle.transport"]
+    assert [r.levelno for r in records] == [logging.WARNING]
+    assert records[0].exc_info is not None
+    assert isinstance(records[0].exc_info[1], RuntimeError)
+
+
+async def test_refusing_transport_raises_connect_failed_without_key(nursery):
+    transport = MemoryTransport(lambda end: end.aclose(), refuse=True)
+    endpoint = Endpoint.google_ai(KEY, key_in_query=True, base_url="ws://127.0.0.1:1234")
+
+    with pytest.raises(ConnectFailed) as info:
+        await transport.connect(endpoint, nursery)
+
+    assert KEY not in str(info.value)
+    assert KEY not in info.value.url
+    assert info.value.url.endswith("key=***")
+    assert len(transport.connections) == 1
+
+
+async def test_refuse_can_be_turned_off_between_connects(nursery):
+    transport = MemoryTransport(lambda end: end.aclose(), refuse=True)
+    endpoint = Endpoint.from_url("ws://test.invalid")
+    with pytest.raises(ConnectFailed):
+        await transport.connect(endpoint, nursery)
+
+    transport.refuse = False
+    client = await transport.connect(endpoint, nursery)
+
+    with pytest.raises(NormalClosure):
+        await client.receive()

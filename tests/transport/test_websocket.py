@@ -1,0 +1,530 @@
+from __future__ import annotations
+
+import functools
+import socket
+import ssl
+
+import pytest
+import trio
+import trio.testing
+import trio_websocket
+
+from livehandle.errors import (
+    ConnectFailed,
+    ConnectionClosed,
+    ConnectionLost,
+    InvalidArgument,
+    NormalClosure,
+    PolicyViolation,
+    ServerError,
+)
+from livehandle.transport import Endpoint, WebSocketConnection, WebSocketTransport
+
+KEY = "AIzaSy-websocket-test-key"
+TIMEOUT = 10  # seconds; bounds every test that uses real sockets
+PING, CLOSE = 0x89, 0x88  # first byte of a final ping / close frame (RFC 6455 section 5.2)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+async def start_server(nursery, handler, ssl_context=None) -> int:
+    server = await nursery.start(
+        trio_websocket.serve_websocket, handler, "127.0.0.1", 0, ssl_context
+    )
+    return server.port
+
+
+def local(port: int, path: str = "/live") -> Endpoint:
+    return Endpoint.from_url(f"ws://127.0.0.1:{port}{path}")
+
+
+async def echo(request):
+    ws = await request.accept()
+    while True:
+        try:
+            message = await ws.get_message()
+        except trio_websocket.ConnectionClosed:
+            return
+        await ws.send_message(message)
+
+
+async def open_memory_websocket(nursery, server_nursery, transport, *, server_queue_size=1):
+    """A client WebSocketConnection and a trio-websocket server over in-memory streams."""
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    accepted = []
+
+    async def accept():
+        request = await trio_websocket.wrap_server_stream(
+            server_nursery, server_stream, message_queue_size=server_queue_size
+        )
+        accepted.append(await request.accept())
+
+    resolved = Endpoint.from_url("ws://test.invalid/live").resolve()
+    async with trio.open_nursery() as handshake:
+        handshake.start_soon(accept)
+        client = await transport.connect_stream(client_stream, resolved, nursery)
+    return client, accepted[0], server_stream
+
+
+async def open_frozen_server_websocket(nursery, transport):
+    """Like open_memory_websocket, but the server stops reading after the handshake.
+
+    Returns the client and the server's raw stream, on which the client's frames can be read.
+    """
+    async with trio.open_nursery() as server_nursery:
+        client, _, server_stream = await open_memory_websocket(nursery, server_nursery, transport)
+        server_nursery.cancel_scope.cancel()
+    return client, server_stream
+
+
+async def read_until_eof(stream) -> bytes:
+    data = b""
+    while chunk := await stream.receive_some():
+        data += chunk
+    return data
+
+
+# -- messages -----------------------------------------------------------------------------------
+
+
+async def test_text_and_binary_frames_keep_their_type_both_ways(nursery):
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, echo)
+        connection = await WebSocketTransport().connect(local(port), nursery)
+
+        await connection.send('{"setup": {}}')
+        await connection.send(b"\x00\xff binary")
+
+        assert await connection.receive() == '{"setup": {}}'
+        assert await connection.receive() == b"\x00\xff binary"
+        await connection.aclose()
+
+
+async def test_api_key_header_and_path_reach_server(nursery):
+    seen = {}
+
+    async def record(request):
+        seen["headers"] = request.headers
+        seen["path"] = request.path
+        ws = await request.accept()
+        await ws.send_message("recorded")
+
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, record)
+        endpoint = Endpoint.google_ai(KEY, base_url=f"ws://127.0.0.1:{port}")
+        connection = await WebSocketTransport().connect(endpoint, nursery)
+        assert await connection.receive() == "recorded"
+
+    assert (b"x-goog-api-key", KEY.encode()) in seen["headers"]
+    assert seen["path"] == (
+        "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    )
+
+
+async def test_query_string_reaches_server(nursery):
+    seen = {}
+
+    async def record(request):
+        seen["path"] = request.path
+        ws = await request.accept()
+        await ws.send_message("recorded")
+
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, record)
+        endpoint = Endpoint.ephemeral_token("auth_tokens/abc", base_url=f"ws://127.0.0.1:{port}")
+        connection = await WebSocketTransport().connect(endpoint, nursery)
+        assert await connection.receive() == "recorded"
+
+    assert seen["path"].endswith("BidiGenerateContentConstrained?access_token=auth_tokens%2Fabc")
+
+
+async def test_five_mebibyte_message_arrives_intact(nursery):
+    payload = bytes(range(256)) * (5 * 2**20 // 256)
+
+    async def send_big(request):
+        ws = await request.accept()
+        await ws.send_message(payload)
+        await ws.get_message()
+
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, send_big)
+        connection = await WebSocketTransport().connect(local(port), nursery)
+
+        assert await connection.receive() == payload
+
+
+async def test_message_over_max_size_closes_with_1009(nursery):
+    async def send_big(request):
+        ws = await request.accept()
+        await ws.send_message(b"x" * 2048)
+        await ws.get_message()
+
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, send_big)
+        connection = await WebSocketTransport(max_message_size=1024).connect(local(port), nursery)
+
+        with pytest.raises(ConnectionClosed) as info:
+            await connection.receive()
+    assert info.value.code == 1009
+
+
+async def test_send_rejects_other_types(nursery):
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, echo)
+        connection = await WebSocketTransport().connect(local(port), nursery)
+
+        with pytest.raises(TypeError, match="str or bytes"):
+            await connection.send(["not", "a", "message"])  # type: ignore[arg-type]
+
+
+# -- closes from the server ---------------------------------------------------------------------
+
+
+def closing_with(code, reason, *, messages=()):
+    async def handler(request):
+        ws = await request.accept()
+        for message in messages:
+            await ws.send_message(message)
+        await ws.aclose(code, reason)
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "error"),
+    [
+        (1000, "", NormalClosure),
+        (1007, "Request contains an invalid argument.", InvalidArgument),
+        (1008, "models/x is not found for API version v1beta", PolicyViolation),
+        (1011, "Internal error occurred.", ServerError),
+        (4000, "custom", ConnectionClosed),
+    ],
+)
+async def test_server_close_raises_error_for_its_code(nursery, code, reason, error):
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, closing_with(code, reason))
+        connection = await WebSocketTransport().connect(local(port), nursery)
+
+        with pytest.raises(error) as info:
+            await connection.receive()
+        with pytest.raises(error):
+            await connection.send("too late")
+
+    assert type(info.value) is error
+    assert (info.value.code, info.value.reason) == (code, reason)
+    assert (connection.close_code, connection.close_reason) == (code, reason)
+
+
+async def test_deadline_close_is_marked_deadline_expired(nursery):
+    reason = "Deadline expired before operation could complete."
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, closing_with(1011, reason))
+        connection = await WebSocketTransport().connect(local(port), nursery)
+
+        with pytest.raises(ServerError) as info:
+            await connection.receive()
+
+    assert info.value.deadline_expired
+    assert info.value.resumable
+
+
+async def test_messages_sent_before_server_close_are_received_first(nursery):
+    handler = closing_with(1011, "Internal error occurred.", messages=["one", b"two"])
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, handler)
+        connection = await WebSocketTransport().connect(local(port), nursery)
+
+        assert await connection.receive() == "one"
+        assert await connection.receive() == b"two"
+        with pytest.raises(ServerError):
+            await connection.receive()
+
+
+async def test_tcp_drop_without_close_frame_raises_connection_lost(nursery):
+    async def accept_then_drop(stream):
+        async with trio.open_nursery() as server_nursery:
+            request = await trio_websocket.wrap_server_stream(server_nursery, stream)
+            await request.accept()
+            await stream.aclose()  # the socket goes away; no close frame is ever sent
+
+    with trio.fail_after(TIMEOUT):
+        serve = functools.partial(trio.serve_tcp, host="127.0.0.1")
+        listeners = await nursery.start(serve, accept_then_drop, 0)
+        port = listeners[0].socket.getsockname()[1]
+        connection = await WebSocketTransport().connect(local(port), nursery)
+
+        with pytest.raises(ConnectionLost) as info:
+            await connection.receive()
+        with pytest.raises(ConnectionLost):
+            await connection.send("x")
+
+    assert info.value.code == 1006
+    assert info.value.resumable
+    assert connection.close_code == 1006
+
+
+# -- connect failures ---------------------------------------------------------------------------
+
+
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_refused_connection_raises_connect_failed_without_key(nursery):
+    port = unused_port()
+    endpoint = Endpoint.google_ai(KEY, key_in_query=True, base_url=f"ws://127.0.0.1:{port}")
+
+    with trio.fail_after(TIMEOUT), pytest.raises(ConnectFailed) as info:
+        await WebSocketTransport().connect(endpoint, nursery)
+
+    assert KEY not in str(info.value)
+    assert KEY not in info.value.url
+    assert info.value.url.endswith("?key=***")
+    assert f"127.0.0.1:{port}" in str(info.value)
+    assert "refused" in str(info.value).lower()
+    assert info.value.status_code is None
+    assert info.value.__cause__ is None
+
+
+async def test_http_rejection_raises_connect_failed_with_status_code():
+    async def reject(request):
+        await request.reject(403, body=f"API key {KEY} not valid".encode())
+
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            port = await start_server(nursery, reject)
+            endpoint = Endpoint.google_ai(KEY, base_url=f"ws://127.0.0.1:{port}")
+
+            with pytest.raises(ConnectFailed) as info:
+                await WebSocketTransport().connect(endpoint, nursery)
+            nursery.cancel_scope.cancel()  # the failure did not crash this nursery
+
+    assert info.value.status_code == 403
+    assert "HTTP 403" in str(info.value)
+    assert "API key *** not valid" in str(info.value)
+    assert KEY not in str(info.value)
+
+
+async def test_untrusted_certificate_raises_connect_failed(nursery):
+    trustme = pytest.importorskip("trustme")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(server_context)
+
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, echo, server_context)
+        endpoint = Endpoint.google_ai(KEY, key_in_query=True, base_url=f"wss://127.0.0.1:{port}")
+
+        with pytest.raises(ConnectFailed, match="TLS handshake") as info:
+            await WebSocketTransport().connect(endpoint, nursery)
+
+    assert "certificate" in str(info.value)
+    assert KEY not in str(info.value)
+
+
+async def test_wss_with_trusted_certificate_round_trips(nursery):
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, echo, server_context)
+        endpoint = Endpoint.from_url(f"wss://127.0.0.1:{port}/live", ssl_context=client_context)
+        connection = await WebSocketTransport().connect(endpoint, nursery)
+
+        await connection.send("over tls")
+        assert await connection.receive() == "over tls"
+        await connection.aclose()
+
+
+# -- local close --------------------------------------------------------------------------------
+
+
+async def test_local_aclose_is_idempotent_and_later_calls_raise_normal_closure(nursery):
+    seen = {}
+    done = trio.Event()
+
+    async def record_close(request):
+        ws = await request.accept()
+        try:
+            await ws.get_message()
+        except trio_websocket.ConnectionClosed as exc:
+            seen["close"] = (exc.reason.code, exc.reason.reason)
+        done.set()
+
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, record_close)
+        connection = await WebSocketTransport().connect(local(port), nursery)
+
+        await connection.aclose(1000, "bye")
+        await connection.aclose(1011, "ignored")
+        await done.wait()
+
+        with pytest.raises(NormalClosure, match="bye"):
+            await connection.send("x")
+        with pytest.raises(NormalClosure):
+            await connection.receive()
+
+    assert seen["close"] == (1000, "bye")
+    assert (connection.close_code, connection.close_reason) == (1000, "bye")
+
+
+async def test_pending_receive_wakes_with_local_close_error(nursery):
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, echo)
+        connection = await WebSocketTransport().connect(local(port), nursery)
+
+        errors = []
+
+        async def receive():
+            try:
+                await connection.receive()
+            except ConnectionClosed as exc:
+                errors.append(exc)
+
+        async with trio.open_nursery() as waiters:
+            waiters.start_soon(receive)
+            await trio.testing.wait_all_tasks_blocked()
+            await connection.aclose(1011, "shutting down")
+
+    assert [(type(e), e.code, e.reason) for e in errors] == [(ServerError, 1011, "shutting down")]
+
+
+async def test_close_code_is_none_while_open(nursery):
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, echo)
+        connection = await WebSocketTransport().connect(local(port), nursery)
+
+    assert connection.close_code is None
+    assert connection.close_reason == ""
+
+
+async def test_background_tasks_end_after_local_close():
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as server_nursery:
+            port = await start_server(server_nursery, echo)
+            transport = WebSocketTransport(keepalive_interval=3600)
+            async with trio.open_nursery() as client_nursery:
+                connection = await transport.connect(local(port), client_nursery)
+                await connection.aclose()
+            # Reaching this line means the reader and keepalive tasks have ended.
+            server_nursery.cancel_scope.cancel()
+
+
+async def test_background_tasks_end_after_server_close():
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as server_nursery:
+            port = await start_server(server_nursery, closing_with(1000, "done"))
+            transport = WebSocketTransport(keepalive_interval=3600)
+            async with trio.open_nursery() as client_nursery:
+                connection = await transport.connect(local(port), client_nursery)
+                with pytest.raises(NormalClosure):
+                    await connection.receive()
+            server_nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("close_timeout", [0.25, 2.0])
+async def test_aclose_gives_up_after_close_timeout_when_peer_never_reads(
+    nursery, autojump_clock, close_timeout
+):
+    transport = WebSocketTransport(close_timeout=close_timeout)
+    connection, _, _ = await open_memory_websocket(nursery, nursery, transport, server_queue_size=0)
+    # With no room in its queue, the server's reader blocks on this message and never gets
+    # to the close frame that follows.
+    await connection.send("never read")
+
+    start = trio.current_time()
+    with trio.fail_after(60):
+        await connection.aclose()
+
+    assert trio.current_time() - start == pytest.approx(close_timeout)
+    with pytest.raises(NormalClosure):
+        await connection.receive()
+
+
+async def test_aclose_sends_close_frame_even_when_caller_is_cancelled(nursery):
+    connection, server_ws, _ = await open_memory_websocket(nursery, nursery, WebSocketTransport())
+
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await connection.aclose(4000, "going away")
+
+    with trio.fail_after(TIMEOUT), pytest.raises(trio_websocket.ConnectionClosed) as info:
+        await server_ws.get_message()
+    assert (info.value.reason.code, info.value.reason.reason) == (4000, "going away")
+
+
+async def test_wraps_an_existing_trio_websocket_connection(nursery):
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+
+    async def serve():
+        request = await trio_websocket.wrap_server_stream(nursery, server_stream)
+        ws = await request.accept()
+        await ws.send_message("hello")
+        await ws.aclose(1008, "denied")
+
+    nursery.start_soon(serve)
+    with trio.fail_after(TIMEOUT):
+        ws = await trio_websocket.wrap_client_stream(nursery, client_stream, "test", "/")
+        connection = WebSocketConnection(ws, stream=client_stream)
+
+        assert await connection.receive() == "hello"
+        with pytest.raises(PolicyViolation, match="denied"):
+            await connection.receive()
+
+
+# -- keepalive ----------------------------------------------------------------------------------
+
+
+async def test_no_keepalive_pings_by_default(nursery, autojump_clock):
+    _, server_stream = await open_frozen_server_websocket(nursery, WebSocketTransport())
+
+    with trio.move_on_after(3600) as scope:
+        await server_stream.receive_some()
+
+    assert scope.cancelled_caught
+
+
+async def test_keepalive_sends_ping_every_interval(nursery, autojump_clock):
+    start = trio.current_time()
+    transport = WebSocketTransport(keepalive_interval=20)
+    _, server_stream = await open_frozen_server_websocket(nursery, transport)
+
+    with trio.fail_after(21):
+        frame = await server_stream.receive_some()
+
+    assert frame[0] == PING
+    assert trio.current_time() - start == pytest.approx(20)
+
+
+async def test_keepalive_pong_keeps_connection_open(nursery, autojump_clock):
+    transport = WebSocketTransport(keepalive_interval=20, keepalive_timeout=5)
+    connection, server_ws, _ = await open_memory_websocket(nursery, nursery, transport)
+
+    with trio.move_on_after(100):
+        await connection.receive()
+
+    assert connection.close_code is None
+    await server_ws.send_message("still here")
+    assert await connection.receive() == "still here"
+
+
+async def test_keepalive_timeout_closes_with_1011(nursery, autojump_clock):
+    start = trio.current_time()
+    transport = WebSocketTransport(keepalive_interval=20, keepalive_timeout=5)
+    connection, server_stream = await open_frozen_server_websocket(nursery, transport)
+
+    with trio.fail_after(60), pytest.raises(ServerError) as info:
+        await connection.receive()
+
+    assert (info.value.code, info.value.reason) == (1011, "keepalive ping timeout")
+    assert trio.current_time() - start == pytest.approx(25)
+    frames = await read_until_eof(server_stream)
+    # A masked ping with a 4-byte payload is 10 bytes long; the close frame follows it.
+    assert frames[0] == PING
+    assert frames[10] == CLOSE
