@@ -316,9 +316,13 @@ class Session:
                 self._handle(message)
         except ConnectionClosed as exc:
             self._finish(_end_for(exc, self._resume_handle, closing=self._closing))
-        # Stop only the writer (it may be blocked on the dead socket).  The transport's own tasks
-        # must finish the close handshake undisturbed, so the nursery is not cancelled here.
+        # Stop the writer (it may be blocked on the dead socket), let the transport finish its
+        # close handshake and cleanup (idempotent, bounded), then end whatever the transport left
+        # in the nursery, so run() returns promptly on every path.
         self._writer_scope.cancel()
+        await connection.aclose()
+        if self._cancel_scope is not None:
+            self._cancel_scope.cancel()
 
     async def _run_writer(self, connection: Connection) -> None:
         """The only task that writes to the socket; stops when the channel is closed and empty."""

@@ -8,6 +8,12 @@ from livehandle.broadcast import Broadcast, BroadcastStatistics
 from livehandle.errors import Lagged
 
 
+async def drain(subscription):
+    """Receive until the subscription ends; fail (rather than hang) if it never does."""
+    with trio.fail_after(10):
+        return [item async for item in subscription]
+
+
 async def test_every_subscriber_gets_every_item_in_order(autojump_clock):
     broadcast = Broadcast[int](capacity=8)
     received: dict[str, list[int]] = {"a": [], "b": []}
@@ -66,23 +72,20 @@ async def test_lagged_is_raised_once_with_exact_count_then_resumes_at_oldest_ret
     assert subscription.total_missed == 7
 
 
-async def test_lagged_propagates_out_of_async_for_with_raise_policy():
+async def test_lagged_propagates_out_of_async_for_with_raise_policy(autojump_clock):
     broadcast = Broadcast[int](capacity=2)
     subscription = broadcast.subscribe(on_lag="raise")
     for item in range(5):
         broadcast.publish(item)
     broadcast.close()
 
-    async def collect():
-        return [item async for item in subscription]
-
     with pytest.raises(Lagged) as caught:
-        await collect()
+        await drain(subscription)
     assert caught.value.missed == 3
-    assert await collect() == [3, 4]
+    assert await drain(subscription) == [3, 4]
 
 
-async def test_skip_policy_skips_silently_and_counts_total_missed():
+async def test_skip_policy_skips_silently_and_counts_total_missed(autojump_clock):
     broadcast = Broadcast[int](capacity=3)
     subscription = broadcast.subscribe(on_lag="skip")
     for item in range(10):
@@ -93,11 +96,11 @@ async def test_skip_policy_skips_silently_and_counts_total_missed():
     for item in range(10, 15):
         broadcast.publish(item)
     broadcast.close()
-    assert [item async for item in subscription] == [12, 13, 14]
+    assert await drain(subscription) == [12, 13, 14]
     assert subscription.total_missed == 11
 
 
-async def test_close_lets_subscribers_drain_then_ends_iteration():
+async def test_close_lets_subscribers_drain_then_ends_iteration(autojump_clock):
     broadcast = Broadcast[int]()
     subscription = broadcast.subscribe()
     for item in (1, 2, 3):
@@ -107,13 +110,13 @@ async def test_close_lets_subscribers_drain_then_ends_iteration():
 
     assert broadcast.closed
     assert broadcast.publish(4) is False
-    assert [item async for item in subscription] == [1, 2, 3]
-    with pytest.raises(trio.EndOfChannel):
+    assert await drain(subscription) == [1, 2, 3]
+    with trio.fail_after(10), pytest.raises(trio.EndOfChannel):
         await subscription.receive()
     assert broadcast.statistics().published == 3
 
 
-async def test_subscribing_after_close_ends_immediately():
+async def test_subscribing_after_close_ends_immediately(autojump_clock):
     broadcast = Broadcast[int]()
     broadcast.publish(1)
     broadcast.close()
@@ -121,13 +124,13 @@ async def test_subscribing_after_close_ends_immediately():
 
     assert subscription.pending == 0
     assert broadcast.subscriber_count == 0
-    with pytest.raises(trio.EndOfChannel):
+    with trio.fail_after(10), pytest.raises(trio.EndOfChannel):
         await subscription.receive()
     with pytest.raises(trio.EndOfChannel):
         subscription.receive_nowait()
 
 
-async def test_leaving_with_block_unsubscribes_and_stops_delivery():
+async def test_leaving_with_block_unsubscribes_and_stops_delivery(autojump_clock):
     broadcast = Broadcast[int]()
     with broadcast.subscribe() as subscription:
         assert broadcast.subscriber_count == 1
@@ -139,14 +142,15 @@ async def test_leaving_with_block_unsubscribes_and_stops_delivery():
     assert subscription.pending == 0
     broadcast.publish(2)
     assert subscription.pending == 0
-    with pytest.raises(trio.ClosedResourceError):
+    with trio.fail_after(10), pytest.raises(trio.ClosedResourceError):
         await subscription.receive()
 
 
-async def test_leaving_async_with_block_unsubscribes():
+async def test_leaving_async_with_block_unsubscribes_at_a_checkpoint():
     broadcast = Broadcast[int]()
-    async with broadcast.subscribe() as subscription:
-        assert broadcast.subscriber_count == 1
+    with trio.testing.assert_checkpoints():
+        async with broadcast.subscribe() as subscription:
+            assert broadcast.subscriber_count == 1
     assert broadcast.subscriber_count == 0
     assert subscription.closed
     subscription.close()  # idempotent
@@ -200,7 +204,7 @@ async def test_receive_cancelled_before_it_starts_does_not_consume_the_lag_repor
         await subscription.receive()
 
 
-async def test_receive_is_a_checkpoint_on_every_path():
+async def test_receive_is_a_checkpoint_on_every_path(autojump_clock):
     broadcast = Broadcast[int](capacity=1)
     subscription = broadcast.subscribe()
     broadcast.publish(1)
@@ -210,10 +214,14 @@ async def test_receive_is_a_checkpoint_on_every_path():
     with trio.testing.assert_checkpoints():
         assert await subscription.receive() == 2
     broadcast.close()
-    with trio.testing.assert_checkpoints(), pytest.raises(trio.EndOfChannel):
+    with trio.fail_after(10), trio.testing.assert_checkpoints(), pytest.raises(trio.EndOfChannel):
         await subscription.receive()
     subscription.close()
-    with trio.testing.assert_checkpoints(), pytest.raises(trio.ClosedResourceError):
+    with (
+        trio.fail_after(10),
+        trio.testing.assert_checkpoints(),
+        pytest.raises(trio.ClosedResourceError),
+    ):
         await subscription.receive()
 
 

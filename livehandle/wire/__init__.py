@@ -1,3 +1,16 @@
 """L0 protocol: Gemini Live messages as data, and their JSON codec. No I/O."""
 
 from __future__ import annotations
+
+from livehandle.wire import messages as messages
+from livehandle.wire.codec import (
+    decode_client as decode_client,
+    decode_server as decode_server,
+    encode_client as encode_client,
+    encode_server as encode_server,
+)
+from livehandle.wire.messages import *  # noqa: F403  # every message class, listed in messages.__all__
+from livehandle.wire.messages import __all__ as _message_names
+
+__all__ = ["decode_client", "decode_server", "encode_client", "encode_server", "messages"]
+__all__ += _message_names

@@ -8,6 +8,7 @@ import pytest
 import trio
 import trio.testing
 import trio_websocket
+import trustme
 
 from livehandle.errors import (
     ConnectFailed,
@@ -309,7 +310,6 @@ async def test_http_rejection_raises_connect_failed_with_status_code():
 
 
 async def test_untrusted_certificate_raises_connect_failed(nursery):
-    trustme = pytest.importorskip("trustme")
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     trustme.CA().issue_cert("127.0.0.1").configure_cert(server_context)
 
@@ -325,7 +325,6 @@ async def test_untrusted_certificate_raises_connect_failed(nursery):
 
 
 async def test_wss_with_trusted_certificate_round_trips(nursery):
-    trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_context)
