@@ -506,16 +506,18 @@ class Engine:
         match step:
             case Say(text=template):
                 text = template.format_map(values)
+                lead = " " if said else ""  # consecutive steps read as one sentence
                 said.append(text)
                 if self.audio_out:
-                    await self._speak(max(200, len(text) * MS_PER_CHAR), text)
+                    await self._speak(max(200, len(text) * MS_PER_CHAR), lead + text)
                 else:
-                    await self._write(text)
+                    await self._write(lead + text)
             case Audio(ms=ms, transcript=transcript):
                 words = None if transcript is None else transcript.format_map(values)
+                lead = " " if said else ""
                 if words:
                     said.append(words)
-                await self._speak(ms, words)
+                await self._speak(ms, lead + words if words else None)
             case Transcript(text=template, of_user=of_user):
                 fragment = m.Transcription(template.format_map(values))
                 if of_user:

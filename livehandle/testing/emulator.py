@@ -67,6 +67,7 @@ _VERTEX_PATH = re.compile(
 )
 _VERTEX_MODEL = re.compile(r"projects/[^/]+/locations/[^/]+/publishers/google/models/([^/]+)")
 _BAD_KEY = "API key not valid. Please pass a valid API key."
+HANDSHAKE_TIMEOUT = 10.0  # seconds a client may take to send its WebSocket upgrade request
 _BAD_TOKEN = "Request had invalid authentication credentials."
 
 
@@ -307,14 +308,19 @@ class LiveEmulator:
     async def _handle_stream(self, stream: trio.abc.Stream) -> None:
         try:
             async with trio.open_nursery() as nursery:
-                request = await trio_websocket.wrap_server_stream(
-                    nursery,
-                    stream,  # annotated as SocketStream, but any Trio stream works
-                    message_queue_size=4,
-                    max_message_size=16 * 2**20,
-                    receive_buffer_size=None,
-                )
-                await self._serve_request(request, stream)
+                # A client that connects and never sends the upgrade request (a port probe, a
+                # failed TLS handshake) would otherwise hold this task until shutdown.
+                request = None
+                with trio.move_on_after(HANDSHAKE_TIMEOUT):
+                    request = await trio_websocket.wrap_server_stream(
+                        nursery,
+                        stream,  # annotated as SocketStream, but any Trio stream works
+                        message_queue_size=4,
+                        max_message_size=16 * 2**20,
+                        receive_buffer_size=None,
+                    )
+                if request is not None:
+                    await self._serve_request(request, stream)
                 nursery.cancel_scope.cancel()
         except Exception:  # one misbehaving client must never stop the emulator
             log.exception("emulator: connection handler failed")

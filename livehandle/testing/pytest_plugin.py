@@ -1,0 +1,139 @@
+"""pytest fixtures that serve the Live API emulator to a test.
+
+pytest loads this plugin automatically wherever livehandle is installed (entry point
+``pytest11: livehandle``); ``-p no:livehandle`` turns it off.  It provides:
+
+``live_emulator``
+    A :class:`~livehandle.testing.LiveEmulator` serving on ``ws://127.0.0.1:<free port>`` for the
+    duration of one test (function scope), started in the test's Trio run.  Use it to look at what
+    the client sent (``live_emulator.connections``) or to act on a connection.
+``live_endpoint``
+    The emulator's URL, e.g. ``"ws://127.0.0.1:40123"``; pass it to
+    :meth:`Endpoint.from_url <livehandle.transport.Endpoint.from_url>` (or as ``base_url`` to
+    :meth:`Endpoint.google_ai <livehandle.transport.Endpoint.google_ai>`).
+``live_emulator_scenario``
+    The :class:`~livehandle.testing.Scenario` the emulator plays; by default None, which means the
+    echo assistant (``"You said: <what the user said>"``).  Override it to script the model.
+``live_emulator_options``
+    Other :class:`~livehandle.testing.LiveEmulator` keyword arguments, as a dict (``api_key``,
+    ``models``, ``binary_frames``, ``realtime``, ``chunk_ms``, ``ssl_context``...; everything
+    except ``scenario``); empty by default.
+
+``live_emulator`` and ``live_endpoint`` are Trio fixtures, so they can only be used by Trio
+tests: set ``trio_mode = true`` in the pytest configuration, or mark the test with
+``@pytest.mark.trio``.  They need pytest-trio (``pip install livehandle[test]``); without it this
+plugin still loads but defines only the two customization fixtures, and a test asking for
+``live_emulator`` fails with pytest's "fixture not found".
+
+A complete test, as it would appear in a test module::
+
+    from livehandle import Endpoint, SessionEvent, open_session
+    from livehandle.testing import LiveEmulator
+    from livehandle.wire import ClientContent, Content, GenerationConfig, Modality, Part, Setup
+
+    SETUP = Setup(
+        model="models/gemini-3.8-live",
+        generation_config=GenerationConfig(response_modalities=(Modality.TEXT,)),
+    )
+
+
+    async def test_the_model_echoes_a_typed_turn(
+        live_emulator: LiveEmulator, live_endpoint: str
+    ) -> None:
+        deltas: list[str] = []
+        complete = None
+        async with open_session(SETUP, endpoint=Endpoint.from_url(live_endpoint)) as session:
+            with session.subscribe() as events:
+                turn = Content(parts=(Part(text="hello"),), role="user")
+                await session.send(ClientContent(turns=(turn,), turn_complete=True))
+                async for event in events:
+                    match event:
+                        case SessionEvent.TextDelta(text=text):
+                            deltas.append(text)
+                        case SessionEvent.TextComplete(text=text):
+                            complete = text
+                            break
+        assert complete == "You said: hello"
+        assert "".join(deltas) == "You said: hello"
+        assert live_emulator.connections[0].setup == SETUP
+
+To script the model, override ``live_emulator_scenario`` in the test module or in a
+``conftest.py`` (the closest definition wins, as for any pytest fixture); likewise
+``live_emulator_options``::
+
+    import pytest
+    from livehandle.testing import Rule, Say, Scenario, When
+
+
+    @pytest.fixture
+    def live_emulator_scenario() -> Scenario:
+        return Scenario(rules=[Rule(When(text="weather"), [Say("It is sunny.")])])
+
+
+    @pytest.fixture
+    def live_emulator_options() -> dict[str, object]:
+        return {"api_key": "test-key", "binary_frames": False}
+
+Either override may itself depend on other fixtures (``tmp_path``, a parametrized fixture...),
+which is how one test module can run the same test against several scenarios.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from livehandle.testing.emulator import LiveEmulator
+    from livehandle.testing.scenario import Scenario
+
+try:
+    from pytest_trio import trio_fixture as _trio_fixture
+except ImportError:  # pytest-trio is in the "test" extra only
+    _trio_fixture = None
+
+__all__ = ["live_emulator_options", "live_emulator_scenario"]
+
+_F = TypeVar("_F", bound="Callable[..., Any]")
+
+
+@pytest.fixture
+def live_emulator_scenario() -> Scenario | None:
+    """The scenario ``live_emulator`` plays; None (the default) is the echo assistant."""
+    return None
+
+
+@pytest.fixture
+def live_emulator_options() -> dict[str, Any]:
+    """Extra ``LiveEmulator`` keyword arguments for ``live_emulator`` (default: none)."""
+    return {}
+
+
+if _trio_fixture is not None:
+
+    def _async_fixture(function: _F) -> _F:
+        """``pytest_trio.trio_fixture``, typed (pytest-trio ships no type information)."""
+        assert _trio_fixture is not None
+        fixture: _F = _trio_fixture(function)
+        return fixture
+
+    @_async_fixture
+    async def live_emulator(
+        live_emulator_scenario: Scenario | None, live_emulator_options: dict[str, Any]
+    ) -> AsyncIterator[LiveEmulator]:
+        """A running ``LiveEmulator`` (echo assistant unless customized), for one test."""
+        from livehandle.testing.emulator import LiveEmulator
+
+        emulator = LiveEmulator(live_emulator_scenario, **live_emulator_options)
+        async with emulator.running():
+            yield emulator
+
+    @_async_fixture
+    def live_endpoint(live_emulator: LiveEmulator) -> str:
+        """The running emulator's URL (``ws://127.0.0.1:PORT``)."""
+        return live_emulator.url
+
+    __all__ += ["live_emulator", "live_endpoint"]

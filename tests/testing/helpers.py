@@ -1,0 +1,83 @@
+"""Shared helpers for the emulator tests: a subscribed L0 session and event collection."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+
+from livehandle.broadcast import Subscription
+from livehandle.events import SessionEvent
+from livehandle.session import Session, SessionOptions
+from livehandle.testing import LiveEmulator
+from livehandle.transport import Endpoint
+from livehandle.wire import messages as m
+
+MODEL = "models/gemini-3.8-live"
+TEXT = m.GenerationConfig(response_modalities=(m.Modality.TEXT,))
+AUDIO = m.GenerationConfig(response_modalities=(m.Modality.AUDIO,))
+SETUP_TEXT = m.Setup(model=MODEL, generation_config=TEXT)
+SETUP_AUDIO = m.Setup(
+    model=MODEL,
+    generation_config=AUDIO,
+    input_audio_transcription=m.AudioTranscriptionConfig(),
+    output_audio_transcription=m.AudioTranscriptionConfig(),
+)
+
+
+def user_text(text: str, *, turn_complete: bool = True, role: str = "user") -> m.ClientContent:
+    return m.ClientContent(
+        turns=(m.Content(parts=(m.Part(text=text),), role=role),), turn_complete=turn_complete
+    )
+
+
+def mic(pcm: bytes) -> m.RealtimeInput:
+    return m.RealtimeInput(audio=m.Blob("audio/pcm;rate=16000", pcm))
+
+
+@asynccontextmanager
+async def connect(
+    emu: LiveEmulator, setup: m.Setup = SETUP_TEXT, *, endpoint: Endpoint | None = None
+) -> AsyncIterator[tuple[Session, Subscription[SessionEvent]]]:
+    """A session on the emulator, subscribed before it connects (no event is missed)."""
+    session = Session(
+        setup,
+        endpoint=endpoint or Endpoint.from_url(emu.url),
+        options=SessionOptions(event_capacity=100_000),
+    )
+    events = session.subscribe()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(session.run)
+        try:
+            yield session, events
+        finally:
+            await session.close()
+            events.close()
+
+
+async def until(events: Subscription[SessionEvent], kind: type) -> list[SessionEvent]:
+    """Collect events up to and including the first of ``kind``."""
+    seen: list[SessionEvent] = []
+    async for event in events:
+        seen.append(event)
+        if isinstance(event, kind):
+            return seen
+    raise AssertionError(f"the session ended before {kind.__name__}: {seen}")
+
+
+def kinds(events: list[SessionEvent]) -> list[str]:
+    skip = (SessionEvent.PhaseChanged, SessionEvent.Usage, SessionEvent.SessionResumeUpdate)
+    return [type(e).__name__ for e in events if not isinstance(e, skip)]
+
+
+def text_of(events: list[SessionEvent]) -> str:
+    return "".join(e.text for e in events if isinstance(e, SessionEvent.TextDelta))
+
+
+def transcript_of(events: list[SessionEvent]) -> str:
+    return "".join(e.text for e in events if isinstance(e, SessionEvent.OutputTranscription))
+
+
+def audio_of(events: list[SessionEvent]) -> bytes:
+    return b"".join(e.data for e in events if isinstance(e, SessionEvent.AudioData))
