@@ -15,6 +15,7 @@ Every send is shielded, so a barge-in never cuts a frame in half.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -55,6 +56,7 @@ DEADLINE = "Deadline expired before operation could complete."
 MODEL_RATE = 24000
 MS_PER_CHAR = 55  # how long the synthesized voice takes to "say" one character
 TURN_QUEUE = 32  # user turns waiting for the responder; more are dropped and logged
+CLOSE_GRACE = 1.0  # seconds to wait for the client's close reply
 
 
 @attrs.define(eq=False)
@@ -173,8 +175,27 @@ class Engine:
 
     async def inject(self, fault: Fault) -> None:
         """Apply ``fault`` now, outside any reply (a test control)."""
-        with _stopping():
-            await self._fault(fault)
+        await self.in_engine(functools.partial(self._fault, fault))
+
+    async def in_engine(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` as a task of this connection and wait for it.
+
+        Work done for a test runs inside the connection's nursery, so the connection's teardown
+        waits for it (a close started by a test completes its handshake) instead of racing it.
+        """
+        if self.nursery is None:
+            raise RuntimeError("the connection is not running")
+        done = trio.Event()
+
+        async def run() -> None:
+            try:
+                with _stopping():
+                    await work()
+            finally:
+                done.set()
+
+        self.nursery.start_soon(run)
+        await done.wait()
 
     async def _handshake(self) -> bool:
         first = await self._receive()
@@ -267,9 +288,17 @@ class Engine:
         self.record.record_sent(message if message is not None else data)
 
     async def close(self, code: int, reason: str) -> None:
-        """Close the connection with a close frame."""
+        """Close the connection with a close frame.
+
+        Bounded: trio-websocket waits for the peer's close reply, which never comes from a peer
+        that has already dropped the TCP connection; after the grace the stream is closed.
+        """
         with trio.CancelScope(shield=True):
-            await self.ws.aclose(code, reason)
+            with trio.move_on_after(CLOSE_GRACE) as waited:
+                await self.ws.aclose(code, reason)
+            if waited.cancelled_caught:
+                self.record.errors.append("the client did not answer the close frame in time")
+                await trio.aclose_forcefully(self.stream)
 
     async def drop(self) -> None:
         """Close the TCP connection without a close frame."""

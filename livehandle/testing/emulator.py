@@ -18,6 +18,7 @@ session resumption.  Every decoded client message is recorded with its Trio time
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import re
@@ -147,7 +148,8 @@ class EmulatorConnection:
 
     async def send(self, message: m.ServerMessage) -> None:
         """Send a server message now, outside any scripted reply."""
-        await self._live_engine().send(message)
+        engine = self._live_engine()
+        await engine.in_engine(functools.partial(engine.send, message))
 
     async def fault(self, fault: Fault) -> None:
         """Apply a fault now (drop, close, malformed frame, goAway...)."""

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import trio
 
-from livehandle.broadcast import Subscription
 from livehandle.events import SessionEvent
 from livehandle.session import Session, SessionOptions
-from livehandle.testing import LiveEmulator
 from livehandle.transport import Endpoint
 from livehandle.wire import messages as m
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from livehandle.broadcast import Subscription
+    from livehandle.testing import LiveEmulator
 
 MODEL = "models/gemini-3.8-live"
 TEXT = m.GenerationConfig(response_modalities=(m.Modality.TEXT,))
