@@ -60,7 +60,7 @@ DEFAULT_MODELS = frozenset(
 )
 
 _GOOGLE_PATH = re.compile(
-    r"/ws/google\.ai\.generativelanguage\.(v1beta|v1alpha)\.GenerativeService"
+    r"/ws/google\.ai\.generativelanguage\.(v1[a-z0-9]*)\.GenerativeService"
     r"\.(BidiGenerateContent|BidiGenerateContentConstrained)"
 )
 _VERTEX_PATH = re.compile(
