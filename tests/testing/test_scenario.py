@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,6 +21,9 @@ from livehandle.testing import (
     UserTurn,
     When,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 FULL = {
     "rules": [
@@ -149,9 +152,9 @@ def test_unmatched_turns_get_the_default_and_tool_results_the_result_reply() -> 
 
 
 def test_steps_validate_their_arguments() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="seconds"):
         Pause(-1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ms"):
         Audio(0)
     with pytest.raises(ValueError, match="unknown fault kind"):
         Fault("boom")  # type: ignore[arg-type]
