@@ -24,6 +24,7 @@ from livehandle.errors import (
     ServerError as ServerError,
     SessionClosed as SessionClosed,
     SessionError as SessionError,
+    SessionTaskFailed as SessionTaskFailed,
     SessionTimeout as SessionTimeout,
 )
 from livehandle.events import (
@@ -70,6 +71,7 @@ __all__ = [
     "SessionEvent",
     "SessionOptions",
     "SessionPhase",
+    "SessionTaskFailed",
     "SessionTimeout",
     "Subscription",
     "Transport",

@@ -21,6 +21,7 @@ __all__ = [
     "ServerError",
     "SessionClosed",
     "SessionError",
+    "SessionTaskFailed",
     "SessionTimeout",
     "classify_close",
 ]
@@ -160,6 +161,10 @@ class SessionClosed(SessionError):
             message = f"{message} ({cause})"
         super().__init__(message)
         self.cause = cause
+
+
+class SessionTaskFailed(SessionError):
+    """One of the session's own tasks failed unexpectedly (a bug); the cause is chained."""
 
 
 class Lagged(SessionError):

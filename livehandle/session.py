@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 import trio
 
+from livehandle._nursery import open_owned_nursery
 from livehandle.broadcast import Broadcast, Subscription
 from livehandle.errors import (
     ConnectionClosed,
@@ -511,18 +512,6 @@ async def open_session(
     unchanged, after the session is closed.
     """
     session = Session(setup, endpoint=endpoint, transport=transport, options=options)
-    body_error: BaseException | None = None
-    try:
-        async with trio.open_nursery() as nursery:
-            try:
-                await nursery.start(session.run)
-                yield session
-            except BaseException as exc:  # re-raised below, outside the nursery, unwrapped
-                body_error = exc
-            finally:
-                await session.close()
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        raise SessionError("livehandle internal error: a session task failed") from group
-    if body_error is not None:
-        raise body_error
+    async with open_owned_nursery(session.close, "session") as nursery:
+        await nursery.start(session.run)
+        yield session

@@ -1,0 +1,186 @@
+"""LiveHandle: the one object a voice bot holds for a live session.
+
+It is created by :func:`~livehandle.open_live_session` and is valid inside its ``async with``
+block.  Sends go through one bounded outbound queue (lossless: a send waits while it is full), so
+calls from one task keep their order; several tasks may share the handle.  Events come out three
+ways: :meth:`LiveHandle.subscribe` (raw wire events), :meth:`LiveHandle.events` (LiveEvents; a
+subscriber that falls behind gets ``Lagged``) and :meth:`LiveHandle.stream` (LiveEvents, skipping
+lag, ending with the session).  After the session has ended every send raises ``SessionClosed``
+at once.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+import trio
+
+from livehandle.broadcast import Broadcast, Subscription
+from livehandle.runtime.lanes import Hooks, Lanes, UserTyped
+from livehandle.runtime.state import State
+from livehandle.runtime.telemetry import SessionTelemetry
+from livehandle.runtime.writer import SessionWriter, check_pcm16
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from livehandle.config import LiveConfig
+    from livehandle.events import LiveEvent, SessionEnd, SessionEvent, SessionPhase
+    from livehandle.session import Session
+    from livehandle.transport.endpoints import Endpoint
+    from livehandle.wire import messages as m
+
+__all__ = ["DISCONNECT_GRACE", "LiveHandle"]
+
+DISCONNECT_GRACE = 0.25  # seconds each lane may spend draining during disconnect()
+
+
+class LiveHandle:
+    """Stream audio, text and video in; receive model audio, transcripts and tool calls out."""
+
+    def __init__(
+        self,
+        session: Session,
+        config: LiveConfig,
+        endpoint: Endpoint,
+        *,
+        hooks: Hooks | None = None,
+    ) -> None:
+        self._session = session
+        self._config = config
+        self._endpoint = endpoint
+        self._events: Broadcast[LiveEvent] = Broadcast(config.event_capacity)
+        self._state = State()
+        self._telemetry = SessionTelemetry()
+        self._writer = SessionWriter(
+            session, functools.partial(config.instruction_update_message, endpoint=endpoint)
+        )
+        # Both subscriptions exist before the session connects, so not even Connected is missed.
+        self._lanes = Lanes(
+            session.subscribe(capacity=config.lane_capacity),
+            session.subscribe(capacity=config.lane_capacity, on_lag="raise"),
+            self._events,
+            telemetry=self._telemetry,
+            state=self._state,
+            delivery=config.delivery,
+            capacity=config.lane_capacity,
+            telemetry_interval=config.telemetry_interval,
+            hooks=hooks,
+        )
+        self._disconnecting = False
+        self._disconnected = trio.Event()
+
+    def __repr__(self) -> str:
+        return f"<LiveHandle {self._endpoint.redacted_url} phase={self.phase().value}>"
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """Send a chunk of 16 kHz mono PCM16 microphone audio.
+
+        Raises:
+            ValueError: not bytes, or an odd number of bytes (nothing is sent).
+            SessionClosed: the session has ended.
+        """
+        data = check_pcm16(pcm)
+        await self._writer.send_audio(data)
+        self._telemetry.record_audio_in(len(data))
+
+    async def send_text(self, text: str) -> None:
+        """Send a typed turn; once sent it is recorded as the user side of the current turn."""
+        self._telemetry.record_text_send()
+        await self._writer.send_text(text)
+        await self._lanes.send_control(UserTyped(text))
+
+    async def send_video(self, frame: bytes, mime_type: str = "image/jpeg") -> None:
+        """Send one video frame (JPEG or PNG)."""
+        await self._writer.send_video(frame, mime_type)
+
+    async def update_instruction(self, instruction: str) -> None:
+        """Replace the system instruction (contextUpdate, or the backend's fallback)."""
+        await self._writer.update_instruction(instruction)
+
+    async def send_tool_response(self, responses: Sequence[m.FunctionResponse]) -> None:
+        """Answer function calls from a ``ToolCall`` event."""
+        await self._writer.send_tool_response(responses)
+
+    def writer(self) -> SessionWriter:
+        """The writer this handle sends with (for code that only needs to send)."""
+        return self._writer
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def subscribe(self) -> Subscription[SessionEvent]:
+        """Raw wire-level events from now on; ``receive()`` raises ``Lagged`` when behind."""
+        return self._session.subscribe()
+
+    def events(self) -> Subscription[LiveEvent]:
+        """LiveEvents from now on; ``receive()`` raises ``Lagged(missed)`` when behind."""
+        return self._events.subscribe()
+
+    def stream(self) -> Subscription[LiveEvent]:
+        """LiveEvents from now on as an async iterator that skips lag and ends with the session."""
+        return self._events.subscribe(on_lag="skip")
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """Typed session state (``session:`` keys are kept up to date by the runtime)."""
+        return self._state
+
+    @property
+    def telemetry(self) -> SessionTelemetry:
+        """Counters and latencies; ``telemetry.snapshot()`` is JSON-ready."""
+        return self._telemetry
+
+    @property
+    def transcript(self) -> list[object]:
+        """The finished turns of the conversation so far, oldest first."""
+        return list(self._lanes.transcript.turns)
+
+    def resume_handle(self) -> str | None:
+        """The newest resumable session handle, to resume this conversation later."""
+        return self._session.resume_handle
+
+    def phase(self) -> SessionPhase:
+        """The session's current phase."""
+        return self._session.phase
+
+    # -- ending -------------------------------------------------------------------------------
+
+    async def done(self) -> SessionEnd:
+        """Wait for the session to end; every caller is woken.
+
+        Returns:
+            how it ended, when it ended normally (our disconnect, or the server's close 1000).
+
+        Raises:
+            SessionError: the subclass for an abnormal end (e.g. ``ServerError`` for 1011).
+        """
+        end = await self._session.wait_closed()
+        if end.error is not None:
+            raise end.error
+        return end
+
+    async def disconnect(self) -> None:
+        """End the session: close with 1000, drain the lanes (0.25 s each), stop the rest.
+
+        Idempotent and safe from any task; concurrent callers wait for the first.  Shielded, so
+        it completes when the caller is being cancelled; bounded by the close grace plus 0.5 s.
+        """
+        if self._disconnecting:
+            await self._disconnected.wait()
+            return
+        self._disconnecting = True
+        with trio.CancelScope(shield=True):
+            await self._session.close(1000)
+            await self._lanes.drain(DISCONNECT_GRACE)
+            self._events.close()
+        self._disconnected.set()
+
+    async def _run_lanes(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        await self._lanes.run(task_status=task_status)
