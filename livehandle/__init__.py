@@ -12,6 +12,7 @@ from livehandle.broadcast import (
     BroadcastStatistics as BroadcastStatistics,
     Subscription as Subscription,
 )
+from livehandle.config import Delivery as Delivery, LiveConfig as LiveConfig
 from livehandle.errors import (
     ConnectFailed as ConnectFailed,
     ConnectionClosed as ConnectionClosed,
@@ -28,10 +29,21 @@ from livehandle.errors import (
     SessionTimeout as SessionTimeout,
 )
 from livehandle.events import (
+    LiveEvent as LiveEvent,
     SessionEnd as SessionEnd,
     SessionEvent as SessionEvent,
     SessionPhase as SessionPhase,
 )
+from livehandle.handle import LiveHandle as LiveHandle
+from livehandle.open import open_live_session as open_live_session
+from livehandle.runtime.lanes import Hooks as Hooks
+from livehandle.runtime.state import State as State
+from livehandle.runtime.telemetry import (
+    LatencyStats as LatencyStats,
+    SessionTelemetry as SessionTelemetry,
+)
+from livehandle.runtime.transcript import TranscriptTurn as TranscriptTurn
+from livehandle.runtime.writer import SessionWriter as SessionWriter
 from livehandle.session import (
     Session as Session,
     SessionOptions as SessionOptions,
@@ -54,11 +66,17 @@ __all__ = [
     "ConnectFailed",
     "ConnectionClosed",
     "ConnectionLost",
+    "Delivery",
     "Endpoint",
     "FunctionCall",
     "FunctionResponse",
+    "Hooks",
     "InvalidArgument",
     "Lagged",
+    "LatencyStats",
+    "LiveConfig",
+    "LiveEvent",
+    "LiveHandle",
     "MemoryTransport",
     "NormalClosure",
     "PolicyViolation",
@@ -72,10 +90,15 @@ __all__ = [
     "SessionOptions",
     "SessionPhase",
     "SessionTaskFailed",
+    "SessionTelemetry",
     "SessionTimeout",
+    "SessionWriter",
+    "State",
     "Subscription",
+    "TranscriptTurn",
     "Transport",
     "WebSocketTransport",
     "__version__",
+    "open_live_session",
     "open_session",
 ]

@@ -12,14 +12,20 @@ is where the mutation journal, scopes and watchers will attach.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
+import types
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, get_args, get_origin, overload
 
+import attrs
 import cattrs
+from cattrs.cols import is_any_set, is_frozenset, is_sequence, list_structure_factory
+from cattrs.errors import IterableValidationError, IterableValidationNote
+from cattrs.gen import make_dict_structure_fn
 from cattrs.v import format_exception as _cattrs_format_exception
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 __all__ = ["JsonValue", "State"]
 
@@ -59,12 +65,90 @@ def _structure_float(value: Any, _: Any = None) -> float:
     raise _WrongKind(f"expected a number, got {_json_kind(value)}")
 
 
+def _is_collection(tp: Any) -> bool:
+    return is_sequence(tp) or is_any_set(tp) or get_origin(tp) is tuple
+
+
+def _make_collection_hook(tp: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    # cattrs' collection hooks take any iterable ("abc" would read as ['a', 'b', 'c'] and a dict as
+    # its keys); state reads take only JSON lists, then let cattrs structure the items.
+    args = get_args(tp)
+    origin = get_origin(tp) or tp
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        return _make_fixed_tuple_hook(tp, args, converter)
+    as_list: Any = types.GenericAlias(list, (args[0] if args else Any,))
+    items = list_structure_factory(as_list, converter)
+    if origin is tuple:
+        build: Callable[[list[Any]], Any] = tuple
+    elif is_frozenset(tp):
+        build = frozenset
+    elif is_any_set(tp):
+        build = set
+    else:
+        build = list
+
+    def structure(value: Any, _: Any = None) -> Any:
+        _expect_list(value)
+        return build(items(value, tp))
+
+    return structure
+
+
+def _make_fixed_tuple_hook(
+    tp: Any, args: tuple[Any, ...], converter: cattrs.Converter
+) -> Callable[[Any, Any], tuple[Any, ...]]:
+    def structure(value: Any, _: Any = None) -> tuple[Any, ...]:
+        _expect_list(value)
+        if len(value) != len(args):
+            raise _WrongKind(f"expected a list of {len(args)} items, got {len(value)}")
+        result: list[Any] = []
+        errors: list[Exception] = []
+        for index, (item, arg) in enumerate(zip(value, args, strict=True)):
+            try:
+                result.append(converter.structure(item, arg))
+            except Exception as exc:
+                # The note is what gives transform_error the "$[index]" path.
+                exc.add_note(
+                    IterableValidationNote(f"Structuring {tp!r} @ index {index}", index, arg)
+                )
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError(f"While structuring {tp!r}", errors, tp)
+        return tuple(result)
+
+    return structure
+
+
+def _is_record(tp: Any) -> bool:
+    cls = get_origin(tp) or tp
+    return isinstance(cls, type) and (attrs.has(cls) or dataclasses.is_dataclass(cls))
+
+
+def _make_record_hook(tp: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    # Without this, a string read as a class fails on its first field, not where it is wrong.
+    fields = make_dict_structure_fn(tp, converter)
+
+    def structure(value: Any, _: Any = None) -> Any:
+        if not isinstance(value, dict):
+            raise _WrongKind(f"expected an object, got {_json_kind(value)}")
+        return fields(value, tp)
+
+    return structure
+
+
+def _expect_list(value: Any) -> None:
+    if not isinstance(value, list):
+        raise _WrongKind(f"expected a list, got {_json_kind(value)}")
+
+
 def _build_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(bool, _structure_bool)
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(float, _structure_float)
+    converter.register_structure_hook_factory(_is_collection, _make_collection_hook)
+    converter.register_structure_hook_factory(_is_record, _make_record_hook)
     return converter
 
 
@@ -190,7 +274,7 @@ class State:
         except Exception as exc:
             reasons = "; ".join(cattrs.transform_error(exc, format_exception=_format_exception))
             raise ValueError(
-                f"state key {key!r} does not hold a {_type_name(type)}: {reasons}"
+                f"state key {key!r} cannot be read as {_type_name(type)}: {reasons}"
             ) from exc
 
     def keys(self, prefix: str = "") -> list[str]:
