@@ -20,7 +20,7 @@ from livehandle.broadcast import Broadcast, Subscription
 from livehandle.runtime.lanes import Hooks, Lanes, UserTyped
 from livehandle.runtime.state import State
 from livehandle.runtime.telemetry import SessionTelemetry
-from livehandle.runtime.writer import SessionWriter, check_pcm16
+from livehandle.runtime.writer import SessionWriter
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -83,9 +83,8 @@ class LiveHandle:
             ValueError: not bytes, or an odd number of bytes (nothing is sent).
             SessionClosed: the session has ended.
         """
-        data = check_pcm16(pcm)
-        await self._writer.send_audio(data)
-        self._telemetry.record_audio_in(len(data))
+        await self._writer.send_audio(pcm)  # validates: whole PCM16 samples, or ValueError
+        self._telemetry.record_audio_in(len(pcm))
 
     async def send_text(self, text: str) -> None:
         """Send a typed turn; once sent it is recorded as the user side of the current turn."""

@@ -327,14 +327,23 @@ class Session:
 
     async def _run_writer(self, connection: Connection) -> None:
         """The only task that writes to the socket; stops when the channel is closed and empty."""
+        outbound = self._outbound_receive
         try:
             with self._writer_scope:
-                async for text, message in self._outbound_receive:
+                while True:
+                    # Everything already queued goes out before the writer waits again: one
+                    # scheduler round trip per burst instead of one per message.
+                    try:
+                        text, message = outbound.receive_nowait()
+                    except trio.WouldBlock:
+                        text, message = await outbound.receive()
                     try:
                         await connection.send(text)
                     except ConnectionClosed:
                         return  # the reader sees the same close and ends the session
                     self._after_send(message)
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            pass  # closed and drained: a graceful close, or the end of the session
         finally:
             self._writer_done.set()
 

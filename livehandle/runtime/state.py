@@ -37,7 +37,7 @@ D = TypeVar("D")
 
 
 class _WrongKind(ValueError):
-    """A stored JSON value is not the primitive a type needs (message is the reason)."""
+    """A stored JSON value is not the kind of value a type needs (the message says why)."""
 
 
 # cattrs' default primitive hooks coerce (int("7"), bool("false") is True); state reads are strict.

@@ -322,6 +322,8 @@ class SessionTelemetry:
             self._cached_tokens = usage.cached_content_token_count
         if usage.thoughts_token_count is not None:
             self._thoughts_tokens = usage.thoughts_token_count
+        # Summed as the original runtime does.  wire-protocol.md §3.7 says the server's counts are
+        # cumulative, in which case these sums overcount; to be checked against the live API.
         self._add_details("prompt", usage.prompt_tokens_details)
         self._add_details("response", usage.response_tokens_details)
 
