@@ -24,6 +24,8 @@ from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn
 from cattrs.v import format_exception as _cattrs_format_exception
 
+from livehandle._json import json_kind
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
@@ -44,25 +46,25 @@ class _WrongKind(ValueError):
 def _structure_str(value: Any, _: Any = None) -> str:
     if isinstance(value, str):
         return value
-    raise _WrongKind(f"expected a string, got {_json_kind(value)}")
+    raise _WrongKind(f"expected a string, got {json_kind(value)}")
 
 
 def _structure_bool(value: Any, _: Any = None) -> bool:
     if isinstance(value, bool):
         return value
-    raise _WrongKind(f"expected a boolean, got {_json_kind(value)}")
+    raise _WrongKind(f"expected a boolean, got {json_kind(value)}")
 
 
 def _structure_int(value: Any, _: Any = None) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise _WrongKind(f"expected an integer, got {_json_kind(value)}")
+    raise _WrongKind(f"expected an integer, got {json_kind(value)}")
 
 
 def _structure_float(value: Any, _: Any = None) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    raise _WrongKind(f"expected a number, got {_json_kind(value)}")
+    raise _WrongKind(f"expected a number, got {json_kind(value)}")
 
 
 def _is_collection(tp: Any) -> bool:
@@ -130,7 +132,7 @@ def _make_record_hook(tp: Any, converter: cattrs.Converter) -> Callable[[Any, An
 
     def structure(value: Any, _: Any = None) -> Any:
         if not isinstance(value, dict):
-            raise _WrongKind(f"expected an object, got {_json_kind(value)}")
+            raise _WrongKind(f"expected an object, got {json_kind(value)}")
         return fields(value, tp)
 
     return structure
@@ -138,7 +140,7 @@ def _make_record_hook(tp: Any, converter: cattrs.Converter) -> Callable[[Any, An
 
 def _expect_list(value: Any) -> None:
     if not isinstance(value, list):
-        raise _WrongKind(f"expected a list, got {_json_kind(value)}")
+        raise _WrongKind(f"expected a list, got {json_kind(value)}")
 
 
 def _build_converter() -> cattrs.Converter:
@@ -345,22 +347,6 @@ def _copy_json(value: JsonValue) -> JsonValue:
     if isinstance(value, dict):
         return {name: _copy_json(item) for name, item in value.items()}
     return value
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return _type_name(type(value))
 
 
 def _type_name(tp: object) -> str:

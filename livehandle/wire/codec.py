@@ -35,6 +35,7 @@ from typing import Any, Union, get_args, get_origin
 import attrs
 import cattrs
 
+from livehandle._json import json_kind
 from livehandle.errors import ProtocolError
 from livehandle.wire import messages as m
 
@@ -64,22 +65,6 @@ def to_camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
 # --------------------------------------------------------------------------------------------
 # Leaf hooks: strict primitives, base64, int64, durations
 # --------------------------------------------------------------------------------------------
@@ -88,13 +73,13 @@ def _kind(value: object) -> str:
 def _structure_str(value: Any, _: Any = None) -> str:
     if isinstance(value, str):
         return value
-    raise _Invalid(f"expected a string, got {_kind(value)}")
+    raise _Invalid(f"expected a string, got {json_kind(value)}")
 
 
 def _structure_bool(value: Any, _: Any = None) -> bool:
     if isinstance(value, bool):
         return value
-    raise _Invalid(f"expected a boolean, got {_kind(value)}")
+    raise _Invalid(f"expected a boolean, got {json_kind(value)}")
 
 
 _INT_RE = re.compile(r"-?[0-9]+")
@@ -108,13 +93,13 @@ def _structure_int(value: Any, _: Any = None) -> int:
         return int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    raise _Invalid(f"expected an integer, got {_kind(value)}")
+    raise _Invalid(f"expected an integer, got {json_kind(value)}")
 
 
 def _structure_float(value: Any, _: Any = None) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    raise _Invalid(f"expected a number, got {_kind(value)}")
+    raise _Invalid(f"expected a number, got {json_kind(value)}")
 
 
 def _structure_enum(value: Any, cls: type[enum.StrEnum]) -> enum.StrEnum:
@@ -124,13 +109,13 @@ def _structure_enum(value: Any, cls: type[enum.StrEnum]) -> enum.StrEnum:
         except ValueError:
             allowed = ", ".join(member.value for member in cls)
             raise _Invalid(f"{value!r:.60} is not one of {allowed}") from None
-    raise _Invalid(f"expected a string, got {_kind(value)}")
+    raise _Invalid(f"expected a string, got {json_kind(value)}")
 
 
 def _structure_object(value: Any, _: Any = None) -> dict[str, Any]:
     if isinstance(value, dict):
         return value
-    raise _Invalid(f"expected an object, got {_kind(value)}")
+    raise _Invalid(f"expected an object, got {json_kind(value)}")
 
 
 _URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
@@ -138,7 +123,7 @@ _URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
 
 def _structure_bytes(value: Any, _: Any = None) -> bytes:
     if not isinstance(value, str):
-        raise _Invalid(f"expected a base64 string, got {_kind(value)}")
+        raise _Invalid(f"expected a base64 string, got {json_kind(value)}")
     text = value
     if "-" in text or "_" in text:
         text = text.translate(_URLSAFE_TO_STANDARD)
@@ -173,7 +158,7 @@ _DURATION_RE = re.compile(r"(-?)([0-9]+)(?:\.([0-9]{1,9}))?s")
 
 def _structure_duration(value: Any) -> float:
     if not isinstance(value, str):
-        raise _Invalid(f'expected a duration string like "50s", got {_kind(value)}')
+        raise _Invalid(f'expected a duration string like "50s", got {json_kind(value)}')
     match = _DURATION_RE.fullmatch(value)
     if match is None:
         raise _Invalid(f'expected a duration string like "50s" or "1.250s", got {value!r:.40}')
@@ -288,7 +273,7 @@ def _make_class_structure(cls: type, converter: cattrs.Converter) -> _StructureH
 
     def structure(value: Any, _: Any = None) -> Any:
         if not isinstance(value, dict):
-            raise _Invalid(f"expected an object for {name}, got {_kind(value)}")
+            raise _Invalid(f"expected an object for {name}, got {json_kind(value)}")
         kwargs: dict[str, Any] = {}
         for key, item in value.items():
             spec = by_name.get(key)
@@ -338,7 +323,7 @@ def _make_tuple_structure(tp: Any, converter: cattrs.Converter) -> _StructureHoo
 
     def structure(value: Any, _: Any = None) -> tuple[Any, ...]:
         if not isinstance(value, list):
-            raise _Invalid(f"expected an array, got {_kind(value)}")
+            raise _Invalid(f"expected an array, got {json_kind(value)}")
         items = []
         for index, item in enumerate(value):
             try:
@@ -455,7 +440,8 @@ def _load_object(data: bytes | str, side: str) -> dict[str, Any]:
         ) from None
     if not isinstance(value, dict):
         raise ProtocolError(
-            f"{side} message must be a JSON object, got {_kind(value)}; excerpt: {_excerpt(data)}"
+            f"{side} message must be a JSON object, got {json_kind(value)}; "
+            f"excerpt: {_excerpt(data)}"
         )
     return value
 

@@ -464,7 +464,7 @@ class ActivityEnd:
     """Marks the end of user activity (only with automatic activity detection disabled)."""
 
 
-_REALTIME_FIELDS = (
+REALTIME_INPUT_FIELDS = (
     "audio",
     "video",
     "text",
@@ -494,7 +494,7 @@ class RealtimeInput:
     media_chunks: tuple[Blob, ...] | None = None
 
     def __attrs_post_init__(self) -> None:
-        present = [name for name in _REALTIME_FIELDS if getattr(self, name) is not None]
+        present = [name for name in REALTIME_INPUT_FIELDS if getattr(self, name) is not None]
         if len(present) != 1:
             shown = ", ".join(present) if present else "none"
             raise ValueError(

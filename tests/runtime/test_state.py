@@ -134,7 +134,7 @@ def test_a_non_object_is_not_read_as_a_class():
     state = State()
     state.set("order", [1, 2])
 
-    with pytest.raises(ValueError, match=r"'order'.*Order: expected an object, got a list @ \$"):
+    with pytest.raises(ValueError, match=r"'order'.*Order: expected an object, got an array @ \$"):
         state.get("order", Order)
 
 

@@ -73,17 +73,6 @@ def for_field(field: attrs.Attribute[Any]) -> st.SearchStrategy[Any]:
     return st.none() | base if optional else base
 
 
-_REALTIME_ONE_OF = (
-    "audio",
-    "video",
-    "text",
-    "activity_start",
-    "activity_end",
-    "audio_stream_end",
-    "media_chunks",
-)
-
-
 def for_class(cls: type) -> st.SearchStrategy[Any]:
     attrs.resolve_types(cls)
     fields = {f.name: f for f in attrs.fields(cls)}
@@ -93,7 +82,7 @@ def for_class(cls: type) -> st.SearchStrategy[Any]:
                 for_type(strip_optional(fields[name].type)[0]).map(
                     lambda v, n=name: m.RealtimeInput(**{n: v})
                 )
-                for name in _REALTIME_ONE_OF
+                for name in m.REALTIME_INPUT_FIELDS
             ]
         )
     if cls is m.UnknownServerMessage:
