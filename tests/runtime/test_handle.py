@@ -11,6 +11,7 @@ import trio.testing
 
 from livehandle.config import LiveConfig
 from livehandle.errors import (
+    ConnectionLost,
     InvalidArgument,
     PolicyViolation,
     ServerError,
@@ -137,12 +138,18 @@ async def test_audio_arriving_after_interrupted_is_dropped_in_the_lane() -> None
 
 
 @pytest.mark.parametrize(
-    ("code", "error"), [(1007, InvalidArgument), (1008, PolicyViolation), (1011, ServerError)]
+    ("fault", "error"),
+    [
+        (Fault("close", code=1007, reason="closing with 1007"), InvalidArgument),
+        (Fault("close", code=1008, reason="closing with 1008"), PolicyViolation),
+        (Fault("close", code=1011, reason="closing with 1011"), ServerError),
+        (Fault("drop"), ConnectionLost),
+    ],
+    ids=["1007", "1008", "1011", "1006"],
 )
 async def test_server_close_codes_end_the_session_with_the_typed_error(
-    code: int, error: type
+    fault: Fault, error: type
 ) -> None:
-    fault = Fault("close", code=code, reason=f"closing with {code}")
     scenario = Scenario(rules=[Rule(When(text="bye"), [fault])])
     async with (
         LiveEmulator(scenario).running() as emu,
@@ -155,7 +162,8 @@ async def test_server_close_codes_end_the_session_with_the_typed_error(
         seen = [event async for event in stream]  # the stream ends with the session
         with pytest.raises(SessionClosed):
             await handle.send_text("anyone?")
-    assert info.value.reason == f"closing with {code}"
+    if fault.kind == "close":
+        assert info.value.reason == fault.reason
     assert isinstance(seen[-1], LiveEvent.Disconnected)
     assert any(isinstance(e, LiveEvent.Error) for e in seen)
     assert handle.phase() is SessionPhase.DISCONNECTED
