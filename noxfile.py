@@ -42,3 +42,10 @@ def compat(session: nox.Session) -> None:
     # The test module skips itself when google-genai is missing; make sure it is not missing here.
     session.run("python", "-c", "import google.genai")
     session.run("pytest", "tests/compat", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Client benchmarks (benchmarks/run_all.py): CPU, latency, memory, capacity; not tests."""
+    session.install("-e", ".[test]", GOOGLE_GENAI, "trustme")
+    session.run("python", "benchmarks/run_all.py", *session.posargs)

@@ -42,6 +42,14 @@ async def open_owned_nursery(
                 await close()
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        raise SessionTaskFailed(f"a task of the {what} failed: {group.exceptions[0]!r}") from group
+        _, rest = group.split(trio.Cancelled)
+        if rest is None:
+            # Only cancellations (an outer cancel scope fired): they belong to that scope.
+            raise
+        failures, _ = rest.split(Exception)
+        if failures is None:
+            raise  # KeyboardInterrupt and friends pass through as they are
+        first = failures.exceptions[0]
+        raise SessionTaskFailed(f"a task of the {what} failed: {first!r}") from group
     if body_error is not None:
         raise body_error

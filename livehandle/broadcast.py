@@ -21,6 +21,7 @@ Guarantees:
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 import attrs
@@ -74,6 +75,7 @@ class Subscription(trio.abc.ReceiveChannel[T]):
     _broadcast: Broadcast[T] | None = attrs.field(repr=False)
     _buffer: deque[T] = attrs.field(repr=False)
     _on_lag: OnLag
+    _accept: Callable[[T], bool] | None = attrs.field(default=None, repr=False)
     _lot: trio.lowlevel.ParkingLot = attrs.field(
         factory=trio.lowlevel.ParkingLot, init=False, repr=False
     )
@@ -231,10 +233,18 @@ class Broadcast(Generic[T]):
             return False
         self._published += 1
         for subscription in self._subscriptions:
-            subscription._push(value)
+            accept = subscription._accept
+            if accept is None or accept(value):
+                subscription._push(value)
         return True
 
-    def subscribe(self, *, capacity: int | None = None, on_lag: OnLag = "raise") -> Subscription[T]:
+    def subscribe(
+        self,
+        *,
+        capacity: int | None = None,
+        on_lag: OnLag = "raise",
+        accept: Callable[[T], bool] | None = None,
+    ) -> Subscription[T]:
         """Register a subscriber that sees every value published from now on.
 
         Args:
@@ -242,6 +252,8 @@ class Broadcast(Generic[T]):
             on_lag: when items were dropped, ``"raise"`` makes the next receive raise
                 :class:`~livehandle.errors.Lagged` once; ``"skip"`` only counts them in
                 :attr:`Subscription.total_missed`.
+            accept: only values for which this returns True are buffered (the rest never take
+                room in this subscriber's buffer); called synchronously by ``publish``.
 
         Returns:
             The subscription; if the broadcast is already closed it is already ended, so
@@ -253,7 +265,7 @@ class Broadcast(Generic[T]):
         size = self._capacity if capacity is None else _check_capacity(capacity)
         if on_lag not in ("raise", "skip"):
             raise ValueError(f'on_lag must be "raise" or "skip" (got {on_lag!r})')
-        subscription = Subscription(self, deque(maxlen=size), on_lag)
+        subscription = Subscription(self, deque(maxlen=size), on_lag, accept)
         if self._closed:
             subscription._end()
         else:

@@ -142,7 +142,7 @@ def classify_close(code: int | None, reason: str | None = None) -> ConnectionClo
 
     A missing code (no close frame) counts as 1006, connection lost.
     """
-    effective = 1006 if code is None else code
+    effective = 1006 if code is None else int(code)  # wsproto hands out an IntEnum
     cls = _CLOSE_CLASSES.get(effective, ConnectionClosed)
     return cls(effective, reason or "")
 

@@ -124,6 +124,7 @@ class SessionEvent:
         VoiceActivityStart: TypeAlias = "_VoiceActivityStart"
         VoiceActivityEnd: TypeAlias = "_VoiceActivityEnd"
         Usage: TypeAlias = "_Usage"
+        UserTextSent: TypeAlias = "_UserTextSent"
         Error: TypeAlias = "_Error"
         Disconnected: TypeAlias = "_Disconnected"
 
@@ -303,6 +304,14 @@ class _Usage(SessionEvent):
     """Token usage the server reported."""
 
     usage: UsageMetadata
+
+
+@_variant(SessionEvent, "UserTextSent")
+@attrs.frozen
+class _UserTextSent(SessionEvent):
+    """A typed user turn went out on the socket (published by the writer, in send order)."""
+
+    text: str
 
 
 @_variant(SessionEvent, "Error")

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 import trio
 
 from livehandle.broadcast import Broadcast, Subscription
-from livehandle.runtime.lanes import Hooks, Lanes, UserTyped
+from livehandle.runtime.lanes import CONTROL_EVENTS, ROUTED_EVENTS, Hooks, Lanes
 from livehandle.runtime.state import State
 from livehandle.runtime.telemetry import SessionTelemetry
 from livehandle.runtime.writer import SessionWriter
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from livehandle.config import LiveConfig
     from livehandle.events import LiveEvent, SessionEnd, SessionEvent, SessionPhase
@@ -57,9 +57,10 @@ class LiveHandle:
             session, functools.partial(config.instruction_update_message, endpoint=endpoint)
         )
         # Both subscriptions exist before the session connects, so not even Connected is missed.
+        capacity = config.lane_capacity
         self._lanes = Lanes(
-            session.subscribe(capacity=config.lane_capacity),
-            session.subscribe(capacity=config.lane_capacity, on_lag="raise"),
+            session.subscribe(capacity=capacity, accept=_kinds(ROUTED_EVENTS + CONTROL_EVENTS)),
+            session.subscribe(capacity=capacity),
             self._events,
             telemetry=self._telemetry,
             state=self._state,
@@ -89,8 +90,7 @@ class LiveHandle:
     async def send_text(self, text: str) -> None:
         """Send a typed turn; once sent it is recorded as the user side of the current turn."""
         self._telemetry.record_text_send()
-        await self._writer.send_text(text)
-        await self._lanes.send_control(UserTyped(text))
+        await self._writer.send_text(text)  # the session reports it once it is on the wire
 
     async def send_video(self, frame: bytes, mime_type: str = "image/jpeg") -> None:
         """Send one video frame (JPEG or PNG)."""
@@ -160,7 +160,8 @@ class LiveHandle:
         """
         end = await self._session.wait_closed()
         if end.error is not None:
-            raise end.error
+            # Every caller raises the same error; start each raise with a fresh traceback.
+            raise end.error.with_traceback(None)
         return end
 
     async def disconnect(self) -> None:
@@ -176,10 +177,20 @@ class LiveHandle:
         with trio.CancelScope(shield=True):
             await self._session.close(1000)
             await self._lanes.drain(DISCONNECT_GRACE)
-            self._events.close()
+            if not self._lanes.in_control_lane():
+                # From a hook, the control lane still has to publish Disconnected; it closes
+                # the stream itself once it has.
+                self._events.close()
         self._disconnected.set()
 
     async def _run_lanes(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         await self._lanes.run(task_status=task_status)
+
+
+def _kinds(kinds: tuple[type, ...]) -> Callable[[SessionEvent], bool]:
+    def accept(event: SessionEvent) -> bool:
+        return isinstance(event, kinds)
+
+    return accept

@@ -29,6 +29,7 @@ import trio
 from livehandle._nursery import open_owned_nursery
 from livehandle.broadcast import Broadcast, Subscription
 from livehandle.errors import (
+    ConnectFailed,
     ConnectionClosed,
     NormalClosure,
     ProtocolError,
@@ -42,7 +43,7 @@ from livehandle.wire import messages as m
 from livehandle.wire.codec import decode_server, encode_client
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from livehandle.transport.base import Connection, Transport
     from livehandle.transport.endpoints import Endpoint
@@ -151,15 +152,20 @@ class Session:
         return self._setup
 
     def subscribe(
-        self, *, capacity: int | None = None, on_lag: Literal["raise", "skip"] = "raise"
+        self,
+        *,
+        capacity: int | None = None,
+        on_lag: Literal["raise", "skip"] = "raise",
+        accept: Callable[[SessionEvent], bool] | None = None,
     ) -> Subscription[SessionEvent]:
         """Subscribe to the raw event stream from now on.
 
         The subscription ends after the ``Disconnected`` event.  A subscriber that falls more than
         ``capacity`` events behind gets :class:`~livehandle.errors.Lagged` (or, with
-        ``on_lag="skip"``, silently continues with the oldest event it still has).
+        ``on_lag="skip"``, silently continues with the oldest event it still has).  ``accept``
+        filters what is buffered for this subscriber.
         """
-        return self._events.subscribe(capacity=capacity, on_lag=on_lag)
+        return self._events.subscribe(capacity=capacity, on_lag=on_lag, accept=accept)
 
     async def wait_closed(self) -> SessionEnd:
         """Wait until the session has ended, and say how."""
@@ -211,25 +217,37 @@ class Session:
         """
         if self._cancel_scope is not None:
             raise RuntimeError("a Session can only be run once")
-        failure: SessionError | None = None
-        async with trio.open_nursery() as nursery:
-            self._cancel_scope = nursery.cancel_scope
-            try:
-                connection = await self._connect_and_setup(nursery)
-            except SessionError as exc:
-                failure = exc
-                nursery.cancel_scope.cancel()
-            else:
-                self._connection = connection
-                nursery.start_soon(self._run_reader, connection)
-                nursery.start_soon(self._run_writer, connection)
-                self._started = True
-                task_status.started(self)
-        if failure is not None:
-            self._finish(_end_for(failure, self._resume_handle), publish_error=False)
-            raise failure
-        if self._end is None:  # cancelled from outside before the connection ended
-            self._finish(SessionEnd("client", 1000, "cancelled", None, self._resume_handle))
+        failure: SessionError | ValueError | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                self._cancel_scope = nursery.cancel_scope
+                try:
+                    connection = await self._connect_and_setup(nursery)
+                except (SessionError, ValueError) as exc:  # raised below, unwrapped
+                    failure = exc
+                    nursery.cancel_scope.cancel()
+                except Exception as exc:  # e.g. a Vertex token callable that failed
+                    url = self._endpoint.redacted_url
+                    failure = ConnectFailed(
+                        f"could not open {url}: {type(exc).__name__}: {exc}", url=url
+                    )
+                    failure.__cause__ = exc
+                    nursery.cancel_scope.cancel()
+                else:
+                    self._connection = connection
+                    nursery.start_soon(self._run_reader, connection)
+                    nursery.start_soon(self._run_writer, connection)
+                    self._started = True
+                    task_status.started(self)
+            if failure is not None:
+                error = (
+                    failure if isinstance(failure, SessionError) else SessionClosed(str(failure))
+                )
+                self._finish(_end_for(error, self._resume_handle), publish_error=False)
+                raise failure
+        finally:
+            if self._end is None:  # cancelled from outside: the session ends here too
+                self._finish(SessionEnd("client", 1000, "cancelled", None, self._resume_handle))
         end = self._end
         assert end is not None
         return end
@@ -248,8 +266,9 @@ class Session:
             self._outbound_send.close()  # the writer drains what was accepted, then stops
         grace = self._options.close_grace
         with trio.CancelScope(shield=True):
-            with trio.move_on_after(grace):
-                await self._writer_done.wait()
+            if self._started:  # the writer runs only once the session is set up
+                with trio.move_on_after(grace):
+                    await self._writer_done.wait()
             if self._connection is not None:
                 await self._connection.aclose(code, reason)
             with trio.move_on_after(grace):
@@ -356,7 +375,19 @@ class Session:
             self._events.publish(SessionEvent.PhaseChanged(old, new))
 
     def _after_send(self, message: m.ClientMessage) -> None:
-        if isinstance(message, m.ToolResponse):
+        if isinstance(message, m.ClientContent) and message.turn_complete:
+            typed = " ".join(
+                part.text
+                for turn in message.turns or ()
+                if turn.role in (None, "user")
+                for part in turn.parts
+                if part.text
+            )
+            if typed:
+                self._events.publish(SessionEvent.UserTextSent(typed))
+        elif isinstance(message, m.RealtimeInput) and message.text:
+            self._events.publish(SessionEvent.UserTextSent(message.text))
+        elif isinstance(message, m.ToolResponse):
             answered = {r.id for r in message.function_responses if r.id is not None}
             self._pending_calls -= answered
             if not self._pending_calls and self._phase in _TOOL_PHASES:

@@ -1,31 +1,33 @@
 """The lanes: how raw session events become LiveEvents without a slow consumer stalling anything.
 
-Four tasks, started together in the session's nursery:
-
-* the **router** reads its own subscription to the L0 events and forwards each one to the fast
-  lane, the control lane, or both (original-runtime §2.3).  On ``Interrupted`` it first cancels
-  the current barge-in scope and marks the session interrupted, then forwards;
+* the **router** reads one subscription to the L0 events, in wire order, and feeds the fast lane
+  and the control lane.  On ``Interrupted`` it first cancels the barge-in group (inline tools and
+  hooks stop) and marks everything routed so far as the interrupted turn, then tells the control
+  lane.  It never waits for the control lane: control events are rare, its channel is bounded,
+  and an overflow is counted and reported as a ``Lagged`` error event, never lost silently;
 * the **fast lane** turns audio, text, transcripts, thoughts and VAD signals into LiveEvents at
-  once.  Model audio is dropped while the session is marked interrupted, until the control lane
-  has handled the interruption;
-* the **control lane** owns the transcript and the turn pipeline: tool calls, interruptions,
-  finished transcripts at turn end, GoAway, errors, connection events.  Async hooks run here,
-  inline (a slow hook delays only this lane);
-* the **telemetry lane** reads a second subscription (so it never waits for the others), updates
+  once.  Model audio of an interrupted turn is dropped; new audio after a barge-in is held (not
+  dropped) until the control lane has published ``Interrupted``, so an application that flushes
+  playback on ``Interrupted`` never flushes the next reply;
+* the **control lane** owns the transcript and the turn pipeline: typed turns (in send order),
+  tool calls, interruptions, finished transcripts at turn end, GoAway, errors, connection events.
+  Hooks run here, inline, inside the barge-in group;
+* the **telemetry lane** reads its own subscription, updates
   :class:`~livehandle.runtime.telemetry.SessionTelemetry` and the ``session:`` state keys, and
   ticks every 100 ms; an optional emitter publishes ``Telemetry``/``TurnMetrics`` periodically.
 
 LiveEvents go out on a :class:`~livehandle.broadcast.Broadcast`, which never blocks: a subscriber
-that does not read only loses its own oldest events.  Lane channels are bounded: the control lane
-is always lossless (the router waits); fast-lane classes follow the configured delivery policy,
-lossless (wait) or drop-newest (counted in telemetry as dropped).
+that does not read only loses its own oldest events.  The fast lane's channel is bounded; each
+event class follows the configured delivery policy, lossless (the router waits) or drop-newest
+(counted in telemetry as dropped).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal
 
 import attrs
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from livehandle.runtime.state import State
     from livehandle.runtime.telemetry import SessionTelemetry
 
-__all__ = ["Hooks", "Lanes", "UserTyped"]
+__all__ = ["CONTROL_EVENTS", "ROUTED_EVENTS", "BargeIn", "Hooks", "Lanes"]
 
 log = logging.getLogger("livehandle.lanes")
 
@@ -49,15 +51,37 @@ TELEMETRY_TICK = 0.1  # seconds between telemetry-lane ticks (timing signals)
 
 FastKind = Literal["audio", "media", "text", "transcript", "thought", "vad"]
 
+#: Events the fast lane turns into LiveEvents (the router also sees the control events).
+ROUTED_EVENTS: tuple[type, ...] = (
+    SessionEvent.AudioData,
+    SessionEvent.Media,
+    SessionEvent.TextDelta,
+    SessionEvent.TextComplete,
+    SessionEvent.InputTranscription,
+    SessionEvent.OutputTranscription,
+    SessionEvent.Thought,
+    SessionEvent.VoiceActivityStart,
+    SessionEvent.VoiceActivityEnd,
+    SessionEvent.Interrupted,
+    SessionEvent.TurnComplete,
+)
 
-@attrs.frozen
-class UserTyped:
-    """A control-lane command: the user typed ``text`` (sent successfully)."""
-
-    text: str
-
-
-ControlItem = SessionEvent | UserTyped
+#: Events the router hands to the control lane.
+CONTROL_EVENTS: tuple[type, ...] = (
+    SessionEvent.UserTextSent,
+    SessionEvent.InputTranscription,
+    SessionEvent.OutputTranscription,
+    SessionEvent.TextComplete,
+    SessionEvent.ToolCall,
+    SessionEvent.ToolCallCancelled,
+    SessionEvent.GenerationComplete,
+    SessionEvent.Interrupted,
+    SessionEvent.TurnComplete,
+    SessionEvent.GoAway,
+    SessionEvent.Connected,
+    SessionEvent.Error,
+    SessionEvent.Disconnected,
+)
 
 
 @attrs.frozen
@@ -66,7 +90,8 @@ class Hooks:
 
     Attributes:
         on_event: called on the control lane for every control-lane LiveEvent before it is
-            published; may be async (awaited inline, so it delays only the control lane).
+            published; may be async (awaited inline, inside the barge-in group: a barge-in
+            cancels it).  It delays only the control lane.
         on_audio: called on the fast lane with each chunk of model audio, synchronously (keep
             it quick: feed a playback buffer).
     """
@@ -75,12 +100,43 @@ class Hooks:
     on_audio: Callable[[bytes], None] | None = None
 
 
+class BargeIn:
+    """The cancel scopes a barge-in cancels together: inline tools, hooks, blocking effects.
+
+    The router calls :meth:`cancel` the moment ``interrupted`` arrives; the control lane replaces
+    the whole group with a fresh one once it has handled the interruption.  Work started in a
+    cancelled group is cancelled at once.
+    """
+
+    def __init__(self) -> None:
+        self._scopes: set[trio.CancelScope] = set()
+        self.cancelled = False
+
+    @contextmanager
+    def scope(self) -> Iterator[trio.CancelScope]:
+        """Run the ``with`` body as part of this group."""
+        with trio.CancelScope() as scope:
+            if self.cancelled:
+                scope.cancel()
+            self._scopes.add(scope)
+            try:
+                yield scope
+            finally:
+                self._scopes.discard(scope)
+
+    def cancel(self) -> None:
+        """Cancel everything running in the group now, and anything started in it later."""
+        self.cancelled = True
+        for scope in list(self._scopes):
+            scope.cancel()
+
+
 class Lanes:
     """The router and the lanes of one live session; see the module docstring."""
 
     def __init__(
         self,
-        events: Subscription[SessionEvent],
+        router_events: Subscription[SessionEvent],
         telemetry_events: Subscription[SessionEvent],
         live_events: Broadcast[LiveEvent],
         *,
@@ -91,7 +147,7 @@ class Lanes:
         telemetry_interval: float | None = None,
         hooks: Hooks | None = None,
     ) -> None:
-        self._events = events
+        self._router_events = router_events
         self._telemetry_events = telemetry_events
         self._live = live_events
         self._telemetry = telemetry
@@ -99,28 +155,43 @@ class Lanes:
         self._delivery = delivery
         self._interval = telemetry_interval
         self._hooks = hooks or Hooks()
-        # lossless or drop-newest per class (see _to_fast); the router is the only sender
-        self._fast_send, self._fast_receive = trio.open_memory_channel[SessionEvent](capacity)
-        # lossless: the router waits (control events are rare and must never be lost)
-        self._control_send, self._control_receive = trio.open_memory_channel[ControlItem](capacity)
+        # lossless or drop-newest per event class (see _to_fast); the router is the only sender
+        # Each item carries the number of interruptions routed before it (its epoch).
+        self._fast_send, self._fast_receive = trio.open_memory_channel[tuple[int, SessionEvent]](
+            capacity
+        )
+        # never waits: the router must not stall on a slow hook; overflow is counted and
+        # reported by the control lane as a Lagged error (control events are rare)
+        self._control_send, self._control_receive = trio.open_memory_channel[SessionEvent](capacity)
+        self._control_overflow = 0
         self.transcript = TranscriptBuffer()
-        self.interrupted = False
-        self.barge_in_scope = trio.CancelScope()
+        self.barge_in = BargeIn()
+        self._stale_audio = False  # the rest of an interrupted turn's audio: dropped
+        self._interruptions_routed = 0
+        self._interruptions_handled = 0
+        self._handled = trio.lowlevel.ParkingLot()
         self._fast_scope = trio.CancelScope()
         self._control_scope = trio.CancelScope()
         self._background: list[trio.CancelScope] = []  # telemetry lane, emitter, router
-        self._stopping = False
-        self._errors = 0
-        self._interruptions = 0
         self._fast_done = trio.Event()
         self._control_done = trio.Event()
+        self._control_task: trio.lowlevel.Task | None = None
+        self._running = False
+        self._stopping = False
+        self._errors = 0
         self._started_at = 0.0
         self._last_activity = 0.0
+
+    @property
+    def interrupted(self) -> bool:
+        """True between a barge-in and the control lane having handled it."""
+        return self._interruptions_handled < self._interruptions_routed
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run every lane until the session ends and the lanes have drained."""
+        self._running = True
         self._started_at = self._last_activity = trio.current_time()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._run_router)
@@ -132,30 +203,27 @@ class Lanes:
             nursery.start_soon(self._end_stream_when_drained)
             task_status.started()
 
-    async def _end_stream_when_drained(self) -> None:
-        """Close the LiveEvent broadcast once both lanes published their last event.
-
-        The lanes end after the session has ended (the router closes their channels), so every
-        ``stream()`` ends right after ``Disconnected``, whoever ended the session.
-        """
-        await self._fast_done.wait()
-        await self._control_done.wait()
-        self._live.close()
+    def in_control_lane(self) -> bool:
+        """True when called from the control lane itself (e.g. from a hook)."""
+        return trio.lowlevel.current_task() is self._control_task
 
     async def drain(self, grace: float) -> None:
         """Let the fast, then the control lane finish for at most ``grace`` seconds each.
 
-        Called after the session has ended (so the router has closed the lane channels).  A lane
+        Called after the session has ended (so the lanes' subscriptions are ending).  A lane
         still busy after its grace (a stuck hook) is cancelled; then the telemetry lane, the
-        emitter and the router stop.
+        emitter and the router stop.  Called from the control lane itself (a hook that
+        disconnects), the control lane is left to finish on its own.
         """
-        with trio.move_on_after(grace):
-            await self._fast_done.wait()
-        self._fast_scope.cancel()
-        with trio.move_on_after(grace):
-            await self._control_done.wait()
-        self._control_scope.cancel()
         self._stopping = True
+        if self._running:
+            with trio.move_on_after(grace):
+                await self._fast_done.wait()
+            self._fast_scope.cancel()
+            if not self.in_control_lane():
+                with trio.move_on_after(grace):
+                    await self._control_done.wait()
+                self._control_scope.cancel()
         for scope in self._background:
             scope.cancel()
 
@@ -166,12 +234,15 @@ class Lanes:
         self._background.append(scope)
         return scope
 
-    async def send_control(self, item: ControlItem) -> None:
-        """Queue a command for the control lane (lossless); dropped once the lane has ended."""
-        try:
-            await self._control_send.send(item)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            log.debug("control lane closed; dropping %r", item)
+    async def _end_stream_when_drained(self) -> None:
+        """Close the LiveEvent broadcast once both lanes published their last event.
+
+        The lanes end after the session has ended, so every ``stream()`` ends right after
+        ``Disconnected``, whoever ended the session.
+        """
+        await self._fast_done.wait()
+        await self._control_done.wait()
+        self._live.close()
 
     # -- router -------------------------------------------------------------------------------
 
@@ -180,9 +251,9 @@ class Lanes:
             with self._background_scope():
                 while True:
                     try:
-                        event = await self._events.receive()
+                        event = await self._router_events.receive()
                     except Lagged as lag:
-                        log.warning("router fell behind the session by %d events", lag.missed)
+                        log.warning("the router fell %d events behind the session", lag.missed)
                         self._telemetry.record_lagged(lag.missed)
                         continue
                     except trio.EndOfChannel:
@@ -190,54 +261,61 @@ class Lanes:
                     try:
                         await self._route(event)
                     except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        break  # a lane was cancelled during disconnect: nothing left to feed
+                        break  # the fast lane was cancelled during disconnect
         finally:
             self._fast_send.close()
             self._control_send.close()
 
     async def _route(self, event: SessionEvent) -> None:
         match event:
+            case SessionEvent.Interrupted():
+                # Barge-in first: stop inline tools and hooks, and mark everything routed so
+                # far as belonging to the interrupted turn; then let the control lane know.
+                self._interruptions_routed += 1
+                self.barge_in.cancel()
+                self._stale_audio = True
+                self._to_control(event)
+            case SessionEvent.TurnComplete():
+                self._stale_audio = False  # what follows belongs to the next turn
+                self._to_control(event)
             case SessionEvent.AudioData():
-                await self._to_fast(event, "audio")
+                if self._stale_audio:
+                    self._telemetry.record_dropped("audio_after_interrupt")
+                else:
+                    await self._to_fast(event, "audio")
             case SessionEvent.Media():
-                await self._to_fast(event, "media")
+                if not self._stale_audio:
+                    await self._to_fast(event, "media")
             case SessionEvent.TextDelta():
                 await self._to_fast(event, "text")
             case SessionEvent.TextComplete():
                 await self._to_fast(event, "text")
-                await self._control_send.send(event)  # the model side of a TEXT turn
+                self._to_control(event)
             case SessionEvent.InputTranscription() | SessionEvent.OutputTranscription():
                 await self._to_fast(event, "transcript")
-                await self._control_send.send(event)
+                self._to_control(event)
             case SessionEvent.Thought():
                 await self._to_fast(event, "thought")
             case SessionEvent.VoiceActivityStart() | SessionEvent.VoiceActivityEnd():
                 await self._to_fast(event, "vad")
-            case SessionEvent.Interrupted():
-                # Barge-in first: stop inline tools and blocking prompt work, stop audio.
-                self.interrupted = True
-                self.barge_in_scope.cancel()
-                await self._control_send.send(event)
-            case (
-                SessionEvent.TurnComplete()
-                | SessionEvent.GenerationComplete()
-                | SessionEvent.ToolCall()
-                | SessionEvent.ToolCallCancelled()
-                | SessionEvent.GoAway()
-                | SessionEvent.Connected()
-                | SessionEvent.Disconnected()
-                | SessionEvent.Error()
-            ):
-                await self._control_send.send(event)
             case _:
-                pass  # phases, usage, resumption: the telemetry lane reads them itself
+                self._to_control(event)
+
+    def _to_control(self, event: SessionEvent) -> None:
+        try:
+            self._control_send.send_nowait(event)
+        except trio.WouldBlock:
+            self._control_overflow += 1
+            self._telemetry.record_lagged(1)
+            log.warning("the control lane is full; dropping %s", type(event).__name__)
 
     async def _to_fast(self, event: SessionEvent, kind: FastKind) -> None:
+        item = (self._interruptions_routed, event)
         if getattr(self._delivery, kind) == "lossless":
-            await self._fast_send.send(event)
+            await self._fast_send.send(item)
             return
         try:
-            self._fast_send.send_nowait(event)
+            self._fast_send.send_nowait(item)
         except trio.WouldBlock:
             self._telemetry.record_dropped(kind)
 
@@ -246,7 +324,14 @@ class Lanes:
     async def _run_fast_lane(self) -> None:
         try:
             with self._fast_scope:
-                async for event in self._fast_receive:
+                async for epoch, event in self._fast_receive:
+                    if isinstance(event, SessionEvent.AudioData | SessionEvent.Media):
+                        if epoch < self._interruptions_routed:
+                            # Routed before a later interruption: the interrupted turn's audio.
+                            self._telemetry.record_dropped("audio_after_interrupt")
+                            continue
+                        while self.interrupted:  # hold new audio until Interrupted is out
+                            await self._handled.park()
                     self._fast(event)
         finally:
             self._fast_receive.close()  # a router waiting on a cancelled lane is released
@@ -256,15 +341,11 @@ class Lanes:
         publish = self._live.publish
         match event:
             case SessionEvent.AudioData(data=data):
-                if self.interrupted:
-                    self._telemetry.record_dropped("audio_after_interrupt")
-                    return
                 if self._hooks.on_audio is not None:
                     self._hooks.on_audio(data)
                 publish(LiveEvent.Audio(data))
             case SessionEvent.Media(mime_type=mime, data=data):
-                if not self.interrupted:
-                    publish(LiveEvent.Media(mime, data))
+                publish(LiveEvent.Media(mime, data))
             case SessionEvent.TextDelta(text=text):
                 publish(LiveEvent.TextDelta(text))
             case SessionEvent.TextComplete(text=text):
@@ -283,18 +364,22 @@ class Lanes:
     # -- control lane -------------------------------------------------------------------------
 
     async def _run_control_lane(self) -> None:
+        self._control_task = trio.lowlevel.current_task()
         try:
             with self._control_scope:
-                async for item in self._control_receive:
-                    await self._control(item)
+                async for event in self._control_receive:
+                    if self._control_overflow:
+                        missed, self._control_overflow = self._control_overflow, 0
+                        await self._emit(LiveEvent.Error(Lagged(missed)))
+                    await self._control(event)
         finally:
             self._control_receive.close()
             self._control_done.set()
 
-    async def _control(self, item: ControlItem) -> None:
+    async def _control(self, event: SessionEvent) -> None:
         transcript = self.transcript
-        match item:
-            case UserTyped(text=text):
+        match event:
+            case SessionEvent.UserTextSent(text=text):
                 transcript.add_typed(text)
             case SessionEvent.InputTranscription(text=text, interim=False):
                 transcript.add_user_speech(text)
@@ -311,9 +396,10 @@ class Lanes:
                 await self._emit(LiveEvent.GenerationComplete())
             case SessionEvent.Interrupted():
                 transcript.mark_interrupted()
-                self.interrupted = False  # model audio flows again (the next reply's)
-                self.barge_in_scope = trio.CancelScope()
+                self.barge_in = BargeIn()  # new work belongs to the next turn
                 await self._emit(LiveEvent.Interrupted())
+                self._interruptions_handled += 1
+                self._handled.unpark_all()  # the fast lane may deliver new audio again
             case SessionEvent.TurnComplete(reason=reason):
                 turn = transcript.finish_turn()
                 if turn.user:
@@ -335,9 +421,10 @@ class Lanes:
     async def _emit(self, event: LiveEvent) -> None:
         hook = self._hooks.on_event
         if hook is not None:
-            result = hook(event)
-            if inspect.isawaitable(result):
-                await result
+            with self.barge_in.scope():
+                result = hook(event)
+                if inspect.isawaitable(result):
+                    await result
         self._live.publish(event)
 
     # -- telemetry lane -----------------------------------------------------------------------
@@ -387,8 +474,7 @@ class Lanes:
                 state.set("session:is_user_speaking", False)
             case SessionEvent.Interrupted():
                 telemetry.record_interruption()
-                self._interruptions += 1
-                state.set("session:interrupt_count", self._interruptions)
+                state.set("session:interrupt_count", telemetry.snapshot()["interruptions"])
             case SessionEvent.TurnComplete():
                 telemetry.record_turn_complete()
             case SessionEvent.Usage(usage=usage):

@@ -57,6 +57,7 @@ MODEL_RATE = 24000
 MS_PER_CHAR = 55  # how long the synthesized voice takes to "say" one character
 TURN_QUEUE = 32  # user turns waiting for the responder; more are dropped and logged
 CLOSE_GRACE = 1.0  # seconds to wait for the client's close reply
+SEND_TIMEOUT = 5.0  # seconds one frame may wait for a client that does not read
 
 
 @attrs.define(eq=False)
@@ -280,11 +281,17 @@ class Engine:
 
     async def send_raw(self, data: str | bytes, message: m.ServerMessage | None = None) -> None:
         """Send a frame as it is; ``message`` (if given) is what gets recorded."""
-        with trio.CancelScope(shield=True):
+        # Shielded so that a barge-in never cuts a frame in half; bounded so that a client that
+        # stopped reading cannot hold the emulator (it is dropped instead).
+        with trio.move_on_after(SEND_TIMEOUT, shield=True) as waited:
             try:
                 await self.ws.send_message(data)
-            except trio_websocket.ConnectionClosed:
+            except (trio_websocket.ConnectionClosed, trio.BrokenResourceError):
                 raise _Stop from None
+        if waited.cancelled_caught:
+            self.record.errors.append(f"the client read nothing for {SEND_TIMEOUT:g} s; dropped")
+            await self.drop()
+            raise _Stop
         self.record.record_sent(message if message is not None else data)
 
     async def close(self, code: int, reason: str) -> None:
@@ -474,12 +481,12 @@ class Engine:
             result=turn.tool_result or "",
             results=turn.tool_result or "",
         )
-        self.replying = True
-        if self.resumption:
-            await self.send(m.SessionResumptionUpdate(resumable=False))
         said: list[str] = []
         with trio.CancelScope() as scope:
             self.reply_scope = scope
+            self.replying = True
+            if self.resumption:
+                await self.send(m.SessionResumptionUpdate(resumable=False))
             for step in steps:
                 await self._run_step(step, values, said)
         self.reply_scope = None

@@ -113,7 +113,7 @@ class EmulatorConnection:
     backend: Literal["google_ai", "vertex"]
     api_version: str
     constrained: bool
-    headers: dict[str, str]
+    headers: dict[str, str] = attrs.field(repr=lambda headers: f"<{len(headers)} headers>")
     received: list[Received] = attrs.field(factory=list)
     sent: list[Sent] = attrs.field(factory=list)
     setup: m.Setup | None = None
@@ -251,8 +251,21 @@ class LiveEmulator:
             async with trio.open_nursery() as nursery:
                 await nursery.start(trio.serve_listeners, self._handle_stream, listeners)
                 task_status.started(self)
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    # Stopping: unblock handlers stuck sending to clients that stopped reading,
+                    # so that stopping is prompt whatever the clients do.
+                    with trio.CancelScope(shield=True):
+                        await self._close_live_streams()
         finally:
             self._bound_port = None
+
+    async def _close_live_streams(self) -> None:
+        for record in self.connections:
+            engine = record._engine  # the emulator owns its records' engines
+            if engine is not None and not record.closed.is_set():
+                await trio.aclose_forcefully(engine.stream)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[LiveEmulator]:

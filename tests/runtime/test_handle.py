@@ -434,3 +434,76 @@ async def test_periodic_telemetry_runs_with_no_subscriber(
     assert isinstance(metrics, LiveEvent.TurnMetrics)
     assert metrics.turn == 2
     assert telemetry[-1].snapshot["turn_count"] == 2  # type: ignore[union-attr]
+
+
+# -- regressions found in review ----------------------------------------------------------------
+
+
+async def test_an_outer_cancel_scope_cancels_the_session_cleanly(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with LiveEmulator().running() as emu:
+        with trio.move_on_after(5) as outer:
+            async with open_live_session(TEXT, endpoint=emu.url) as handle:
+                await trio.sleep_forever()
+        assert outer.cancelled_caught  # not a SessionTaskFailed: the cancel reached its scope
+        assert trio.current_time() <= 5 + 0.5
+    assert handle.phase() is SessionPhase.DISCONNECTED
+
+
+async def test_disconnect_from_a_hook_still_publishes_disconnected() -> None:
+    handle_box: list[LiveHandle] = []
+
+    async def on_event(event: LiveEvent) -> None:
+        if isinstance(event, LiveEvent.TurnComplete):
+            await handle_box[0].disconnect()
+
+    async with (
+        LiveEmulator().running() as emu,
+        open_live_session(TEXT, endpoint=emu.url, hooks=Hooks(on_event=on_event)) as handle,
+    ):
+        handle_box.append(handle)
+        stream = handle.stream()
+        await handle.send_text("hi")
+        seen = [type(event).__name__ async for event in stream]
+    assert seen[-2:] == ["TurnComplete", "Disconnected"]
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["ws://127.0.0.1:99999", "ws:///no-host"], ids=["bad-port", "no-host"]
+)
+async def test_an_unusable_endpoint_raises_value_error_unwrapped(endpoint: str) -> None:
+    with pytest.raises(ValueError, match="not a usable WebSocket URL"):
+        async with open_live_session(TEXT, endpoint=endpoint):
+            pytest.fail("must not connect")
+
+
+async def test_a_failing_token_callable_raises_connect_failed() -> None:
+    from livehandle.errors import ConnectFailed
+    from livehandle.transport import Endpoint
+
+    def token() -> str:
+        raise RuntimeError("metadata server unreachable")
+
+    endpoint = Endpoint.vertex(project="p", location="l", token=token, base_url="ws://127.0.0.1:1")
+    with pytest.raises(ConnectFailed, match="metadata server unreachable"):
+        async with open_live_session(TEXT, endpoint=endpoint):
+            pytest.fail("must not connect")
+
+
+async def test_done_raises_with_a_fresh_traceback_each_time() -> None:
+    scenario = Scenario(rules=[Rule(When(text="bye"), [Fault("close", code=1011)])])
+    async with (
+        LiveEmulator(scenario).running() as emu,
+        open_live_session(TEXT, endpoint=emu.url) as handle,
+    ):
+        await handle.send_text("bye")
+        depths = []
+        for _ in range(20):
+            with pytest.raises(ServerError) as info:
+                await handle.done()
+            tb, depth = info.value.__traceback__, 0
+            while tb is not None:
+                depth, tb = depth + 1, tb.tb_next
+            depths.append(depth)
+    assert max(depths) == min(depths)

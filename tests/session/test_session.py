@@ -108,6 +108,7 @@ async def test_text_turn_yields_deltas_joined_text_and_turn_complete() -> None:
                 if isinstance(event, SessionEvent.TurnComplete):
                     break
     assert kinds(events) == [
+        "UserTextSent",  # the typed turn went out, in send order
         "TextDelta",
         "TextDelta",
         "GenerationComplete",

@@ -71,7 +71,12 @@ async def until(events: Subscription[SessionEvent], kind: type) -> list[SessionE
 
 
 def kinds(events: list[SessionEvent]) -> list[str]:
-    skip = (SessionEvent.PhaseChanged, SessionEvent.Usage, SessionEvent.SessionResumeUpdate)
+    skip = (
+        SessionEvent.PhaseChanged,
+        SessionEvent.Usage,
+        SessionEvent.SessionResumeUpdate,
+        SessionEvent.UserTextSent,
+    )
     return [type(e).__name__ for e in events if not isinstance(e, skip)]
 
 

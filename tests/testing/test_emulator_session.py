@@ -371,3 +371,18 @@ async def test_every_client_message_is_recorded_in_order_with_timestamps(
     assert times[2] - times[1] == pytest.approx(1, abs=0.1)
     assert emu.connections[0].messages(m.ClientContent) == [user_text("a")]
     assert emu.connections[0].close_code == 1000
+
+
+async def test_stopping_the_emulator_is_prompt_when_a_client_stopped_reading() -> None:
+    from livehandle.testing import Audio
+
+    scenario = Scenario(default=[Audio(600_000)])  # ten minutes of audio, as fast as possible
+    with trio.fail_after(5):
+        async with LiveEmulator(scenario).running() as emu, trio.open_nursery() as nursery:
+            conn = await WebSocketTransport().connect(Endpoint.from_url(emu.url), nursery)
+            await conn.send(f'{{"setup": {{"model": "{MODEL}"}}}}')
+            await conn.receive()  # setupComplete
+            await conn.send('{"realtimeInput": {"text": "go"}}')
+            await trio.sleep(0.5)  # the client now reads nothing; the emulator's sends back up
+            nursery.cancel_scope.cancel()
+        # leaving running() must not wait for the stuck send

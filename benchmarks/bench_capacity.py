@@ -1,0 +1,284 @@
+"""How many sessions one client process keeps at real-time pace (50 frames/s each).
+
+Run: ``python benchmarks/bench_capacity.py`` (``--sessions 50,75,...``, ``--clients``, ``--plain``,
+``--server``).
+
+The server is the sink of ``bench_server.py`` (wss://, pinned to CPU 1): it answers the setup and
+discards frames undecoded, so the client is what runs out of CPU (its own CPU use is reported).
+With ``--server emulator`` the LiveEmulator is used instead; it decodes and records every frame
+and needs about as much CPU per frame as the clients, so it becomes the bottleneck at about the
+same N.  For each N, a fresh client process (pinned to CPU 0)
+opens N sessions (at most 20 connecting at once), then each session sends a 20 ms frame every
+20 ms: one task per session sleeps until each frame's scheduled time (``trio.sleep_until``;
+asyncio: a sleep to that time), the sessions' schedules spread evenly over the 20 ms period.
+After 1 s of warm-up, 5 s are measured.
+
+Send lag = when the frame was handed to the socket minus its scheduled time.  For the bare
+trio-websocket and google-genai clients that is when their send call returns; for the handle and
+the L0 session, whose sends only queue the frame for the session's writer task, it is when the
+writer's ``connection.send`` returns (timed by a thin wrapper around the WebSocket transport, one
+extra ``await`` per message).  Frames still unsent 5 s after the end of the schedule count as
+infinitely late.  A client keeps up at N when the p99 lag is under 20 ms; the runs go up in N
+and stop after the first N that fails (if the first N fails, half of it is tried once).  ``cpu``
+is the client process's CPU use over the measured 5 s (1.00 = one core), ``server cpu`` the
+server's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    LABELS,
+    emit,
+    fmt,
+    make_tls,
+    percentile,
+    pin,
+    process_cpu,
+    run_worker,
+    server_process,
+    table,
+)
+
+THIS = Path(__file__).resolve()
+PERIOD = 0.020  # seconds between frames of one session (50 frames/s)
+WARM = 1.0
+MEASURE = 5.0
+OVERRUN = 5.0  # seconds after the schedule's end at which a late session stops sending
+TARGET_P99_MS = 20.0
+DEFAULT_SESSIONS = (50, 75, 100, 150, 200, 300, 400)
+MIN_SESSIONS = 10
+DEFAULT_CLIENTS = ("handle", "trio-ws", "genai")
+
+
+class TimedConnection:
+    """Wraps a livehandle Connection: records the lag of each audio frame as it is written."""
+
+    def __init__(self, inner: Any, pending: deque[tuple[float, bool]], lags: list[float]) -> None:
+        import trio
+
+        self._inner = inner
+        self._pending = pending
+        self._lags = lags
+        self._now = trio.current_time
+
+    async def send(self, message: str | bytes) -> None:
+        await self._inner.send(message)
+        if self._pending and isinstance(message, str) and message.startswith('{"realtimeInput"'):
+            scheduled, counted = self._pending.popleft()
+            if counted:
+                self._lags.append(self._now() - scheduled)
+
+    async def receive(self) -> bytes | str:
+        return await self._inner.receive()  # type: ignore[no-any-return]
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
+        await self._inner.aclose(code, reason)
+
+
+class TimedTransport:
+    def __init__(self, pending: deque[tuple[float, bool]], lags: list[float]) -> None:
+        from livehandle.transport.websocket import WebSocketTransport
+
+        self._inner = WebSocketTransport()
+        self._pending = pending
+        self._lags = lags
+
+    async def connect(self, endpoint: Any, nursery: Any) -> TimedConnection:
+        connection = await self._inner.connect(endpoint, nursery)
+        return TimedConnection(connection, self._pending, self._lags)
+
+
+def worker(kind: str, url: str, tls: str, sessions: int, server_pid: int) -> dict[str, Any]:
+    from _clients import connect, run_client, run_many
+    from _common import client_ssl_context, genai_client
+
+    pin("client")
+    lags: list[float] = []
+    queued = kind in ("handle", "session")
+    pendings: list[deque[tuple[float, bool]]] = [deque() for _ in range(sessions)]
+    found: dict[str, Any] = {}
+    start = [0.0]
+    total = round((WARM + MEASURE) / PERIOD)
+    warm = round(WARM / PERIOD)
+    unsent = [0]
+
+    async def main(read_line: Any) -> None:
+        context = client_ssl_context(tls)
+        shared = genai_client(url, tls) if kind == "genai" else None
+        if kind == "genai":
+            import asyncio
+
+            now = asyncio.get_running_loop().time
+
+            async def sleep_until(deadline: float) -> None:
+                await asyncio.sleep(max(0.0, deadline - now()))
+        else:
+            import trio
+
+            now = trio.current_time
+            sleep_until = trio.sleep_until
+
+        def opener(index: int) -> Any:
+            transport = TimedTransport(pendings[index], lags) if queued else None
+            return connect(
+                kind, url, tls, "AUDIO", transport=transport, genai=shared, context=context
+            )
+
+        async def on_all_open() -> None:
+            start[0] = now() + 0.5
+
+        async def body(client: Any, index: int) -> None:
+            send = client.send_frame
+            first = start[0] + PERIOD * index / sessions
+            give_up = start[0] + WARM + MEASURE + OVERRUN
+            pending = pendings[index] if queued else None
+            for k in range(total):
+                scheduled = first + k * PERIOD
+                if now() > give_up:
+                    unsent[0] += total - k
+                    break
+                await sleep_until(scheduled)
+                if pending is not None:
+                    pending.append((scheduled, k >= warm))
+                    await send()
+                else:
+                    await send()
+                    if k >= warm:
+                        lags.append(now() - scheduled)
+
+        async def monitor() -> None:
+            await sleep_until(start[0] + WARM)
+            c0, w0, s0 = time.process_time(), time.perf_counter(), process_cpu(server_pid)
+            await sleep_until(start[0] + WARM + MEASURE)
+            c1, w1, s1 = time.process_time(), time.perf_counter(), process_cpu(server_pid)
+            found["cpu"] = (c1 - c0) / (w1 - w0)
+            found["server_cpu"] = None if s0 is None or s1 is None else (s1 - s0) / (w1 - w0)
+
+        found["ramp_s"] = await run_many(
+            kind, sessions, opener, body, on_all_open, background=monitor
+        )
+        if shared is not None:
+            await shared.aio.aclose()
+            shared.close()
+
+    run_client(kind, main)
+    lost = unsent[0] + sum(1 for p in pendings for _, counted in p if counted)
+    expected = sessions * (total - warm)
+    counted = [lag * 1e3 for lag in lags] + [math.inf] * lost
+    found.update(
+        {
+            "sessions": sessions,
+            "frames": len(lags),
+            "expected": expected,
+            "lost": lost,
+            "p50": percentile(counted, 50),
+            "p99": percentile(counted, 99),
+            "max": max(counted, default=math.nan),
+        }
+    )
+    return found
+
+
+def run(
+    sessions: tuple[int, ...] = DEFAULT_SESSIONS,
+    clients: tuple[str, ...] = DEFAULT_CLIENTS,
+    plain: bool = False,
+    server: str = "sink",
+) -> dict[str, Any]:
+    results: dict[str, list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tls = str(make_tls(Path(tmp)))
+        with server_process(server, "--tls", tls, *(["--plain"] if plain else [])) as url:
+            for kind in clients:
+                runs = results[kind] = []
+                todo = list(sessions)
+                while todo:
+                    count = todo.pop(0)
+                    timeout = 60.0 + WARM + MEASURE + OVERRUN + count * 0.05
+                    args = [kind, url, tls, str(count), str(url.pid)]
+                    found = run_worker(THIS, args, timeout)
+                    found.setdefault("sessions", count)
+                    runs.append(found)
+                    if "error" in found or not found["p99"] < TARGET_P99_MS:
+                        if len(runs) == 1 and count >= 2 * MIN_SESSIONS and "error" not in found:
+                            todo = [count // 2]  # the first N failed: try half as many once
+                            continue
+                        break
+    return {"clients": results, "scheme": "ws" if plain else "wss", "server": server}
+
+
+def kept(runs: list[dict[str, Any]]) -> int:
+    """The largest N whose run kept p99 under the target (0 if none did)."""
+    good = [r["sessions"] for r in runs if "error" not in r and r["p99"] < TARGET_P99_MS]
+    return max(good, default=0)
+
+
+def report(result: dict[str, Any]) -> str:
+    rows = []
+    for kind, runs in result["clients"].items():
+        for r in runs:
+            if "error" in r:
+                rows.append([LABELS[kind], str(r["sessions"]), *["n/a"] * 7, r["error"][:50]])
+                continue
+            rows.append(
+                [
+                    LABELS[kind],
+                    str(r["sessions"]),
+                    fmt(r["p50"], 2),
+                    fmt(r["p99"], 2),
+                    fmt(r["max"], 1),
+                    str(r["lost"]),
+                    fmt(r["cpu"], 2),
+                    fmt(r["server_cpu"], 2),
+                    fmt(r["ramp_s"], 1),
+                    "yes" if r["p99"] < TARGET_P99_MS else "NO",
+                ]
+            )
+    head = [
+        "client",
+        "sessions",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "lost",
+        "cpu",
+        "server cpu",
+        "open s",
+        "keeps up",
+    ]
+    title = (
+        "Capacity: N sessions x 50 frames/s in one process, send lag (handed to the socket minus "
+        f"scheduled), 5 s after 1 s warm-up; {result['scheme']}:// to the {result['server']}"
+    )
+    best = ", ".join(f"{LABELS[kind]} {kept(runs)}" for kind, runs in result["clients"].items())
+    return "\n".join([title, table(head, rows), f"  largest N with p99 < 20 ms: {best}"])
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        kind, url, tls, sessions, server_pid = sys.argv[2:7]
+        emit(worker(kind, url, tls, int(sessions), int(server_pid)))
+        return
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sessions", default=",".join(map(str, DEFAULT_SESSIONS)))
+    parser.add_argument("--clients", default=",".join(DEFAULT_CLIENTS))
+    parser.add_argument(
+        "--plain", action="store_true", help="ws:// instead of wss:// (not for google-genai)"
+    )
+    parser.add_argument("--server", choices=("sink", "emulator"), default="sink")
+    args = parser.parse_args()
+    counts = tuple(int(n) for n in args.sessions.split(","))
+    print(report(run(counts, tuple(args.clients.split(",")), args.plain, args.server)))
+
+
+if __name__ == "__main__":
+    main()

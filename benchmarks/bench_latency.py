@@ -1,0 +1,124 @@
+"""Latency from a model audio chunk leaving the emulator to the application seeing it (p50/p99).
+
+Run: ``python benchmarks/bench_latency.py`` (``--chunks``, ``--others``).
+
+The emulator (wss://, its own process, pinned to CPU 1) runs in real time (one 40 ms chunk every
+40 ms, so queueing does not dominate) with ``--stamp``: just before it encodes and writes each
+chunk it puts ``time.monotonic_ns()`` in the chunk's first 8 bytes.  The client (its own process,
+pinned to CPU 0) reads the clock again when the chunk reaches the application -- for the handle,
+when a ``handle.stream()`` subscriber receives the ``LiveEvent.Audio`` -- and the difference is
+the latency.  CLOCK_MONOTONIC is system-wide on Linux, so the two processes' clocks agree.  The
+first 10 chunks of a turn are not counted (connection warm-up).  The handle gets ``--chunks``
+chunks (default 500, 20 s); the other clients, for reference, ``--others`` (default 250).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    CHUNK_MS,
+    CLIENTS,
+    LABELS,
+    emit,
+    fmt,
+    make_tls,
+    percentile,
+    pin,
+    run_worker,
+    server_process,
+    table,
+)
+
+THIS = Path(__file__).resolve()
+SKIP = 10  # chunks at the start of a turn that are not counted
+
+
+def worker(kind: str, url: str, tls: str, chunks: int) -> dict[str, Any]:
+    from _clients import connect, run_client
+
+    pin("client")
+    latencies: list[float] = []
+    clock = time.monotonic_ns
+    unpack = struct.Struct("<q").unpack_from
+
+    def on_audio(pcm: bytes) -> None:
+        latencies.append((clock() - unpack(pcm)[0]) / 1e6)  # ms
+
+    async def main(read_line: Any) -> int:
+        async with connect(kind, url, tls, "AUDIO") as client:
+            return int(await client.turn("go", on_audio, expected=chunks))
+
+    got = run_client(kind, main)
+    counted = latencies[SKIP:]
+    return {
+        "got": got,
+        "counted": len(counted),
+        "p50": percentile(counted, 50),
+        "p90": percentile(counted, 90),
+        "p99": percentile(counted, 99),
+        "max": max(counted, default=float("nan")),
+    }
+
+
+def run(chunks: int = 500, others: int = 250, clients: tuple[str, ...] = CLIENTS) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tls = str(make_tls(Path(tmp)))
+        for kind in clients:
+            count = chunks if kind == "handle" else others
+            steps = json.dumps({"default": [{"audio_ms": (count + SKIP) * CHUNK_MS}]})
+            server_args = ["--tls", tls, "--scenario", steps, "--realtime", "--stamp"]
+            with server_process("emulator", *server_args) as url:
+                timeout = 30 + (count + SKIP) * CHUNK_MS / 1000 * 1.5
+                results[kind] = run_worker(THIS, [kind, url, tls, str(count + SKIP)], timeout)
+    return {"clients": results}
+
+
+def report(result: dict[str, Any]) -> str:
+    rows = []
+    for kind, r in result["clients"].items():
+        if "error" in r:
+            rows.append([LABELS[kind], "n/a", "n/a", "n/a", "n/a", "n/a"])
+            continue
+        rows.append(
+            [
+                LABELS[kind],
+                str(r["counted"]),
+                fmt(r["p50"], 2),
+                fmt(r["p90"], 2),
+                fmt(r["p99"], 2),
+                fmt(r["max"], 2),
+            ]
+        )
+    title = (
+        "Latency, ms: model audio chunk leaves the emulator -> the application has it "
+        "(handle: LiveEvent.Audio at a stream() subscriber); real-time pace, 40 ms chunks, wss://"
+    )
+    errors = [f"  {LABELS[k]}: {r['error']}" for k, r in result["clients"].items() if "error" in r]
+    body = table(["client", "chunks", "p50", "p90", "p99", "max"], rows)
+    return "\n".join([title, body, *errors])
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        kind, url, tls, chunks = sys.argv[2:6]
+        emit(worker(kind, url, tls, int(chunks)))
+        return
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--chunks", type=int, default=500)
+    parser.add_argument("--others", type=int, default=250)
+    parser.add_argument("--clients", default=",".join(CLIENTS))
+    args = parser.parse_args()
+    print(report(run(args.chunks, args.others, tuple(args.clients.split(",")))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""The server process of the client benchmarks; prints its URL on the first line, then serves.
+
+Kinds:
+
+* ``emulator``: :class:`livehandle.testing.LiveEmulator` serving ``wss://`` with the given scenario
+  (JSON), optionally in real time.  With ``--stamp`` each model audio chunk carries, in its first
+  8 bytes, ``time.monotonic_ns()`` (little-endian) taken just before the chunk is encoded and
+  written; CLOCK_MONOTONIC is system-wide on Linux, so a client process can subtract it from its
+  own clock.  The stamp is added by a subclass of the emulator's engine, installed here only.
+* ``sink``: a minimal asyncio WebSocket server: it completes the upgrade, answers the first
+  message (``setup``) with ``setupComplete``, then reads and discards frames without decoding them;
+  a short ``clientContent`` frame (a typed turn; only short frames are unmasked to see that) is
+  answered with an empty ``turnComplete``, preceded, when the turn's text is ``stream``, by
+  ``--chunks`` pre-encoded 40 ms 24 kHz audio chunks written at once (so that a receiving client,
+  not the server, sets the pace).  It answers pings and close
+  frames.  It needs a fraction of a client's CPU per frame (measured: 0.2 of a core at 2500
+  frames/s on the 2-core benchmark machine, mostly wake-ups and TLS), so the client process, not
+  the server, is what runs out of CPU.
+
+Stop it with SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import signal
+import struct
+import time
+
+from _common import pin, server_ssl_context
+
+# -- the emulator ---------------------------------------------------------------------------------
+
+
+def install_stamping_engine() -> None:
+    import attrs
+
+    import livehandle.testing.emulator as emulator_module
+    from livehandle.testing._engine import Engine
+    from livehandle.wire import messages as m
+
+    class StampingEngine(Engine):
+        async def send(self, message: m.ServerMessage) -> None:
+            if isinstance(message, m.ServerContent) and message.model_turn is not None:
+                parts = message.model_turn.parts
+                blob = parts[0].inline_data if parts else None
+                if blob is not None and len(blob.data) >= 8:
+                    stamped = struct.pack("<q", time.monotonic_ns()) + blob.data[8:]
+                    part = attrs.evolve(parts[0], inline_data=attrs.evolve(blob, data=stamped))
+                    turn = attrs.evolve(message.model_turn, parts=(part, *parts[1:]))
+                    message = attrs.evolve(message, model_turn=turn)
+            await super().send(message)
+
+    emulator_module.Engine = StampingEngine  # type: ignore[misc]  # this process only
+
+
+def serve_emulator(args: argparse.Namespace) -> None:
+    import trio
+
+    from livehandle.testing import LiveEmulator, Scenario
+
+    if args.stamp:
+        install_stamping_engine()
+    scenario = Scenario.from_json(args.scenario) if args.scenario else None
+    emulator = LiveEmulator(
+        scenario,
+        ssl_context=None if args.plain else server_ssl_context(args.tls),
+        realtime=args.realtime,
+        chunk_ms=args.chunk_ms,
+    )
+
+    async def main() -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with emulator.running():
+                print(emulator.url, flush=True)
+                async for _ in signals:
+                    break
+
+    trio.run(main)
+
+
+# -- the sink -------------------------------------------------------------------------------------
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_SETUP_COMPLETE = b'{"setupComplete":{}}'
+_TURN_COMPLETE = b'{"serverContent":{"turnComplete":true}}'
+_SHORT = 400  # a typed turn is short; audio frames (900+ bytes) are never looked into
+_MAX_HEADER = 16384
+
+
+def _frame(opcode: int, payload: bytes) -> bytes:
+    """An unmasked server frame (payloads here are all short)."""
+    assert len(payload) < 126
+    return bytes((0x80 | opcode, len(payload))) + payload
+
+
+def audio_burst(chunks: int) -> bytes:
+    """``chunks`` binary frames, each one 40 ms 24 kHz PCM16 model audio chunk (1920 bytes)."""
+    data = base64.b64encode(bytes(range(256)) * 7 + bytes(128)).decode()
+    blob = {"mimeType": "audio/pcm;rate=24000", "data": data}
+    message = {"serverContent": {"modelTurn": {"role": "model", "parts": [{"inlineData": blob}]}}}
+    payload = json.dumps(message, separators=(",", ":")).encode()
+    header = bytes((0x82, 126)) + len(payload).to_bytes(2, "big")
+    return (header + payload) * chunks
+
+
+class SinkProtocol(asyncio.Protocol):
+    burst = b""  # what a "stream" turn is answered with (set once, from --chunks)
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.upgraded = False
+        self.answered = False
+        self.frames = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.upgraded and not self._upgrade():
+            return
+        self._frames()
+
+    def _answer(self, stream: bool) -> None:
+        """Answer a typed turn: ``stream`` gets the model audio burst, any other turn none."""
+        assert self.transport is not None
+        if stream and self.burst:
+            self.transport.write(self.burst)
+        self.transport.write(_frame(1, _TURN_COMPLETE))
+
+    def _upgrade(self) -> bool:
+        assert self.transport is not None
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self.buffer) > _MAX_HEADER:
+                self.transport.close()
+            return False
+        head = bytes(self.buffer[:end]).decode("latin-1")
+        del self.buffer[: end + 4]
+        key = ""
+        for line in head.split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "sec-websocket-key":
+                key = value.strip()
+        accept = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
+        self.transport.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
+        )
+        self.upgraded = True
+        return True
+
+    def _frames(self) -> None:
+        assert self.transport is not None
+        buffer = self.buffer
+        size = len(buffer)
+        pos = 0
+        while size - pos >= 2:
+            first, second = buffer[pos], buffer[pos + 1]
+            length = second & 0x7F
+            header = 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length = int.from_bytes(buffer[pos + 2 : pos + 4], "big")
+                header = 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length = int.from_bytes(buffer[pos + 2 : pos + 10], "big")
+                header = 10
+            mask_at = pos + header
+            if second & 0x80:
+                header += 4
+            if size - pos < header + length:
+                break
+            opcode = first & 0x0F
+            if opcode in (0, 1, 2):
+                if not self.answered and first & 0x80:  # the end of the first message: setup
+                    self.answered = True
+                    self.transport.write(_frame(1, _SETUP_COMPLETE))
+                else:
+                    self.frames += 1
+                    if length <= _SHORT and second & 0x80:
+                        start = pos + header
+                        mask = buffer[mask_at : mask_at + 4]
+                        text = bytes(
+                            b ^ mask[i % 4] for i, b in enumerate(buffer[start : start + length])
+                        )
+                        if b"lient_content" in text[:20] or b"lientContent" in text[:20]:
+                            self._answer(b'"stream"' in text)
+            elif opcode == 8:  # close: answer it and hang up
+                self.transport.write(_frame(8, struct.pack("!H", 1000)))
+                self.transport.close()
+                break
+            elif opcode == 9:  # ping: pong with the same (unmasked) payload
+                start = pos + header
+                payload = bytes(buffer[start : start + length])
+                if second & 0x80:
+                    mask = buffer[mask_at : mask_at + 4]
+                    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+                self.transport.write(_frame(10, payload))
+            pos += header + length
+        del buffer[:pos]
+
+
+def serve_sink(args: argparse.Namespace) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        SinkProtocol.burst = audio_burst(args.chunks)
+        context = None if args.plain else server_ssl_context(args.tls)
+        server = await loop.create_server(SinkProtocol, "127.0.0.1", 0, ssl=context, backlog=1024)
+        port = server.sockets[0].getsockname()[1]
+        print(f"{'ws' if args.plain else 'wss'}://127.0.0.1:{port}", flush=True)
+        async with server:
+            await stop.wait()
+
+    asyncio.run(main())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("kind", choices=("emulator", "sink"))
+    parser.add_argument("--tls", required=True, help="directory with server.pem (see _common)")
+    parser.add_argument("--scenario", help="the emulator's scenario as JSON")
+    parser.add_argument("--realtime", action="store_true", help="pace model audio in real time")
+    parser.add_argument("--chunk-ms", type=int, default=40)
+    parser.add_argument(
+        "--chunks", type=int, default=0, help="sink: 40 ms audio chunks to answer 'stream' with"
+    )
+    parser.add_argument("--stamp", action="store_true", help="stamp model audio chunks")
+    parser.add_argument("--plain", action="store_true", help="serve ws:// instead of wss://")
+    args = parser.parse_args()
+    pin("server")
+    if args.kind == "emulator":
+        serve_emulator(args)
+    else:
+        serve_sink(args)
+
+
+if __name__ == "__main__":
+    main()
