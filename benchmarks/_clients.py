@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-TAIL_WAIT = 2.0  # seconds the handle may wait for audio still in its fast lane after TurnComplete
+TAIL_WAIT = 0.5  # seconds the handle may wait for audio still in its fast lane after TurnComplete
 
 
 class HandleClient:

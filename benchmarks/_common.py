@@ -26,6 +26,7 @@ import ssl
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,6 +97,19 @@ def process_cpu(pid: int) -> float | None:
         return None
 
 
+def steal_seconds(cpu: int = 0) -> float | None:
+    """CPU time the hypervisor took from CPU ``cpu`` so far ("steal" in /proc/stat), or None."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            for line in stat:
+                fields = line.split()
+                if fields[0] == f"cpu{cpu}":
+                    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 @contextmanager
 def server_process(*args: str) -> Iterator[Server]:
     """Run ``bench_server.py ARGS`` for the ``with`` block; yields the URL it prints first."""
@@ -149,11 +163,13 @@ class DrivenWorker:
     def __init__(self, script: Path, args: Sequence[str], timeout: float) -> None:
         self.timeout = timeout
         self.error: str | None = None
+        # A file, not a pipe: a worker that logs a lot must never block on a full stderr pipe.
+        self.stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115  # closed in close() / _fail()
         self.proc = subprocess.Popen(
             [sys.executable, str(script), "--worker", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self.stderr,
             text=True,
             env=child_env(),
         )
@@ -172,9 +188,9 @@ class DrivenWorker:
     def _fail(self, why: str) -> None:
         self.proc.kill()
         self.proc.wait()
-        tail = ""
-        if self.proc.stderr is not None:
-            tail = " | ".join(self.proc.stderr.read().strip().splitlines()[-3:])
+        self.stderr.seek(0)
+        tail = " | ".join(self.stderr.read().strip().splitlines()[-3:])
+        self.stderr.close()
         self.error = f"{why} {tail}".strip()
 
     def rep(self) -> dict[str, Any] | None:
@@ -209,6 +225,7 @@ class DrivenWorker:
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
             self.proc.wait()
+        self.stderr.close()
 
 
 def interleaved(

@@ -19,9 +19,12 @@ the L0 session, whose sends only queue the frame for the session's writer task, 
 writer's ``connection.send`` returns (timed by a thin wrapper around the WebSocket transport, one
 extra ``await`` per message).  Frames still unsent 5 s after the end of the schedule count as
 infinitely late.  A client keeps up at N when the p99 lag is under 20 ms; the runs go up in N
-and stop after the first N that fails (if the first N fails, half of it is tried once).  ``cpu``
-is the client process's CPU use over the measured 5 s (1.00 = one core), ``server cpu`` the
-server's.
+and stop after the first N that fails (if the first N fails, half of it is tried once).  A run
+that fails is repeated once (``try`` 2) and the better of the two counts: the benchmark machine is
+a VM whose CPU is now and then taken away for tens of milliseconds, which alone can push a p99
+over 20 ms (``steal %`` is that time, from /proc/stat, over the measured 5 s).  ``cpu`` is the
+client process's CPU use over the measured 5 s (1.00 = one core), ``server cpu`` the server's.
+Sessions stay open until all of them have sent their last frame.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from _common import (
     process_cpu,
     run_worker,
     server_process,
+    steal_seconds,
     table,
 )
 
@@ -110,6 +114,7 @@ def worker(kind: str, url: str, tls: str, sessions: int, server_pid: int) -> dic
     total = round((WARM + MEASURE) / PERIOD)
     warm = round(WARM / PERIOD)
     unsent = [0]
+    finished = [0]
 
     async def main(read_line: Any) -> None:
         context = client_ssl_context(tls)
@@ -118,6 +123,7 @@ def worker(kind: str, url: str, tls: str, sessions: int, server_pid: int) -> dic
             import asyncio
 
             now = asyncio.get_running_loop().time
+            all_sent: Any = asyncio.Event()
 
             async def sleep_until(deadline: float) -> None:
                 await asyncio.sleep(max(0.0, deadline - now()))
@@ -126,6 +132,7 @@ def worker(kind: str, url: str, tls: str, sessions: int, server_pid: int) -> dic
 
             now = trio.current_time
             sleep_until = trio.sleep_until
+            all_sent = trio.Event()
 
         def opener(index: int) -> Any:
             transport = TimedTransport(pendings[index], lags) if queued else None
@@ -154,14 +161,23 @@ def worker(kind: str, url: str, tls: str, sessions: int, server_pid: int) -> dic
                     await send()
                     if k >= warm:
                         lags.append(now() - scheduled)
+            # Stay open until every session has sent its last frame: closing sessions must not
+            # delay the others' last frames.
+            finished[0] += 1
+            if finished[0] == sessions:
+                all_sent.set()
+            await all_sent.wait()
 
         async def monitor() -> None:
             await sleep_until(start[0] + WARM)
             c0, w0, s0 = time.process_time(), time.perf_counter(), process_cpu(server_pid)
+            t0 = steal_seconds()
             await sleep_until(start[0] + WARM + MEASURE)
             c1, w1, s1 = time.process_time(), time.perf_counter(), process_cpu(server_pid)
+            t1 = steal_seconds()
             found["cpu"] = (c1 - c0) / (w1 - w0)
             found["server_cpu"] = None if s0 is None or s1 is None else (s1 - s0) / (w1 - w0)
+            found["steal"] = None if t0 is None or t1 is None else (t1 - t0) / (w1 - w0)
 
         found["ramp_s"] = await run_many(
             kind, sessions, opener, body, on_all_open, background=monitor
@@ -198,21 +214,33 @@ def run(
     with tempfile.TemporaryDirectory() as tmp:
         tls = str(make_tls(Path(tmp)))
         with server_process(server, "--tls", tls, *(["--plain"] if plain else [])) as url:
+
+            def attempt(kind: str, count: int, tried: int) -> dict[str, Any]:
+                timeout = 60.0 + WARM + MEASURE + OVERRUN + count * 0.05
+                args = [kind, url, tls, str(count), str(url.pid)]
+                found = run_worker(THIS, args, timeout)
+                found.setdefault("sessions", count)
+                found["try"] = tried
+                return found
+
             for kind in clients:
                 runs = results[kind] = []
                 todo = list(sessions)
+                first = True
                 while todo:
                     count = todo.pop(0)
-                    timeout = 60.0 + WARM + MEASURE + OVERRUN + count * 0.05
-                    args = [kind, url, tls, str(count), str(url.pid)]
-                    found = run_worker(THIS, args, timeout)
-                    found.setdefault("sessions", count)
+                    found = attempt(kind, count, 1)
                     runs.append(found)
+                    if "error" not in found and not found["p99"] < TARGET_P99_MS:
+                        found = attempt(kind, count, 2)  # a stall of the VM can sink one run
+                        runs.append(found)
                     if "error" in found or not found["p99"] < TARGET_P99_MS:
-                        if len(runs) == 1 and count >= 2 * MIN_SESSIONS and "error" not in found:
+                        if first and count >= 2 * MIN_SESSIONS and "error" not in found:
                             todo = [count // 2]  # the first N failed: try half as many once
+                            first = False
                             continue
                         break
+                    first = False
     return {"clients": results, "scheme": "ws" if plain else "wss", "server": server}
 
 
@@ -227,18 +255,21 @@ def report(result: dict[str, Any]) -> str:
     for kind, runs in result["clients"].items():
         for r in runs:
             if "error" in r:
-                rows.append([LABELS[kind], str(r["sessions"]), *["n/a"] * 7, r["error"][:50]])
+                cells = [LABELS[kind], str(r["sessions"]), str(r["try"]), *["n/a"] * 8]
+                rows.append([*cells, r["error"][:50]])
                 continue
             rows.append(
                 [
                     LABELS[kind],
                     str(r["sessions"]),
+                    str(r["try"]),
                     fmt(r["p50"], 2),
                     fmt(r["p99"], 2),
                     fmt(r["max"], 1),
                     str(r["lost"]),
                     fmt(r["cpu"], 2),
                     fmt(r["server_cpu"], 2),
+                    fmt(None if r["steal"] is None else r["steal"] * 100, 1),
                     fmt(r["ramp_s"], 1),
                     "yes" if r["p99"] < TARGET_P99_MS else "NO",
                 ]
@@ -246,12 +277,14 @@ def report(result: dict[str, Any]) -> str:
     head = [
         "client",
         "sessions",
+        "try",
         "p50 ms",
         "p99 ms",
         "max ms",
         "lost",
         "cpu",
         "server cpu",
+        "steal %",
         "open s",
         "keeps up",
     ]

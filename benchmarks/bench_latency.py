@@ -9,7 +9,7 @@ pinned to CPU 0) reads the clock again when the chunk reaches the application --
 when a ``handle.stream()`` subscriber receives the ``LiveEvent.Audio`` -- and the difference is
 the latency.  CLOCK_MONOTONIC is system-wide on Linux, so the two processes' clocks agree.  The
 first 10 chunks of a turn are not counted (connection warm-up).  The handle gets ``--chunks``
-chunks (default 500, 20 s); the other clients, for reference, ``--others`` (default 250).
+chunks (default 500, 20 s); the other clients, for reference, ``--others`` (default 200).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def worker(kind: str, url: str, tls: str, chunks: int) -> dict[str, Any]:
     }
 
 
-def run(chunks: int = 500, others: int = 250, clients: tuple[str, ...] = CLIENTS) -> dict[str, Any]:
+def run(chunks: int = 500, others: int = 200, clients: tuple[str, ...] = CLIENTS) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tls = str(make_tls(Path(tmp)))
@@ -114,7 +114,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--chunks", type=int, default=500)
-    parser.add_argument("--others", type=int, default=250)
+    parser.add_argument("--others", type=int, default=200)
     parser.add_argument("--clients", default=",".join(CLIENTS))
     args = parser.parse_args()
     print(report(run(args.chunks, args.others, tuple(args.clients.split(",")))))

@@ -8,7 +8,8 @@ shared ``genai.Client``, as an application would), waits until all are set up an
 measures, twice:
 
 1. without tracemalloc: the growth of the process's resident set (VmRSS) per session, which also
-   sees OpenSSL's buffers and other native memory; this pass also warms the process up (lazy
+   sees OpenSSL's buffers and other native memory, and the CPU the idle sessions use together
+   over 2 s (percent of one core: timers, keepalives); this pass also warms the process up (lazy
    imports, caches);
 2. with tracemalloc started before the second batch: the Python memory still allocated with all
    sessions open, minus a snapshot taken before opening them, per session (the headline number).
@@ -25,6 +26,7 @@ import argparse
 import gc
 import sys
 import tempfile
+import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ from _common import (
 
 THIS = Path(__file__).resolve()
 SETTLE = 0.5  # seconds idle before measuring
+IDLE_WINDOW = 2.0  # seconds over which the idle sessions' CPU use is measured
 TOP_SITES = 10
 TRACE_FRAMES = 16
 
@@ -109,6 +112,9 @@ def worker(kind: str, url: str, tls: str, sessions: int, detailed: bool) -> dict
             await sleep(kind, SETTLE)
             gc.collect()
             found["rss_kib"] = (rss_kib() - before) / sessions
+            c0, w0 = time.process_time(), time.perf_counter()
+            await sleep(kind, IDLE_WINDOW)
+            found["idle_cpu"] = (time.process_time() - c0) / (time.perf_counter() - w0)
 
         found["ramp_s"] = await run_many(kind, sessions, opener, idle, measure_rss)
         await sleep(kind, SETTLE)
@@ -162,7 +168,7 @@ def report(result: dict[str, Any]) -> str:
     rows = []
     for kind, r in result["clients"].items():
         if "error" in r:
-            rows.append([LABELS[kind], "n/a", "n/a", "n/a", "n/a"])
+            rows.append([LABELS[kind], "n/a", "n/a", "n/a", "n/a", "n/a"])
             continue
         rows.append(
             [
@@ -170,6 +176,7 @@ def report(result: dict[str, Any]) -> str:
                 fmt(r["python_kib"]),
                 fmt(r["blocks"], 0),
                 fmt(r["rss_kib"]),
+                fmt(r["idle_cpu"] * 100, 1),
                 fmt(r["ramp_s"], 2),
             ]
         )
@@ -177,7 +184,7 @@ def report(result: dict[str, Any]) -> str:
         f"Memory per idle session, {result['sessions']} sessions in one process (wss:// to the "
         "emulator)"
     )
-    head = ["client", "tracemalloc KiB", "blocks", "RSS KiB", "open all s"]
+    head = ["client", "tracemalloc KiB", "blocks", "RSS KiB", "idle CPU % (all)", "open all s"]
     lines = [title, table(head, rows)]
     handle = result["clients"].get("handle", {})
     if "top" in handle:

@@ -99,7 +99,8 @@ def run(
 def report(result: dict[str, Any]) -> str:
     title = (
         f"Receive: client CPU ms per 1000 model chunks (= us/chunk); {result['reps']} alternated "
-        f"reps x {result['chunks']} chunks of 40 ms 24 kHz PCM16; wss:// from the {result['server']}"
+        f"reps x {result['chunks']} chunks of 40 ms 24 kHz PCM16; wss:// from the "
+        f"{result['server']}"
     )
     return cpu_report(
         title,
