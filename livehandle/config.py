@@ -223,11 +223,13 @@ def _gemini_version(model: str) -> tuple[int, int] | None:
 class Delivery:
     """Delivery policy of each fast-lane event class.
 
-    ``"lossless"`` (the default) waits when the lane is full: nothing is lost, but a slow consumer
-    slows the lane down (and, through it, the session's reader).  ``"drop_newest"`` never waits:
-    when the lane is full the new event is dropped and the drop is counted in telemetry.  Choose
-    ``drop_newest`` for streams where a late event is worth less than a missing one (VAD edges in a
-    dashboard, say), never for data you must account for.
+    Fast-lane events reach the LiveEvent broadcast as they arrive; nothing waits and nothing is
+    dropped on the way (each subscriber's own bounded buffer reports ``Lagged`` if it falls
+    behind).  The policy matters while a barge-in is being handled: ``"lossless"`` (the default)
+    holds the next reply's events until ``Interrupted`` has been published (bounded by
+    ``lane_capacity``; beyond it they are dropped and counted), ``"drop_newest"`` drops them at
+    once and counts the drops in telemetry.  Choose ``drop_newest`` where a late event is worth
+    less than a missing one, never for data you must account for.
 
     Attributes:
         audio: model audio chunks.

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 import trio
 
 from livehandle.broadcast import Broadcast, Subscription
-from livehandle.runtime.lanes import CONTROL_EVENTS, ROUTED_EVENTS, Hooks, Lanes
+from livehandle.runtime.lanes import Hooks, Lanes
 from livehandle.runtime.state import State
 from livehandle.runtime.telemetry import SessionTelemetry
 from livehandle.runtime.writer import SessionWriter
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     from livehandle.config import LiveConfig
     from livehandle.events import LiveEvent, SessionEnd, SessionEvent, SessionPhase
@@ -56,11 +56,8 @@ class LiveHandle:
         self._writer = SessionWriter(
             session, functools.partial(config.instruction_update_message, endpoint=endpoint)
         )
-        # Both subscriptions exist before the session connects, so not even Connected is missed.
-        capacity = config.lane_capacity
+        # The router is a tap on the session: it sees every event, from Connected on, in order.
         self._lanes = Lanes(
-            session.subscribe(capacity=capacity, accept=_kinds(ROUTED_EVENTS + CONTROL_EVENTS)),
-            session.subscribe(capacity=capacity),
             self._events,
             telemetry=self._telemetry,
             state=self._state,
@@ -69,6 +66,7 @@ class LiveHandle:
             telemetry_interval=config.telemetry_interval,
             hooks=hooks,
         )
+        session.add_tap(self._lanes.route)
         self._disconnecting = False
         self._disconnected = trio.Event()
 
@@ -187,10 +185,3 @@ class LiveHandle:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         await self._lanes.run(task_status=task_status)
-
-
-def _kinds(kinds: tuple[type, ...]) -> Callable[[SessionEvent], bool]:
-    def accept(event: SessionEvent) -> bool:
-        return isinstance(event, kinds)
-
-    return accept

@@ -103,6 +103,7 @@ class Session:
         self._transport = transport
         self._options = options or SessionOptions()
         self._events: Broadcast[SessionEvent] = Broadcast(self._options.event_capacity)
+        self._taps: list[Callable[[SessionEvent], None]] = []
         # lossless: send() waits when the writer is behind
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[
             tuple[str, m.ClientMessage]
@@ -305,7 +306,7 @@ class Session:
         self._session_id = complete.session_id
         self._set_phase(SessionPhase.ACTIVE)
         resumed = bool(self._setup.session_resumption and self._setup.session_resumption.handle)
-        self._events.publish(SessionEvent.Connected(complete.session_id, resumed))
+        self._publish(SessionEvent.Connected(complete.session_id, resumed))
         return connection
 
     async def _wait_setup_complete(self, connection: Connection) -> m.SetupComplete:
@@ -331,7 +332,7 @@ class Session:
                     message = decode_server(data)
                 except ProtocolError as exc:
                     log.warning("ignoring an undecodable frame: %s", exc)
-                    self._events.publish(SessionEvent.Error(exc))
+                    self._publish(SessionEvent.Error(exc))
                     continue
                 self._handle(message)
         except ConnectionClosed as exc:
@@ -368,11 +369,24 @@ class Session:
 
     # -- state --------------------------------------------------------------------------------
 
+    def add_tap(self, tap: Callable[[SessionEvent], None]) -> None:
+        """Call ``tap`` synchronously with every event, in order, before subscribers get it.
+
+        For the runtime's own routing: a tap runs in the reader task, so it must be quick and
+        must never block (it cannot await).  An exception from a tap ends the session's tasks.
+        """
+        self._taps.append(tap)
+
+    def _publish(self, event: SessionEvent) -> None:
+        for tap in self._taps:
+            tap(event)
+        self._events.publish(event)
+
     def _set_phase(self, new: SessionPhase) -> None:
         old = self._phase
         if new is not old:
             self._phase = new
-            self._events.publish(SessionEvent.PhaseChanged(old, new))
+            self._publish(SessionEvent.PhaseChanged(old, new))
 
     def _after_send(self, message: m.ClientMessage) -> None:
         if isinstance(message, m.ClientContent) and message.turn_complete:
@@ -384,9 +398,9 @@ class Session:
                 if part.text
             )
             if typed:
-                self._events.publish(SessionEvent.UserTextSent(typed))
+                self._publish(SessionEvent.UserTextSent(typed))
         elif isinstance(message, m.RealtimeInput) and message.text:
-            self._events.publish(SessionEvent.UserTextSent(message.text))
+            self._publish(SessionEvent.UserTextSent(message.text))
         elif isinstance(message, m.ToolResponse):
             answered = {r.id for r in message.function_responses if r.id is not None}
             self._pending_calls -= answered
@@ -399,7 +413,7 @@ class Session:
             self._set_phase(SessionPhase.TOOL_CALL_EXECUTING)
 
     def _handle(self, message: m.ServerMessage) -> None:
-        publish = self._events.publish
+        publish = self._publish
         # Usage first: it rides on the turn-ending message and belongs to the turn it ends.
         if not isinstance(message, m.UnknownServerMessage) and message.usage_metadata is not None:
             publish(SessionEvent.Usage(message.usage_metadata))
@@ -447,14 +461,14 @@ class Session:
         if started:
             if self._phase in (SessionPhase.ACTIVE, SessionPhase.MODEL_SPEAKING):
                 self._set_phase(SessionPhase.USER_SPEAKING)
-            self._events.publish(SessionEvent.VoiceActivityStart())
+            self._publish(SessionEvent.VoiceActivityStart())
         else:
             if self._phase is SessionPhase.USER_SPEAKING:
                 self._set_phase(SessionPhase.ACTIVE)
-            self._events.publish(SessionEvent.VoiceActivityEnd())
+            self._publish(SessionEvent.VoiceActivityEnd())
 
     def _handle_content(self, content: m.ServerContent) -> None:
-        publish = self._events.publish
+        publish = self._publish
         if content.interrupted:
             # Barge-in first: it is the most time-critical signal.  Model output carried in the
             # same message belongs to the interrupted turn and is dropped.
@@ -484,7 +498,7 @@ class Session:
             publish(SessionEvent.TurnComplete(content.turn_complete_reason))
 
     def _model_output(self, turn: m.Content) -> None:
-        publish = self._events.publish
+        publish = self._publish
         if self._phase not in (SessionPhase.DISCONNECTING, SessionPhase.MODEL_SPEAKING):
             self._set_phase(SessionPhase.MODEL_SPEAKING)
         for part in turn.parts:
@@ -511,9 +525,9 @@ class Session:
             return
         self._end = end
         if publish_error and end.error is not None:
-            self._events.publish(SessionEvent.Error(end.error))
+            self._publish(SessionEvent.Error(end.error))
         self._set_phase(SessionPhase.DISCONNECTED)
-        self._events.publish(SessionEvent.Disconnected(end))
+        self._publish(SessionEvent.Disconnected(end))
         self._events.close()
         self._outbound_send.close()
         self._outbound_receive.close()  # queued-but-unsent messages are dropped; senders see closed

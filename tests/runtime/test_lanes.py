@@ -1,4 +1,4 @@
-"""The lanes in isolation: routing, delivery policy, barge-in, transcripts (no network)."""
+"""The lanes in isolation: routing, barge-in, holding, transcripts, overflow (no network)."""
 
 from __future__ import annotations
 
@@ -9,30 +9,23 @@ from livehandle.broadcast import Broadcast
 from livehandle.config import Delivery
 from livehandle.errors import Lagged, ServerError
 from livehandle.events import LiveEvent, SessionEnd, SessionEvent
-from livehandle.runtime.lanes import CONTROL_EVENTS, ROUTED_EVENTS, Hooks, Lanes
+from livehandle.runtime.lanes import Hooks, Lanes
 from livehandle.runtime.state import State
 from livehandle.runtime.telemetry import SessionTelemetry
 
+END = SessionEnd("server", 1011, "x", ServerError(1011, "x"))
+
 
 class Rig:
-    """Lanes wired to a hand-fed session broadcast."""
+    """Lanes fed by hand, as the session's reader would feed them."""
 
     def __init__(
-        self,
-        delivery: Delivery | None = None,
-        capacity: int = 16,
-        hooks: Hooks | None = None,
-        subscription: int = 1000,
+        self, delivery: Delivery | None = None, capacity: int = 16, hooks: Hooks | None = None
     ) -> None:
-        self.session: Broadcast[SessionEvent] = Broadcast(1000)
-        self.live: Broadcast[LiveEvent] = Broadcast(1000)
+        self.live: Broadcast[LiveEvent] = Broadcast(100_000)
+        self.out = self.live.subscribe()
         self.telemetry = SessionTelemetry()
         self.lanes = Lanes(
-            self.session.subscribe(
-                capacity=subscription,
-                accept=lambda e: isinstance(e, ROUTED_EVENTS + CONTROL_EVENTS),
-            ),
-            self.session.subscribe(capacity=subscription),
             self.live,
             telemetry=self.telemetry,
             state=State(),
@@ -43,39 +36,30 @@ class Rig:
 
     def feed(self, *events: SessionEvent) -> None:
         for event in events:
-            self.session.publish(event)
+            self.lanes.route(event)
+
+    def received(self) -> list[LiveEvent]:
+        return [self.out.receive_nowait() for _ in range(self.out.pending)]
 
 
 def audio(n: int) -> SessionEvent:
     return SessionEvent.AudioData(bytes([n, 0]))
 
 
-async def test_drop_newest_drops_and_counts_when_the_fast_lane_is_full() -> None:
-    rig = Rig(Delivery(audio="drop_newest"), capacity=2)
-    rig.feed(*(audio(i) for i in range(10)))
-    rig.session.close()
-    await rig.lanes._run_router()  # the fast lane is not running: its channel fills up
-    assert rig.telemetry.snapshot()["dropped"] == {"audio": 8}
+def names(events: list[LiveEvent]) -> list[str]:
+    return [type(e).__name__ for e in events]
 
 
-async def test_lossless_delivery_waits_instead_of_dropping() -> None:
-    rig = Rig(capacity=2)
-    out = rig.live.subscribe()
-    rig.feed(*(audio(i) for i in range(10)))
-    rig.session.close()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(rig.lanes._run_router)
-        await trio.testing.wait_all_tasks_blocked()
-        assert out.pending == 0  # the router waits on the full lane
-        nursery.start_soon(rig.lanes._run_fast_lane)
-    received = [out.receive_nowait() for _ in range(10)]
-    assert [e.data[0] for e in received] == list(range(10))  # type: ignore[union-attr]
-    assert rig.telemetry.snapshot()["dropped"] == {}
-
-
-async def test_barge_in_cancels_inline_work_and_drops_the_rest_of_the_interrupted_turn() -> None:
+async def test_a_burst_of_model_audio_loses_nothing() -> None:
     rig = Rig()
-    out = rig.live.subscribe()
+    rig.feed(*(audio(i % 250) for i in range(5000)))
+    delivered = rig.received()
+    assert len(delivered) == 5000
+    assert rig.telemetry.snapshot()["audio_chunks_out"] == 5000
+
+
+async def test_barge_in_cancels_inline_work_drops_stale_audio_and_holds_the_next_reply() -> None:
+    rig = Rig()
     cancelled = []
 
     async def inline_tool() -> None:
@@ -86,21 +70,30 @@ async def test_barge_in_cancels_inline_work_and_drops_the_rest_of_the_interrupte
     async with trio.open_nursery() as nursery:
         nursery.start_soon(inline_tool)
         await trio.testing.wait_all_tasks_blocked()
+        rig.feed(audio(1), SessionEvent.Interrupted(), audio(2))  # 2: the interrupted turn
+        await trio.testing.wait_all_tasks_blocked()
+        assert cancelled == [True]
+        rig.feed(SessionEvent.TurnComplete(), audio(3))  # 3: the next reply, held for now
+        assert names(rig.received()) == ["Audio"]  # only 1, from before the barge-in
         await nursery.start(rig.lanes.run)
-        rig.feed(
-            audio(1),
-            SessionEvent.Interrupted(),
-            audio(2),  # stale: the rest of the interrupted turn
-            SessionEvent.TurnComplete(),
-            audio(3),  # the next reply
-        )
-        rig.session.close()
-        events = [event async for event in out]
-    assert cancelled == [True]
-    kinds = [type(e).__name__ for e in events]
-    assert kinds == ["Audio", "Interrupted", "TurnComplete", "Audio"]
-    assert [e.data[0] for e in events if isinstance(e, LiveEvent.Audio)] == [1, 3]
+        await trio.testing.wait_all_tasks_blocked()
+        assert names(rig.received()) == ["Interrupted", "Audio", "TurnComplete"]
+        rig.feed(SessionEvent.Disconnected(END))
     assert rig.telemetry.snapshot()["dropped"] == {"audio_after_interrupt": 1}
+
+
+async def test_drop_newest_audio_is_dropped_not_held_during_a_barge_in() -> None:
+    rig = Rig(Delivery(audio="drop_newest"))
+    rig.feed(SessionEvent.Interrupted(), SessionEvent.TurnComplete(), audio(1), audio(2))
+    assert rig.telemetry.snapshot()["dropped"] == {"audio": 2}
+    assert rig.lanes._held == type(rig.lanes._held)()
+
+
+async def test_held_audio_is_bounded_by_the_lane_capacity() -> None:
+    rig = Rig(capacity=3)
+    rig.feed(SessionEvent.Interrupted(), SessionEvent.TurnComplete(), *(audio(i) for i in range(5)))
+    assert len(rig.lanes._held) == 3
+    assert rig.telemetry.snapshot()["dropped"] == {"audio": 2}
 
 
 async def test_a_slow_hook_delays_but_does_not_silence_the_next_reply(
@@ -111,26 +104,22 @@ async def test_a_slow_hook_delays_but_does_not_silence_the_next_reply(
             await trio.sleep(3)  # an inline tool; the barge-in cancels it
 
     rig = Rig(hooks=Hooks(on_event=slow))
-    out = rig.live.subscribe()
     async with trio.open_nursery() as nursery:
         await nursery.start(rig.lanes.run)
         rig.feed(SessionEvent.ToolCall(()))
         await trio.sleep(0.5)
         rig.feed(SessionEvent.Interrupted(), SessionEvent.TurnComplete())
-        rig.feed(*(audio(i) for i in range(5)))
-        rig.session.close()
-        events = [event async for event in out]
+        rig.feed(*(audio(i) for i in range(5)), SessionEvent.Disconnected(END))
+        events = [event async for event in rig.out]
         elapsed = trio.current_time()
-    kinds = [type(e).__name__ for e in events]
+    kinds = names(events)
     assert kinds[:2] == ["ToolCall", "Interrupted"]  # no new audio before Interrupted
-    assert "TurnComplete" in kinds
-    assert sum(isinstance(e, LiveEvent.Audio) for e in events) == 5  # none of the reply is lost
+    assert kinds.count("Audio") == 5  # none of the next reply is lost
     assert elapsed < 1  # the hook was cancelled, not waited for
 
 
 async def test_turn_complete_publishes_every_fragment_joined_and_keeps_typed_text() -> None:
     rig = Rig()
-    out = rig.live.subscribe()
     for event in (
         SessionEvent.UserTextSent("Book a table."),
         SessionEvent.InputTranscription("for two "),
@@ -140,7 +129,7 @@ async def test_turn_complete_publishes_every_fragment_joined_and_keeps_typed_tex
         SessionEvent.TurnComplete(),
     ):
         await rig.lanes._control(event)
-    assert [out.receive_nowait() for _ in range(3)] == [
+    assert rig.received() == [
         LiveEvent.InputTranscript("Book a table. for two at eight", is_final=True),
         LiveEvent.OutputTranscript("Sure, booked.", is_final=True),
         LiveEvent.TurnComplete(None),
@@ -150,44 +139,29 @@ async def test_turn_complete_publishes_every_fragment_joined_and_keeps_typed_tex
     assert turn.user.startswith("Book a table.")
 
 
-async def test_control_lane_overflow_is_reported_not_silent() -> None:
+async def test_control_overflow_is_reported_and_the_router_never_waits() -> None:
     rig = Rig(capacity=4)
-    out = rig.live.subscribe()
-    rig.feed(*(SessionEvent.GenerationComplete() for _ in range(10)))
-    rig.session.close()
-    await rig.lanes._run_router()  # the control lane is not running: its channel fills up
+    rig.feed(*(SessionEvent.GenerationComplete() for _ in range(10)), audio(1))
+    assert names(rig.received()) == ["Audio"]  # delivered although the control lane is full
+    rig.feed(SessionEvent.Disconnected(END))
     await rig.lanes._run_control_lane()
-    events = [out.receive_nowait() for _ in range(out.pending)]
+    events = rig.received()
     errors = [e for e in events if isinstance(e, LiveEvent.Error)]
     assert len(errors) == 1
     assert isinstance(errors[0].error, Lagged)
-    assert errors[0].error.missed == 6
-    assert sum(isinstance(e, LiveEvent.GenerationComplete) for e in events) == 4
+    assert errors[0].error.missed == 7  # 6 GenerationComplete and the Disconnected
+    assert names(events).count("GenerationComplete") == 4
 
 
-async def test_the_router_never_waits_for_a_stuck_control_lane() -> None:
-    rig = Rig(capacity=4)
-    out = rig.live.subscribe()
-    rig.feed(*(SessionEvent.GenerationComplete() for _ in range(10)), audio(1))
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(rig.lanes._run_router)
-        nursery.start_soon(rig.lanes._run_fast_lane)  # no control lane: as if it were stuck
-        await trio.testing.wait_all_tasks_blocked()
-        assert isinstance(out.receive_nowait(), LiveEvent.Audio)
-        nursery.cancel_scope.cancel()
-
-
-async def test_the_stream_ends_after_disconnected_once_both_lanes_drained() -> None:
+async def test_the_stream_ends_after_disconnected() -> None:
     rig = Rig()
     stream = rig.live.subscribe(on_lag="skip")
-    end = SessionEnd("server", 1011, "x", ServerError(1011, "x"))
     async with trio.open_nursery() as nursery:
         await nursery.start(rig.lanes.run)
-        rig.feed(SessionEvent.Disconnected(end))
-        rig.session.close()
+        rig.feed(SessionEvent.Disconnected(END))
         seen = [event async for event in stream]
         await rig.lanes.drain(0.25)
-    assert seen == [LiveEvent.Disconnected(end)]
+    assert seen == [LiveEvent.Disconnected(END)]
 
 
 async def test_drain_before_the_lanes_ran_returns_at_once(
