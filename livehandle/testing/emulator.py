@@ -31,7 +31,8 @@ import attrs
 import trio
 import trio_websocket
 
-from livehandle.testing._engine import INVALID_ARGUMENT, Conversation, Engine
+from livehandle.testing._conversation import Conversation
+from livehandle.testing._engine import INVALID_ARGUMENT, Engine
 from livehandle.testing.scenario import Fault, Scenario
 from livehandle.wire import messages as m
 

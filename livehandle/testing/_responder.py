@@ -1,0 +1,335 @@
+"""The emulated model's replies: scenario steps, tool calls, barge-in handling, goAway.
+
+A :class:`Responder` answers one connection's user turns one at a time.  Each reply runs inside a
+cancel scope; a barge-in (user speech, a new typed turn, an INTERRUPT-scheduled tool result)
+cancels it, and the responder then sends ``interrupted``, a ``toolCallCancellation`` for calls
+still pending, and ``turnComplete`` (never ``generationComplete``).  Calls to BLOCKING functions
+wait for their ``toolResponse``; NON_BLOCKING results are scheduled as the response asks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from livehandle.testing import audio
+from livehandle.testing._conversation import Stop
+from livehandle.testing.scenario import (
+    Audio,
+    CallTools,
+    Fault,
+    Pause,
+    Say,
+    Step,
+    Transcript,
+    UserTurn,
+)
+from livehandle.wire import messages as m
+
+if TYPE_CHECKING:
+    from livehandle.testing._engine import Engine
+
+__all__ = ["Responder"]
+
+log = logging.getLogger("livehandle.testing")
+
+DEADLINE = "Deadline expired before operation could complete."
+MODEL_RATE = 24000
+MS_PER_CHAR = 55  # how long the synthesized voice takes to "say" one character
+TURN_QUEUE = 32  # user turns waiting for the responder; more are dropped and logged
+
+
+def _render(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _output_of(response: m.FunctionResponse) -> str:
+    body = response.response
+    if set(body) == {"output"}:
+        return _render(body["output"])
+    if set(body) == {"error"}:
+        return "error: " + _render(body["error"])
+    return _render(body)
+
+
+class _Template(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+class Responder:
+    """Answers the user turns of one connection (see the module docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.replying = False
+        self.reply_scope: trio.CancelScope | None = None
+        self.blocking: dict[str, m.FunctionCall] = {}
+        self.answers: dict[str, m.FunctionResponse] = {}
+        self.answered = trio.Event()
+        self.background: dict[str, str] = {}
+        self.turns_in, self.turns_out = trio.open_memory_channel[UserTurn](TURN_QUEUE)
+        self.turns_on_connection = 0
+        self.go_away_sent = False
+        self.ids = itertools.count(1)
+
+    # -- turns in -----------------------------------------------------------------------------
+
+    def user_turn(self, turn: UserTurn, *, interrupt: bool) -> None:
+        """Queue ``turn`` for an answer; ``interrupt`` barges in on a reply in progress."""
+        if interrupt:
+            self.barge_in()
+        try:
+            self.turns_in.send_nowait(turn)
+        except trio.WouldBlock:
+            log.warning("emulator: %d user turns are waiting; dropping %r", TURN_QUEUE, turn)
+
+    def barge_in(self) -> None:
+        """Cut the current reply short (unless activity handling is NO_INTERRUPTION)."""
+        if self.replying and self.engine.interrupts and self.reply_scope is not None:
+            self.reply_scope.cancel()
+
+    async def tool_response(self, message: m.ToolResponse) -> None:
+        """Take the client's answers: wake a waiting reply, or schedule a background result."""
+        for response in message.function_responses:
+            call_id = response.id or ""
+            if call_id in self.blocking:
+                self.answers[call_id] = response
+            elif call_id in self.background:
+                name = self.background.pop(call_id)
+                await self._background_result(name, response)
+            else:
+                self.engine.record.errors.append(f"toolResponse for unknown call id {call_id!r}")
+        if self.blocking and set(self.blocking) <= set(self.answers):
+            self.answered.set()
+
+    async def _background_result(self, name: str, response: m.FunctionResponse) -> None:
+        result = _output_of(response)
+        self.engine.current_conversation().history.append(("tool", f"{name}: {result}"))
+        scheduling = response.scheduling or m.Scheduling.WHEN_IDLE
+        if scheduling == m.Scheduling.SILENT:
+            return
+        turn = UserTurn("tool_result", result, tool_name=name, tool_result=result)
+        if scheduling == m.Scheduling.INTERRUPT and self.replying and self.reply_scope is not None:
+            self.reply_scope.cancel()
+        self.user_turn(turn, interrupt=False)
+
+    # -- replies ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Answer queued turns one at a time until the connection ends."""
+        if self.engine.resumption:
+            await self._new_handle()
+        async for turn in self.turns_out:
+            await self._reply(turn)
+
+    async def _reply(self, turn: UserTurn) -> None:
+        conversation = self.engine.current_conversation()
+        steps = self.engine.emu.scenario.reply_for(turn, conversation.rule_uses)
+        values = _Template(
+            user_text=turn.text,
+            instruction=conversation.instruction,
+            turn=str(conversation.turns + 1),
+            name=turn.tool_name or "",
+            result=turn.tool_result or "",
+            results=turn.tool_result or "",
+        )
+        said: list[str] = []
+        with trio.CancelScope() as scope:
+            self.reply_scope = scope
+            self.replying = True
+            if self.engine.resumption:
+                await self.engine.send(m.SessionResumptionUpdate(resumable=False))
+            for step in steps:
+                await self._run_step(step, values, said)
+        self.reply_scope = None
+        self.replying = False
+        if scope.cancelled_caught:
+            await self._interrupted()
+        else:
+            if said:
+                conversation.history.append(("model", " ".join(said)))
+            await self.engine.send(m.ServerContent(generation_complete=True))
+            await self.engine.send(
+                m.ServerContent(turn_complete=True, usage_metadata=self._usage(said))
+            )
+        conversation.turns += 1
+        self.turns_on_connection += 1
+        if self.engine.resumption:
+            await self._new_handle()
+        limit = self.engine.emu.scenario.go_away_after_turns
+        if limit is not None and self.turns_on_connection >= limit:
+            self._start_go_away(self.engine.emu.scenario.go_away_time_left)
+
+    async def _interrupted(self) -> None:
+        await self.engine.send(m.ServerContent(interrupted=True))
+        pending = [call_id for call_id in self.blocking if call_id not in self.answers]
+        pending += list(self.background)
+        if pending:
+            await self.engine.send(m.ToolCallCancellation(tuple(pending)))
+        self.blocking.clear()
+        self.background.clear()
+        self.answers.clear()
+        await self.engine.send(m.ServerContent(turn_complete=True))
+
+    async def _new_handle(self) -> None:
+        handle = self.engine.emu.new_handle(self.engine.current_conversation())
+        await self.engine.send(m.SessionResumptionUpdate(new_handle=handle, resumable=True))
+
+    def _usage(self, said: list[str]) -> m.UsageMetadata:
+        conversation = self.engine.current_conversation()
+        prompt = 8 + len(conversation.instruction) // 4
+        prompt += sum(len(text) // 4 + 1 for _, text in conversation.history)
+        spoken = sum(len(text) for text in said)
+        response = (spoken * MS_PER_CHAR * 25 // 1000) if self.engine.audio_out else spoken // 4 + 1
+        modality = "AUDIO" if self.engine.audio_out else "TEXT"
+        return m.UsageMetadata(
+            prompt_token_count=prompt,
+            response_token_count=response,
+            total_token_count=prompt + response,
+            prompt_tokens_details=(m.ModalityTokenCount("TEXT", prompt),),
+            response_tokens_details=(m.ModalityTokenCount(modality, response),),
+        )
+
+    # -- steps --------------------------------------------------------------------------------
+
+    async def _run_step(self, step: Step, values: _Template, said: list[str]) -> None:
+        match step:
+            case Say(text=template):
+                text = template.format_map(values)
+                lead = " " if said else ""  # consecutive steps read as one sentence
+                said.append(text)
+                if self.engine.audio_out:
+                    await self._speak(max(200, len(text) * MS_PER_CHAR), lead + text)
+                else:
+                    await self._write(lead + text)
+            case Audio(ms=ms, transcript=transcript):
+                words = None if transcript is None else transcript.format_map(values)
+                lead = " " if said else ""
+                if words:
+                    said.append(words)
+                await self._speak(ms, lead + words if words else None)
+            case Transcript(text=template, of_user=of_user):
+                fragment = m.Transcription(template.format_map(values))
+                if of_user:
+                    await self.engine.send(m.ServerContent(input_transcription=fragment))
+                else:
+                    await self.engine.send(m.ServerContent(output_transcription=fragment))
+            case CallTools(calls=calls):
+                await self._call_tools(calls, values)
+            case Pause(seconds=seconds):
+                await trio.sleep(seconds)
+            case Fault():
+                await self.fault(step)
+
+    async def _write(self, text: str) -> None:
+        words = text.split(" ")
+        for start in range(0, len(words), 3):
+            piece = " ".join(words[start : start + 3])
+            if start + 3 < len(words):
+                piece += " "
+            await self.engine.send(
+                m.ServerContent(model_turn=m.Content((m.Part(text=piece),), "model"))
+            )
+            await self._pace(0.05)
+
+    async def _speak(self, ms: int, transcript: str | None) -> None:
+        pcm = audio.synth_voice(ms, sample_rate=MODEL_RATE, seed=transcript or ms)
+        chunks = audio.chunked(pcm, self.engine.emu.chunk_ms, sample_rate=MODEL_RATE)
+        words = transcript.split(" ") if transcript else []
+        transcribe = (
+            self.engine.setup is not None
+            and self.engine.setup.output_audio_transcription is not None
+        )
+        sent_words = 0
+        for index, chunk in enumerate(chunks):
+            blob = m.Blob("audio/pcm;rate=24000", chunk)
+            await self.engine.send(
+                m.ServerContent(model_turn=m.Content((m.Part(inline_data=blob),), "model"))
+            )
+            due = len(words) * (index + 1) // len(chunks)
+            if transcribe and due > sent_words:
+                piece = " ".join(words[sent_words:due]) + (" " if due < len(words) else "")
+                sent_words = due
+                await self.engine.send(m.ServerContent(output_transcription=m.Transcription(piece)))
+            await self._pace(self.engine.emu.chunk_ms / 1000)
+
+    async def _pace(self, seconds: float) -> None:
+        if self.engine.emu.realtime:
+            await trio.sleep(seconds)
+        else:
+            await trio.lowlevel.checkpoint()  # lets the reader see a barge-in between chunks
+
+    async def _call_tools(self, specs: tuple[Any, ...], values: _Template) -> None:
+        declarations = self.engine.emu.declarations(self.engine.setup)
+        calls = []
+        for spec in specs:
+            call_id = spec.id or f"fc-{self.engine.record.index}-{next(self.ids)}"
+            calls.append(m.FunctionCall(name=spec.name, id=call_id, args=dict(spec.args)))
+        self.blocking = {c.id or "": c for c in calls if declarations.get(c.name) != "NON_BLOCKING"}
+        self.background.update(
+            {c.id or "": c.name for c in calls if declarations.get(c.name) == "NON_BLOCKING"}
+        )
+        self.answers = {}
+        self.answered = trio.Event()
+        await self.engine.send(m.ToolCall(tuple(calls)))
+        if not self.blocking:
+            return
+        await self.answered.wait()
+        outputs = [_output_of(self.answers[call_id]) for call_id in self.blocking]
+        values["result"] = outputs[-1]
+        values["results"] = ", ".join(outputs)
+        values["name"] = calls[-1].name
+        self.engine.current_conversation().history.extend(
+            ("tool", f"{c.name}: {o}") for c, o in zip(self.blocking.values(), outputs, strict=True)
+        )
+        self.blocking = {}
+        self.answers = {}
+
+    async def fault(self, fault: Fault) -> None:
+        """Make ``fault`` happen now (see :data:`~livehandle.testing.scenario.FaultKind`)."""
+        match fault.kind:
+            case "drop":
+                await self.engine.drop()
+                raise Stop
+            case "close":
+                await self.engine.close(fault.code, fault.reason)
+                raise Stop
+            case "malformed":
+                await self.engine.send_raw(b'{"serverContent": {"modelTurn": ')
+            case "unknown_kind":
+                await self.engine.send_raw(
+                    '{"futureMessageKind":{"detail":"not in any client yet"}}'
+                )
+            case "usage_only":
+                await self.engine.send(m.EmptyServerMessage(self._usage([])))
+            case "empty_content":
+                await self.engine.send(m.ServerContent())
+            case "stall":
+                await trio.sleep_forever()
+            case "go_away":
+                self._start_go_away(fault.time_left)
+
+    # -- goAway -------------------------------------------------------------------------------
+
+    async def go_away_later(self, after: float) -> None:
+        """Send ``goAway`` once the connection is ``after`` seconds old."""
+        await trio.sleep(after)
+        self._start_go_away(self.engine.emu.scenario.go_away_time_left)
+
+    def _start_go_away(self, time_left: float) -> None:
+        if not self.go_away_sent and self.engine.nursery is not None:
+            self.go_away_sent = True
+            self.engine.nursery.start_soon(self._go_away, time_left)
+
+    async def _go_away(self, time_left: float) -> None:
+        try:
+            await self.engine.send(m.GoAway(time_left=time_left))
+        except Stop:
+            return
+        await trio.sleep(time_left)
+        await self.engine.close(1011, DEADLINE)
