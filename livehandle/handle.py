@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from livehandle.config import LiveConfig
     from livehandle.events import LiveEvent, SessionEnd, SessionEvent, SessionPhase
+    from livehandle.runtime.transcript import TranscriptTurn
     from livehandle.session import Session
     from livehandle.transport.endpoints import Endpoint
     from livehandle.wire import messages as m
@@ -133,9 +134,9 @@ class LiveHandle:
         return self._telemetry
 
     @property
-    def transcript(self) -> list[object]:
-        """The finished turns of the conversation so far, oldest first."""
-        return list(self._lanes.transcript.turns)
+    def transcript(self) -> list[TranscriptTurn]:
+        """The finished turns of the conversation so far, oldest first (a copy)."""
+        return self._lanes.transcript.turns
 
     def resume_handle(self) -> str | None:
         """The newest resumable session handle, to resume this conversation later."""

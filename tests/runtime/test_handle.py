@@ -23,21 +23,13 @@ from livehandle.open import open_live_session
 from livehandle.runtime.lanes import Hooks
 from livehandle.testing import Audio, Fault, LiveEmulator, Rule, Say, Scenario, When, audio
 from livehandle.wire import messages as m
+from tests.testing.helpers import until
 
 if TYPE_CHECKING:
     from livehandle.handle import LiveHandle
 
 TEXT = LiveConfig(response_modality="TEXT")
 VOICE = LiveConfig()  # AUDIO with both transcriptions
-
-
-async def collect(handle_events, until: type) -> list[LiveEvent]:
-    seen: list[LiveEvent] = []
-    async for event in handle_events:
-        seen.append(event)
-        if isinstance(event, until):
-            return seen
-    raise AssertionError(f"the stream ended before {until.__name__}: {seen}")
 
 
 def names(events: list[LiveEvent]) -> list[str]:
@@ -57,9 +49,9 @@ async def test_text_conversation() -> None:
     async with LiveEmulator().running() as emu, open_live_session(TEXT, endpoint=emu.url) as handle:
         events = handle.events()
         await handle.send_text("hello")
-        first = await collect(events, LiveEvent.TurnComplete)
+        first = await until(events, LiveEvent.TurnComplete)
         await handle.send_text("again")
-        second = await collect(events, LiveEvent.TurnComplete)
+        second = await until(events, LiveEvent.TurnComplete)
     assert LiveEvent.TextComplete("You said: hello") in first
     assert names(first)[-3:] == ["InputTranscript", "OutputTranscript", "TurnComplete"]
     assert first[-3] == LiveEvent.InputTranscript("hello", is_final=True)
@@ -79,7 +71,7 @@ async def test_audio_conversation() -> None:
         emu.queue_transcript("What time is it")
         events = handle.events()
         await speak(handle, 900)
-        seen = await collect(events, LiveEvent.TurnComplete)
+        seen = await until(events, LiveEvent.TurnComplete)
     pcm = b"".join(e.data for e in seen if isinstance(e, LiveEvent.Audio))
     assert audio.duration_ms(pcm, sample_rate=24000) > 500
     finals = [e for e in seen if getattr(e, "is_final", False)]
@@ -103,12 +95,12 @@ async def test_interrupted_reply_drops_model_audio_until_the_interruption_is_han
     async with emulator.running() as emu, open_live_session(VOICE, endpoint=emu.url) as handle:
         events = handle.events()
         await handle.send_text("tell me a story")
-        await collect(events, LiveEvent.Audio)
+        await until(events, LiveEvent.Audio)
         await trio.sleep(1)
         await handle.send_text("stop")
-        interrupted = await collect(events, LiveEvent.Interrupted)
-        rest = await collect(events, LiveEvent.TurnComplete)  # the interrupted turn ends
-        after = await collect(events, LiveEvent.TurnComplete)  # the answer to "stop"
+        interrupted = await until(events, LiveEvent.Interrupted)
+        rest = await until(events, LiveEvent.TurnComplete)  # the interrupted turn ends
+        after = await until(events, LiveEvent.TurnComplete)  # the answer to "stop"
     heard = sum(len(e.data) for e in interrupted if isinstance(e, LiveEvent.Audio))
     assert audio.duration_ms(bytes(heard), sample_rate=24000) < 2000
     assert not any(isinstance(e, LiveEvent.Audio) for e in rest)
@@ -131,7 +123,7 @@ async def test_audio_arriving_after_interrupted_is_dropped_in_the_lane() -> None
         await conn.send(m.ServerContent(interrupted=True))
         await conn.send(chunk)  # stale audio racing the interruption
         await conn.send(m.ServerContent(turn_complete=True))
-        received = await collect(events, LiveEvent.TurnComplete)
+        received = await until(events, LiveEvent.TurnComplete)
     assert "Interrupted" in names(received)
     index = names(received).index("Interrupted")
     assert "Audio" not in names(received)[:index]
@@ -189,7 +181,7 @@ async def test_go_away_is_published_and_the_deadline_close_ends_the_session(
         open_live_session(TEXT, endpoint=emu.url) as handle,
     ):
         events = handle.events()
-        go_away = (await collect(events, LiveEvent.GoAway))[-1]
+        go_away = (await until(events, LiveEvent.GoAway))[-1]
         with pytest.raises(ServerError) as info:
             await handle.done()
     assert go_away == LiveEvent.GoAway(10.0)
@@ -212,7 +204,7 @@ async def test_disconnect_during_a_reply_is_clean_and_every_done_caller_wakes(
                 for _ in range(3):
                     nursery.start_soon(wait_done)
                 await handle.send_text("story")
-                await collect(events, LiveEvent.Audio)
+                await until(events, LiveEvent.Audio)
                 start = trio.current_time()
                 await handle.disconnect()
                 await handle.disconnect()  # idempotent
@@ -255,7 +247,7 @@ async def test_a_subscriber_that_never_reads_does_not_delay_audio_to_another() -
         sleeper = handle.events()  # never reads
         reader = handle.stream()
         await handle.send_text("story")
-        seen = await collect(reader, LiveEvent.TurnComplete)
+        seen = await until(reader, LiveEvent.TurnComplete)
         chunks = sum(isinstance(e, LiveEvent.Audio) for e in seen)
         assert chunks == 8000 // emu.chunk_ms
         assert sleeper.pending == 4
@@ -371,7 +363,7 @@ async def test_update_instruction_changes_later_replies() -> None:
         events = handle.events()
         await handle.update_instruction("Be a pirate.")
         await handle.send_text("hi")
-        seen = await collect(events, LiveEvent.TurnComplete)
+        seen = await until(events, LiveEvent.TurnComplete)
     assert LiveEvent.TextComplete("[Be a pirate.] hi") in seen
     assert isinstance(emu.connections[0].received[1].message, m.ContextUpdate)
 
@@ -390,13 +382,13 @@ async def test_manual_tool_response_round_trip() -> None:
     ):
         events = handle.events()
         await handle.send_text("find")
-        call_event = (await collect(events, LiveEvent.ToolCall))[-1]
+        call_event = (await until(events, LiveEvent.ToolCall))[-1]
         assert isinstance(call_event, LiveEvent.ToolCall)
         (call,) = call_event.calls
         await handle.send_tool_response(
             [m.FunctionResponse(id=call.id, name=call.name, response={"output": "42"})]
         )
-        seen = await collect(events, LiveEvent.TurnComplete)
+        seen = await until(events, LiveEvent.TurnComplete)
     assert LiveEvent.TextComplete("got 42") in seen
 
 
@@ -428,8 +420,8 @@ async def test_periodic_telemetry_runs_with_no_subscriber(
         await trio.sleep(5)  # nobody listens meanwhile
         events = handle.events()
         await handle.send_text("again")
-        seen = await collect(events, LiveEvent.TurnMetrics)
-        telemetry = await collect(events, LiveEvent.Telemetry)
+        seen = await until(events, LiveEvent.TurnMetrics)
+        telemetry = await until(events, LiveEvent.Telemetry)
     metrics = seen[-1]
     assert isinstance(metrics, LiveEvent.TurnMetrics)
     assert metrics.turn == 2

@@ -25,6 +25,7 @@ from livehandle.session import Session, SessionOptions, open_session
 from livehandle.transport import Endpoint
 from livehandle.wire import messages as m
 from tests.session.server import Peer, live_server
+from tests.testing.helpers import until
 
 SETUP = m.Setup(model="models/test-model", session_resumption=m.SessionResumptionConfig())
 API_KEY = "AIzaSy-test-key-do-not-log"
@@ -40,17 +41,6 @@ def text_part(text: str) -> m.ServerContent:
 def audio_part(data: bytes) -> m.ServerContent:
     blob = m.Blob("audio/pcm;rate=24000", data)
     return m.ServerContent(model_turn=m.Content(parts=(m.Part(inline_data=blob),)))
-
-
-async def collect(session: Session, until: type) -> list[SessionEvent]:
-    """Events from now until (and including) the first of type ``until``."""
-    events: list[SessionEvent] = []
-    with session.subscribe() as sub:
-        async for event in sub:
-            events.append(event)
-            if isinstance(event, until):
-                break
-    return events
 
 
 def kinds(events: list[SessionEvent]) -> list[str]:
@@ -102,11 +92,7 @@ async def test_text_turn_yields_deltas_joined_text_and_turn_complete() -> None:
     ):
         with session.subscribe() as sub:
             await session.send(TEXT_TURN)
-            events = []
-            async for event in sub:
-                events.append(event)
-                if isinstance(event, SessionEvent.TurnComplete):
-                    break
+            events = await until(sub, SessionEvent.TurnComplete)
     assert kinds(events) == [
         "UserTextSent",  # the typed turn went out, in send order
         "TextDelta",
@@ -141,11 +127,7 @@ async def test_audio_goes_out_and_model_audio_comes_back_byte_exact() -> None:
     ):
         with session.subscribe() as sub:
             await session.send(m.RealtimeInput(audio=m.Blob("audio/pcm;rate=16000", mic)))
-            events = []
-            async for event in sub:
-                events.append(event)
-                if isinstance(event, SessionEvent.TurnComplete):
-                    break
+            events = await until(sub, SessionEvent.TurnComplete)
     audio = [e.data for e in events if isinstance(e, SessionEvent.AudioData)]
     assert audio == chunks
     assert SessionEvent.InputTranscription("hi there") in events
@@ -334,11 +316,7 @@ async def test_malformed_frame_is_reported_and_the_session_continues() -> None:
         open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
     ):
         with session.subscribe() as sub:
-            events = []
-            async for event in sub:
-                events.append(event)
-                if isinstance(event, SessionEvent.TurnComplete):
-                    break
+            events = await until(sub, SessionEvent.TurnComplete)
     assert kinds(events) == ["Error", "TurnComplete"]
     error = events[0]
     assert isinstance(error, SessionEvent.Error) and isinstance(error.error, ProtocolError)
@@ -361,11 +339,7 @@ async def test_interrupted_drops_output_in_the_same_message_and_publishes_first(
         open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
     ):
         with session.subscribe() as sub:
-            events = []
-            async for event in sub:
-                events.append(event)
-                if isinstance(event, SessionEvent.TurnComplete):
-                    break
+            events = await until(sub, SessionEvent.TurnComplete)
     assert kinds(events) == ["AudioData", "Interrupted", "InputTranscription", "TurnComplete"]
     phases = [e.new for e in events if isinstance(e, SessionEvent.PhaseChanged)]
     assert phases == [SessionPhase.MODEL_SPEAKING, SessionPhase.INTERRUPTED, SessionPhase.ACTIVE]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
     from livehandle.broadcast import Subscription
     from livehandle.testing import LiveEmulator
+
+T = TypeVar("T")
 
 MODEL = "models/gemini-3.8-live"
 TEXT = m.GenerationConfig(response_modalities=(m.Modality.TEXT,))
@@ -60,9 +62,9 @@ async def connect(
             events.close()
 
 
-async def until(events: Subscription[SessionEvent], kind: type) -> list[SessionEvent]:
+async def until(events: Subscription[T], kind: type) -> list[T]:
     """Collect events up to and including the first of ``kind``."""
-    seen: list[SessionEvent] = []
+    seen: list[T] = []
     async for event in events:
         seen.append(event)
         if isinstance(event, kind):
