@@ -43,7 +43,7 @@ from livehandle.wire import messages as m
 from livehandle.wire.codec import decode_server, encode_client
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from livehandle.transport.base import Connection, Transport
     from livehandle.transport.endpoints import Endpoint
@@ -188,8 +188,14 @@ class Session:
         """
         self._check_open()
         text = encode_client(message)
+        # A cancel point always; a scheduler round trip only when the queue is full.  A burst of
+        # frames then queues up while the caller runs and the writer sends it as one batch.
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
-            await self._outbound_send.send((text, message))
+            try:
+                self._outbound_send.send_nowait((text, message))
+            except trio.WouldBlock:
+                await self._outbound_send.send((text, message))
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise self._closed_error() from None
 
@@ -346,22 +352,40 @@ class Session:
             self._cancel_scope.cancel()
 
     async def _run_writer(self, connection: Connection) -> None:
-        """The only task that writes to the socket; stops when the channel is closed and empty."""
+        """The only task that writes to the socket; stops when the channel is closed and empty.
+
+        Everything already queued goes out before the writer waits again, as one batch when the
+        connection can write batches: one scheduler round trip and one socket write per burst
+        instead of one per message.
+        """
         outbound = self._outbound_receive
+        send_batch: Callable[[list[str]], Awaitable[None]] | None = getattr(
+            connection, "send_batch", None
+        )
+        limit = self._options.outbound_capacity
         try:
             with self._writer_scope:
                 while True:
-                    # Everything already queued goes out before the writer waits again: one
-                    # scheduler round trip per burst instead of one per message.
                     try:
-                        text, message = outbound.receive_nowait()
+                        first = outbound.receive_nowait()
                     except trio.WouldBlock:
-                        text, message = await outbound.receive()
+                        first = await outbound.receive()
+                    batch = [first]
+                    if send_batch is not None:
+                        while len(batch) < limit:
+                            try:
+                                batch.append(outbound.receive_nowait())
+                            except (trio.WouldBlock, trio.EndOfChannel):
+                                break
                     try:
-                        await connection.send(text)
+                        if send_batch is None or len(batch) == 1:
+                            await connection.send(first[0])
+                        else:
+                            await send_batch([text for text, _ in batch])
                     except ConnectionClosed:
                         return  # the reader sees the same close and ends the session
-                    self._after_send(message)
+                    for _, message in batch:
+                        self._after_send(message)
         except (trio.EndOfChannel, trio.ClosedResourceError):
             pass  # closed and drained: a graceful close, or the end of the session
         finally:

@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import trio
 
     from livehandle.transport.endpoints import Endpoint
 
-__all__ = ["Connection", "Transport"]
+__all__ = ["BatchConnection", "Connection", "Transport"]
 
 
 class Connection(Protocol):
@@ -36,6 +38,18 @@ class Connection(Protocol):
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Close with ``code`` and ``reason``; further sends and receives raise."""
+        ...
+
+
+class BatchConnection(Connection, Protocol):
+    """A connection that can write several text messages at once (optional; the writer uses it).
+
+    The session's writer sends everything already queued with one ``send_batch`` call, so a
+    burst of small messages (microphone frames) costs one write instead of one per message.
+    """
+
+    async def send_batch(self, messages: Sequence[str]) -> None:
+        """Send ``messages`` in order, as if by ``send`` on each, usually in one write."""
         ...
 
 

@@ -22,12 +22,15 @@ from typing import TYPE_CHECKING, NamedTuple, cast
 import attrs
 import trio
 import trio_websocket
+from wsproto.events import TextMessage
 
 from livehandle.errors import ConnectFailed, classify_close
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from livehandle.errors import ConnectionClosed
-    from livehandle.transport.base import Transport
+    from livehandle.transport.base import BatchConnection, Transport
     from livehandle.transport.endpoints import Endpoint, ResolvedEndpoint
 
 __all__ = ["WebSocketConnection", "WebSocketTransport"]
@@ -64,6 +67,7 @@ class WebSocketConnection:
         self._close: tuple[int, str] | None = None
         self._closing = False
         self._closed = trio.Event()
+        self._batch_ok = _supports_batches(ws)
 
     @property
     def close_code(self) -> int | None:
@@ -90,6 +94,35 @@ class WebSocketConnection:
             await self._ws.send_message(message)
         except trio_websocket.ConnectionClosed:
             raise self._closed_error() from None
+
+    async def send_batch(self, messages: Sequence[str]) -> None:
+        """Send text ``messages`` in order, framed together and written with one ``send_all``.
+
+        Per message this saves the lock, the TLS record and the system call that :meth:`send`
+        pays, which is most of a small message's cost.  It uses trio-websocket's frame encoder and
+        send lock (internals, checked once when the connection is made); on a trio-websocket
+        without them it falls back to one :meth:`send` per message.
+
+        Raises:
+            ConnectionClosed: the subclass for the close code, once the connection is closed.
+        """
+        if not self._batch_ok:
+            for message in messages:
+                await self.send(message)
+            return
+        ws = self._ws
+        if ws.closed is not None:
+            await trio.lowlevel.checkpoint()
+            raise self._closed_error()
+        encode = ws._wsproto.send
+        data = b"".join([encode(TextMessage(data=message)) for message in messages])
+        async with ws._stream_lock:
+            try:
+                await ws._stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                # What trio-websocket does when its own send fails: the connection is gone.
+                await ws._abort_web_socket()
+                raise self._closed_error() from None
 
     async def receive(self) -> bytes | str:
         """Receive the next message, text (``str``) or binary (``bytes``).
@@ -266,6 +299,12 @@ class WebSocketTransport:
                 await trio.aclose_forcefully(stream)
 
 
+def _supports_batches(ws: trio_websocket.WebSocketConnection) -> bool:
+    """Whether ``ws`` has the internals :meth:`WebSocketConnection.send_batch` relies on."""
+    names = ("_wsproto", "_stream_lock", "_stream", "_abort_web_socket")
+    return all(hasattr(ws, name) for name in names)
+
+
 class _Target(NamedTuple):
     secure: bool
     hostname: str
@@ -368,3 +407,6 @@ def _connect_failed(error: BaseException, resolved: ResolvedEndpoint) -> Connect
 
 if TYPE_CHECKING:  # static proof that the classes implement the protocols
     _transport: Transport = WebSocketTransport()
+
+    def _batches(connection: WebSocketConnection) -> BatchConnection:
+        return connection

@@ -406,6 +406,43 @@ async def test_graceful_close_flushes_queued_messages_then_closes_1000() -> None
     assert session.end is not None and session.end.ok and session.end.initiated_by == "client"
 
 
+async def test_a_burst_is_queued_without_waiting_and_written_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from livehandle.transport.websocket import WebSocketConnection
+
+    batches: list[int] = []
+    send_batch = WebSocketConnection.send_batch
+
+    async def recording(self: WebSocketConnection, messages: list[str]) -> None:
+        batches.append(len(messages))
+        await send_batch(self, messages)
+
+    monkeypatch.setattr(WebSocketConnection, "send_batch", recording)
+    async with live_server() as server:
+        async with open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session:
+            # The caller never yields while the queue has room, so the whole burst is queued
+            # before the writer runs (had it run in between, it would have sent smaller batches).
+            for i in range(100):
+                await session.send(m.RealtimeInput(text=f"t{i}"))
+        await server.finished.wait()
+    texts = [msg.text for msg in server.peers[0].received[1:]]
+    assert texts == [f"t{i}" for i in range(100)]
+    assert batches == [100]
+
+
+async def test_send_is_a_cancel_point_and_a_cancelled_send_queues_nothing() -> None:
+    async with live_server() as server:
+        async with open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session:
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await session.send(m.RealtimeInput(text="never"))
+            assert scope.cancelled_caught
+            await session.send(m.RealtimeInput(text="sent"))
+        await server.finished.wait()
+    assert [msg.text for msg in server.peers[0].received[1:]] == ["sent"]
+
+
 async def test_close_is_idempotent_and_sends_after_it_raise_at_once() -> None:
     async with (
         live_server() as server,

@@ -179,6 +179,111 @@ async def test_send_rejects_other_types(nursery):
             await connection.send(["not", "a", "message"])  # type: ignore[arg-type]
 
 
+class CountingStream(trio.abc.Stream):
+    """Wraps a stream and counts the ``send_all`` calls made on it."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.writes = 0
+
+    async def send_all(self, data):
+        self.writes += 1
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self):
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes=None):
+        return await self.inner.receive_some(max_bytes)
+
+    async def aclose(self):
+        await self.inner.aclose()
+
+
+async def test_send_batch_frames_each_message_and_writes_once(nursery):
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    counting = CountingStream(client_stream)
+    resolved = Endpoint.from_url("ws://test.invalid/live").resolve()
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as server_nursery:
+            accepted = []
+
+            async def accept():
+                request = await trio_websocket.wrap_server_stream(server_nursery, server_stream)
+                accepted.append(await request.accept())
+
+            async with trio.open_nursery() as handshake:
+                handshake.start_soon(accept)
+                client = await WebSocketTransport().connect_stream(counting, resolved, nursery)
+            server = accepted[0]
+            before = counting.writes
+
+            messages = [f'{{"n": {i}}}' for i in range(50)]
+            await client.send_batch(messages)
+
+            assert counting.writes == before + 1
+            assert [await server.get_message() for _ in messages] == messages
+            server_nursery.cancel_scope.cancel()
+
+
+async def test_send_batch_falls_back_to_one_send_per_message(nursery, monkeypatch):
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, echo)
+        connection = await WebSocketTransport().connect(local(port), nursery)
+        connection._batch_ok = False  # as on a trio-websocket without the internals
+        sent = []
+        send = connection.send
+
+        async def counting_send(message):
+            sent.append(message)
+            await send(message)
+
+        monkeypatch.setattr(connection, "send", counting_send)
+        await connection.send_batch(["a", "b", "c"])
+
+        assert sent == ["a", "b", "c"]
+        assert [await connection.receive() for _ in range(3)] == ["a", "b", "c"]
+        await connection.aclose()
+
+
+@pytest.mark.parametrize("batching", [True, False])
+async def test_send_batch_after_close_raises_the_close_error(nursery, batching):
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, closing_with(1011, "Internal error occurred."))
+        connection = await WebSocketTransport().connect(local(port), nursery)
+        connection._batch_ok = batching
+        with pytest.raises(ServerError):
+            await connection.receive()
+
+        with pytest.raises(ServerError):
+            await connection.send_batch(["too", "late"])
+
+
+async def test_send_batch_on_a_broken_stream_raises_connection_lost(nursery):
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    counting = CountingStream(client_stream)
+    resolved = Endpoint.from_url("ws://test.invalid/live").resolve()
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as server_nursery:
+
+            async def accept():
+                request = await trio_websocket.wrap_server_stream(server_nursery, server_stream)
+                await request.accept()
+
+            async with trio.open_nursery() as handshake:
+                handshake.start_soon(accept)
+                client = await WebSocketTransport().connect_stream(counting, resolved, nursery)
+
+            async def broken(data):
+                raise trio.BrokenResourceError("peer reset")
+
+            counting.send_all = broken  # the socket fails on the next write
+            with pytest.raises(ConnectionLost):
+                await client.send_batch(["a", "b"])
+            assert client.close_code == 1006
+            server_nursery.cancel_scope.cancel()
+
+
 # -- closes from the server ---------------------------------------------------------------------
 
 
