@@ -18,6 +18,7 @@ __all__ = [
     "NormalClosure",
     "PolicyViolation",
     "ProtocolError",
+    "ReactionFailed",
     "ServerError",
     "SessionClosed",
     "SessionError",
@@ -177,3 +178,20 @@ class Lagged(SessionError):
     def __init__(self, missed: int) -> None:
         super().__init__(f"subscriber fell behind and missed {missed} event(s)")
         self.missed = missed
+
+
+class ReactionFailed(SessionError):
+    """A voice-runtime effect that ran concurrently failed; reported as a ``LiveEvent.Error``.
+
+    Attributes:
+        source: the name of the reactor rule whose effect failed.
+        effect: the effect's class name (e.g. ``"PromptModel"``).
+    The original error is chained as ``__cause__``.
+    """
+
+    def __init__(self, source: str, effect: str, cause: BaseException) -> None:
+        detail = str(cause) or type(cause).__name__
+        super().__init__(f"reaction {source!r} ({effect}) failed: {detail}")
+        self.source = source
+        self.effect = effect
+        self.__cause__ = cause
