@@ -6,7 +6,9 @@ Kinds:
   (JSON), optionally in real time.  With ``--stamp`` each model audio chunk carries, in its first
   8 bytes, ``time.monotonic_ns()`` (little-endian) taken just before the chunk is encoded and
   written; CLOCK_MONOTONIC is system-wide on Linux, so a client process can subtract it from its
-  own clock.  The stamp is added by a subclass of the emulator's engine, installed here only.
+  own clock.  With ``--stamp-file PATH`` the time each ``interrupted`` message is about to be
+  written is appended to PATH (one integer per line).  Both are done by a subclass of the
+  emulator's engine, installed here only.
 * ``sink``: a minimal asyncio WebSocket server: it completes the upgrade, answers the first
   message (``setup``) with ``setupComplete``, then reads and discards frames without decoding them;
   a short ``clientContent`` frame (a typed turn; only short frames are unmasked to see that) is
@@ -36,16 +38,26 @@ from _common import pin, server_ssl_context
 # -- the emulator ---------------------------------------------------------------------------------
 
 
-def install_stamping_engine() -> None:
+def install_stamping_engine(stamp_audio: bool, stamp_file: str | None) -> None:
     import attrs
 
     import livehandle.testing.emulator as emulator_module
     from livehandle.testing._engine import Engine
     from livehandle.wire import messages as m
 
+    stamps = open(stamp_file, "a", encoding="ascii") if stamp_file else None  # noqa: SIM115
+
     class StampingEngine(Engine):
         async def send(self, message: m.ServerMessage) -> None:
-            if isinstance(message, m.ServerContent) and message.model_turn is not None:
+            interrupted = isinstance(message, m.ServerContent) and message.interrupted
+            if stamps is not None and interrupted:
+                stamps.write(f"{time.monotonic_ns()}\n")
+                stamps.flush()  # a few bytes, once per barge-in; read after this process ends
+            if (
+                stamp_audio
+                and isinstance(message, m.ServerContent)
+                and message.model_turn is not None
+            ):
                 parts = message.model_turn.parts
                 blob = parts[0].inline_data if parts else None
                 if blob is not None and len(blob.data) >= 8:
@@ -63,8 +75,8 @@ def serve_emulator(args: argparse.Namespace) -> None:
 
     from livehandle.testing import LiveEmulator, Scenario
 
-    if args.stamp:
-        install_stamping_engine()
+    if args.stamp or args.stamp_file:
+        install_stamping_engine(args.stamp, args.stamp_file)
     scenario = Scenario.from_json(args.scenario) if args.scenario else None
     emulator = LiveEmulator(
         scenario,
@@ -239,6 +251,7 @@ def main() -> None:
         "--chunks", type=int, default=0, help="sink: 40 ms audio chunks to answer 'stream' with"
     )
     parser.add_argument("--stamp", action="store_true", help="stamp model audio chunks")
+    parser.add_argument("--stamp-file", help="append the time of each `interrupted` here")
     parser.add_argument("--plain", action="store_true", help="serve ws:// instead of wss://")
     args = parser.parse_args()
     pin("server")

@@ -1,7 +1,12 @@
 """Run every client benchmark and print one summary table, with the targets met or missed.
 
 Run: ``nox -s bench`` or ``python benchmarks/run_all.py`` (``--only send,receive,burst,latency,
-memory,capacity``, ``--json results.json``).  Takes about four minutes on a 2-core machine.
+memory,capacity,vad,bargein``, ``--json results.json``).  Takes about five minutes on a 2-core
+machine.
+
+``vad`` is the input VAD's cost per 30 ms frame (``bench_vad.py``); ``bargein`` the time from the
+emulator sending ``interrupted`` to the ``Interrupted`` event at a subscriber
+(``bench_bargein.py``).
 
 ``receive`` streams model audio from the emulator; ``burst`` receives the same chunks from the sink
 of ``bench_server.py``, which writes them all at once, so the client sets the pace (and a client
@@ -28,14 +33,16 @@ import sys
 import time
 from typing import Any
 
+import bench_bargein
 import bench_capacity
 import bench_latency
 import bench_memory
 import bench_receive_cpu
 import bench_send_cpu
+import bench_vad
 from _common import CLIENTS, LABELS, fmt, table
 
-STEPS = ("send", "receive", "burst", "latency", "memory", "capacity")
+STEPS = ("send", "receive", "burst", "latency", "memory", "capacity", "vad", "bargein")
 MAX_OVER_TRIO_WS = 1.15
 MAX_OF_GENAI = 2 / 3
 MIN_SESSIONS = 200
@@ -114,6 +121,26 @@ def summary(results: dict[str, Any]) -> str:
     return table(["", *(LABELS[k] for k in CLIENTS)], rows)
 
 
+def voice_summary(results: dict[str, Any]) -> str:
+    """The voice runtime's own numbers: input VAD cost and barge-in latency."""
+    lines = []
+    vad = results.get("vad")
+    if vad:
+        per = vad["input_vad_20ms_chunks_us_per_frame"]
+        lines.append(
+            f"input VAD: {fmt(per['median'], 1)} us per 30 ms frame (median; best "
+            f"{fmt(per['best'], 1)}), fed 20 ms chunks"
+        )
+    bargein = (results.get("bargein") or {}).get("clients", {})
+    for kind, r in bargein.items():
+        if "error" not in r:
+            lines.append(
+                f"barge-in: interrupted sent -> {LABELS[kind]} subscriber has it, ms: "
+                f"p50 {fmt(r['p50'], 2)} / p99 {fmt(r['p99'], 2)} ({r['counted']} barge-ins)"
+            )
+    return "\n".join(lines)
+
+
 def _verdict(ok: bool | None) -> str:
     return "not measured" if ok is None else ("MET" if ok else "MISSED")
 
@@ -183,6 +210,8 @@ def main() -> None:
         "latency": (bench_latency.run, bench_latency.report),
         "memory": (bench_memory.run, bench_memory.report),
         "capacity": (bench_capacity.run, bench_capacity.report),
+        "vad": (bench_vad.run, bench_vad.report),
+        "bargein": (bench_bargein.run, bench_bargein.report),
     }
     results: dict[str, Any] = {}
     began = time.perf_counter()
@@ -201,6 +230,7 @@ def main() -> None:
         print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
     print(f"\n== summary ({time.perf_counter() - began:.0f} s in all)")
     print(summary(results))
+    print(voice_summary(results))
     print("\nTargets:")
     print("\n".join(targets(results)))
     if args.json:

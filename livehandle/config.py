@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import attrs
 
+from livehandle.runtime.context import ContextDelivery
+from livehandle.runtime.vad import TurnCommitConfig, VadConfig
 from livehandle.wire import messages as m
 
 if TYPE_CHECKING:
@@ -151,6 +153,30 @@ def _turn_coverage(value: m.TurnCoverage | str | None) -> m.TurnCoverage | None:
 
 def _media_resolution(value: m.MediaResolution | str | None) -> m.MediaResolution | None:
     return _enum_or_none(m.MediaResolution, value, "media_resolution")
+
+
+def _context_delivery(value: ContextDelivery | str) -> ContextDelivery:
+    if isinstance(value, ContextDelivery):
+        return value
+    if isinstance(value, str):
+        try:
+            return ContextDelivery(value.lower())
+        except ValueError:
+            pass
+    choices = ", ".join(member.value for member in ContextDelivery)
+    raise ValueError(f"context_delivery: unknown value {value!r}; expected one of {choices}")
+
+
+def _instance_or_none(cls: type[Any]) -> Any:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is not None and not isinstance(value, cls):
+            owner = type(instance).__name__
+            raise ValueError(
+                f"{owner}.{attribute.name}: expected a {cls.__module__}.{cls.__name__} or None, "
+                f"got {type(value).__name__}"
+            )
+
+    return check
 
 
 def _tools(value: Iterable[m.Tool]) -> tuple[m.Tool, ...]:
@@ -305,6 +331,14 @@ class LiveConfig:
         instruction_update: how :meth:`instruction_update_message` changes the instruction
             mid-session; ``"auto"`` picks per model and backend, see
             :meth:`effective_instruction_update`.
+        context_delivery: when context built at a turn boundary reaches the model: at once
+            (``"immediate"``, the default) or with the user's next send (``"deferred"``; an armed
+            prompt then waits for ``playback_drained()`` or ``user_speech_ended()``).
+        input_vad: the client-side input VAD run on every ``send_audio`` chunk (its edges call
+            ``user_speech_started``/``user_speech_ended``); None turns it off.
+        turn_commit: with ``server_vad=False``, when input-VAD edges become ``activityStart`` /
+            ``activityEnd`` marks (see :class:`~livehandle.runtime.vad.TurnCommitConfig` presets);
+            None sends a mark at each edge.
         connect_timeout: seconds to open the connection (> 0).
         setup_timeout: seconds to wait for ``setupComplete`` after sending ``setup`` (> 0).
 
@@ -364,6 +398,16 @@ class LiveConfig:
         default="auto", validator=_one_of(_INSTRUCTION_UPDATES, "strategy")
     )
 
+    context_delivery: ContextDelivery = attrs.field(
+        default=ContextDelivery.IMMEDIATE, converter=_context_delivery
+    )
+    input_vad: VadConfig | None = attrs.field(
+        factory=VadConfig, validator=_instance_or_none(VadConfig)
+    )
+    turn_commit: TurnCommitConfig | None = attrs.field(
+        default=None, validator=_instance_or_none(TurnCommitConfig)
+    )
+
     connect_timeout: float = attrs.field(default=10.0, validator=_positive_seconds)
     setup_timeout: float = attrs.field(default=15.0, validator=_positive_seconds)
 
@@ -383,6 +427,18 @@ class LiveConfig:
                 raise ValueError(
                     f"{', '.join(tuned)}: server VAD tuning is ignored when server_vad=False "
                     "(the client marks activity); remove it or enable server_vad"
+                )
+        if self.turn_commit is not None:
+            if self.server_vad:
+                raise ValueError(
+                    "turn_commit: a turn-commit policy decides when the client sends activity "
+                    "marks, which only happens with server_vad=False; remove it or disable "
+                    "server_vad"
+                )
+            if self.input_vad is None:
+                raise ValueError(
+                    "turn_commit: a turn-commit policy needs the input VAD's edges; "
+                    "set input_vad (e.g. VadConfig()) or remove turn_commit"
                 )
         trigger, target = self.compression_trigger_tokens, self.compression_target_tokens
         if trigger is not None and target is not None and target >= trigger:

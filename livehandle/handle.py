@@ -20,6 +20,7 @@ from livehandle.broadcast import Broadcast, Subscription
 from livehandle.runtime.lanes import Hooks, Lanes
 from livehandle.runtime.state import State
 from livehandle.runtime.telemetry import SessionTelemetry
+from livehandle.runtime.voice import VoiceRuntime
 from livehandle.runtime.writer import SessionWriter
 
 if TYPE_CHECKING:
@@ -27,7 +28,10 @@ if TYPE_CHECKING:
 
     from livehandle.config import LiveConfig
     from livehandle.events import LiveEvent, SessionEnd, SessionEvent, SessionPhase
+    from livehandle.runtime.context import DeferredWriter
+    from livehandle.runtime.reactor import VoiceRuntimeState
     from livehandle.runtime.transcript import TranscriptTurn
+    from livehandle.runtime.vad import BackendVadSnapshot
     from livehandle.session import Session
     from livehandle.transport.endpoints import Endpoint
     from livehandle.wire import messages as m
@@ -57,6 +61,15 @@ class LiveHandle:
         self._writer = SessionWriter(
             session, functools.partial(config.instruction_update_message, endpoint=endpoint)
         )
+        self._voice = VoiceRuntime(
+            self._writer,
+            emit=self._events.publish,
+            barge_in=lambda: self._lanes.barge_in,
+            delivery=config.context_delivery,
+            vad=config.input_vad,
+            turn_commit=config.turn_commit,
+            client_authority=not config.server_vad,
+        )
         # The router is a tap on the session: it sees every event, from Connected on, in order.
         self._lanes = Lanes(
             self._events,
@@ -66,6 +79,8 @@ class LiveHandle:
             capacity=config.lane_capacity,
             telemetry_interval=config.telemetry_interval,
             hooks=hooks,
+            on_model_audio=self._voice.model_audio_delivered,
+            on_interrupted=self._voice.interrupted,
         )
         session.add_tap(self._lanes.route)
         self._disconnecting = False
@@ -77,23 +92,27 @@ class LiveHandle:
     # -- sending ------------------------------------------------------------------------------
 
     async def send_audio(self, pcm: bytes) -> None:
-        """Send a chunk of 16 kHz mono PCM16 microphone audio.
+        """Send a chunk of 16 kHz mono PCM16 microphone audio, through the input VAD.
+
+        A speech start detected in the chunk runs :meth:`user_speech_started` before the chunk
+        goes out; a speech end runs :meth:`user_speech_ended` after it.  With server VAD off,
+        the matching ``activityStart``/``activityEnd`` marks are sent once per edge.
 
         Raises:
             ValueError: not bytes, or an odd number of bytes (nothing is sent).
             SessionClosed: the session has ended.
         """
-        await self._writer.send_audio(pcm)  # validates: whole PCM16 samples, or ValueError
+        await self._voice.send_audio(pcm)  # validates: whole PCM16 samples, or ValueError
         self._telemetry.record_audio_in(len(pcm))
 
     async def send_text(self, text: str) -> None:
         """Send a typed turn; once sent it is recorded as the user side of the current turn."""
         self._telemetry.record_text_send()
-        await self._writer.send_text(text)  # the session reports it once it is on the wire
+        await self._voice.writer.send_text(text)  # the session reports it once on the wire
 
     async def send_video(self, frame: bytes, mime_type: str = "image/jpeg") -> None:
         """Send one video frame (JPEG or PNG)."""
-        await self._writer.send_video(frame, mime_type)
+        await self._voice.writer.send_video(frame, mime_type)
 
     async def update_instruction(self, instruction: str) -> None:
         """Replace the system instruction (contextUpdate, or the backend's fallback)."""
@@ -103,9 +122,39 @@ class LiveHandle:
         """Answer function calls from a ``ToolCall`` event."""
         await self._writer.send_tool_response(responses)
 
-    def writer(self) -> SessionWriter:
-        """The writer this handle sends with (for code that only needs to send)."""
-        return self._writer
+    def writer(self) -> SessionWriter | DeferredWriter:
+        """The writer user input goes through: a DeferredWriter when context is deferred."""
+        return self._voice.writer
+
+    # -- voice --------------------------------------------------------------------------------
+
+    async def playback_drained(self) -> None:
+        """Tell the runtime the speaker buffer is empty: an armed prompt may go out now."""
+        await self._voice.playback_drained()
+
+    async def flush_deferred_prompt(self) -> None:
+        """Send an armed prompt if the user is not speaking (the same path as playback_drained)."""
+        await self._voice.playback_drained()
+
+    async def user_speech_started(self) -> None:
+        """The user started speaking (barge-in): cancels an armed prompt, keeps queued context.
+
+        ``send_audio`` calls it on its own when the input VAD detects speech; call it yourself
+        when you run your own VAD (and set ``input_vad=None``).
+        """
+        await self._voice.user_speech_started()
+
+    async def user_speech_ended(self) -> None:
+        """The user stopped speaking: an armed prompt goes out unless the model is playing."""
+        await self._voice.user_speech_ended()
+
+    def voice_state(self) -> VoiceRuntimeState:
+        """A snapshot of the voice state (who is speaking, playback, the armed prompt)."""
+        return self._voice.voice_state()
+
+    def input_vad_state(self) -> BackendVadSnapshot | None:
+        """A snapshot of the input VAD (None when ``input_vad`` is off)."""
+        return self._voice.input_vad_state()
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -174,6 +223,7 @@ class LiveHandle:
             return
         self._disconnecting = True
         with trio.CancelScope(shield=True):
+            self._voice.stop()  # concurrent effects: nothing to send on a closing session
             await self._session.close(1000)
             await self._lanes.drain(DISCONNECT_GRACE)
             if not self._lanes.in_control_lane():
@@ -185,4 +235,16 @@ class LiveHandle:
     async def _run_lanes(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        await self._lanes.run(task_status=task_status)
+        """Run the lanes and the voice runtime's effect nursery until the session ends."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self._voice.run)
+            await nursery.start(self._run_lanes_then_stop_voice)
+            task_status.started()
+
+    async def _run_lanes_then_stop_voice(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        try:
+            await self._lanes.run(task_status=task_status)
+        finally:
+            self._voice.stop()  # the session has ended: no effect can send any more

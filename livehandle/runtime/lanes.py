@@ -109,6 +109,8 @@ class Lanes:
         capacity: int,
         telemetry_interval: float | None = None,
         hooks: Hooks | None = None,
+        on_model_audio: Callable[[], None] | None = None,
+        on_interrupted: Callable[[], None] | None = None,
     ) -> None:
         self._live = live_events
         self._telemetry = telemetry
@@ -117,6 +119,9 @@ class Lanes:
         self._capacity = capacity
         self._interval = telemetry_interval
         self._hooks = hooks or Hooks()
+        # the voice runtime's playback tracking: audio delivered, barge-in
+        self._on_model_audio = on_model_audio
+        self._on_interrupted = on_interrupted
         # never waits (the router runs in the session's reader); overflow is counted and
         # reported by the control lane as a Lagged error
         self._control_send, self._control_receive = trio.open_memory_channel[SessionEvent](capacity)
@@ -192,6 +197,8 @@ class Lanes:
                 # far as belonging to the interrupted turn; then let the control lane know.
                 self._interruptions_routed += 1
                 self.barge_in.cancel()
+                if self._on_interrupted is not None:
+                    self._on_interrupted()
                 self._stale_audio = True
                 if self._held:
                     self._telemetry.record_dropped("audio_after_interrupt", len(self._held))
@@ -245,6 +252,8 @@ class Lanes:
             case SessionEvent.AudioData(data=data):
                 if self._hooks.on_audio is not None:
                     self._hooks.on_audio(data)
+                if self._on_model_audio is not None:
+                    self._on_model_audio()
                 publish(LiveEvent.Audio(data))
             case SessionEvent.Media(mime_type=mime, data=data):
                 publish(LiveEvent.Media(mime, data))

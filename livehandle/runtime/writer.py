@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from livehandle.session import Session
 
-__all__ = ["INPUT_AUDIO_MIME", "SessionWriter", "check_pcm16"]
+__all__ = ["INPUT_AUDIO_MIME", "SessionWriter", "check_pcm16", "check_text", "check_video"]
 
 INPUT_AUDIO_MIME = "audio/pcm;rate=16000"
 
@@ -34,17 +34,22 @@ def check_pcm16(data: object) -> bytes:
     return pcm
 
 
-def _require_text(value: object, what: str) -> str:
+def check_text(value: object, what: str) -> str:
+    """Return ``value`` if it is a non-empty string, else raise ValueError naming ``what``."""
     # Checked at run time too: callers are often untyped (a UI, a queue of user input).
     if not isinstance(value, str) or not value:
         raise ValueError(f"{what} must be a non-empty string, got {value!r:.40}")
     return value
 
 
-def _require_bytes(value: object, what: str) -> bytes:
-    if not isinstance(value, bytes | bytearray | memoryview) or not value:
-        raise ValueError(f"{what} must be non-empty bytes, got {type(value).__name__}")
-    return bytes(value)
+def check_video(frame: object, mime_type: object) -> tuple[bytes, str]:
+    """Return ``(frame, mime_type)`` for a valid video frame, else raise ValueError."""
+    if not isinstance(frame, bytes | bytearray | memoryview) or not frame:
+        raise ValueError(f"a video frame must be non-empty bytes, got {type(frame).__name__}")
+    mime = check_text(mime_type, "mime_type")
+    if not mime.startswith("image/"):
+        raise ValueError(f"video frames must have an image/* MIME type, got {mime!r}")
+    return bytes(frame), mime
 
 
 def _user_turn(text: str) -> m.Content:
@@ -73,7 +78,7 @@ class SessionWriter:
 
     async def send_text(self, text: str) -> None:
         """Send a typed user turn and ask the model to answer it."""
-        turn = _user_turn(_require_text(text, "text"))
+        turn = _user_turn(check_text(text, "text"))
         await self.send_client_content((turn,), turn_complete=True)
 
     async def send_client_content(self, turns: Sequence[m.Content], *, turn_complete: bool) -> None:
@@ -82,10 +87,8 @@ class SessionWriter:
 
     async def send_video(self, frame: bytes, mime_type: str = "image/jpeg") -> None:
         """Send one video frame (JPEG or PNG, about one per second)."""
-        data = _require_bytes(frame, "a video frame")
-        if not _require_text(mime_type, "mime_type").startswith("image/"):
-            raise ValueError(f"video frames must have an image/* MIME type, got {mime_type!r}")
-        await self._session.send(m.RealtimeInput(video=m.Blob(mime_type, data)))
+        data, mime = check_video(frame, mime_type)
+        await self._session.send(m.RealtimeInput(video=m.Blob(mime, data)))
 
     async def send_tool_response(self, responses: Sequence[m.FunctionResponse]) -> None:
         """Answer function calls (each response carries the call's id)."""
@@ -96,7 +99,7 @@ class SessionWriter:
 
     async def update_instruction(self, instruction: str) -> None:
         """Replace the system instruction for the rest of the session."""
-        text = _require_text(instruction, "the new instruction")
+        text = check_text(instruction, "the new instruction")
         await self._session.send(self._instruction_message(text))
 
     async def signal_activity_start(self) -> None:

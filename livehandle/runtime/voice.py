@@ -1,0 +1,232 @@
+"""VoiceRuntime: the voice side of a LiveHandle (input VAD, turn commit, reactor, deferred context).
+
+It owns everything that happens between a microphone chunk and the wire, and the client-side
+turn-taking signals:
+
+* ``send_audio`` runs the input VAD on each chunk and keeps the order of original-runtime §1.1:
+  a speech start is handled (``user_speech_started``) before the chunk goes out, a speech end
+  after it.  Edges inside one chunk are handled in order; only a trailing end waits for the
+  audio;
+* the **reactor** turns the three voice edges (``playback_drained``, ``user_speech_started``,
+  ``user_speech_ended``) into effects, run by the executor: blocking effects inside the current
+  barge-in group (a server ``interrupted`` cancels them), concurrent ones in this runtime's
+  nursery, their failures reported as ``LiveEvent.Error``;
+* **activity marks** (``activityStart``/``activityEnd``) go out only under client authority
+  (server VAD disabled), exactly once per edge: a mark already sent is never repeated, whichever
+  path asks for it.  With a turn-commit policy, the policy alone decides when VAD edges become
+  marks; edges reported by the application (``user_speech_started()``) mark at once;
+* ``playback_active`` is tracked for real: model audio delivered to the application sets it,
+  ``playback_drained()``, a client speech start or a server interruption clears it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import trio
+
+from livehandle.runtime.context import ContextDelivery, DeferredWriter, PendingContext
+from livehandle.runtime.reactor import (
+    EffectExecutor,
+    LiveReactor,
+    PlaybackDrained,
+    Reaction,
+    SignalUserActivityEnd,
+    SignalUserActivityStart,
+    UserSpeechEnded,
+    UserSpeechStarted,
+    VoiceRuntimeState,
+)
+from livehandle.runtime.vad import (
+    BackendInputVad,
+    BackendVadSnapshot,
+    TurnCommitConfig,
+    TurnCommitPolicy,
+    TurnSignal,
+    VadConfig,
+    VadEvent,
+)
+from livehandle.runtime.writer import check_pcm16
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from livehandle.events import LiveEvent
+    from livehandle.runtime.lanes import BargeIn
+    from livehandle.runtime.reactor import ReactorEvent
+    from livehandle.runtime.writer import SessionWriter
+    from livehandle.wire import messages as m
+
+__all__ = ["VoiceRuntime"]
+
+_MARKS = (SignalUserActivityStart, SignalUserActivityEnd)
+
+
+class VoiceRuntime:
+    """Input VAD, turn commit, reactor, executor and deferred context of one live session.
+
+    Args:
+        writer: the session's raw writer (effects and activity marks always use it).
+        emit: publishes a LiveEvent to the application (``Emit`` effects, effect failures).
+        barge_in: returns the current barge-in group; blocking effects run inside it.
+        delivery: immediate or deferred context delivery.
+        vad: the input VAD's settings, or None for no client-side VAD.
+        turn_commit: when client-authority VAD edges become activity marks; None: at once.
+        client_authority: True when server VAD is disabled and the client marks activity.
+    """
+
+    def __init__(
+        self,
+        writer: SessionWriter,
+        *,
+        emit: Callable[[LiveEvent], object],
+        barge_in: Callable[[], BargeIn],
+        delivery: ContextDelivery = ContextDelivery.IMMEDIATE,
+        vad: VadConfig | None = None,
+        turn_commit: TurnCommitConfig | None = None,
+        client_authority: bool = False,
+    ) -> None:
+        self._raw = writer
+        self.pending: PendingContext | None = None
+        self.writer: SessionWriter | DeferredWriter = writer
+        if delivery is ContextDelivery.DEFERRED:
+            self.pending = PendingContext()
+            self.writer = DeferredWriter(writer, self.pending)
+        self.reactor = LiveReactor.voice_defaults()
+        self._vad = BackendInputVad(vad) if vad is not None else None
+        self._sample_rate = vad.sample_rate if vad is not None else 16000
+        self._policy = TurnCommitPolicy(turn_commit) if turn_commit is not None else None
+        self._client_authority = client_authority
+        self._activity_open = False  # an activityStart went out and its activityEnd did not
+        self._audio_ms = 0  # the audio clock: milliseconds of microphone audio sent so far
+        self._executor = EffectExecutor(
+            _EffectTarget(self), emit=emit, pending=self.pending, barge_in=barge_in
+        )
+        self._nursery: trio.Nursery | None = None
+        self._scope = trio.CancelScope()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Host concurrent effects until :meth:`stop` (run it in the session's nursery)."""
+        with self._scope:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                task_status.started()
+                await trio.sleep_forever()
+
+    def stop(self) -> None:
+        """Cancel every concurrent effect still running and end :meth:`run`."""
+        self._scope.cancel()
+
+    # -- state --------------------------------------------------------------------------------
+
+    def voice_state(self) -> VoiceRuntimeState:
+        """A snapshot of the reactor's voice state."""
+        return self.reactor.state
+
+    def input_vad_state(self) -> BackendVadSnapshot | None:
+        """A snapshot of the input VAD, or None when client-side VAD is off."""
+        return None if self._vad is None else self._vad.snapshot()
+
+    def model_audio_delivered(self) -> None:
+        """Model audio reached the application: it is playing."""
+        self.reactor.playback_started()
+
+    def interrupted(self) -> None:
+        """The server interrupted the model (barge-in): playback stops."""
+        self.reactor.playback_stopped()
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """Run the VAD on ``pcm``, then send it between the speech-start and speech-end work.
+
+        Raises:
+            ValueError: not bytes, or an odd number of bytes (nothing is sent, VAD unchanged).
+        """
+        data = check_pcm16(pcm)
+        edges = self._vad.process(data) if self._vad is not None else []
+        signals: Sequence[TurnSignal] = ()
+        if self._policy is not None:
+            self._audio_ms += len(data) // 2 * 1000 // self._sample_rate
+            speaking = self.reactor.state.playback_active
+            signals = self._policy.advance(self._audio_ms, edges, speaking)
+        # Edges are handled in order; a trailing speech end waits until the audio is out.
+        trailing_end = bool(edges) and edges[-1] is VadEvent.SPEECH_END
+        for edge in edges[:-1] if trailing_end else edges:
+            await self._vad_edge(edge)
+        for signal in signals:
+            if signal is not TurnSignal.ACTIVITY_END:
+                await self.mark_activity(start=True)
+        await self.writer.send_audio(data)
+        if trailing_end:
+            await self._vad_edge(VadEvent.SPEECH_END)
+        for signal in signals:
+            if signal is TurnSignal.ACTIVITY_END:
+                await self.mark_activity(start=False)
+
+    async def _vad_edge(self, edge: VadEvent) -> None:
+        if edge is VadEvent.SPEECH_START:
+            await self._react(UserSpeechStarted(self._prompt_armed()), from_vad=True)
+        else:
+            await self._react(UserSpeechEnded(self._prompt_armed()), from_vad=True)
+
+    async def mark_activity(self, *, start: bool) -> None:
+        """Send ``activityStart`` (or ``activityEnd``) once per edge; client authority only."""
+        if not self._client_authority or self._activity_open is start:
+            return
+        self._activity_open = start  # first, so that a concurrent caller does not repeat it
+        try:
+            if start:
+                await self._raw.signal_activity_start()
+            else:
+                await self._raw.signal_activity_end()
+        except BaseException:
+            self._activity_open = not start  # not sent (cancelled, or the session ended)
+            raise
+
+    # -- the voice edges ----------------------------------------------------------------------
+
+    async def playback_drained(self) -> None:
+        """The speaker buffer is empty: an armed prompt may go out (unless the user speaks)."""
+        await self._react(PlaybackDrained(self._prompt_armed()))
+
+    async def user_speech_started(self) -> None:
+        """The user started speaking: cancel an armed prompt (context stays), mark activity."""
+        await self._react(UserSpeechStarted(self._prompt_armed()))
+
+    async def user_speech_ended(self) -> None:
+        """The user stopped speaking: mark the end of activity, send an armed prompt."""
+        await self._react(UserSpeechEnded(self._prompt_armed()))
+
+    def _prompt_armed(self) -> bool:
+        return self.pending is not None and self.pending.has_prompt()
+
+    async def _react(self, event: ReactorEvent, *, from_vad: bool = False) -> None:
+        reactions: Sequence[Reaction] = self.reactor.react(event)
+        if from_vad and self._policy is not None:
+            # The turn-commit policy decides when VAD edges become activity marks.
+            reactions = [r for r in reactions if not isinstance(r.effect, _MARKS)]
+        if reactions:
+            assert self._nursery is not None, "VoiceRuntime.run() has not started"
+            await self._executor.execute(reactions, self._nursery)
+
+
+class _EffectTarget:
+    """What effects write to: the raw writer, with activity marks deduplicated."""
+
+    def __init__(self, voice: VoiceRuntime) -> None:
+        self._voice = voice
+
+    async def send_client_content(self, turns: Sequence[m.Content], *, turn_complete: bool) -> None:
+        await self._voice._raw.send_client_content(turns, turn_complete=turn_complete)
+
+    async def signal_activity_start(self) -> None:
+        await self._voice.mark_activity(start=True)
+
+    async def signal_activity_end(self) -> None:
+        await self._voice.mark_activity(start=False)
+
+    async def update_instruction(self, text: str) -> None:
+        await self._voice._raw.update_instruction(text)

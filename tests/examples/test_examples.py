@@ -1,0 +1,44 @@
+"""Every example runs against the emulator (under a mock clock), so none of them rots."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import trio
+import trio.testing
+
+from livehandle.testing import audio
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_voice_bot_barges_in_and_saves_the_audio_that_played(
+    autojump_clock: trio.testing.MockClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    output = tmp_path / "reply.wav"
+    await load("voice_bot").main(None, str(output))
+    printed = capsys.readouterr().out
+    assert "model interrupted" in printed
+    assert "user said: Stop, stop, that is enough." in printed
+    assert "1 barge-in(s)" in printed
+    pcm, rate, channels = audio.read_wav(output)
+    assert (rate, channels) == (24000, 1)
+    # A second of the story played before the barge-in, then the whole 1.2 s answer.
+    assert 2000 <= audio.duration_ms(pcm, sample_rate=rate) < 3500

@@ -1,0 +1,376 @@
+"""Deferred context: the PendingContext queue and the DeferredWriter's flush-before-send."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+import trio
+import trio.testing
+
+from livehandle.errors import SessionClosed
+from livehandle.runtime.context import (
+    DEFAULT_CONTEXT_CAPACITY,
+    ContextDelivery,
+    DeferredWriter,
+    PendingContext,
+)
+from livehandle.runtime.writer import INPUT_AUDIO_MIME, SessionWriter
+from livehandle.wire import messages as m
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+
+def ctx(text: str) -> m.Content:
+    return m.Content(parts=(m.Part(text=text),), role="model")
+
+
+def context_message(*texts: str) -> m.ClientContent:
+    return m.ClientContent(turns=tuple(ctx(t) for t in texts), turn_complete=False)
+
+
+class FakeSession:
+    """Records what a SessionWriter sends; can be told to fail or to wait first."""
+
+    def __init__(self) -> None:
+        self.sent: list[m.ClientMessage] = []
+        self.error: Exception | None = None
+        self.gate: trio.Event | None = None  # the next send waits for it, once
+        self.waiting = trio.Event()
+
+    async def send(self, message: m.ClientMessage) -> None:
+        await trio.lowlevel.checkpoint()
+        if self.gate is not None:
+            gate, self.gate = self.gate, None
+            self.waiting.set()
+            await gate.wait()
+        if self.error is not None:
+            raise self.error
+        self.sent.append(message)
+
+
+def instruction_message(text: str) -> m.ClientMessage:
+    return m.ClientContent(
+        turns=(m.Content(parts=(m.Part(text=text),), role="system"),), turn_complete=False
+    )
+
+
+def make_writer(
+    capacity: int = DEFAULT_CONTEXT_CAPACITY,
+) -> tuple[DeferredWriter, PendingContext, FakeSession]:
+    session = FakeSession()
+    pending = PendingContext(capacity)
+    writer = DeferredWriter(SessionWriter(session, instruction_message), pending)  # type: ignore[arg-type]
+    return writer, pending, session
+
+
+# -- PendingContext -------------------------------------------------------------------------------
+
+
+def test_context_delivery_values() -> None:
+    assert ContextDelivery.IMMEDIATE.value == "immediate"
+    assert ContextDelivery.DEFERRED.value == "deferred"
+    assert ContextDelivery("deferred") is ContextDelivery.DEFERRED
+
+
+def test_pending_context_queues_in_order_and_drains_everything() -> None:
+    pending = PendingContext()
+    assert pending.is_empty()
+    assert len(pending) == 0
+    pending.push(ctx("a"))
+    pending.extend([ctx("b"), ctx("c")])
+    assert len(pending) == 3
+    assert not pending.is_empty()
+    assert pending.drain_context() == [ctx("a"), ctx("b"), ctx("c")]
+    assert len(pending) == 0
+    assert pending.drain_context() == []
+    assert pending.is_empty()
+
+
+def test_prompt_flag_is_armed_read_and_cleared() -> None:
+    pending = PendingContext()
+    assert not pending.has_prompt()
+    pending.set_prompt()
+    assert pending.has_prompt()
+    assert not pending.is_empty()  # a prompt alone is not empty
+    assert len(pending) == 0
+    assert pending.take_prompt() is True
+    assert pending.take_prompt() is False
+    pending.set_prompt()
+    pending.clear_prompt()
+    assert not pending.has_prompt()
+    assert pending.is_empty()
+
+
+def test_draining_context_leaves_the_prompt_armed() -> None:
+    pending = PendingContext()
+    pending.push(ctx("a"))
+    pending.set_prompt()
+    assert pending.drain_context() == [ctx("a")]
+    assert pending.has_prompt()
+
+
+def test_clearing_the_prompt_keeps_the_context() -> None:
+    pending = PendingContext()
+    pending.push(ctx("a"))
+    pending.set_prompt()
+    pending.clear_prompt()
+    assert pending.drain_context() == [ctx("a")]
+
+
+@pytest.mark.parametrize("item", ["text", m.Part(text="x"), None, {"parts": []}])
+def test_only_contents_can_be_queued(item: object) -> None:
+    pending = PendingContext()
+    with pytest.raises(ValueError, match=r"m\.Content"):
+        pending.push(item)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"m\.Content"):
+        pending.extend([ctx("ok"), item])  # type: ignore[list-item]
+    assert len(pending) == 0  # all or nothing
+
+
+def test_pushing_beyond_capacity_raises_and_loses_nothing() -> None:
+    pending = PendingContext(capacity=3)
+    assert pending.capacity == 3
+    pending.extend([ctx("a"), ctx("b")])
+    with pytest.raises(ValueError, match="full"):
+        pending.extend([ctx("c"), ctx("d")])
+    assert len(pending) == 2  # the batch that did not fit was not half-queued
+    pending.push(ctx("c"))
+    with pytest.raises(ValueError, match="capacity 3"):
+        pending.push(ctx("d"))
+    assert pending.drain_context() == [ctx("a"), ctx("b"), ctx("c")]
+
+
+def test_default_capacity_is_256() -> None:
+    pending = PendingContext()
+    assert pending.capacity == DEFAULT_CONTEXT_CAPACITY == 256
+    pending.extend(ctx(str(i)) for i in range(256))
+    with pytest.raises(ValueError, match="full"):
+        pending.push(ctx("one too many"))
+
+
+@pytest.mark.parametrize("capacity", [0, -1, True, 2.5, "8"])
+def test_capacity_must_be_a_positive_int(capacity: object) -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        PendingContext(capacity)  # type: ignore[arg-type]
+
+
+def test_restore_puts_contents_back_at_the_front_even_past_capacity() -> None:
+    pending = PendingContext(capacity=2)
+    pending.extend([ctx("a"), ctx("b")])
+    drained = pending.drain_context()
+    pending.extend([ctx("c"), ctx("d")])  # queued while the failed send was pending
+    pending.restore(drained)
+    assert len(pending) == 4
+    assert pending.drain_context() == [ctx("a"), ctx("b"), ctx("c"), ctx("d")]
+
+
+# -- DeferredWriter: flush before user input ------------------------------------------------------
+
+PCM = b"\x01\x00\x02\x00"
+JPEG = b"\xff\xd8\xff\xe0jpeg"
+
+
+async def test_audio_goes_after_the_queued_context() -> None:
+    writer, pending, session = make_writer()
+    pending.extend([ctx("a"), ctx("b")])
+    await writer.send_audio(PCM)
+    assert session.sent == [
+        context_message("a", "b"),
+        m.RealtimeInput(audio=m.Blob(INPUT_AUDIO_MIME, PCM)),
+    ]
+    assert len(pending) == 0
+
+
+async def test_text_goes_after_the_queued_context() -> None:
+    writer, pending, session = make_writer()
+    pending.push(ctx("a"))
+    await writer.send_text("hello")
+    assert session.sent == [
+        context_message("a"),
+        m.ClientContent(
+            turns=(m.Content(parts=(m.Part(text="hello"),), role="user"),), turn_complete=True
+        ),
+    ]
+
+
+async def test_video_goes_after_the_queued_context() -> None:
+    writer, pending, session = make_writer()
+    pending.push(ctx("a"))
+    await writer.send_video(JPEG, "image/png")
+    assert session.sent == [
+        context_message("a"),
+        m.RealtimeInput(video=m.Blob("image/png", JPEG)),
+    ]
+
+
+async def test_a_flush_sends_all_context_as_one_message_and_only_once() -> None:
+    writer, pending, session = make_writer()
+    pending.extend([ctx("a"), ctx("b"), ctx("c")])
+    await writer.send_audio(PCM)
+    await writer.send_audio(PCM)
+    assert [type(msg).__name__ for msg in session.sent] == [
+        "ClientContent",
+        "RealtimeInput",
+        "RealtimeInput",
+    ]
+
+
+async def test_nothing_queued_sends_just_the_payload() -> None:
+    writer, _, session = make_writer()
+    await writer.send_audio(PCM)
+    await writer.send_text("hi")
+    assert [type(msg).__name__ for msg in session.sent] == ["RealtimeInput", "ClientContent"]
+
+
+async def test_the_prompt_stays_armed_after_a_flush() -> None:
+    writer, pending, session = make_writer()
+    pending.push(ctx("a"))
+    pending.set_prompt()
+    await writer.send_audio(PCM)
+    assert pending.has_prompt()
+    # the prompt itself never goes out with user input
+    assert all(
+        not (isinstance(msg, m.ClientContent) and msg.turns == () and msg.turn_complete)
+        for msg in session.sent
+    )
+
+
+async def test_a_prompt_alone_is_not_flushed_by_user_input() -> None:
+    writer, pending, session = make_writer()
+    pending.set_prompt()
+    await writer.send_text("hi")
+    assert len(session.sent) == 1
+    assert pending.has_prompt()
+
+
+PASS_THROUGH: dict[str, Callable[[DeferredWriter], Awaitable[None]]] = {
+    "send_client_content": lambda w: w.send_client_content([ctx("x")], turn_complete=True),
+    "send_tool_response": lambda w: w.send_tool_response(
+        [m.FunctionResponse(id="1", name="f", response={"ok": True})]
+    ),
+    "update_instruction": lambda w: w.update_instruction("be brief"),
+    "signal_activity_start": lambda w: w.signal_activity_start(),
+    "signal_activity_end": lambda w: w.signal_activity_end(),
+    "send_audio_stream_end": lambda w: w.send_audio_stream_end(),
+}
+
+
+@pytest.mark.parametrize("method", sorted(PASS_THROUGH))
+async def test_other_sends_pass_through_without_flushing(method: str) -> None:
+    writer, pending, session = make_writer()
+    pending.push(ctx("queued"))
+    pending.set_prompt()
+    await PASS_THROUGH[method](writer)
+    assert len(session.sent) == 1
+    assert session.sent[0] != context_message("queued")
+    assert len(pending) == 1
+    assert pending.has_prompt()
+
+
+BAD_INPUT: dict[str, Callable[[DeferredWriter], Awaitable[None]]] = {
+    "odd-length audio": lambda w: w.send_audio(b"\x01\x00\x02"),
+    "audio as str": lambda w: w.send_audio("pcm"),  # type: ignore[arg-type]
+    "empty text": lambda w: w.send_text(""),
+    "text as bytes": lambda w: w.send_text(b"hi"),  # type: ignore[arg-type]
+    "empty video": lambda w: w.send_video(b""),
+    "video with a non-image MIME": lambda w: w.send_video(JPEG, "audio/pcm"),
+    "video with an empty MIME": lambda w: w.send_video(JPEG, ""),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+async def test_bad_input_raises_and_flushes_nothing(case: str) -> None:
+    writer, pending, session = make_writer()
+    pending.extend([ctx("a"), ctx("b")])
+    with pytest.raises(ValueError):  # noqa: PT011 - the message varies by case
+        await BAD_INPUT[case](writer)
+    assert session.sent == []
+    assert len(pending) == 2
+
+
+async def test_a_failed_flush_keeps_the_context_and_sends_no_payload() -> None:
+    writer, pending, session = make_writer()
+    pending.extend([ctx("a"), ctx("b")])
+    session.error = SessionClosed()
+    with pytest.raises(SessionClosed):
+        await writer.send_audio(PCM)
+    assert session.sent == []
+    session.error = None
+    await writer.send_text("again")
+    assert session.sent[0] == context_message("a", "b")  # nothing was lost or reordered
+
+
+async def test_a_cancelled_flush_keeps_the_context() -> None:
+    writer, pending, session = make_writer()
+    pending.push(ctx("a"))
+    session.gate = trio.Event()  # never set: the flush waits forever
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.send_audio, PCM)
+        await session.waiting.wait()
+        assert len(pending) == 0  # drained, in flight
+        nursery.cancel_scope.cancel()
+    assert session.sent == []
+    assert pending.drain_context() == [ctx("a")]
+
+
+async def test_context_queued_before_a_send_stays_ahead_of_another_tasks_payload() -> None:
+    writer, pending, session = make_writer()
+    pending.push(ctx("a"))
+    release = session.gate = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer.send_audio, b"\x01\x00")
+        await session.waiting.wait()  # the first task's flush is stuck in the session
+        nursery.start_soon(writer.send_audio, b"\x02\x00")
+        await trio.testing.wait_all_tasks_blocked()
+        assert session.sent == []  # the second payload waits behind the flush
+        release.set()
+    assert session.sent == [
+        context_message("a"),
+        m.RealtimeInput(audio=m.Blob(INPUT_AUDIO_MIME, b"\x01\x00")),
+        m.RealtimeInput(audio=m.Blob(INPUT_AUDIO_MIME, b"\x02\x00")),
+    ]
+
+
+# -- DeferredWriter: application API --------------------------------------------------------------
+
+
+async def test_flush_context_sends_now_and_counts() -> None:
+    writer, pending, session = make_writer()
+    assert await writer.flush_context() == 0
+    assert session.sent == []
+    pending.extend([ctx("a"), ctx("b")])
+    pending.set_prompt()
+    assert await writer.flush_context() == 2
+    assert session.sent == [context_message("a", "b")]
+    assert pending.has_prompt()
+
+
+async def test_defer_queues_context_and_optionally_arms_the_prompt() -> None:
+    writer, pending, session = make_writer()
+    assert writer.pending is pending
+    writer.defer([ctx("a")])
+    assert len(pending) == 1
+    assert not pending.has_prompt()
+    writer.defer([ctx("b")], prompt=True)
+    assert pending.has_prompt()
+    assert session.sent == []  # nothing goes on the wire until the next user send
+    await writer.send_audio(PCM)
+    assert session.sent[0] == context_message("a", "b")
+
+
+def test_defer_refuses_bad_or_too_much_context_without_arming() -> None:
+    writer, pending, _ = make_writer(capacity=1)
+    with pytest.raises(ValueError, match=r"m\.Content"):
+        writer.defer(["not content"], prompt=True)  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="full"):
+        writer.defer([ctx("a"), ctx("b")], prompt=True)
+    assert len(pending) == 0
+    assert not pending.has_prompt()
+
+
+def test_raw_is_the_wrapped_writer() -> None:
+    session = FakeSession()
+    raw = SessionWriter(session, instruction_message)  # type: ignore[arg-type]
+    assert DeferredWriter(raw, PendingContext()).raw is raw
