@@ -5,13 +5,17 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
+from typing import TYPE_CHECKING
 
-import pytest
 import trio
-import trio.testing
 
 from livehandle.testing import audio
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    import pytest
+    import trio.testing
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
