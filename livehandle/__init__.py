@@ -28,6 +28,7 @@ from livehandle.errors import (
     SessionError as SessionError,
     SessionTaskFailed as SessionTaskFailed,
     SessionTimeout as SessionTimeout,
+    StaleToolResponse as StaleToolResponse,
 )
 from livehandle.events import (
     LiveEvent as LiveEvent,
@@ -95,6 +96,7 @@ __all__ = [
     "SessionTelemetry",
     "SessionTimeout",
     "SessionWriter",
+    "StaleToolResponse",
     "State",
     "Subscription",
     "TranscriptTurn",

@@ -24,6 +24,7 @@ __all__ = [
     "SessionError",
     "SessionTaskFailed",
     "SessionTimeout",
+    "StaleToolResponse",
     "classify_close",
 ]
 
@@ -195,3 +196,25 @@ class ReactionFailed(SessionError):
         self.source = source
         self.effect = effect
         self.__cause__ = cause
+
+
+class StaleToolResponse(SessionError):
+    """Tool answers were not sent: the calls came from a connection that has since been replaced.
+
+    Sending them on the new connection would answer calls it never made (the model would stay
+    silent for ever), so they are dropped, counted and reported as a ``LiveEvent.Error``.
+
+    Attributes:
+        ids: the call ids whose answers were dropped.
+        issued_on: the connection the calls came from (``Session.connection_id``).
+        current: the connection the session is on now.
+    """
+
+    def __init__(self, ids: tuple[str, ...], issued_on: int, current: int) -> None:
+        super().__init__(
+            f"dropped the answers to {len(ids)} tool call(s) {list(ids)} from connection "
+            f"{issued_on}: the session is on connection {current} now"
+        )
+        self.ids = ids
+        self.issued_on = issued_on
+        self.current = current

@@ -468,11 +468,17 @@ class _LiveToolCall(LiveEvent):
 @_variant(LiveEvent, "ToolExecution")
 @attrs.frozen
 class _LiveToolExecution(LiveEvent):
-    """A tool ran and this is what it answered."""
+    """A tool ran (or a hook answered its call) and this is what the model was sent.
+
+    ``id`` is the call's id; ``background`` is true for a NON_BLOCKING tool's final result
+    (its immediate "running" acknowledgement is not reported).
+    """
 
     name: str
     args: dict[str, object]
     result: dict[str, object]
+    id: str | None = None
+    background: bool = False
 
 
 @_variant(LiveEvent, "ToolCancelled")

@@ -40,7 +40,7 @@ from livehandle.errors import (
 from livehandle.events import SessionEnd, SessionEvent, SessionPhase
 from livehandle.transport.websocket import WebSocketTransport
 from livehandle.wire import messages as m
-from livehandle.wire.codec import decode_server, encode_client
+from livehandle.wire.codec import decode_server, encode_client, encode_realtime_audio
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -106,7 +106,7 @@ class Session:
         self._taps: list[Callable[[SessionEvent], None]] = []
         # lossless: send() waits when the writer is behind
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[
-            tuple[str, m.ClientMessage]
+            tuple[str, m.ClientMessage | None]  # None: an audio frame, nothing to do once sent
         ](self._options.outbound_capacity)
         self._phase = SessionPhase.DISCONNECTED
         self._resume_handle: str | None = None
@@ -119,6 +119,7 @@ class Session:
         self._writer_done = trio.Event()
         self._writer_scope = trio.CancelScope()
         self._connection: Connection | None = None
+        self._connection_id = 0
         self._cancel_scope: trio.CancelScope | None = None
         self._started = False
 
@@ -131,6 +132,15 @@ class Session:
     def phase(self) -> SessionPhase:
         """The current phase."""
         return self._phase
+
+    @property
+    def connection_id(self) -> int:
+        """Which connection the session is on: 1 for the first, +1 for each one after it.
+
+        Tool calls remember it, so that an answer is never sent on a newer connection than the
+        one that asked (0 before the first connection).
+        """
+        return self._connection_id
 
     @property
     def resume_handle(self) -> str | None:
@@ -187,7 +197,21 @@ class Session:
             ProtocolError: the message cannot be encoded.
         """
         self._check_open()
-        text = encode_client(message)
+        await self._enqueue(encode_client(message), message)
+
+    async def send_audio(self, pcm: bytes, mime_type: str) -> None:
+        """Queue one ``realtimeInput.audio`` frame, encoded directly (the microphone's hot path).
+
+        The same as ``send(RealtimeInput(audio=Blob(mime_type, pcm)))`` on the wire; ``pcm`` is
+        not checked here (the writer above checks it).
+
+        Raises:
+            SessionClosed: the session has ended or is closing (raised at once).
+        """
+        self._check_open()
+        await self._enqueue(encode_realtime_audio(pcm, mime_type), None)
+
+    async def _enqueue(self, text: str, message: m.ClientMessage | None) -> None:
         # A cancel point always; a scheduler round trip only when the queue is full.  A burst of
         # frames then queues up while the caller runs and the writer sends it as one batch.
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -242,6 +266,7 @@ class Session:
                     nursery.cancel_scope.cancel()
                 else:
                     self._connection = connection
+                    self._connection_id += 1
                     nursery.start_soon(self._run_reader, connection)
                     nursery.start_soon(self._run_writer, connection)
                     self._started = True
@@ -412,7 +437,9 @@ class Session:
             self._phase = new
             self._publish(SessionEvent.PhaseChanged(old, new))
 
-    def _after_send(self, message: m.ClientMessage) -> None:
+    def _after_send(self, message: m.ClientMessage | None) -> None:
+        if message is None:
+            return
         if isinstance(message, m.ClientContent) and message.turn_complete:
             typed = " ".join(
                 part.text

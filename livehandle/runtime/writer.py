@@ -73,8 +73,7 @@ class SessionWriter:
 
     async def send_audio(self, pcm: bytes) -> None:
         """Send a chunk of 16 kHz mono PCM16 microphone audio (20-100 ms per chunk is best)."""
-        data = check_pcm16(pcm)
-        await self._session.send(m.RealtimeInput(audio=m.Blob(INPUT_AUDIO_MIME, data)))
+        await self._session.send_audio(check_pcm16(pcm), INPUT_AUDIO_MIME)
 
     async def send_text(self, text: str) -> None:
         """Send a typed user turn and ask the model to answer it."""

@@ -7,10 +7,18 @@ from livehandle.wire.codec import (
     decode_client as decode_client,
     decode_server as decode_server,
     encode_client as encode_client,
+    encode_realtime_audio as encode_realtime_audio,
     encode_server as encode_server,
 )
 from livehandle.wire.messages import *  # noqa: F403  # every message class, listed in messages.__all__
 from livehandle.wire.messages import __all__ as _message_names
 
-__all__ = ["decode_client", "decode_server", "encode_client", "encode_server", "messages"]
+__all__ = [
+    "decode_client",
+    "decode_server",
+    "encode_client",
+    "encode_realtime_audio",
+    "encode_server",
+    "messages",
+]
 __all__ += _message_names

@@ -49,6 +49,9 @@ class FakeSession:
             raise self.error
         self.sent.append(message)
 
+    async def send_audio(self, pcm: bytes, mime_type: str) -> None:
+        await self.send(m.RealtimeInput(audio=m.Blob(mime_type, pcm)))
+
 
 def instruction_message(text: str) -> m.ClientMessage:
     return m.ClientContent(

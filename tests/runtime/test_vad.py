@@ -296,8 +296,10 @@ def test_zero_crossing_rate_is_sign_changes_over_n_minus_1(zcr_range, speech_lik
 
 
 def test_zero_is_a_positive_sign():
-    # 0, -20000, 0, -20000...: with s >= 0 as positive every adjacent pair changes sign.
-    samples = array("h", [0 if i % 2 == 0 else -20_000 for i in range(FRAME)])
+    # 0, -20000, 20000, -20000, 0, ...: with s >= 0 as positive every adjacent pair changes
+    # sign.  (Not 0, -20000, 0, ...: the energy is measured on every other sample.)
+    pattern = (0, -20_000, 20_000, -20_000)
+    samples = array("h", [pattern[i % 4] for i in range(FRAME)])
     if sys.byteorder == "big":
         samples.byteswap()
     vad = new_vad(VadConfig(zcr_range=(1.0, 1.0)))
