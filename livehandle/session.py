@@ -403,7 +403,7 @@ class Session:
                             except (trio.WouldBlock, trio.EndOfChannel):
                                 break
                     try:
-                        if send_batch is None or len(batch) == 1:
+                        if send_batch is None:
                             await connection.send(first[0])
                         else:
                             await send_batch([text for text, _ in batch])
