@@ -226,6 +226,28 @@ async def test_send_batch_frames_each_message_and_writes_once(nursery):
             server_nursery.cancel_scope.cancel()
 
 
+async def test_send_batch_waits_for_the_send_lock_when_it_is_held(nursery):
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, echo)
+        connection = await WebSocketTransport().connect(local(port), nursery)
+        lock = connection._ws._stream_lock
+        await lock.acquire()  # as trio-websocket's reader does while it writes a pong
+        sent = trio.Event()
+
+        async def send():
+            await connection.send_batch(["after the lock"])
+            sent.set()
+
+        nursery.start_soon(send)
+        await trio.testing.wait_all_tasks_blocked()
+        assert not sent.is_set()
+        lock.release()
+        await sent.wait()
+        assert await connection.receive() == "after the lock"
+        assert not lock.locked()
+        await connection.aclose()
+
+
 async def test_send_batch_falls_back_to_one_send_per_message(nursery, monkeypatch):
     with trio.fail_after(TIMEOUT):
         port = await start_server(nursery, echo)
