@@ -38,13 +38,34 @@ from livehandle.events import (
 )
 from livehandle.handle import LiveHandle as LiveHandle
 from livehandle.open import open_live_session as open_live_session
+from livehandle.runtime.context import (
+    ContextDelivery as ContextDelivery,
+    DeferredWriter as DeferredWriter,
+    PendingContext as PendingContext,
+)
+from livehandle.runtime.dispatch import ToolStats as ToolStats
 from livehandle.runtime.lanes import Hooks as Hooks
+from livehandle.runtime.reactor import VoiceRuntimeState as VoiceRuntimeState
 from livehandle.runtime.state import State as State
 from livehandle.runtime.telemetry import (
     LatencyStats as LatencyStats,
     SessionTelemetry as SessionTelemetry,
 )
+from livehandle.runtime.tools import (
+    ResultFormatter as ResultFormatter,
+    Tool as Tool,
+    ToolArgumentError as ToolArgumentError,
+    ToolSet as ToolSet,
+    ToolTimeout as ToolTimeout,
+    tool as tool,
+)
 from livehandle.runtime.transcript import TranscriptTurn as TranscriptTurn
+from livehandle.runtime.vad import (
+    BackendInputVad as BackendInputVad,
+    BackendVadSnapshot as BackendVadSnapshot,
+    TurnCommitConfig as TurnCommitConfig,
+    VadConfig as VadConfig,
+)
 from livehandle.runtime.writer import SessionWriter as SessionWriter
 from livehandle.session import (
     Session as Session,
@@ -63,11 +84,15 @@ from livehandle.wire.messages import (
 )
 
 __all__ = [
+    "BackendInputVad",
+    "BackendVadSnapshot",
     "Broadcast",
     "BroadcastStatistics",
     "ConnectFailed",
     "ConnectionClosed",
     "ConnectionLost",
+    "ContextDelivery",
+    "DeferredWriter",
     "Delivery",
     "Endpoint",
     "FunctionCall",
@@ -81,9 +106,11 @@ __all__ = [
     "LiveHandle",
     "MemoryTransport",
     "NormalClosure",
+    "PendingContext",
     "PolicyViolation",
     "ProtocolError",
     "ReactionFailed",
+    "ResultFormatter",
     "ServerError",
     "Session",
     "SessionClosed",
@@ -99,10 +126,19 @@ __all__ = [
     "StaleToolResponse",
     "State",
     "Subscription",
+    "Tool",
+    "ToolArgumentError",
+    "ToolSet",
+    "ToolStats",
+    "ToolTimeout",
     "TranscriptTurn",
     "Transport",
+    "TurnCommitConfig",
+    "VadConfig",
+    "VoiceRuntimeState",
     "WebSocketTransport",
     "__version__",
     "open_live_session",
     "open_session",
+    "tool",
 ]

@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 import attrs
 
 from livehandle.runtime.context import ContextDelivery
+from livehandle.runtime.dispatch import BeforeToolResponse, OnToolCall
+from livehandle.runtime.tools import Tool, ToolSet
 from livehandle.runtime.vad import TurnCommitConfig, VadConfig
 from livehandle.wire import messages as m
 
@@ -179,15 +181,33 @@ def _instance_or_none(cls: type[Any]) -> Any:
     return check
 
 
-def _tools(value: Iterable[m.Tool]) -> tuple[m.Tool, ...]:
+def _tools(value: Iterable[m.Tool | Tool]) -> tuple[m.Tool | Tool, ...]:
     tools = tuple(value)
     for index, tool in enumerate(tools):
-        if not isinstance(tool, m.Tool):
+        if not isinstance(tool, m.Tool | Tool):
             raise ValueError(
-                f"tools[{index}]: expected a livehandle.wire.messages.Tool, "
-                f"got {type(tool).__name__}"
+                f"tools[{index}]: expected a function decorated with @livehandle.tool or a "
+                f"livehandle.wire.messages.Tool, got {type(tool).__name__}"
             )
+    names: set[str] = set()
+    for tool in tools:
+        if isinstance(tool, Tool):
+            declared: tuple[str, ...] = (tool.name,)
+        else:
+            declared = tuple(d.name for d in tool.function_declarations or ())
+        for name in declared:
+            if name in names:
+                raise ValueError(f"tools: the function name {name!r} is declared twice")
+            names.add(name)
     return tools
+
+
+def _callable_or_none(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not callable(value):
+        owner = type(instance).__name__
+        raise ValueError(
+            f"{owner}.{attribute.name}: expected a function, got {type(value).__name__}"
+        )
 
 
 def _check_model(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
@@ -322,7 +342,20 @@ class LiveConfig:
             trigger); None keeps the server default (half the trigger).
         context_compression: enable context-window compression with server defaults; setting
             either token count enables it as well.
-        tools: wire tools offered to the model; any iterable is accepted and stored as a tuple.
+        tools: the tools offered to the model: functions decorated with :func:`~livehandle.tool`
+            (run and answered by the session) and wire tools (``m.Tool``, e.g. Google Search,
+            or function declarations the application answers itself); any iterable is stored
+            as a tuple.  A function name may be declared once.
+        on_tool_call: ``on_tool_call(calls, state)``, sync or async: return the answers
+            (``FunctionResponse`` list) to answer a ``toolCall`` message yourself, or None to
+            let the registered tools run.
+        before_tool_response: ``before_tool_response(responses, state)``, sync or async:
+            returns the answers to send instead (e.g. to redact or enrich them).
+        manual_tools: leave calls to functions that are neither ``@tool`` functions nor
+            declared in a wire tool to the application (``handle.send_tool_response``); by
+            default such a call is answered with ``{"error": "unknown tool ..."}`` so the model
+            never waits for ever.  Calls to functions declared in a wire tool are always left
+            to the application.
         lane_capacity: events each fast lane may buffer before its delivery policy applies (>= 1).
         event_capacity: events each subscriber may fall behind before it lags (>= 1).
         outbound_capacity: client messages that may queue before sends wait (>= 1).
@@ -386,7 +419,12 @@ class LiveConfig:
     compression_target_tokens: int | None = attrs.field(default=None, validator=_at_least(1))
     context_compression: bool = False
 
-    tools: tuple[m.Tool, ...] = attrs.field(default=(), converter=_tools)
+    tools: tuple[m.Tool | Tool, ...] = attrs.field(default=(), converter=_tools)
+    on_tool_call: OnToolCall | None = attrs.field(default=None, validator=_callable_or_none)
+    before_tool_response: BeforeToolResponse | None = attrs.field(
+        default=None, validator=_callable_or_none
+    )
+    manual_tools: bool = False
 
     lane_capacity: int = attrs.field(default=512, validator=_at_least(1))
     event_capacity: int = attrs.field(default=512, validator=_at_least(1))
@@ -478,7 +516,7 @@ class LiveConfig:
             system_instruction=(
                 None if self.instruction is None else _text_content(self.instruction)
             ),
-            tools=self.tools or None,
+            tools=self._wire_tools(),
             realtime_input_config=self._realtime_input_config(),
             session_resumption=self._session_resumption(),
             context_window_compression=self._context_window_compression(),
@@ -516,6 +554,28 @@ class LiveConfig:
             media_resolution=self.media_resolution,
             enable_affective_dialog=self.affective_dialog,
         )
+
+    @property
+    def declared_functions(self) -> frozenset[str]:
+        """Functions declared as wire tools (not ``@tool``): the application answers them."""
+        return frozenset(
+            d.name
+            for t in self.tools
+            if isinstance(t, m.Tool)
+            for d in t.function_declarations or ()
+        )
+
+    @property
+    def function_tools(self) -> ToolSet:
+        """The ``@tool`` functions among :attr:`tools`, which the session runs itself."""
+        return ToolSet(t for t in self.tools if isinstance(t, Tool))
+
+    def _wire_tools(self) -> tuple[m.Tool, ...] | None:
+        wire = [t for t in self.tools if isinstance(t, m.Tool)]
+        declared = self.function_tools.declarations()
+        if declared is not None:
+            wire.append(declared)
+        return tuple(wire) or None
 
     def _realtime_input_config(self) -> m.RealtimeInputConfig | None:
         detection = None

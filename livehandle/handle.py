@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from livehandle.broadcast import Broadcast, Subscription
+from livehandle.runtime.dispatch import ToolDispatcher
 from livehandle.runtime.lanes import Hooks, Lanes
 from livehandle.runtime.state import State
 from livehandle.runtime.telemetry import SessionTelemetry
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from livehandle.config import LiveConfig
     from livehandle.events import LiveEvent, SessionEnd, SessionEvent, SessionPhase
     from livehandle.runtime.context import DeferredWriter
+    from livehandle.runtime.dispatch import ToolStats
     from livehandle.runtime.reactor import VoiceRuntimeState
     from livehandle.runtime.transcript import TranscriptTurn
     from livehandle.runtime.vad import BackendVadSnapshot
@@ -70,6 +72,19 @@ class LiveHandle:
             turn_commit=config.turn_commit,
             client_authority=not config.server_vad,
         )
+        self._tools = ToolDispatcher(
+            config.function_tools,
+            writer=self._writer,
+            emit=self._events.publish,
+            state=self._state,
+            barge_in=lambda: self._lanes.barge_in,
+            connection_id=lambda: session.connection_id,
+            on_tool_call=config.on_tool_call,
+            before_tool_response=config.before_tool_response,
+            manual=config.manual_tools,
+            declared=config.declared_functions,
+            acknowledge=endpoint.backend != "vertex",  # Vertex has no willContinue
+        )
         # The router is a tap on the session: it sees every event, from Connected on, in order.
         self._lanes = Lanes(
             self._events,
@@ -81,6 +96,8 @@ class LiveHandle:
             hooks=hooks,
             on_model_audio=self._voice.model_audio_delivered,
             on_interrupted=self._voice.interrupted,
+            dispatch_tools=self._dispatch_tools,
+            cancel_tools=self._tools.cancel,
         )
         session.add_tap(self._lanes.route)
         self._disconnecting = False
@@ -121,6 +138,15 @@ class LiveHandle:
     async def send_tool_response(self, responses: Sequence[m.FunctionResponse]) -> None:
         """Answer function calls from a ``ToolCall`` event."""
         await self._writer.send_tool_response(responses)
+
+    def _dispatch_tools(self, calls: tuple[m.FunctionCall, ...]) -> None:
+        self._session.mark_tools_executing()
+        self._tools.dispatch(calls)
+
+    @property
+    def tool_stats(self) -> ToolStats:
+        """What happened to the model's tool calls so far (answered, cancelled, errors...)."""
+        return self._tools.stats
 
     def writer(self) -> SessionWriter | DeferredWriter:
         """The writer user input goes through: a DeferredWriter when context is deferred."""
@@ -223,6 +249,7 @@ class LiveHandle:
             return
         self._disconnecting = True
         with trio.CancelScope(shield=True):
+            self._tools.stop()  # tools first: background ones are cancelled, not awaited
             self._voice.stop()  # concurrent effects: nothing to send on a closing session
             await self._session.close(1000)
             await self._lanes.drain(DISCONNECT_GRACE)
@@ -238,6 +265,7 @@ class LiveHandle:
         """Run the lanes and the voice runtime's effect nursery until the session ends."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self._voice.run)
+            await nursery.start(self._tools.run)
             await nursery.start(self._run_lanes_then_stop_voice)
             task_status.started()
 
@@ -247,4 +275,6 @@ class LiveHandle:
         try:
             await self._lanes.run(task_status=task_status)
         finally:
-            self._voice.stop()  # the session has ended: no effect can send any more
+            # The session has ended: no effect or tool can send any more.
+            self._tools.stop()
+            self._voice.stop()

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from livehandle.config import Delivery
     from livehandle.runtime.state import State
     from livehandle.runtime.telemetry import SessionTelemetry
+    from livehandle.wire.messages import FunctionCall
 
 __all__ = ["BargeIn", "Hooks", "Lanes"]
 
@@ -111,6 +112,8 @@ class Lanes:
         hooks: Hooks | None = None,
         on_model_audio: Callable[[], None] | None = None,
         on_interrupted: Callable[[], None] | None = None,
+        dispatch_tools: Callable[[tuple[FunctionCall, ...]], None] | None = None,
+        cancel_tools: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
     ) -> None:
         self._live = live_events
         self._telemetry = telemetry
@@ -122,6 +125,9 @@ class Lanes:
         # the voice runtime's playback tracking: audio delivered, barge-in
         self._on_model_audio = on_model_audio
         self._on_interrupted = on_interrupted
+        # the tool dispatcher: started on the control lane, cancelled from the router at once
+        self._dispatch_tools = dispatch_tools
+        self._cancel_tools = cancel_tools
         # never waits (the router runs in the session's reader); overflow is counted and
         # reported by the control lane as a Lagged error
         self._control_send, self._control_receive = trio.open_memory_channel[SessionEvent](capacity)
@@ -221,10 +227,16 @@ class Lanes:
             case SessionEvent.Disconnected():
                 self._to_control(event)
                 self._control_send.close()  # the last event: the control lane ends after it
+            case SessionEvent.ToolCallCancelled(ids=ids):
+                # Stop the named tools now: the control lane may be busy, and a withdrawn
+                # call must not be answered.  Only ids not reported yet become an event.
+                if self._cancel_tools is not None:
+                    ids = self._cancel_tools(ids)
+                if ids:
+                    self._to_control(SessionEvent.ToolCallCancelled(ids))
             case (
                 SessionEvent.UserTextSent()
                 | SessionEvent.ToolCall()
-                | SessionEvent.ToolCallCancelled()
                 | SessionEvent.GenerationComplete()
                 | SessionEvent.GoAway()
                 | SessionEvent.Connected()
@@ -306,6 +318,8 @@ class Lanes:
                     transcript.add_model_speech(text)
             case SessionEvent.ToolCall(calls=calls):
                 await self._emit(LiveEvent.ToolCall(calls))
+                if self._dispatch_tools is not None:
+                    self._dispatch_tools(calls)
             case SessionEvent.ToolCallCancelled(ids=ids):
                 await self._emit(LiveEvent.ToolCancelled(ids))
             case SessionEvent.GenerationComplete():

@@ -100,6 +100,12 @@ class Responder:
             if call_id in self.blocking:
                 self.answers[call_id] = response
             elif call_id in self.background:
+                if response.will_continue:  # an interim answer ("running"): more will follow
+                    name = self.background[call_id]
+                    self.engine.current_conversation().history.append(
+                        ("tool", f"{name}: {_output_of(response)} (more to come)")
+                    )
+                    continue
                 name = self.background.pop(call_id)
                 await self._background_result(name, response)
             else:
