@@ -46,3 +46,17 @@ async def test_voice_bot_barges_in_and_saves_the_audio_that_played(
     assert (rate, channels) == (24000, 1)
     # A second of the story played before the barge-in, then the whole 1.2 s answer.
     assert 2000 <= audio.duration_ms(pcm, sample_rate=rate) < 3500
+
+
+async def test_tool_bot_answers_inline_and_background_tools(
+    autojump_clock: trio.testing.MockClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    await load("tool_bot").main(None)
+    printed = capsys.readouterr().out
+    assert "tool get_weather answered {'city': 'Paris', 'sky': 'cloudy'" in printed
+    assert "background tool book_table answered" in printed and "BK-1042" in printed
+    assert "model: book_table finished" in printed
+    assert "done: 2 tool calls, 2 answered, 0 errors" in printed
