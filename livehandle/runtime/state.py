@@ -13,6 +13,8 @@ is where the mutation journal, scopes and watchers will attach.
 from __future__ import annotations
 
 import dataclasses
+import enum
+import functools
 import math
 import types
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, get_args, get_origin, overload
@@ -42,8 +44,14 @@ class _WrongKind(ValueError):
     """A stored JSON value is not the kind of value a type needs (the message says why)."""
 
 
+def _is_enum(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, enum.Enum)
+
+
 # cattrs' default primitive hooks coerce (int("7"), bool("false") is True); state reads are strict.
-def _structure_str(value: Any, _: Any = None) -> str:
+def _structure_str(value: Any, tp: Any = None) -> str:
+    if _is_enum(tp):  # cattrs hands StrEnum subclasses to the hook for str
+        return _structure_enum(value, tp)  # type: ignore[no-any-return]
     if isinstance(value, str):
         return value
     raise _WrongKind(f"expected a string, got {json_kind(value)}")
@@ -55,7 +63,9 @@ def _structure_bool(value: Any, _: Any = None) -> bool:
     raise _WrongKind(f"expected a boolean, got {json_kind(value)}")
 
 
-def _structure_int(value: Any, _: Any = None) -> int:
+def _structure_int(value: Any, tp: Any = None) -> int:
+    if _is_enum(tp):  # and IntEnum subclasses to the hook for int
+        return _structure_enum(value, tp)  # type: ignore[no-any-return]
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise _WrongKind(f"expected an integer, got {json_kind(value)}")
@@ -65,6 +75,24 @@ def _structure_float(value: Any, _: Any = None) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     raise _WrongKind(f"expected a number, got {json_kind(value)}")
+
+
+def _structure_enum(value: Any, tp: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _WrongKind(f"expected a {tp.__name__} value, got {json_kind(value)}")
+    try:
+        return tp(value)
+    except ValueError:
+        allowed = ", ".join(repr(member.value) for member in tp)
+        raise _WrongKind(f"{value!r} is not a {tp.__name__} (one of {allowed})") from None
+
+
+def _make_enum_hook(tp: Any, _: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    return functools.partial(_structure_enum_hook, tp=tp)
+
+
+def _structure_enum_hook(value: Any, _: Any = None, *, tp: Any) -> Any:
+    return _structure_enum(value, tp)
 
 
 def _is_collection(tp: Any) -> bool:
@@ -150,6 +178,7 @@ def _build_converter() -> cattrs.Converter:
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(float, _structure_float)
     converter.register_structure_hook_factory(_is_collection, _make_collection_hook)
+    converter.register_structure_hook_factory(_is_enum, _make_enum_hook)
     converter.register_structure_hook_factory(_is_record, _make_record_hook)
     return converter
 

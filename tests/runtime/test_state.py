@@ -289,3 +289,31 @@ def test_repr_shows_keys_but_not_values():
     assert "user:name" in text
     assert "sk-very-secret" not in text
     assert "Lovelace" not in text
+
+
+def test_enum_reads_are_strict_for_str_and_int_enums() -> None:
+    import enum
+
+    class Color(enum.StrEnum):
+        RED = "red"
+
+    class Level(enum.IntEnum):
+        LOW = 1
+
+    class Plain(enum.Enum):
+        ON = "on"
+
+    state = State()
+    state.set("color", "red")
+    state.set("bad", "blue")
+    state.set("level", 1)
+    state.set("plain", "on")
+    state.set("colors", ["red", "red"])
+    assert state.get("color", Color) is Color.RED
+    assert state.get("level", Level) is Level.LOW
+    assert state.get("plain", Plain) is Plain.ON
+    assert state.get("colors", list[Color]) == [Color.RED, Color.RED]
+    with pytest.raises(ValueError, match="'blue' is not a Color"):
+        state.get("bad", Color)
+    with pytest.raises(ValueError, match="expected a Level value"):
+        state.get("colors", Level)
