@@ -71,6 +71,8 @@ class LiveHandle:
             vad=config.input_vad,
             turn_commit=config.turn_commit,
             client_authority=not config.server_vad,
+            on_speech_start=self._telemetry.record_turn_start,
+            on_speech_end=self._telemetry.record_speech_end,
         )
         self._tools = ToolDispatcher(
             config.function_tools,

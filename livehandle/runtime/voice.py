@@ -73,6 +73,8 @@ class VoiceRuntime:
         vad: the input VAD's settings, or None for no client-side VAD.
         turn_commit: when client-authority VAD edges become activity marks; None: at once.
         client_authority: True when server VAD is disabled and the client marks activity.
+        on_speech_start: called at each user speech start (VAD edge or reported by the app).
+        on_speech_end: called at each user speech end (telemetry times the response from it).
     """
 
     def __init__(
@@ -85,6 +87,8 @@ class VoiceRuntime:
         vad: VadConfig | None = None,
         turn_commit: TurnCommitConfig | None = None,
         client_authority: bool = False,
+        on_speech_start: Callable[[], object] | None = None,
+        on_speech_end: Callable[[], object] | None = None,
     ) -> None:
         self._raw = writer
         self.pending: PendingContext | None = None
@@ -97,6 +101,8 @@ class VoiceRuntime:
         self._sample_rate = vad.sample_rate if vad is not None else 16000
         self._policy = TurnCommitPolicy(turn_commit) if turn_commit is not None else None
         self._client_authority = client_authority
+        self._on_speech_start = on_speech_start
+        self._on_speech_end = on_speech_end
         self._activity_open = False  # an activityStart went out and its activityEnd did not
         self._audio_ms = 0  # the audio clock: milliseconds of microphone audio sent so far
         self._executor = EffectExecutor(
@@ -204,6 +210,10 @@ class VoiceRuntime:
         return self.pending is not None and self.pending.has_prompt()
 
     async def _react(self, event: ReactorEvent, *, from_vad: bool = False) -> None:
+        if isinstance(event, UserSpeechStarted) and self._on_speech_start is not None:
+            self._on_speech_start()
+        elif isinstance(event, UserSpeechEnded) and self._on_speech_end is not None:
+            self._on_speech_end()
         reactions: Sequence[Reaction] = self.reactor.react(event)
         if from_vad and self._policy is not None:
             # The turn-commit policy decides when VAD edges become activity marks.

@@ -378,3 +378,20 @@ def test_turn_commit_needs_client_authority_and_an_input_vad() -> None:
         LiveConfig(context_delivery="later")
     with pytest.raises(ValueError, match="input_vad"):
         LiveConfig(input_vad="on")  # type: ignore[arg-type]
+
+
+async def test_client_vad_edges_time_the_turn_and_the_response(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with LiveEmulator().running() as emu, open_live_session(VOICE, endpoint=emu.url) as h:
+        emu.queue_transcript("hello there")
+        events = h.events()
+        for chunk in chunks_of(utterance()):
+            await h.send_audio(chunk)
+            await trio.sleep(CHUNK_MS / 1000)
+        await until(events, LiveEvent.TurnComplete)
+        snapshot = h.telemetry.snapshot()
+    # The emulator sends no server VAD events: the client's own speech end started the clock.
+    assert snapshot["response_latency"]["count"] == 1
+    assert 0 < snapshot["response_latency"]["last_ms"] < 3000
+    assert snapshot["last_turn_duration_ms"] > 900  # from the speech start, not from the reply
