@@ -32,8 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"livehandle {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    from livehandle.cli import emulator
+    from livehandle.cli import demo, emulator
 
+    demo.add_parser(subparsers)
     emulator.add_parser(subparsers)
     return parser
 
