@@ -60,3 +60,27 @@ async def test_tool_bot_answers_inline_and_background_tools(
     assert "background tool book_table answered" in printed and "BK-1042" in printed
     assert "model: book_table finished" in printed
     assert "done: 2 tool calls, 2 answered, 0 errors" in printed
+
+
+async def test_echo_bot_prints_each_answer(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    answers = await load("echo_bot").main(["Hello!", "Bye."])
+    assert answers == ["You said: Hello!", "You said: Bye."]
+    assert "model: You said: Bye." in capsys.readouterr().out
+
+
+def test_the_fixture_example_passes_under_pytest(tmp_path: Path) -> None:
+    import subprocess
+    from importlib.metadata import entry_points
+
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    if not any(ep.name == "livehandle" for ep in entry_points(group="pytest11")):
+        command += ["-p", "livehandle.testing.pytest_plugin"]  # not pip-installed (a dev tree)
+    command += ["--rootdir", str(tmp_path), str(EXAMPLES / "test_with_fixtures.py")]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False, cwd=EXAMPLES.parent
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
