@@ -1,4 +1,6 @@
-"""How to test a bot with livehandle's pytest fixtures (run: ``pytest examples/test_with_fixtures.py``).
+"""How to test a bot with livehandle's pytest fixtures.
+
+Run: ``pytest examples/test_with_fixtures.py``.
 
 Installing livehandle registers the fixtures ``live_emulator`` (an emulator on a free local
 port, one per test) and ``live_endpoint`` (its URL).  ``live_emulator_scenario`` scripts what the
@@ -30,6 +32,7 @@ def live_emulator_scenario() -> Scenario:
 
 @pytest.mark.trio
 async def test_the_bot_answers_with_its_tool(live_endpoint: str) -> None:
+    """The scripted model calls the bot's tool and reads out its answer."""
     config = LiveConfig(response_modality="TEXT", tools=[get_weather])
     async with open_live_session(config, endpoint=live_endpoint) as handle:
         events = handle.events()
@@ -42,6 +45,7 @@ async def test_the_bot_answers_with_its_tool(live_endpoint: str) -> None:
 
 @pytest.mark.trio
 async def test_the_emulator_records_what_the_bot_sent(live_emulator: LiveEmulator) -> None:
+    """Assertions on what the client sent: here, its answer to the tool call."""
     config = LiveConfig(response_modality="TEXT", tools=[get_weather])
     async with open_live_session(config, endpoint=live_emulator.url) as handle:
         events = handle.events()
