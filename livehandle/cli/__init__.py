@@ -32,10 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"livehandle {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    from livehandle.cli import demo, emulator
+    from livehandle.cli import demo, emulator, talk
 
     demo.add_parser(subparsers)
     emulator.add_parser(subparsers)
+    talk.add_parser(subparsers)
     return parser
 
 

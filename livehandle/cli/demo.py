@@ -24,6 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+import trio
+
 from livehandle.cli import EXIT_FAILURE, EXIT_OK
 
 if TYPE_CHECKING:
@@ -66,8 +68,6 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.Argument
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; return the exit status."""
-    import trio
-
     from livehandle.errors import SessionError
 
     try:
@@ -82,8 +82,6 @@ def run(args: argparse.Namespace) -> int:
 
 async def demo(endpoint: str | None, output: Path, out: TextIO) -> None:
     """The scripted conversation (see the module docstring); prints to ``out``."""
-    import trio
-
     from livehandle import LiveConfig, open_live_session
     from livehandle.testing import audio
 
@@ -103,8 +101,8 @@ async def demo(endpoint: str | None, output: Path, out: TextIO) -> None:
             speaker = _Speaker(handle)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(speaker.play)
-                nursery.start_soon(_narrate, handle, speaker, timeline)
-                turns = _Turns(handle)
+                turns = _Narrator(handle, speaker, timeline)
+                await nursery.start(turns.run)
                 await _ask(handle, emulator, timeline, WEATHER)
                 await turns.wait_for_reply()
                 await _ask(handle, emulator, timeline, STORY)
@@ -144,14 +142,10 @@ class _Timeline:
     """Prints one line per moment of the conversation, timed from the start."""
 
     def __init__(self, out: TextIO) -> None:
-        import trio
-
         self._out = out
         self._began = trio.current_time()
 
     def say(self, who: str, what: str) -> None:
-        import trio
-
         elapsed = trio.current_time() - self._began
         print(f"[{elapsed:6.2f}s] {who:>7}  {what}", file=self._out, flush=True)
 
@@ -215,8 +209,6 @@ def _script() -> Any:
 
 async def _ask(handle: LiveHandle, emulator: Any, timeline: _Timeline, words: str) -> None:
     """Say ``words`` (generated speech) into the microphone at real-time pace."""
-    import trio
-
     from livehandle.testing import audio
 
     if emulator is not None:
@@ -230,26 +222,6 @@ async def _ask(handle: LiveHandle, emulator: Any, timeline: _Timeline, words: st
         await trio.sleep(MIC_MS / 1000)
 
 
-class _Turns:
-    """Waits for the model's answers (each wait bounded by REPLY_TIMEOUT)."""
-
-    def __init__(self, handle: LiveHandle) -> None:
-        self._events = handle.events()
-
-    async def wait_for_reply(self, *, after_interruption: bool = False) -> None:
-        import trio
-
-        from livehandle import LiveEvent
-
-        completes = 2 if after_interruption else 1  # the cut turn ends first
-        with trio.move_on_after(REPLY_TIMEOUT):
-            async for event in self._events:
-                if isinstance(event, LiveEvent.TurnComplete):
-                    completes -= 1
-                    if completes == 0:
-                        return
-
-
 class _Speaker:
     """A stand-in sound card: model audio plays out in real time.
 
@@ -257,8 +229,6 @@ class _Speaker:
     """
 
     def __init__(self, handle: LiveHandle) -> None:
-        import trio
-
         self._handle = handle
         self.played = bytearray()
         self.queued = bytearray()
@@ -273,8 +243,6 @@ class _Speaker:
         return dropped
 
     async def play(self) -> None:
-        import trio
-
         step = 24000 * 2 * PLAYBACK_MS // 1000
         while True:
             await trio.sleep(PLAYBACK_MS / 1000)
@@ -288,8 +256,6 @@ class _Speaker:
 
     async def wait_for_playback(self, seconds: float) -> bool:
         """Wait until ``seconds`` of the current reply have played; False on timeout."""
-        import trio
-
         target = len(self.played) + int(seconds * 24000) * 2
         with trio.move_on_after(REPLY_TIMEOUT):
             async with self._progress:
@@ -299,45 +265,71 @@ class _Speaker:
         return False
 
     async def wait_until_drained(self) -> None:
-        import trio
-
         with trio.move_on_after(REPLY_TIMEOUT):
             async with self._progress:
                 while self.queued:
                     await self._progress.wait()
 
 
-async def _narrate(handle: LiveHandle, speaker: _Speaker, timeline: _Timeline) -> None:
-    """Turn the session's events into timeline lines, and feed the speaker."""
-    import trio
+class _Narrator:
+    """The one reader of the session's events: prints the timeline and feeds the speaker.
 
-    from livehandle import LiveEvent
+    The script waits on it (:meth:`wait_for_reply`), so a turn's lines are printed before the
+    script goes on to the next thing it says.
+    """
 
-    speaking_since: float | None = None
-    async for event in handle.stream():
-        match event:
-            case LiveEvent.Audio(data=pcm):
-                speaker.write(pcm)
-                if speaking_since is None:
-                    speaking_since = trio.current_time()
-                    timeline.say("model", "speaking...")
-            case LiveEvent.InputTranscript(text=text, is_final=True):
-                timeline.say("user", f'said: "{text}"')
-            case LiveEvent.ToolCall(calls=calls):
-                for call in calls:
-                    args = ", ".join(f"{k}={v!r}" for k, v in (call.args or {}).items())
-                    timeline.say("model", f"calls the tool {call.name}({args})")
-            case LiveEvent.ToolExecution(name=name, result=result):
-                timeline.say("tool", f"{name} answered {result}")
-            case LiveEvent.Interrupted():
-                speaker.flush()
-                spoke = trio.current_time() - (speaking_since or trio.current_time())
-                speaking_since = None
-                timeline.say("model", f"interrupted after {spoke:.1f} s; playback flushed")
-            case LiveEvent.OutputTranscript(text=text, is_final=True):
-                timeline.say("model", f'said: "{text}"')
-            case LiveEvent.TurnComplete():
-                speaking_since = None
+    def __init__(self, handle: LiveHandle, speaker: _Speaker, timeline: _Timeline) -> None:
+        self._handle = handle
+        self._speaker = speaker
+        self._timeline = timeline
+        self._completed = 0  # TurnCompletes narrated so far
+        self._waited = 0  # of those, the ones a wait has consumed
+        self._changed = trio.Condition()
+
+    async def wait_for_reply(self, *, after_interruption: bool = False) -> None:
+        """Wait (at most REPLY_TIMEOUT) for the model's answer to be complete and narrated."""
+        target = self._waited + (2 if after_interruption else 1)  # a cut turn ends first
+        with trio.move_on_after(REPLY_TIMEOUT):
+            async with self._changed:
+                while self._completed < target:
+                    await self._changed.wait()
+        self._waited = max(target, self._completed)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Narrate until cancelled."""
+        from livehandle import LiveEvent
+
+        say, speaker = self._timeline.say, self._speaker
+        speaking_since: float | None = None
+        stream = self._handle.stream()
+        task_status.started()
+        async for event in stream:
+            match event:
+                case LiveEvent.Audio(data=pcm):
+                    speaker.write(pcm)
+                    if speaking_since is None:
+                        speaking_since = trio.current_time()
+                        say("model", "speaking...")
+                case LiveEvent.InputTranscript(text=text, is_final=True):
+                    say("user", f'said: "{text}"')
+                case LiveEvent.ToolCall(calls=calls):
+                    for call in calls:
+                        args = ", ".join(f"{k}={v!r}" for k, v in (call.args or {}).items())
+                        say("model", f"calls the tool {call.name}({args})")
+                case LiveEvent.ToolExecution(name=name, result=result):
+                    say("tool", f"{name} answered {result}")
+                case LiveEvent.Interrupted():
+                    speaker.flush()
+                    spoke = trio.current_time() - (speaking_since or trio.current_time())
+                    speaking_since = None
+                    say("model", f"interrupted after {spoke:.1f} s; playback flushed")
+                case LiveEvent.OutputTranscript(text=text, is_final=True):
+                    say("model", f'said: "{text}"')
+                case LiveEvent.TurnComplete():
+                    speaking_since = None
+                    async with self._changed:
+                        self._completed += 1
+                        self._changed.notify_all()
 
 
 def _summary(handle: LiveHandle, played: bytes, output: Path, out: TextIO) -> None:
