@@ -11,6 +11,8 @@ nox.options.reuse_existing_virtualenvs = True
 RUFF = "ruff==0.17.6"
 MYPY = "mypy==2.4.1"
 GOOGLE_GENAI = "google-genai==3.6.1"  # the client nobody here wrote; bump deliberately
+SPHINX = "sphinx==9.0.4"
+FURO = "furo==2025.12.19"
 
 
 @nox.session
@@ -49,3 +51,17 @@ def bench(session: nox.Session) -> None:
     """Client benchmarks (benchmarks/run_all.py): CPU, latency, memory, capacity; not tests."""
     session.install("-e", ".[test]", GOOGLE_GENAI, "trustme")
     session.run("python", "benchmarks/run_all.py", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into docs/_build/html; any Sphinx warning fails the build."""
+    session.install("-e", ".", SPHINX, FURO)
+    # -E: read every page afresh, so a warning is reported on every run, not only the first one.
+    session.run(
+        "sphinx-build",
+        *("-W", "--keep-going", "-n", "-E", "-b", "html"),
+        "docs",
+        "docs/_build/html",
+        *session.posargs,
+    )

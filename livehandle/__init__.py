@@ -29,6 +29,7 @@ from livehandle.errors import (
     SessionTaskFailed as SessionTaskFailed,
     SessionTimeout as SessionTimeout,
     StaleToolResponse as StaleToolResponse,
+    ToolHookFailed as ToolHookFailed,
 )
 from livehandle.events import (
     LiveEvent as LiveEvent,
@@ -128,6 +129,7 @@ __all__ = [
     "Subscription",
     "Tool",
     "ToolArgumentError",
+    "ToolHookFailed",
     "ToolSet",
     "ToolStats",
     "ToolTimeout",

@@ -307,9 +307,9 @@ class LiveConfig:
             ``GEMINI_MODEL`` environment variable when set (read when the config is built), else
             :data:`DEFAULT_MODEL`.
         instruction: the system instruction (``setup.systemInstruction``), or None for none.
-        response_modality: the one output modality.  Accepts a :class:`~livehandle.wire.messages.
-            Modality`, its name in any case (``"audio"``), or a sequence of them that names a
-            single modality; the Live API rejects more than one.
+        response_modality: the one output modality.  Accepts a
+            :class:`~livehandle.wire.messages.Modality`, its name in any case (``"audio"``), or a
+            sequence of them that names a single modality; the Live API rejects more than one.
         voice: a prebuilt voice name (``Kore``, ``Puck``, ...), or None for the server's.
         language_code: BCP-47 code of the spoken output (``de-DE``); native-audio models choose
             the language themselves and do not support it.

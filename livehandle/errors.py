@@ -25,6 +25,7 @@ __all__ = [
     "SessionTaskFailed",
     "SessionTimeout",
     "StaleToolResponse",
+    "ToolHookFailed",
     "classify_close",
 ]
 
@@ -218,3 +219,22 @@ class StaleToolResponse(SessionError):
         self.ids = ids
         self.issued_on = issued_on
         self.current = current
+
+
+class ToolHookFailed(SessionError):
+    """A tool hook raised, or produced an answer that cannot be sent.
+
+    The hooks are ``on_tool_call``, ``before_tool_response`` and a tool's result formatter.  The
+    session goes on: the affected calls are answered with ``{"error": ...}`` (or, for
+    ``before_tool_response``, with the answers as they were), and this is reported as a
+    ``LiveEvent.Error``.  The original error is chained as ``__cause__``.
+
+    Attributes:
+        hook: which hook failed.
+    """
+
+    def __init__(self, hook: str, cause: BaseException) -> None:
+        detail = str(cause) or type(cause).__name__
+        super().__init__(f"tool hook {hook} failed: {type(cause).__name__}: {detail}")
+        self.hook = hook
+        self.__cause__ = cause

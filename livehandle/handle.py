@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from livehandle.broadcast import Broadcast, Subscription
+from livehandle.events import SessionPhase
 from livehandle.runtime.dispatch import ToolDispatcher
 from livehandle.runtime.lanes import Hooks, Lanes
 from livehandle.runtime.state import State
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from livehandle.config import LiveConfig
-    from livehandle.events import LiveEvent, SessionEnd, SessionEvent, SessionPhase
+    from livehandle.events import LiveEvent, SessionEnd, SessionEvent
     from livehandle.runtime.context import DeferredWriter
     from livehandle.runtime.dispatch import ToolStats
     from livehandle.runtime.reactor import VoiceRuntimeState
@@ -73,6 +74,7 @@ class LiveHandle:
             client_authority=not config.server_vad,
             on_speech_start=self._telemetry.record_turn_start,
             on_speech_end=self._telemetry.record_speech_end,
+            model_speaking=lambda: session.phase is SessionPhase.MODEL_SPEAKING,
         )
         self._tools = ToolDispatcher(
             config.function_tools,

@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from livehandle.errors import ProtocolError
 from livehandle.runtime.writer import check_pcm16, check_text, check_video
 from livehandle.wire import messages as m
+from livehandle.wire.codec import encode_client
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -98,12 +100,17 @@ class PendingContext:
         """Queue several contents in order; all of them or, on error, none.
 
         Raises:
-            ValueError: an item is not an ``m.Content``, or they would not all fit.
+            ValueError: an item is not an ``m.Content``, cannot be sent (e.g. a NaN in it), or
+                they would not all fit.
         """
         batch = list(contents)
         for item in batch:
             if not isinstance(item, m.Content):
                 raise ValueError(f"pending context must be m.Content, got {type(item).__name__}")
+            try:  # checked now: a content that cannot be encoded would block every flush
+                encode_client(m.ClientContent(turns=(item,), turn_complete=False))
+            except ProtocolError as exc:
+                raise ValueError(f"pending context cannot be sent: {exc}") from None
         if len(self._contents) + len(batch) > self._capacity:
             raise ValueError(
                 f"pending context is full: {len(self._contents)} queued + {len(batch)} new "

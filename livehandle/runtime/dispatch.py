@@ -26,6 +26,7 @@ in its worker thread is abandoned with a warning (see :meth:`~livehandle.runtime
 from __future__ import annotations
 
 import inspect
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import attrs
 import trio
 
-from livehandle.errors import SessionClosed, StaleToolResponse
+from livehandle.errors import ProtocolError, SessionClosed, StaleToolResponse, ToolHookFailed
 from livehandle.events import LiveEvent
 from livehandle.runtime.tools import (
     ToolArgumentError,
@@ -135,8 +136,11 @@ class ToolDispatcher:
         self._manual = manual
         self._declared = declared
         self._acknowledge = acknowledge
-        self._inline: dict[str, trio.CancelScope] = {}
-        self._background: dict[str, trio.CancelScope] = {}
+        # Running tools by a key unique to each call (ids may be missing or repeated): its id
+        # and its cancel scope.
+        self._inline: dict[int, tuple[str, trio.CancelScope]] = {}
+        self._background: dict[int, tuple[str, trio.CancelScope]] = {}
+        self._keys = itertools.count()
         self._server_cancelled: set[str] = set()
         self._reported: set[str] = set()  # ids already named in a ToolCancelled event
         self._nursery: trio.Nursery | None = None
@@ -161,7 +165,7 @@ class ToolDispatcher:
     @property
     def running(self) -> tuple[str, ...]:
         """The ids of the calls whose tools are running now (inline, then background)."""
-        return (*self._inline, *self._background)
+        return tuple(i for i, _ in (*self._inline.values(), *self._background.values()))
 
     # -- from the lanes -----------------------------------------------------------------------
 
@@ -179,10 +183,10 @@ class ToolDispatcher:
         Returns the ids not yet reported in a ``ToolCancelled`` event (the control lane reports
         those).
         """
-        for call_id in ids:
-            self._server_cancelled.add(call_id)
-            scope = self._inline.get(call_id) or self._background.get(call_id)
-            if scope is not None:
+        withdrawn = set(ids)
+        self._server_cancelled |= withdrawn
+        for call_id, scope in (*self._inline.values(), *self._background.values()):
+            if call_id in withdrawn:
                 scope.cancel()
         fresh = tuple(i for i in ids if i not in self._reported)
         self._reported.update(fresh)
@@ -194,18 +198,19 @@ class ToolDispatcher:
         self, calls: tuple[m.FunctionCall, ...], group: BargeIn, connection: int
     ) -> None:
         answers: list[_Answer] = []
+        started: list[m.FunctionCall] = []  # background calls now running on their own
         with group.scope() as barge_in:
             hooked = await self._hooked_answers(calls)
             if hooked is not None:
                 answers = hooked
             else:
-                inline = [c for c in calls if not self._bg(c)]
-                await self._start_background([c for c in calls if self._bg(c)], connection)
-                answers = await self._run_inline(inline)
+                background = [c for c in calls if self._bg(c)]
+                started = await self._start_background(background, connection)
+                answers = await self._run_inline([c for c in calls if not self._bg(c)])
         if barge_in.cancelled_caught:
-            # A barge-in ended this turn: its inline calls are cancelled, not answered (the
-            # server withdraws them).  Background calls were acknowledged and keep running.
-            cut = [c.id or "" for c in calls if not self._bg(c)]
+            # A barge-in ended this turn: its calls are cancelled, not answered (the server
+            # withdraws them), except background calls already running on their own.
+            cut = [c.id or "" for c in calls if c not in started]
             cut = [i for i in cut if i not in self._server_cancelled]
             self.stats.cancelled_by_barge_in += len(cut)
             self._report_cancelled(cut)
@@ -215,14 +220,20 @@ class ToolDispatcher:
     async def _hooked_answers(self, calls: tuple[m.FunctionCall, ...]) -> list[_Answer] | None:
         if self._on_tool_call is None:
             return None
-        result = self._on_tool_call(calls, self._state)
-        if inspect.isawaitable(result):
-            result = await result
-        if result is None:
-            return None
+        try:
+            result = self._on_tool_call(calls, self._state)
+            if inspect.isawaitable(result):
+                result = await result
+            if result is None:
+                return None
+            responses = _responses(result)
+        except Exception as exc:  # the hook's bug: every call gets an error, the session lives
+            self._hook_failed("on_tool_call", exc)
+            message = f"the application failed to answer: {type(exc).__name__}: {exc}"
+            return [_Answer(c, self._response(c, error_payload(message))) for c in calls]
         by_id = {c.id: c for c in calls}
         answers = []
-        for response in result:
+        for response in responses:
             call = by_id.get(response.id) or m.FunctionCall(name=response.name, id=response.id)
             answers.append(_Answer(call, response))
         return answers
@@ -236,6 +247,9 @@ class ToolDispatcher:
 
     async def _run_one(self, index: int, call: m.FunctionCall, out: dict[int, _Answer]) -> None:
         call_id = call.id or ""
+        if call_id and call_id in self._server_cancelled:
+            self.stats.cancelled_by_server += 1
+            return  # withdrawn before it started
         tool = self._tool_for(call)
         if tool is None:
             if self._manual or call.name in self._declared:
@@ -245,15 +259,13 @@ class ToolDispatcher:
             message = f"unknown tool {call.name!r}: this client has no such function"
             out[index] = _Answer(call, self._response(call, error_payload(message)))
             return
-        if call_id in self._server_cancelled:
-            self.stats.cancelled_by_server += 1
-            return  # withdrawn before it started
+        key = next(self._keys)
         with trio.CancelScope() as scope:
-            self._inline[call_id] = scope
+            self._inline[key] = (call_id, scope)
             try:
                 ok, value = await self._outcome(tool, call)
             finally:
-                del self._inline[call_id]
+                del self._inline[key]
         if scope.cancelled_caught:
             self.stats.cancelled_by_server += 1
             return
@@ -279,49 +291,75 @@ class ToolDispatcher:
             log.warning("tool %s failed", tool.name, exc_info=True)
             return False, f"{type(exc).__name__}: {exc}"
 
-    async def _start_background(self, calls: list[m.FunctionCall], connection: int) -> None:
-        """Acknowledge background calls at once (where the backend allows it) and start them."""
-        started = [c for c in calls if (c.id or "") not in self._server_cancelled]
-        if not started:
-            return
+    async def _start_background(
+        self, calls: list[m.FunctionCall], connection: int
+    ) -> list[m.FunctionCall]:
+        """Start background calls, acknowledge them (where the backend allows it); the started."""
+        started = [c for c in calls if not (c.id and c.id in self._server_cancelled)]
         assert self._nursery is not None
         acks = []
         for call in started:
             tool = self._tools.get(call.name)
             assert tool is not None
-            self._nursery.start_soon(self._run_background, call, tool, connection)
-            running = tool.formatter.running(tool.name)
+            key = next(self._keys)
+            scope = trio.CancelScope()  # registered now: a cancel can reach it before it runs
+            self._background[key] = (call.id or "", scope)
+            self._nursery.start_soon(self._run_background, call, tool, connection, key, scope)
+            try:
+                running = tool.formatter.running(tool.name)
+            except Exception as exc:
+                self._hook_failed(f"{tool.name} formatter (running)", exc)
+                running = {"status": "running", "tool": tool.name}
             ack = self._response(call, running, scheduling=m.Scheduling.SILENT)
             acks.append(_Answer(call, attrs.evolve(ack, will_continue=True)))
         if self._acknowledge:
             await self._send(acks, connection, final=False)
+        return started
 
-    async def _run_background(self, call: m.FunctionCall, tool: Tool, connection: int) -> None:
-        call_id = call.id or ""
+    async def _run_background(
+        self,
+        call: m.FunctionCall,
+        tool: Tool,
+        connection: int,
+        key: int,
+        scope: trio.CancelScope,
+    ) -> None:
         self.stats.background_running += 1
         try:
-            with trio.CancelScope() as scope:
-                self._background[call_id] = scope
-                try:
-                    ok, value = await self._outcome(tool, call)
-                finally:
-                    del self._background[call_id]
+            with scope:
+                ok, value = await self._outcome(tool, call)
         finally:
+            del self._background[key]
             self.stats.background_running -= 1
         if scope.cancelled_caught:
             self.stats.cancelled_by_server += 1
             return
-        if ok:
-            try:
-                body = tool.formatter.result(tool.name, to_json_value(value))
-            except TypeError as exc:
-                self.stats.errors += 1
-                body = tool.formatter.error(tool.name, f"the result is not JSON: {exc}")
-        else:
-            body = tool.formatter.error(tool.name, str(value))
+        body = self._background_body(tool, ok, value)
         scheduling = tool.scheduling or m.Scheduling.WHEN_IDLE
         answer = _Answer(call, self._response(call, body, scheduling=scheduling))
         await self._send(await self._rewrite([answer]), connection, background=True)
+
+    def _background_body(self, tool: Tool, ok: bool, value: object) -> dict[str, Any]:
+        """The final response of a background call, through the tool's formatter."""
+        try:
+            if ok:
+                try:
+                    body = tool.formatter.result(tool.name, to_json_value(value))
+                except TypeError as exc:
+                    self.stats.errors += 1
+                    body = tool.formatter.error(tool.name, f"the result is not JSON: {exc}")
+            else:
+                body = tool.formatter.error(tool.name, str(value))
+            return dict(to_json_value(body))  # type: ignore[arg-type]
+        except Exception as exc:  # a formatter's bug: the model still gets an answer
+            self._hook_failed(f"{tool.name} formatter", exc)
+            reason = str(value) if not ok else f"{type(exc).__name__}: {exc}"
+            return {"status": "error", "tool": tool.name, "error": reason}
+
+    def _hook_failed(self, hook: str, exc: Exception) -> None:
+        self.stats.errors += 1
+        log.warning("tool hook %s failed", hook, exc_info=exc)
+        self._emit(LiveEvent.Error(ToolHookFailed(hook, exc)))
 
     # -- answering ----------------------------------------------------------------------------
 
@@ -347,9 +385,14 @@ class ToolDispatcher:
         hook = self._before_tool_response
         if hook is None or not answers:
             return answers
-        result = hook([a.response for a in answers], self._state)
-        if inspect.isawaitable(result):
-            result = await result
+        try:
+            result = hook([a.response for a in answers], self._state)
+            if inspect.isawaitable(result):
+                result = await result
+            result = _responses(result)
+        except Exception as exc:  # the hook's bug: the unrewritten answers go out
+            self._hook_failed("before_tool_response", exc)
+            return answers
         by_id = {a.call.id: a.call for a in answers}
         return [_Answer(by_id.get(r.id) or m.FunctionCall(name=r.name, id=r.id), r) for r in result]
 
@@ -362,6 +405,8 @@ class ToolDispatcher:
         final: bool = True,
     ) -> None:
         """Send ``answers`` as one toolResponse, on the connection the calls came from only."""
+        # A call the server withdrew is never answered, whenever the withdrawal came.
+        answers = [a for a in answers if not (a.call.id and a.call.id in self._server_cancelled)]
         if not answers:
             return
         current = self._connection_id()
@@ -375,6 +420,16 @@ class ToolDispatcher:
                 await self._writer.send_tool_response([a.response for a in answers])
         except SessionClosed:
             return  # the session ended first: nothing left to answer
+        except (ProtocolError, ValueError) as exc:  # e.g. a hook put NaN in an answer
+            self._hook_failed("the answer", exc)
+            message = f"the answer could not be encoded: {exc}"
+            fallback = [attrs.evolve(a.response, response=error_payload(message)) for a in answers]
+            with trio.CancelScope(shield=True):
+                try:
+                    await self._writer.send_tool_response(fallback)
+                except SessionClosed:
+                    return
+            answers = [_Answer(a.call, f) for a, f in zip(answers, fallback, strict=True)]
         if not final:
             return  # acknowledgements: the answer proper comes later
         self.stats.answered += len(answers)
@@ -394,3 +449,14 @@ class ToolDispatcher:
         if fresh:
             self._reported.update(fresh)
             self._emit(LiveEvent.ToolCancelled(fresh))
+
+
+def _responses(result: object) -> list[m.FunctionResponse]:
+    """``result`` as a list of FunctionResponse, or TypeError saying what it was instead."""
+    if isinstance(result, str | bytes) or not isinstance(result, Sequence | tuple | list):
+        raise TypeError(f"expected a list of FunctionResponse, got {type(result).__name__}")
+    answers = list(result)
+    for answer in answers:
+        if not isinstance(answer, m.FunctionResponse):
+            raise TypeError(f"expected FunctionResponse items, got {type(answer).__name__}")
+    return answers

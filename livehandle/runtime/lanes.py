@@ -45,6 +45,14 @@ if TYPE_CHECKING:
 
 __all__ = ["BargeIn", "Hooks", "Lanes"]
 
+#: Control-lane events that may be dropped (counted, reported as Lagged) when it is stuck.
+_DROPPABLE = (
+    SessionEvent.InputTranscription,
+    SessionEvent.OutputTranscription,
+    SessionEvent.TextComplete,
+    SessionEvent.UserTextSent,
+)
+
 log = logging.getLogger("livehandle.lanes")
 
 FastKind = Literal["audio", "media", "text", "transcript", "thought", "vad"]
@@ -57,7 +65,10 @@ class Hooks:
     Attributes:
         on_event: called on the control lane for every control-lane LiveEvent before it is
             published; may be async (awaited inline, inside the barge-in group: a barge-in
-            cancels it).  It delays only the control lane.
+            cancels it).  It delays only the control lane.  Events the tool dispatcher and the
+            voice runtime publish themselves (``ToolExecution``, a barge-in's
+            ``ToolCancelled``, their ``Error`` reports) do not pass through it: subscribe to
+            ``handle.events()`` to see everything.
         on_audio: called with each chunk of model audio as it arrives, synchronously, in the
             session's reader (keep it quick: feed a playback buffer; never block).
     """
@@ -132,6 +143,9 @@ class Lanes:
         # reported by the control lane as a Lagged error
         self._control_send, self._control_receive = trio.open_memory_channel[SessionEvent](capacity)
         self._control_overflow = 0
+        # Events that did not fit in the control channel and must not be lost (see _to_backlog).
+        # Unbounded, but only while a hook is stuck, and these events are rare (a few per turn).
+        self._backlog: deque[SessionEvent] = deque()
         self.transcript = TranscriptBuffer()
         self.barge_in = BargeIn()
         self._stale_audio = False  # the rest of an interrupted turn's audio: dropped
@@ -250,13 +264,28 @@ class Lanes:
         return bool(getattr(self._delivery, kind) == "drop_newest")
 
     def _to_control(self, event: SessionEvent) -> None:
+        if self._backlog:  # behind already: keep the order
+            self._to_backlog(event)
+            return
         try:
             self._control_send.send_nowait(event)
         except trio.WouldBlock:
-            self._control_overflow += 1
-            self._telemetry.record_lagged(1)
+            self._to_backlog(event)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             pass  # after Disconnected, or the control lane was cancelled: nothing to do
+
+    def _to_backlog(self, event: SessionEvent) -> None:
+        """The control channel is full (a stuck hook): keep what must not be lost, in order.
+
+        Tool calls, interruptions, turn ends and the connection's events are kept (a lost one
+        would leave the model waiting for ever or the audio held for ever); transcripts and
+        typed-text notices are dropped, counted and reported as a ``Lagged`` error.
+        """
+        if isinstance(event, _DROPPABLE):
+            self._control_overflow += 1
+            self._telemetry.record_lagged(1)
+        else:
+            self._backlog.append(event)
 
     def _deliver(self, event: SessionEvent) -> None:
         publish = self._live.publish
@@ -294,7 +323,7 @@ class Lanes:
         self._control_task = trio.lowlevel.current_task()
         try:
             with self._control_scope:
-                async for event in self._control_receive:
+                while (event := await self._next_control_event()) is not None:
                     if self._control_overflow:
                         missed, self._control_overflow = self._control_overflow, 0
                         await self._emit(LiveEvent.Error(Lagged(missed)))
@@ -303,6 +332,21 @@ class Lanes:
             self._control_receive.close()
             self._control_done.set()
             self._live.close()  # every stream() ends right after Disconnected
+
+    async def _next_control_event(self) -> SessionEvent | None:
+        """The next event in routing order: the channel first, then the backlog behind it."""
+        try:
+            return self._control_receive.receive_nowait()
+        except trio.WouldBlock:
+            if self._backlog:
+                await trio.lowlevel.checkpoint()
+                return self._backlog.popleft()
+        except trio.EndOfChannel:
+            return self._backlog.popleft() if self._backlog else None
+        try:
+            return await self._control_receive.receive()
+        except trio.EndOfChannel:
+            return self._backlog.popleft() if self._backlog else None
 
     async def _control(self, event: SessionEvent) -> None:
         transcript = self.transcript

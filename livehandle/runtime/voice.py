@@ -21,6 +21,7 @@ turn-taking signals:
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING
 
 import trio
@@ -57,7 +58,10 @@ if TYPE_CHECKING:
     from livehandle.runtime.writer import SessionWriter
     from livehandle.wire import messages as m
 
-__all__ = ["VoiceRuntime"]
+__all__ = ["PREROLL_MS", "VoiceRuntime"]
+
+#: Under client authority, how much audio from before a speech start is sent after the start.
+PREROLL_MS = 300
 
 _MARKS = (SignalUserActivityStart, SignalUserActivityEnd)
 
@@ -75,6 +79,8 @@ class VoiceRuntime:
         client_authority: True when server VAD is disabled and the client marks activity.
         on_speech_start: called at each user speech start (VAD edge or reported by the app).
         on_speech_end: called at each user speech end (telemetry times the response from it).
+        model_speaking: whether the server says the model is speaking (the turn-commit policy
+            treats speech then as a possible interruption).
     """
 
     def __init__(
@@ -89,6 +95,7 @@ class VoiceRuntime:
         client_authority: bool = False,
         on_speech_start: Callable[[], object] | None = None,
         on_speech_end: Callable[[], object] | None = None,
+        model_speaking: Callable[[], bool] | None = None,
     ) -> None:
         self._raw = writer
         self.pending: PendingContext | None = None
@@ -103,6 +110,15 @@ class VoiceRuntime:
         self._client_authority = client_authority
         self._on_speech_start = on_speech_start
         self._on_speech_end = on_speech_end
+        self._model_speaking = model_speaking
+        self._drains_reported = False  # the application calls playback_drained()
+        self._owed_end = False  # a trailing speech end not handled yet (see send_audio)
+        self._owed_mark_end = False  # a trailing activityEnd not sent yet
+        # Client authority: audio heard while no activity is open, sent after the next start.
+        self._preroll: deque[bytes] = deque()
+        self._preroll_bytes = 0
+        self._preroll_limit = PREROLL_MS * self._sample_rate * 2 // 1000
+        self._dropped_outside_activity = 0
         self._activity_open = False  # an activityStart went out and its activityEnd did not
         self._audio_ms = 0  # the audio clock: milliseconds of microphone audio sent so far
         self._executor = EffectExecutor(
@@ -148,29 +164,69 @@ class VoiceRuntime:
     async def send_audio(self, pcm: bytes) -> None:
         """Run the VAD on ``pcm``, then send it between the speech-start and speech-end work.
 
+        Under client authority, audio goes out only while an activity is open (the Live API
+        rejects audio before ``activityStart``); the last ``PREROLL_MS`` before a start are
+        kept and sent right after it, so the beginning of the utterance is not lost.
+
         Raises:
             ValueError: not bytes, or an odd number of bytes (nothing is sent, VAD unchanged).
         """
         data = check_pcm16(pcm)
+        await self._settle_owed()
         edges = self._vad.process(data) if self._vad is not None else []
-        signals: Sequence[TurnSignal] = ()
+        signals: list[TurnSignal] = []
         if self._policy is not None:
             self._audio_ms += len(data) // 2 * 1000 // self._sample_rate
-            speaking = self.reactor.state.playback_active
-            signals = self._policy.advance(self._audio_ms, edges, speaking)
-        # Edges are handled in order; a trailing speech end waits until the audio is out.
-        trailing_end = bool(edges) and edges[-1] is VadEvent.SPEECH_END
-        for edge in edges[:-1] if trailing_end else edges:
+            signals = self._policy.advance(self._audio_ms, edges, self._model_is_speaking())
+        # Edges and signals are handled in order; a trailing end waits until the audio is out.
+        # If this call is cancelled or fails before then, the next call handles it first.
+        end_edge = bool(edges) and edges[-1] is VadEvent.SPEECH_END
+        end_signal = bool(signals) and signals[-1] is TurnSignal.ACTIVITY_END
+        self._owed_end, self._owed_mark_end = end_edge, end_signal
+        for edge in edges[:-1] if end_edge else edges:
             await self._vad_edge(edge)
-        for signal in signals:
-            if signal is not TurnSignal.ACTIVITY_END:
-                await self.mark_activity(start=True)
-        await self.writer.send_audio(data)
-        if trailing_end:
+        for signal in signals[:-1] if end_signal else signals:
+            await self.mark_activity(start=signal is not TurnSignal.ACTIVITY_END)
+        await self._send_user_audio(data)
+        await self._settle_owed()
+
+    async def _settle_owed(self) -> None:
+        """Handle the trailing end of an earlier call that did not get to handle it."""
+        if self._owed_end:
+            self._owed_end = False
             await self._vad_edge(VadEvent.SPEECH_END)
-        for signal in signals:
-            if signal is TurnSignal.ACTIVITY_END:
-                await self.mark_activity(start=False)
+        if self._owed_mark_end:
+            self._owed_mark_end = False
+            await self.mark_activity(start=False)
+
+    async def _send_user_audio(self, data: bytes) -> None:
+        if not self._client_authority:
+            await self.writer.send_audio(data)
+            return
+        if not self._activity_open:
+            self._preroll.append(data)
+            self._preroll_bytes += len(data)
+            while self._preroll_bytes > self._preroll_limit and len(self._preroll) > 1:
+                self._preroll_bytes -= len(self._preroll.popleft())
+                self._dropped_outside_activity += 1
+            return
+        while self._preroll:
+            chunk = self._preroll.popleft()
+            self._preroll_bytes -= len(chunk)
+            await self.writer.send_audio(chunk)
+        await self.writer.send_audio(data)
+
+    def _model_is_speaking(self) -> bool:
+        # The server's phase, or the client's playback while the application reports drains
+        # (without reports, playback_active would stay true after every reply).
+        if self._model_speaking is not None and self._model_speaking():
+            return True
+        return self._drains_reported and self.reactor.state.playback_active
+
+    @property
+    def audio_held_back(self) -> int:
+        """Microphone chunks not sent because no activity was open (client authority)."""
+        return self._dropped_outside_activity
 
     async def _vad_edge(self, edge: VadEvent) -> None:
         if edge is VadEvent.SPEECH_START:
@@ -196,6 +252,7 @@ class VoiceRuntime:
 
     async def playback_drained(self) -> None:
         """The speaker buffer is empty: an armed prompt may go out (unless the user speaks)."""
+        self._drains_reported = True
         await self._react(PlaybackDrained(self._prompt_armed()))
 
     async def user_speech_started(self) -> None:
@@ -215,9 +272,24 @@ class VoiceRuntime:
         elif isinstance(event, UserSpeechEnded) and self._on_speech_end is not None:
             self._on_speech_end()
         reactions: Sequence[Reaction] = self.reactor.react(event)
-        if from_vad and self._policy is not None:
-            # The turn-commit policy decides when VAD edges become activity marks.
-            reactions = [r for r in reactions if not isinstance(r.effect, _MARKS)]
+        # Activity marks are sent here, in their place among the reactions, not by the
+        # executor: it runs effects inside the barge-in group, and a barge-in (often caused by
+        # this very speech) must never swallow a mark.  With a turn-commit policy, the policy
+        # alone decides when VAD edges become marks.
+        batch: list[Reaction] = []
+        for reaction in reactions:
+            if not isinstance(reaction.effect, _MARKS):
+                batch.append(reaction)
+                continue
+            await self._execute(batch)
+            batch = []
+            if not (from_vad and self._policy is not None):
+                start = isinstance(reaction.effect, SignalUserActivityStart)
+                with trio.CancelScope(shield=True):
+                    await self.mark_activity(start=start)
+        await self._execute(batch)
+
+    async def _execute(self, reactions: list[Reaction]) -> None:
         if reactions:
             assert self._nursery is not None, "VoiceRuntime.run() has not started"
             await self._executor.execute(reactions, self._nursery)
@@ -233,10 +305,14 @@ class _EffectTarget:
         await self._voice._raw.send_client_content(turns, turn_complete=turn_complete)
 
     async def signal_activity_start(self) -> None:
-        await self._voice.mark_activity(start=True)
+        # Shielded: a barge-in cancels prompts, never an activity mark (a lost mark would leave
+        # the server's turn open for ever).
+        with trio.CancelScope(shield=True):
+            await self._voice.mark_activity(start=True)
 
     async def signal_activity_end(self) -> None:
-        await self._voice.mark_activity(start=False)
+        with trio.CancelScope(shield=True):
+            await self._voice.mark_activity(start=False)
 
     async def update_instruction(self, text: str) -> None:
         await self._voice._raw.update_instruction(text)

@@ -64,6 +64,7 @@ class Engine:
         self.conversation: Conversation | None = None
         self.vad: ServerVad | None = None
         self.manual_activity = False
+        self.activity_seen = False  # an activityStart has arrived (manual activity only)
         self.activity_started_at: float | None = None
         self.activity_audio_ms = 0.0
         self.nursery: trio.Nursery | None = None
@@ -89,10 +90,10 @@ class Engine:
                 self.conversation.attached = False
 
     async def _until_stopped(self, task: Callable[[], Awaitable[None]]) -> None:
+        # Only a closed connection ends a task.  The reader is left to finish on its own: it
+        # still has to record what the client sent before its close frame.
         with stopping():
             await task()
-        if self.nursery is not None:  # only a closed connection ends a task: end the others
-            self.nursery.cancel_scope.cancel()
 
     async def inject(self, fault: Fault) -> None:
         """Apply ``fault`` now, outside any reply (a test control)."""
@@ -302,6 +303,7 @@ class Engine:
                 await self.close(1007, EXPLICIT_ACTIVITY)
                 return
             if message.activity_start is not None:
+                self.activity_seen = True
                 self.activity_started_at = 0.0
                 self.activity_audio_ms = 0.0
                 self.responder.barge_in()
@@ -314,6 +316,11 @@ class Engine:
 
     async def _audio(self, pcm: bytes) -> None:
         if self.manual_activity:
+            if not self.activity_seen:
+                # With automatic activity detection off, audio before the first activityStart
+                # is refused (reported by client developers: BasedHardware/omi#7611).
+                await self.close(1007, INVALID_ARGUMENT)
+                return
             if self.activity_started_at is not None:
                 self.activity_audio_ms += audio.duration_ms(pcm, sample_rate=16000)
             return

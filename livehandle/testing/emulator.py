@@ -38,7 +38,7 @@ from livehandle.wire import messages as m
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import AsyncIterator, Collection
+    from collections.abc import AsyncIterator, Callable, Collection
 
 __all__ = ["DEFAULT_MODELS", "EmulatorConnection", "LiveEmulator", "Received", "Sent"]
 
@@ -124,6 +124,7 @@ class EmulatorConnection:
     close_code: int | None = None
     close_reason: str | None = None
     closed: trio.Event = attrs.field(factory=trio.Event)
+    _arrived: trio.Event = attrs.field(factory=trio.Event, repr=False)
     _engine: Engine | None = attrs.field(default=None, repr=False)
 
     @property
@@ -142,6 +143,28 @@ class EmulatorConnection:
     def record_received(self, message: m.ClientMessage) -> None:
         """Append a received message (used by the engine)."""
         self.received.append(Received(trio.current_time(), message))
+        self._arrived.set()
+        self._arrived = trio.Event()
+
+    async def wait_for(self, predicate: Callable[[EmulatorConnection], bool]) -> None:
+        """Wait until ``predicate(self)`` is true, checking after every message received.
+
+        For tests that must see a message arrive before they go on (no polling, no sleeps)::
+
+            await conn.wait_for(lambda c: len(c.messages(ToolResponse)) == 2)
+
+        Raises:
+            RuntimeError: the connection ended first.
+        """
+        while not predicate(self):
+            if self.closed.is_set():
+                raise RuntimeError(f"emulator connection {self.index} ended first")
+            await self._arrived.wait()
+
+    def mark_closed(self) -> None:
+        """Note that the connection has ended (used by the engine); wakes every waiter."""
+        self.closed.set()
+        self._arrived.set()
 
     def record_sent(self, message: m.ServerMessage | str | bytes) -> None:
         """Append a sent frame (used by the engine)."""
@@ -370,7 +393,7 @@ class LiveEmulator:
             reason = ws.closed
             record.close_code = reason.code if reason is not None else 1006
             record.close_reason = (reason.reason or "") if reason is not None else ""
-            record.closed.set()
+            record.mark_closed()
 
     def _check_credentials(self, record: EmulatorConnection) -> str | None:
         query = record.query

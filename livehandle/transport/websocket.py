@@ -165,12 +165,26 @@ class WebSocketConnection:
         self._closing = True
         try:
             with trio.move_on_after(self._close_timeout, shield=True):
-                await self._ws.aclose(code, reason or None)
+                async with trio.open_nursery() as nursery:
+                    # Keep reading (and dropping) what the peer still sends: trio-websocket
+                    # stops reading the socket while its message queue is full, and then never
+                    # sees the peer's close frame; closing a socket with unread data resets
+                    # the connection, and the peer may lose our last messages.
+                    nursery.start_soon(self._discard_incoming)
+                    await self._ws.aclose(code, reason or None)
+                    nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
                 if self._stream is not None:
                     await trio.aclose_forcefully(self._stream)
             self._closed.set()
+
+    async def _discard_incoming(self) -> None:
+        try:
+            while True:
+                await self._ws.get_message()
+        except trio_websocket.ConnectionClosed:
+            pass
 
     def _known_close(self) -> tuple[int, str] | None:
         if self._close is not None:

@@ -139,18 +139,21 @@ async def test_turn_complete_publishes_every_fragment_joined_and_keeps_typed_tex
     assert turn.user.startswith("Book a table.")
 
 
-async def test_control_overflow_is_reported_and_the_router_never_waits() -> None:
+async def test_control_overflow_keeps_critical_events_and_the_router_never_waits() -> None:
     rig = Rig(capacity=4)
-    rig.feed(*(SessionEvent.GenerationComplete() for _ in range(10)), audio(1))
-    assert names(rig.received()) == ["Audio"]  # delivered although the control lane is full
+    rig.feed(*(SessionEvent.GenerationComplete() for _ in range(4)))  # the channel is full
+    rig.feed(*(SessionEvent.InputTranscription(f"t{i}") for i in range(3)))  # droppable
+    rig.feed(*(SessionEvent.GenerationComplete() for _ in range(6)), audio(1))
+    assert names(rig.received())[-1] == "Audio"  # delivered although the control lane is full
     rig.feed(SessionEvent.Disconnected(END))
     await rig.lanes._run_control_lane()
     events = rig.received()
     errors = [e for e in events if isinstance(e, LiveEvent.Error)]
     assert len(errors) == 1
     assert isinstance(errors[0].error, Lagged)
-    assert errors[0].error.missed == 7  # 6 GenerationComplete and the Disconnected
-    assert names(events).count("GenerationComplete") == 4
+    assert errors[0].error.missed == 3  # only the transcripts were dropped
+    assert names(events).count("GenerationComplete") == 10  # none of these is lost
+    assert names(events)[-1] == "Disconnected"
 
 
 async def test_the_stream_ends_after_disconnected() -> None:

@@ -14,6 +14,7 @@ from livehandle.events import LiveEvent
 from livehandle.open import open_live_session
 from livehandle.runtime.context import DeferredWriter
 from livehandle.runtime.vad import BackendInputVad, TurnCommitConfig, VadConfig, VadEvent
+from livehandle.runtime.voice import PREROLL_MS
 from livehandle.testing import Audio, LiveEmulator, Rule, Scenario, When, audio
 from livehandle.wire import messages as m
 from tests.testing.helpers import until
@@ -94,9 +95,7 @@ def context(text: str) -> m.Content:
 # -- send_audio: VAD edges and their order on the wire -------------------------------------------
 
 
-async def test_client_marks_bracket_the_speech_chunks_once_per_edge(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
+async def test_client_marks_bracket_the_speech_chunks_once_per_edge() -> None:
     chunks = chunks_of(utterance() + utterance())
     edges = edges_per_chunk(chunks)
     starts = [i for i, e in enumerate(edges) if VadEvent.SPEECH_START in e]
@@ -110,13 +109,16 @@ async def test_client_marks_bracket_the_speech_chunks_once_per_edge(
         labels = await recorded(emu)
 
     assert labels.count("start") == labels.count("end") == 2
-    # activityStart goes right before the chunk in which speech started, activityEnd right
-    # after the chunk in which it ended.
-    audio_positions = [i for i, label in enumerate(labels) if label == "audio"]
-    for chunk_index in starts:
-        assert labels[audio_positions[chunk_index] - 1] == "start"
-    for chunk_index in ends:
-        assert labels[audio_positions[chunk_index] + 1] == "end"
+    # Audio goes out only between activityStart and activityEnd (the Live API refuses audio
+    # before activityStart): the chunks from the one where speech started to the one where it
+    # ended, preceded by up to PREROLL_MS of what came just before.
+    assert labels[0] == "start" and labels[-1] == "end"
+    brackets = "".join("s" if x == "start" else "e" if x == "end" else "a" for x in labels)
+    preroll = PREROLL_MS // CHUNK_MS
+    pairs = zip(starts, ends, strict=True)
+    for (start, end), bracket in zip(pairs, brackets.split("e")[:2], strict=True):
+        spoken = end - start + 1
+        assert bracket == "s" + "a" * (spoken + preroll)
 
 
 async def test_no_activity_marks_with_server_vad_but_the_edges_drive_the_reactor(
@@ -157,9 +159,7 @@ async def test_manual_speech_edges_under_client_authority_mark_once(
     assert labels.index("end") > max(i for i, label in enumerate(labels) if label == "audio")
 
 
-async def test_turn_commit_policy_holds_the_end_mark(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
+async def test_turn_commit_policy_holds_the_end_mark() -> None:
     hold = TurnCommitConfig.conversational()  # activityEnd 800 ms after the VAD's end
     config = LiveConfig(server_vad=False, turn_commit=hold)
     chunks = chunks_of(utterance(tail_ms=2000))
