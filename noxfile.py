@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests lint typecheck`` is what CI runs."""
+"""Developer sessions.  CI (``.ci/run``) runs ``tests lint typecheck compat docs demo``."""
 
 from __future__ import annotations
 
@@ -65,3 +65,11 @@ def docs(session: nox.Session) -> None:
         "docs/_build/html",
         *session.posargs,
     )
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The README's first command on a fresh environment: install, run the voice demo (~16 s)."""
+    session.install("-e", ".")
+    output = f"{session.create_tmp()}/livehandle-demo.wav"
+    session.run("python", "-m", "livehandle", "demo", "--output", output)
