@@ -12,9 +12,10 @@ in ms per 1000 frames (= microseconds per frame), median and best of the reps.
 
 The default server is the sink of ``bench_server.py`` (wss://, answers setup and typed turns,
 discards frames), so that the client, not the server, sets the pace, as with the real service;
-``--server emulator`` uses the LiveEmulator instead (server VAD is off in every client's setup,
-so it only decodes and records the frames; it is slower than the clients, which then wait on a
-full socket).
+``--server emulator`` uses the LiveEmulator instead (it decodes the frames and runs its server
+VAD on them; it is slower than the clients, which then wait on a full socket).  Every client
+sends the same setup, with server VAD on; the handle also runs its client-side input VAD on every
+frame, as its default configuration does.
 """
 
 from __future__ import annotations
