@@ -464,3 +464,29 @@ def cpu_report(
     head = ["client", "median", "best", "x trio-ws (med/best)", "x genai (med/best)"]
     errors = [f"  {LABELS[k]}: {r['error']}" for k, r in clients.items() if "error" in r]
     return "\n".join([title, table([*head, *extra_heads], rows), *errors])
+
+
+def latency_summary(counted: Sequence[float]) -> dict[str, float]:
+    """How many latencies were counted, and their p50 / p90 / p99 / max (ms)."""
+    return {
+        "counted": len(counted),
+        "p50": percentile(counted, 50),
+        "p90": percentile(counted, 90),
+        "p99": percentile(counted, 99),
+        "max": max(counted, default=float("nan")),
+    }
+
+
+def latency_report(title: str, clients: dict[str, Any], counted: str) -> str:
+    """A latency table (one row per client, from :func:`latency_summary`), then any errors."""
+    rows = []
+    errors = []
+    for kind, r in clients.items():
+        if "error" in r:
+            rows.append([LABELS[kind], "n/a", "n/a", "n/a", "n/a", "n/a"])
+            errors.append(f"  {LABELS[kind]}: {r['error']}")
+            continue
+        cells = [fmt(r[key], 2) for key in ("p50", "p90", "p99", "max")]
+        rows.append([LABELS[kind], str(r["counted"]), *cells])
+    body = table(["client", counted, "p50", "p90", "p99", "max"], rows)
+    return "\n".join([title, body, *errors])

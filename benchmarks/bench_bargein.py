@@ -25,7 +25,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import LABELS, emit, fmt, make_tls, percentile, pin, run_worker, server_process, table
+from _common import (
+    emit,
+    latency_report,
+    latency_summary,
+    make_tls,
+    pin,
+    run_worker,
+    server_process,
+)
 
 THIS = Path(__file__).resolve()
 SKIP = 5
@@ -114,41 +122,16 @@ def run(count: int = 100, kinds: tuple[str, ...] = KINDS) -> dict[str, Any]:
                 }
                 continue
             latencies = [(r - s) / 1e6 for s, r in zip(stamps, found["received"], strict=True)]
-            counted = latencies[SKIP:]
-            results[kind] = {
-                "counted": len(counted),
-                "p50": percentile(counted, 50),
-                "p90": percentile(counted, 90),
-                "p99": percentile(counted, 99),
-                "max": max(counted, default=float("nan")),
-            }
+            results[kind] = latency_summary(latencies[SKIP:])
     return {"clients": results}
 
 
 def report(result: dict[str, Any]) -> str:
-    rows = []
-    errors = []
-    for kind, r in result["clients"].items():
-        if "error" in r:
-            rows.append([LABELS[kind], "n/a", "n/a", "n/a", "n/a", "n/a"])
-            errors.append(f"  {LABELS[kind]}: {r['error']}")
-            continue
-        rows.append(
-            [
-                LABELS[kind],
-                str(r["counted"]),
-                fmt(r["p50"], 2),
-                fmt(r["p90"], 2),
-                fmt(r["p99"], 2),
-                fmt(r["max"], 2),
-            ]
-        )
     title = (
         "Barge-in latency, ms: the emulator sends `interrupted` -> the subscriber has it "
         "(handle: LiveEvent.Interrupted from events(); L0: SessionEvent.Interrupted); wss://"
     )
-    body = table(["client", "barge-ins", "p50", "p90", "p99", "max"], rows)
-    return "\n".join([title, body, *errors])
+    return latency_report(title, result["clients"], "barge-ins")
 
 
 def main() -> None:

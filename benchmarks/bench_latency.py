@@ -26,15 +26,13 @@ from typing import Any
 from _common import (
     CHUNK_MS,
     CLIENTS,
-    LABELS,
     emit,
-    fmt,
+    latency_report,
+    latency_summary,
     make_tls,
-    percentile,
     pin,
     run_worker,
     server_process,
-    table,
 )
 
 THIS = Path(__file__).resolve()
@@ -57,15 +55,7 @@ def worker(kind: str, url: str, tls: str, chunks: int) -> dict[str, Any]:
             return int(await client.turn("go", on_audio, expected=chunks))
 
     got = run_client(kind, main)
-    counted = latencies[SKIP:]
-    return {
-        "got": got,
-        "counted": len(counted),
-        "p50": percentile(counted, 50),
-        "p90": percentile(counted, 90),
-        "p99": percentile(counted, 99),
-        "max": max(counted, default=float("nan")),
-    }
+    return {"got": got, **latency_summary(latencies[SKIP:])}
 
 
 def run(chunks: int = 500, others: int = 200, clients: tuple[str, ...] = CLIENTS) -> dict[str, Any]:
@@ -83,28 +73,11 @@ def run(chunks: int = 500, others: int = 200, clients: tuple[str, ...] = CLIENTS
 
 
 def report(result: dict[str, Any]) -> str:
-    rows = []
-    for kind, r in result["clients"].items():
-        if "error" in r:
-            rows.append([LABELS[kind], "n/a", "n/a", "n/a", "n/a", "n/a"])
-            continue
-        rows.append(
-            [
-                LABELS[kind],
-                str(r["counted"]),
-                fmt(r["p50"], 2),
-                fmt(r["p90"], 2),
-                fmt(r["p99"], 2),
-                fmt(r["max"], 2),
-            ]
-        )
     title = (
         "Latency, ms: model audio chunk leaves the emulator -> the application has it "
         "(handle: LiveEvent.Audio at a stream() subscriber); real-time pace, 40 ms chunks, wss://"
     )
-    errors = [f"  {LABELS[k]}: {r['error']}" for k, r in result["clients"].items() if "error" in r]
-    body = table(["client", "chunks", "p50", "p90", "p99", "max"], rows)
-    return "\n".join([title, body, *errors])
+    return latency_report(title, result["clients"], "chunks")
 
 
 def main() -> None:
