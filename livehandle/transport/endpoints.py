@@ -30,6 +30,9 @@ GOOGLE_AI_BASE_URL = "wss://generativelanguage.googleapis.com"
 
 Backend = Literal["google_ai", "vertex", "url"]
 
+#: Query parameters of a pasted URL that carry credentials (see Endpoint.from_url).
+_SECRET_QUERY_NAMES = frozenset({"key", "access_token", "token", "api_key"})
+
 _REDACTED = "***"
 
 
@@ -200,11 +203,23 @@ class Endpoint:
 
     @classmethod
     def from_url(cls, url: str, *, ssl_context: ssl.SSLContext | None = None) -> Endpoint:
-        """A plain WebSocket URL with no credentials (the emulator, a proxy)."""
-        scheme = urllib.parse.urlsplit(url).scheme
-        if scheme not in ("ws", "wss"):
-            raise ValueError(f"endpoint URL must start with ws:// or wss://, got {scheme or url!r}")
-        return cls(url, "url", ssl_context=ssl_context)
+        """A plain WebSocket URL (the emulator, a proxy).
+
+        A credential pasted into its query string (``key``, ``access_token``, ``token``,
+        ``api_key``) is treated as a secret: sent, but never shown in reprs, logs or errors.
+        """
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("ws", "wss"):
+            raise ValueError(
+                f"endpoint URL must start with ws:// or wss://, got {parts.scheme or url!r}"
+            )
+        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        secrets = tuple((k, v) for k, v in query if k.lower() in _SECRET_QUERY_NAMES)
+        if not secrets:
+            return cls(url, "url", ssl_context=ssl_context)
+        kept = urllib.parse.urlencode([(k, v) for k, v in query if (k, v) not in secrets])
+        bare = urllib.parse.urlunsplit(parts._replace(query=kept))
+        return cls(bare, "url", query_secrets=secrets, ssl_context=ssl_context)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Endpoint | None:

@@ -212,3 +212,14 @@ def test_scrub_removes_plain_and_url_encoded_secrets():
     resolved = Endpoint.google_ai("k/ey+1", key_in_query=True).resolve()
 
     assert resolved.scrub("got k/ey+1 and k%2Fey%2B1") == "got *** and ***"
+
+
+def test_a_key_pasted_into_a_url_is_sent_but_never_shown() -> None:
+    endpoint = Endpoint.from_url("wss://proxy.example/live?key=AIzaSy-pasted-secret&alt=1")
+    assert "pasted-secret" not in repr(endpoint)
+    assert "pasted-secret" not in endpoint.redacted_url
+    resolved = endpoint.resolve()
+    assert "key=AIzaSy-pasted-secret" in resolved.url and "alt=1" in resolved.url
+    assert "pasted-secret" not in resolved.scrub(f"failed: {resolved.url}")
+    plain = Endpoint.from_url("ws://127.0.0.1:9/live?alt=1")
+    assert plain.resolve().url == "ws://127.0.0.1:9/live?alt=1"
