@@ -19,7 +19,7 @@ from livehandle.errors import SessionTaskFailed
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
-__all__ = ["open_owned_nursery"]
+__all__ = ["TaskHost", "open_owned_nursery"]
 
 
 @asynccontextmanager
@@ -53,3 +53,44 @@ async def open_owned_nursery(
         raise SessionTaskFailed(f"a task of the {what} failed: {first!r}") from group
     if body_error is not None:
         raise body_error
+
+
+class TaskHost:
+    """A nursery for one component's background tasks, living until :meth:`stop`.
+
+    Run :meth:`run` in the session's nursery (``await nursery.start(host.run)``); start tasks in
+    :attr:`nursery`; :meth:`stop` cancels them all and ends :meth:`run`.
+    """
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._nursery: trio.Nursery | None = None
+        self._scope = trio.CancelScope()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Host tasks until :meth:`stop`."""
+        with self._scope:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                task_status.started()
+                await trio.sleep_forever()
+
+    def stop(self) -> None:
+        """Cancel every hosted task and end :meth:`run`."""
+        self._scope.cancel()
+
+    @property
+    def running(self) -> bool:
+        """True from :meth:`run` starting until :meth:`stop`."""
+        return self._nursery is not None and not self._scope.cancel_called
+
+    @property
+    def nursery(self) -> trio.Nursery:
+        """Where to start hosted tasks.
+
+        Raises:
+            RuntimeError: :meth:`run` has not started.
+        """
+        if self._nursery is None:
+            raise RuntimeError(f"{self._what}: run() has not started")
+        return self._nursery

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import attrs
 import trio
 
+from livehandle._nursery import TaskHost
 from livehandle.errors import ProtocolError, SessionClosed, StaleToolResponse, ToolHookFailed
 from livehandle.events import LiveEvent
 from livehandle.runtime.tools import (
@@ -143,24 +144,19 @@ class ToolDispatcher:
         self._keys = itertools.count()
         self._server_cancelled: set[str] = set()
         self._reported: set[str] = set()  # ids already named in a ToolCancelled event
-        self._nursery: trio.Nursery | None = None
-        self._scope = trio.CancelScope()
+        self._host = TaskHost("the tool dispatcher")
         self.stats = ToolStats()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Host the tool tasks until :meth:`stop` (run it in the session's nursery)."""
-        with self._scope:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                task_status.started()
-                await trio.sleep_forever()
+        await self._host.run(task_status=task_status)
 
     def stop(self) -> None:
         """Cancel every tool still running, background ones included."""
         self.stats.cancelled_by_disconnect += len(self._inline) + len(self._background)
-        self._scope.cancel()
+        self._host.stop()
 
     @property
     def running(self) -> tuple[str, ...]:
@@ -172,10 +168,10 @@ class ToolDispatcher:
     def dispatch(self, calls: tuple[m.FunctionCall, ...]) -> None:
         """Start answering one ``toolCall`` message (called on the control lane; never waits)."""
         self.stats.calls += len(calls)
-        if self._nursery is None or self._scope.cancel_called:
+        if not self._host.running:
             return  # the session is ending: nothing can be answered any more
         group = self._barge_in()  # the turn these calls belong to
-        self._nursery.start_soon(self._answer, calls, group, self._connection_id())
+        self._host.nursery.start_soon(self._answer, calls, group, self._connection_id())
 
     def cancel(self, ids: Sequence[str]) -> tuple[str, ...]:
         """The server withdrew these calls: stop their tools (called by the router, at once).
@@ -296,7 +292,6 @@ class ToolDispatcher:
     ) -> list[m.FunctionCall]:
         """Start background calls, acknowledge them (where the backend allows it); the started."""
         started = [c for c in calls if not (c.id and c.id in self._server_cancelled)]
-        assert self._nursery is not None
         acks = []
         for call in started:
             tool = self._tools.get(call.name)
@@ -304,7 +299,7 @@ class ToolDispatcher:
             key = next(self._keys)
             scope = trio.CancelScope()  # registered now: a cancel can reach it before it runs
             self._background[key] = (call.id or "", scope)
-            self._nursery.start_soon(self._run_background, call, tool, connection, key, scope)
+            self._host.nursery.start_soon(self._run_background, call, tool, connection, key, scope)
             try:
                 running = tool.formatter.running(tool.name)
             except Exception as exc:

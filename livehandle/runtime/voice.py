@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from livehandle._nursery import TaskHost
 from livehandle.runtime.context import ContextDelivery, DeferredWriter, PendingContext
 from livehandle.runtime.reactor import (
     EffectExecutor,
@@ -124,22 +125,17 @@ class VoiceRuntime:
         self._executor = EffectExecutor(
             _EffectTarget(self), emit=emit, pending=self.pending, barge_in=barge_in
         )
-        self._nursery: trio.Nursery | None = None
-        self._scope = trio.CancelScope()
+        self._host = TaskHost("the voice runtime")
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Host concurrent effects until :meth:`stop` (run it in the session's nursery)."""
-        with self._scope:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                task_status.started()
-                await trio.sleep_forever()
+        await self._host.run(task_status=task_status)
 
     def stop(self) -> None:
         """Cancel every concurrent effect still running and end :meth:`run`."""
-        self._scope.cancel()
+        self._host.stop()
 
     # -- state --------------------------------------------------------------------------------
 
@@ -291,8 +287,7 @@ class VoiceRuntime:
 
     async def _execute(self, reactions: list[Reaction]) -> None:
         if reactions:
-            assert self._nursery is not None, "VoiceRuntime.run() has not started"
-            await self._executor.execute(reactions, self._nursery)
+            await self._executor.execute(reactions, self._host.nursery)
 
 
 class _EffectTarget:
