@@ -84,13 +84,13 @@ class SessionClient:
         self.events = session.subscribe()
 
     async def send_frame(self) -> None:
-        from livehandle.wire import messages as m
+        from livehandle._wire import messages as m
 
         await self.session.send(m.RealtimeInput(audio=m.Blob(MIC_MIME, MIC_FRAME)))
 
     async def turn(self, text: str, on_audio: AudioCallback = None, expected: int = 0) -> int:
         from livehandle import SessionEvent
-        from livehandle.wire import messages as m
+        from livehandle._wire import messages as m
 
         turn = m.Content(parts=(m.Part(text=text),), role="user")
         await self.session.send(m.ClientContent(turns=(turn,), turn_complete=True))
@@ -192,7 +192,7 @@ async def connect(
         async with open_live_session(config, endpoint=where, transport=transport) as handle:
             yield HandleClient(handle)
     elif kind == "session":
-        from livehandle.session import open_session
+        from livehandle._session import open_session
 
         where = endpoint(url, tls, context)
         setup = live_config(modality).to_setup(where)

@@ -8,7 +8,7 @@ orchestrating script collects it.  Every subprocess has a time limit.
 The four clients:
 
 * ``handle``: ``open_live_session`` and :class:`~livehandle.LiveHandle`;
-* ``session``: the L0 ``livehandle.session`` (``Session.send`` / ``Session.subscribe``);
+* ``session``: the L0 ``livehandle._session`` (``Session.send`` / ``Session.subscribe``);
 * ``trio-ws``: a bare ``trio_websocket`` client with plain ``json`` + ``base64``;
 * ``genai``: google-genai's ``client.aio.live.connect`` (asyncio, ``websockets``).
 
@@ -324,7 +324,7 @@ def client_ssl_context(tls_dir: str) -> ssl.SSLContext:
 
 def live_config(modality: str, **overrides: Any) -> Any:
     """The LiveConfig both livehandle clients use (L0 sends its ``to_setup``)."""
-    from livehandle.config import LiveConfig
+    from livehandle._config.live import LiveConfig
 
     settings: dict[str, Any] = {
         "model": MODEL,
@@ -342,7 +342,7 @@ def live_config(modality: str, **overrides: Any) -> Any:
 
 
 def endpoint(url: str, tls_dir: str, context: ssl.SSLContext | None = None) -> Any:
-    from livehandle.transport.endpoints import Endpoint
+    from livehandle._transport.endpoints import Endpoint
 
     context = context or client_ssl_context(tls_dir)
     return Endpoint.google_ai(API_KEY, base_url=url, ssl_context=context)

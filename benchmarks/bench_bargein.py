@@ -69,8 +69,8 @@ def worker(kind: str, url: str, tls: str, count: int) -> dict[str, Any]:
 
     async def with_session() -> None:
         from livehandle import SessionEvent
-        from livehandle.session import open_session
-        from livehandle.wire import messages as m
+        from livehandle._session import open_session
+        from livehandle._wire import messages as m
 
         where = endpoint(url, tls)
         setup = live_config("AUDIO").to_setup(where)

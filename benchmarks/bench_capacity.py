@@ -90,7 +90,7 @@ class TimedConnection:
 
 class TimedTransport:
     def __init__(self, pending: deque[tuple[float, bool]], lags: list[float]) -> None:
-        from livehandle.transport.websocket import WebSocketTransport
+        from livehandle._transport.websocket import WebSocketTransport
 
         self._inner = WebSocketTransport()
         self._pending = pending

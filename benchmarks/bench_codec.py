@@ -14,8 +14,8 @@ import json
 import os
 import timeit
 
-from livehandle.wire import messages as m
-from livehandle.wire.codec import decode_server, encode_client, encode_server
+from livehandle._wire import messages as m
+from livehandle._wire.codec import decode_server, encode_client, encode_server
 
 MIC = os.urandom(640)  # 20 ms at 16 kHz, 16-bit mono
 MODEL = os.urandom(1920)  # 40 ms at 24 kHz, 16-bit mono

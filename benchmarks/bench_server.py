@@ -41,9 +41,9 @@ from _common import pin, server_ssl_context
 def install_stamping_engine(stamp_audio: bool, stamp_file: str | None) -> None:
     import attrs
 
-    import livehandle.testing.emulator as emulator_module
+    import livehandle.testing._emulator as emulator_module
+    from livehandle._wire import messages as m
     from livehandle.testing._engine import Engine
-    from livehandle.wire import messages as m
 
     stamps = open(stamp_file, "a", encoding="ascii") if stamp_file else None  # noqa: SIM115
 

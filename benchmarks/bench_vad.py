@@ -6,7 +6,7 @@ Run: ``python benchmarks/bench_vad.py`` (after ``pip install -e .``).  Prints, f
 * noise: 10 s at 16 kHz (ms, best);
 * ServerVad.feed over 60 s of 16 kHz speech, pauses and noise, all at once and in 20 ms chunks
   (the size of a typical microphone frame) (ms, best);
-* BackendInputVad.process (``livehandle.runtime.vad``, run on every microphone chunk in the
+* BackendInputVad.process (``livehandle._runtime.vad``, run on every microphone chunk in the
   caller's task) over the same 60 s, in 20 ms chunks and in whole 30 ms frames: microseconds per
   30 ms analysis frame, the median of several runs (and the best).  Budget: well under 30 us.
 
@@ -22,9 +22,9 @@ import time
 import timeit
 from typing import TYPE_CHECKING, Any
 
-from livehandle.runtime.vad import BackendInputVad
+from livehandle._runtime.vad import BackendInputVad
+from livehandle.testing._vad import ServerVad
 from livehandle.testing.audio import chunked, noise, silence, synth_voice
-from livehandle.testing.vad import ServerVad
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -31,7 +31,7 @@ GROUPS: tuple[tuple[str, str], ...] = (
     ("<method 'recv", "socket recv syscalls"),
     ("<method 'poll' of 'select.epoll'", "epoll (run-loop waits)"),
     ("_ssl._SSLSocket", "OpenSSL (encrypt/decrypt)"),
-    ("livehandle/wire/", "livehandle: wire codec"),
+    ("livehandle/_wire/", "livehandle: wire codec"),
     ("livehandle/", "livehandle: {module}"),
     ("cattrs", "cattrs"),
     ("/attr/", "attrs"),

@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 
 from livehandle import LiveConfig, LiveEvent, open_live_session, tool
+from livehandle.lowlevel import ToolResponse
 from livehandle.testing import CallTools, LiveEmulator, Rule, Say, Scenario, ToolCallSpec, When
-from livehandle.wire import ToolResponse
 
 
 @tool

@@ -1,19 +1,28 @@
 """livehandle: a Trio runtime for real-time voice and multimodal agents on the Gemini Live API.
 
-Public names are re-exported here; the submodules are implementation layers (see the architecture
-page).  Wire messages live in :mod:`livehandle.wire`, transports in :mod:`livehandle.transport`.
+This namespace holds what a bot author uses.  Two more public namespaces sit beside it:
+:mod:`livehandle.testing` (the emulator, scenarios, fixtures and audio helpers) and
+:mod:`livehandle.lowlevel` (the L0 session, wire messages and codec, transports, broadcasts).
+Every other module is private; each public name reports its namespace as ``__module__``.
 """
 
 from __future__ import annotations
 
-from livehandle._version import __version__ as __version__
-from livehandle.broadcast import (
-    Broadcast as Broadcast,
-    BroadcastStatistics as BroadcastStatistics,
-    Subscription as Subscription,
+import warnings as _warnings
+from typing import Any as _Any
+
+from livehandle import _public
+from livehandle._broadcast import Subscription as Subscription
+from livehandle._config.live import (
+    DEFAULT_MODEL as DEFAULT_MODEL,
+    MODEL_ENV as MODEL_ENV,
+    Delivery as Delivery,
+    DeliveryPolicy as DeliveryPolicy,
+    InstructionUpdate as InstructionUpdate,
+    LiveConfig as LiveConfig,
+    ResolvedInstructionUpdate as ResolvedInstructionUpdate,
 )
-from livehandle.config import Delivery as Delivery, LiveConfig as LiveConfig
-from livehandle.errors import (
+from livehandle._errors import (
     ConnectFailed as ConnectFailed,
     ConnectionClosed as ConnectionClosed,
     ConnectionLost as ConnectionLost,
@@ -31,28 +40,40 @@ from livehandle.errors import (
     StaleToolResponse as StaleToolResponse,
     ToolHookFailed as ToolHookFailed,
 )
-from livehandle.events import (
+from livehandle._events import (
     LiveEvent as LiveEvent,
     SessionEnd as SessionEnd,
     SessionEvent as SessionEvent,
     SessionPhase as SessionPhase,
 )
-from livehandle.handle import LiveHandle as LiveHandle
-from livehandle.open import open_live_session as open_live_session
-from livehandle.runtime.context import (
-    ContextDelivery as ContextDelivery,
-    DeferredWriter as DeferredWriter,
-    PendingContext as PendingContext,
+from livehandle._handle import LiveHandle as LiveHandle
+from livehandle._open import open_live_session as open_live_session
+from livehandle._runtime.context import ContextDelivery as ContextDelivery
+from livehandle._runtime.dispatch import (
+    BeforeToolResponse as BeforeToolResponse,
+    OnToolCall as OnToolCall,
+    ToolStats as ToolStats,
 )
-from livehandle.runtime.dispatch import ToolStats as ToolStats
-from livehandle.runtime.lanes import Hooks as Hooks
-from livehandle.runtime.reactor import VoiceRuntimeState as VoiceRuntimeState
-from livehandle.runtime.state import State as State
-from livehandle.runtime.telemetry import (
+from livehandle._runtime.reactor import VoiceRuntimeState as VoiceRuntimeState
+from livehandle._runtime.state import JsonValue as JsonValue, State as State
+from livehandle._runtime.telemetry import (
+    HISTOGRAM_BOUNDS_MS as HISTOGRAM_BOUNDS_MS,
+    PERCENTILE_WINDOW as PERCENTILE_WINDOW,
     LatencyStats as LatencyStats,
     SessionTelemetry as SessionTelemetry,
 )
-from livehandle.runtime.tools import (
+from livehandle._runtime.transcript import TranscriptTurn as TranscriptTurn
+from livehandle._runtime.vad import (
+    BackendInputVad as BackendInputVad,
+    BackendVadSnapshot as BackendVadSnapshot,
+    TurnCommitConfig as TurnCommitConfig,
+    TurnCommitPolicy as TurnCommitPolicy,
+    TurnSignal as TurnSignal,
+    VadConfig as VadConfig,
+    VadEvent as VadEvent,
+    VadState as VadState,
+)
+from livehandle._tools.tools import (
     ResultFormatter as ResultFormatter,
     Tool as Tool,
     ToolArgumentError as ToolArgumentError,
@@ -60,70 +81,54 @@ from livehandle.runtime.tools import (
     ToolTimeout as ToolTimeout,
     tool as tool,
 )
-from livehandle.runtime.transcript import TranscriptTurn as TranscriptTurn
-from livehandle.runtime.vad import (
-    BackendInputVad as BackendInputVad,
-    BackendVadSnapshot as BackendVadSnapshot,
-    TurnCommitConfig as TurnCommitConfig,
-    VadConfig as VadConfig,
-)
-from livehandle.runtime.writer import SessionWriter as SessionWriter
-from livehandle.session import (
-    Session as Session,
-    SessionOptions as SessionOptions,
-    open_session as open_session,
-)
-from livehandle.transport import (
-    Endpoint as Endpoint,
-    MemoryTransport as MemoryTransport,
-    Transport as Transport,
-    WebSocketTransport as WebSocketTransport,
-)
-from livehandle.wire.messages import (
+from livehandle._transport.endpoints import Endpoint as Endpoint
+from livehandle._version import __version__ as __version__
+from livehandle._wire.messages import (
     FunctionCall as FunctionCall,
     FunctionResponse as FunctionResponse,
 )
 
 __all__ = [
+    "DEFAULT_MODEL",
+    "HISTOGRAM_BOUNDS_MS",
+    "MODEL_ENV",
+    "PERCENTILE_WINDOW",
     "BackendInputVad",
     "BackendVadSnapshot",
-    "Broadcast",
-    "BroadcastStatistics",
+    "BeforeToolResponse",
     "ConnectFailed",
     "ConnectionClosed",
     "ConnectionLost",
     "ContextDelivery",
-    "DeferredWriter",
     "Delivery",
+    "DeliveryPolicy",
     "Endpoint",
     "FunctionCall",
     "FunctionResponse",
-    "Hooks",
+    "InstructionUpdate",
     "InvalidArgument",
+    "JsonValue",
     "Lagged",
     "LatencyStats",
     "LiveConfig",
     "LiveEvent",
     "LiveHandle",
-    "MemoryTransport",
     "NormalClosure",
-    "PendingContext",
+    "OnToolCall",
     "PolicyViolation",
     "ProtocolError",
     "ReactionFailed",
+    "ResolvedInstructionUpdate",
     "ResultFormatter",
     "ServerError",
-    "Session",
     "SessionClosed",
     "SessionEnd",
     "SessionError",
     "SessionEvent",
-    "SessionOptions",
     "SessionPhase",
     "SessionTaskFailed",
     "SessionTelemetry",
     "SessionTimeout",
-    "SessionWriter",
     "StaleToolResponse",
     "State",
     "Subscription",
@@ -134,13 +139,48 @@ __all__ = [
     "ToolStats",
     "ToolTimeout",
     "TranscriptTurn",
-    "Transport",
     "TurnCommitConfig",
+    "TurnCommitPolicy",
+    "TurnSignal",
     "VadConfig",
+    "VadEvent",
+    "VadState",
     "VoiceRuntimeState",
-    "WebSocketTransport",
     "__version__",
     "open_live_session",
-    "open_session",
     "tool",
 ]
+
+_public.publish(__name__, globals())
+
+#: Names that moved to :mod:`livehandle.lowlevel`; still importable from here for one release.
+_MOVED_TO_LOWLEVEL = frozenset(
+    {
+        "Broadcast",
+        "BroadcastStatistics",
+        "DeferredWriter",
+        "Hooks",
+        "MemoryTransport",
+        "PendingContext",
+        "Session",
+        "SessionOptions",
+        "SessionWriter",
+        "Transport",
+        "WebSocketTransport",
+        "open_session",
+    }
+)
+
+
+def __getattr__(name: str) -> _Any:
+    if name in _MOVED_TO_LOWLEVEL:
+        _warnings.warn(
+            f"livehandle.{name} moved to livehandle.lowlevel.{name}; the old name goes away "
+            "in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from livehandle import lowlevel
+
+        return getattr(lowlevel, name)
+    raise AttributeError(f"module 'livehandle' has no attribute {name!r}")

@@ -1,10 +1,10 @@
-"""``python -m livehandle``: the command-line entry point (see :mod:`livehandle.cli`)."""
+"""``python -m livehandle``: the command-line entry point (see :mod:`livehandle._cli`)."""
 
 from __future__ import annotations
 
 import sys
 
-from livehandle.cli import main
+from livehandle._cli import main
 
 __all__ = ["main"]
 

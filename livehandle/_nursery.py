@@ -4,7 +4,7 @@ Trio nurseries always wrap errors in an ExceptionGroup.  At our public boundary 
 user a group of internals for an exception they raised themselves.  :func:`open_owned_nursery`
 keeps the body's exception separate: it is re-raised unchanged after the session's cleanup ran and
 every task finished.  Failures of the session's own tasks (which are designed not to fail) become
-one :class:`~livehandle.errors.SessionTaskFailed` chained to the group.
+one :class:`~livehandle.SessionTaskFailed` chained to the group.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from livehandle.errors import SessionTaskFailed
+from livehandle._errors import SessionTaskFailed
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable

@@ -4,8 +4,8 @@ import pytest
 import trio
 import trio.testing
 
-from livehandle.broadcast import Broadcast, BroadcastStatistics
-from livehandle.errors import Lagged
+from livehandle._broadcast import Broadcast, BroadcastStatistics
+from livehandle._errors import Lagged
 
 
 async def drain(subscription):

@@ -1,39 +1,54 @@
-"""Testing tools shipped with livehandle: the Live API emulator, scenarios and pytest fixtures.
+"""Testing tools shipped with livehandle: the Live API emulator, scenarios, fixtures, audio helpers.
 
-:class:`LiveEmulator` is a real WebSocket server speaking the Gemini Live protocol on 127.0.0.1;
-:class:`Scenario` scripts how its model behaves.  The pytest fixtures ``live_emulator`` and
-``live_endpoint`` come from :mod:`livehandle.testing.pytest_plugin`.
+:class:`LiveEmulator` speaks the Gemini Live protocol on 127.0.0.1 (a real WebSocket server);
+:class:`Scenario` scripts how its model behaves; :mod:`livehandle.testing.audio` makes and reads
+PCM.  The pytest fixtures ``live_emulator`` and ``live_endpoint`` come from
+:mod:`livehandle.testing.pytest_plugin`, which pytest loads on its own.
 """
 
 from __future__ import annotations
 
-from livehandle.testing.emulator import (
+from livehandle import _public
+from livehandle.testing import audio as audio
+from livehandle.testing._emulator import (
     DEFAULT_MODELS as DEFAULT_MODELS,
     EmulatorConnection as EmulatorConnection,
     LiveEmulator as LiveEmulator,
     Received as Received,
     Sent as Sent,
 )
-from livehandle.testing.scenario import (
+from livehandle.testing._scenario import (
     Audio as Audio,
     CallTools as CallTools,
     Fault as Fault,
+    FaultKind as FaultKind,
     Pause as Pause,
     Rule as Rule,
     Say as Say,
     Scenario as Scenario,
+    Step as Step,
     ToolCallSpec as ToolCallSpec,
     Transcript as Transcript,
+    TurnKind as TurnKind,
     UserTurn as UserTurn,
     When as When,
+)
+from livehandle.testing._vad import (
+    END_HYSTERESIS_DB as END_HYSTERESIS_DB,
+    START_THRESHOLD_DBFS as START_THRESHOLD_DBFS,
+    ServerVad as ServerVad,
+    VadEdge as VadEdge,
 )
 
 __all__ = [
     "DEFAULT_MODELS",
+    "END_HYSTERESIS_DB",
+    "START_THRESHOLD_DBFS",
     "Audio",
     "CallTools",
     "EmulatorConnection",
     "Fault",
+    "FaultKind",
     "LiveEmulator",
     "Pause",
     "Received",
@@ -41,8 +56,15 @@ __all__ = [
     "Say",
     "Scenario",
     "Sent",
+    "ServerVad",
+    "Step",
     "ToolCallSpec",
     "Transcript",
+    "TurnKind",
     "UserTurn",
+    "VadEdge",
     "When",
+    "audio",
 ]
+
+_public.publish(__name__, globals())

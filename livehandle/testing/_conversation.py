@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 if TYPE_CHECKING:
-    from livehandle.wire import messages as m
+    from livehandle._wire import messages as m
 
 __all__ = ["Conversation", "Stop", "stopping", "text_of"]
 

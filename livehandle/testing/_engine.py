@@ -16,19 +16,19 @@ from typing import TYPE_CHECKING, Any, Literal
 import trio
 import trio_websocket
 
-from livehandle.errors import ProtocolError
+from livehandle._errors import ProtocolError
+from livehandle._wire import messages as m
+from livehandle._wire.codec import decode_client, encode_server
 from livehandle.testing import audio
 from livehandle.testing._conversation import Conversation, Stop, stopping, text_of
 from livehandle.testing._responder import Responder
-from livehandle.testing.scenario import Fault, UserTurn
-from livehandle.testing.vad import ServerVad
-from livehandle.wire import messages as m
-from livehandle.wire.codec import decode_client, encode_server
+from livehandle.testing._scenario import Fault, UserTurn
+from livehandle.testing._vad import ServerVad
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from livehandle.testing.emulator import EmulatorConnection, LiveEmulator
+    from livehandle.testing._emulator import EmulatorConnection, LiveEmulator
 
 log = logging.getLogger("livehandle.testing")
 

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from livehandle._wire import messages as m
 from livehandle.testing import audio
 from livehandle.testing._conversation import Stop
-from livehandle.testing.scenario import (
+from livehandle.testing._scenario import (
     Audio,
     CallTools,
     Fault,
@@ -28,7 +29,6 @@ from livehandle.testing.scenario import (
     Transcript,
     UserTurn,
 )
-from livehandle.wire import messages as m
 
 if TYPE_CHECKING:
     from livehandle.testing._engine import Engine
@@ -297,7 +297,7 @@ class Responder:
         self.answers = {}
 
     async def fault(self, fault: Fault) -> None:
-        """Make ``fault`` happen now (see :data:`~livehandle.testing.scenario.FaultKind`)."""
+        """Make ``fault`` happen now (see :data:`~livehandle.testing._scenario.FaultKind`)."""
         match fault.kind:
             case "drop":
                 await self.engine.drop()

@@ -9,8 +9,8 @@ pytest loads this plugin automatically wherever livehandle is installed (entry p
     the client sent (``live_emulator.connections``) or to act on a connection.
 ``live_endpoint``
     The emulator's URL, e.g. ``"ws://127.0.0.1:40123"``; pass it to
-    :meth:`Endpoint.from_url <livehandle.transport.Endpoint.from_url>` (or as ``base_url`` to
-    :meth:`Endpoint.google_ai <livehandle.transport.Endpoint.google_ai>`).
+    :meth:`Endpoint.from_url <livehandle.Endpoint.from_url>` (or as ``base_url`` to
+    :meth:`Endpoint.google_ai <livehandle.Endpoint.google_ai>`).
 ``live_emulator_scenario``
     The :class:`~livehandle.testing.Scenario` the emulator plays; by default None, which means the
     echo assistant (``"You said: <what the user said>"``).  Override it to script the model.
@@ -27,9 +27,10 @@ plugin still loads but defines only the two customization fixtures, and a test a
 
 A complete test, as it would appear in a test module::
 
-    from livehandle import Endpoint, SessionEvent, open_session
+    from livehandle import Endpoint, SessionEvent
+    from livehandle.lowlevel import open_session
     from livehandle.testing import LiveEmulator
-    from livehandle.wire import ClientContent, Content, GenerationConfig, Modality, Part, Setup
+    from livehandle.lowlevel import ClientContent, Content, GenerationConfig, Modality, Part, Setup
 
     SETUP = Setup(
         model="models/gemini-3.8-live",
@@ -87,8 +88,8 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
-    from livehandle.testing.emulator import LiveEmulator
-    from livehandle.testing.scenario import Scenario
+    from livehandle.testing._emulator import LiveEmulator
+    from livehandle.testing._scenario import Scenario
 
 try:
     from pytest_trio import trio_fixture as _trio_fixture
@@ -125,7 +126,7 @@ if _trio_fixture is not None:
         live_emulator_scenario: Scenario | None, live_emulator_options: dict[str, Any]
     ) -> AsyncIterator[LiveEmulator]:
         """A running ``LiveEmulator`` (echo assistant unless customized), for one test."""
-        from livehandle.testing.emulator import LiveEmulator
+        from livehandle.testing._emulator import LiveEmulator
 
         emulator = LiveEmulator(live_emulator_scenario, **live_emulator_options)
         async with emulator.running():

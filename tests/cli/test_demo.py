@@ -6,8 +6,8 @@ import io
 import re
 from typing import TYPE_CHECKING
 
-from livehandle.cli import build_parser
-from livehandle.cli.demo import demo
+from livehandle._cli import build_parser
+from livehandle._cli.demo import demo
 from livehandle.testing import audio
 
 if TYPE_CHECKING:

@@ -21,11 +21,11 @@ import trio
 import trio.testing
 
 from livehandle import LiveEvent, ServerError, SessionEnd
-from livehandle.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, talk
+from livehandle._cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, talk
+from livehandle._transport import Endpoint
+from livehandle._wire import messages as m
 from livehandle.testing import LiveEmulator, audio
 from livehandle.testing._responder import MS_PER_CHAR
-from livehandle.transport import Endpoint
-from livehandle.wire import messages as m
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,7 +43,7 @@ def no_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    """Parse ``talk`` arguments with a parser built like ``livehandle.cli.build_parser``."""
+    """Parse ``talk`` arguments with a parser built like ``livehandle._cli.build_parser``."""
     parser = argparse.ArgumentParser(prog="python -m livehandle")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     talk.add_parser(subparsers)

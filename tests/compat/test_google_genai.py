@@ -44,8 +44,8 @@ genai = pytest.importorskip(
 )
 from google.genai import types  # noqa: E402
 
+from livehandle._wire import ClientContent, RealtimeInput, Setup, ToolResponse  # noqa: E402
 from livehandle.testing import LiveEmulator, Scenario  # noqa: E402
-from livehandle.wire import ClientContent, RealtimeInput, Setup, ToolResponse  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Coroutine

@@ -5,10 +5,10 @@ import json
 import attrs
 import pytest
 
-from livehandle.config import DEFAULT_MODEL, Delivery, LiveConfig
-from livehandle.transport import Endpoint
-from livehandle.wire import messages as m
-from livehandle.wire.codec import encode_client
+from livehandle._config.live import DEFAULT_MODEL, Delivery, LiveConfig
+from livehandle._transport import Endpoint
+from livehandle._wire import messages as m
+from livehandle._wire.codec import encode_client
 
 GOOGLE_AI = Endpoint.google_ai("test-key")
 EMULATOR = Endpoint.from_url("ws://127.0.0.1:9")

@@ -8,15 +8,15 @@ import pytest
 import trio
 import trio.testing
 
-from livehandle.errors import SessionClosed
-from livehandle.runtime.context import (
+from livehandle._errors import SessionClosed
+from livehandle._runtime.context import (
     DEFAULT_CONTEXT_CAPACITY,
     ContextDelivery,
     DeferredWriter,
     PendingContext,
 )
-from livehandle.runtime.writer import INPUT_AUDIO_MIME, SessionWriter
-from livehandle.wire import messages as m
+from livehandle._runtime.writer import INPUT_AUDIO_MIME, SessionWriter
+from livehandle._wire import messages as m
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -9,8 +9,8 @@ import pytest
 import trio
 import trio.testing
 
-from livehandle.config import LiveConfig
-from livehandle.errors import (
+from livehandle._config.live import LiveConfig
+from livehandle._errors import (
     ConnectionLost,
     InvalidArgument,
     PolicyViolation,
@@ -18,15 +18,15 @@ from livehandle.errors import (
     SessionClosed,
     SessionTaskFailed,
 )
-from livehandle.events import LiveEvent, SessionEvent, SessionPhase
-from livehandle.open import open_live_session
-from livehandle.runtime.lanes import Hooks
+from livehandle._events import LiveEvent, SessionEvent, SessionPhase
+from livehandle._open import open_live_session
+from livehandle._runtime.lanes import Hooks
+from livehandle._wire import messages as m
 from livehandle.testing import Audio, Fault, LiveEmulator, Rule, Say, Scenario, When, audio
-from livehandle.wire import messages as m
 from tests.testing.helpers import until
 
 if TYPE_CHECKING:
-    from livehandle.handle import LiveHandle
+    from livehandle._handle import LiveHandle
 
 TEXT = LiveConfig(response_modality="TEXT")
 VOICE = LiveConfig()  # AUDIO with both transcriptions
@@ -304,7 +304,7 @@ async def test_connect_failures_raise_the_typed_error() -> None:
 def test_no_endpoint_and_no_key_is_a_value_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GEMINI_API_KEY", raising=False)
     monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
-    from livehandle.open import resolve_endpoint
+    from livehandle._open import resolve_endpoint
 
     with pytest.raises(ValueError, match="GEMINI_API_KEY"):
         resolve_endpoint(None, None)
@@ -471,8 +471,8 @@ async def test_an_unusable_endpoint_raises_value_error_unwrapped(endpoint: str) 
 
 
 async def test_a_failing_token_callable_raises_connect_failed() -> None:
-    from livehandle.errors import ConnectFailed
-    from livehandle.transport import Endpoint
+    from livehandle._errors import ConnectFailed
+    from livehandle._transport import Endpoint
 
     def token() -> str:
         raise RuntimeError("metadata server unreachable")

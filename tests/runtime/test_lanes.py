@@ -5,13 +5,13 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from livehandle.broadcast import Broadcast
-from livehandle.config import Delivery
-from livehandle.errors import Lagged, ServerError
-from livehandle.events import LiveEvent, SessionEnd, SessionEvent
-from livehandle.runtime.lanes import Hooks, Lanes
-from livehandle.runtime.state import State
-from livehandle.runtime.telemetry import SessionTelemetry
+from livehandle._broadcast import Broadcast
+from livehandle._config.live import Delivery
+from livehandle._errors import Lagged, ServerError
+from livehandle._events import LiveEvent, SessionEnd, SessionEvent
+from livehandle._runtime.lanes import Hooks, Lanes
+from livehandle._runtime.state import State
+from livehandle._runtime.telemetry import SessionTelemetry
 
 END = SessionEnd("server", 1011, "x", ServerError(1011, "x"))
 

@@ -9,11 +9,11 @@ import pytest
 import trio
 import trio.testing
 
-from livehandle.errors import ReactionFailed, SessionClosed, SessionTimeout
-from livehandle.events import LiveEvent
-from livehandle.runtime.context import PendingContext
-from livehandle.runtime.lanes import BargeIn
-from livehandle.runtime.reactor import (
+from livehandle._errors import ReactionFailed, SessionClosed, SessionTimeout
+from livehandle._events import LiveEvent
+from livehandle._runtime.context import PendingContext
+from livehandle._runtime.lanes import BargeIn
+from livehandle._runtime.reactor import (
     CancelDeferredPrompt,
     EffectExecutor,
     EffectPolicy,
@@ -34,7 +34,7 @@ from livehandle.runtime.reactor import (
     UserSpeechStarted,
     VoiceRuntimeState,
 )
-from livehandle.wire import messages as m
+from livehandle._wire import messages as m
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

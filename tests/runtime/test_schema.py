@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, NotRequired, Optional, Required, Typ
 import attrs
 import pytest
 
-from livehandle.runtime.schema import (
+from livehandle._tools.schema import (
     docstring_summary,
     function_parameters,
     parameters_schema,

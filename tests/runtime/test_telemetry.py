@@ -5,8 +5,8 @@ import json
 import pytest
 import trio
 
-from livehandle.runtime.telemetry import HISTOGRAM_BOUNDS_MS, LatencyStats, SessionTelemetry
-from livehandle.wire.messages import ModalityTokenCount, UsageMetadata
+from livehandle._runtime.telemetry import HISTOGRAM_BOUNDS_MS, LatencyStats, SessionTelemetry
+from livehandle._wire.messages import ModalityTokenCount, UsageMetadata
 
 SNAPSHOT_KEYS = {
     "uptime_secs",

@@ -12,11 +12,12 @@ import pytest
 import trio
 import trio.testing
 
-from livehandle.config import LiveConfig
-from livehandle.errors import StaleToolResponse
-from livehandle.events import LiveEvent
-from livehandle.open import open_live_session
-from livehandle.runtime.tools import tool
+from livehandle._config.live import LiveConfig
+from livehandle._errors import StaleToolResponse
+from livehandle._events import LiveEvent
+from livehandle._open import open_live_session
+from livehandle._tools.tools import tool
+from livehandle._wire import messages as m
 from livehandle.testing import (
     CallTools,
     LiveEmulator,
@@ -27,12 +28,11 @@ from livehandle.testing import (
     ToolCallSpec,
     When,
 )
-from livehandle.wire import messages as m
 from tests.testing.helpers import until
 
 if TYPE_CHECKING:
-    from livehandle.handle import LiveHandle
-    from livehandle.runtime.state import State
+    from livehandle._handle import LiveHandle
+    from livehandle._runtime.state import State
     from livehandle.testing import EmulatorConnection
 
 

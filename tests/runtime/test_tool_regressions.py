@@ -5,13 +5,13 @@ from __future__ import annotations
 import attrs
 import trio
 
-from livehandle.config import LiveConfig
-from livehandle.errors import ToolHookFailed
-from livehandle.events import LiveEvent
-from livehandle.open import open_live_session
-from livehandle.runtime.tools import tool
+from livehandle._config.live import LiveConfig
+from livehandle._errors import ToolHookFailed
+from livehandle._events import LiveEvent
+from livehandle._open import open_live_session
+from livehandle._tools.tools import tool
+from livehandle._wire import messages as m
 from livehandle.testing import LiveEmulator
-from livehandle.wire import messages as m
 from tests.testing.helpers import until
 
 

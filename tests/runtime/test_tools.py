@@ -16,7 +16,7 @@ import trio
 import trio.lowlevel
 import trio.testing
 
-from livehandle.runtime.tools import (
+from livehandle._tools.tools import (
     ResultFormatter,
     Tool,
     ToolArgumentError,
@@ -27,7 +27,7 @@ from livehandle.runtime.tools import (
     to_response_payload,
     tool,
 )
-from livehandle.wire import codec, messages as m
+from livehandle._wire import codec, messages as m
 
 
 class Size(enum.Enum):

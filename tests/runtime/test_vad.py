@@ -1,4 +1,4 @@
-"""livehandle.runtime.vad: the client-side input VAD and the turn-commit policy."""
+"""livehandle._runtime.vad: the client-side input VAD and the turn-commit policy."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import attrs
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from livehandle.runtime.vad import (
+from livehandle._runtime.vad import (
     BackendInputVad,
     BackendVadSnapshot,
     TurnCommitConfig,

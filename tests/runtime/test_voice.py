@@ -9,18 +9,18 @@ import pytest
 import trio
 import trio.testing
 
-from livehandle.config import LiveConfig
-from livehandle.events import LiveEvent
-from livehandle.open import open_live_session
-from livehandle.runtime.context import DeferredWriter
-from livehandle.runtime.vad import BackendInputVad, TurnCommitConfig, VadConfig, VadEvent
-from livehandle.runtime.voice import PREROLL_MS
+from livehandle._config.live import LiveConfig
+from livehandle._events import LiveEvent
+from livehandle._open import open_live_session
+from livehandle._runtime.context import DeferredWriter
+from livehandle._runtime.vad import BackendInputVad, TurnCommitConfig, VadConfig, VadEvent
+from livehandle._runtime.voice import PREROLL_MS
+from livehandle._wire import messages as m
 from livehandle.testing import Audio, LiveEmulator, Rule, Scenario, When, audio
-from livehandle.wire import messages as m
 from tests.testing.helpers import until
 
 if TYPE_CHECKING:
-    from livehandle.handle import LiveHandle
+    from livehandle._handle import LiveHandle
     from livehandle.testing import EmulatorConnection
 
 VOICE = LiveConfig()  # server VAD, AUDIO out, immediate context

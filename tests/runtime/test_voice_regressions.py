@@ -9,14 +9,14 @@ from __future__ import annotations
 import pytest
 import trio
 
-from livehandle.config import LiveConfig
-from livehandle.errors import InvalidArgument
-from livehandle.events import LiveEvent, SessionEvent
-from livehandle.open import open_live_session
-from livehandle.runtime.context import DeferredWriter
-from livehandle.runtime.vad import BackendInputVad, TurnCommitConfig, VadEvent
+from livehandle._config.live import LiveConfig
+from livehandle._errors import InvalidArgument
+from livehandle._events import LiveEvent, SessionEvent
+from livehandle._open import open_live_session
+from livehandle._runtime.context import DeferredWriter
+from livehandle._runtime.vad import BackendInputVad, TurnCommitConfig, VadEvent
+from livehandle._wire import messages as m
 from livehandle.testing import LiveEmulator, audio
-from livehandle.wire import messages as m
 from tests.runtime.test_voice import recorded, wire
 from tests.testing.helpers import until
 
@@ -122,8 +122,8 @@ async def test_client_authority_sends_no_audio_outside_an_activity() -> None:
 
 
 async def test_the_emulator_refuses_audio_before_the_first_activity_start() -> None:
-    from livehandle.session import open_session
-    from livehandle.transport import Endpoint
+    from livehandle._session import open_session
+    from livehandle._transport import Endpoint
 
     async with LiveEmulator().running() as emu:
         endpoint = Endpoint.from_url(emu.url)

@@ -15,8 +15,8 @@ import attrs
 import trio
 import trio_websocket
 
-from livehandle.wire import messages as m
-from livehandle.wire.codec import decode_client, encode_server
+from livehandle._wire import messages as m
+from livehandle._wire.codec import decode_client, encode_server
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ import socket
 import pytest
 import trio
 
-from livehandle.errors import (
+from livehandle._errors import (
     ConnectFailed,
     ConnectionLost,
     InvalidArgument,
@@ -20,10 +20,10 @@ from livehandle.errors import (
     SessionClosed,
     SessionTimeout,
 )
-from livehandle.events import SessionEnd, SessionEvent, SessionPhase
-from livehandle.session import Session, SessionOptions, open_session
-from livehandle.transport import Endpoint
-from livehandle.wire import messages as m
+from livehandle._events import SessionEnd, SessionEvent, SessionPhase
+from livehandle._session import Session, SessionOptions, open_session
+from livehandle._transport import Endpoint
+from livehandle._wire import messages as m
 from tests.session.server import Peer, live_server
 from tests.testing.helpers import until
 
@@ -409,7 +409,7 @@ async def test_graceful_close_flushes_queued_messages_then_closes_1000() -> None
 async def test_a_burst_is_queued_without_waiting_and_written_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from livehandle.transport.websocket import WebSocketConnection
+    from livehandle._transport.websocket import WebSocketConnection
 
     batches: list[int] = []
     send_batch = WebSocketConnection.send_batch

@@ -8,15 +8,15 @@ import pytest
 import trio
 import trio.testing
 
-from livehandle.errors import SessionClosed, SessionTimeout
-from livehandle.events import SessionEvent, SessionPhase
-from livehandle.session import Session, SessionOptions, open_session
-from livehandle.transport import Endpoint, MemoryTransport
-from livehandle.wire import messages as m
-from livehandle.wire.codec import decode_client, encode_server
+from livehandle._errors import SessionClosed, SessionTimeout
+from livehandle._events import SessionEvent, SessionPhase
+from livehandle._session import Session, SessionOptions, open_session
+from livehandle._transport import Endpoint, MemoryTransport
+from livehandle._wire import messages as m
+from livehandle._wire.codec import decode_client, encode_server
 
 if TYPE_CHECKING:
-    from livehandle.transport.memory import MemoryConnection
+    from livehandle._transport.memory import MemoryConnection
 
 SETUP = m.Setup(model="models/test-model")
 ENDPOINT = Endpoint.from_url("ws://127.0.0.1:1/live")

@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING, TypeVar
 
 import trio
 
-from livehandle.events import SessionEvent
-from livehandle.session import Session, SessionOptions
-from livehandle.transport import Endpoint
-from livehandle.wire import messages as m
+from livehandle._events import SessionEvent
+from livehandle._session import Session, SessionOptions
+from livehandle._transport import Endpoint
+from livehandle._wire import messages as m
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from livehandle.broadcast import Subscription
+    from livehandle._broadcast import Subscription
     from livehandle.testing import LiveEmulator
 
 T = TypeVar("T")

@@ -17,7 +17,7 @@ import trio
 import trio_websocket
 
 import livehandle
-from livehandle.cli import main
+from livehandle._cli import main
 
 ROOT = Path(livehandle.__file__).resolve().parent.parent
 URL_LINE = re.compile(

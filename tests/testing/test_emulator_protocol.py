@@ -9,12 +9,12 @@ import pytest
 import trio
 import trio.testing
 
-from livehandle.errors import InvalidArgument, PolicyViolation
-from livehandle.events import SessionEvent
-from livehandle.session import open_session
+from livehandle._errors import InvalidArgument, PolicyViolation
+from livehandle._events import SessionEvent
+from livehandle._session import open_session
+from livehandle._transport import Endpoint, WebSocketTransport
+from livehandle._wire import messages as m
 from livehandle.testing import LiveEmulator, Rule, Say, Scenario, When, audio
-from livehandle.transport import Endpoint, WebSocketTransport
-from livehandle.wire import messages as m
 from tests.testing.helpers import (
     MODEL,
     SETUP_AUDIO,

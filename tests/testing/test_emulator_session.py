@@ -7,12 +7,12 @@ import pytest
 import trio
 import trio.testing
 
-from livehandle.errors import ConnectFailed, ConnectionLost, InvalidArgument, ServerError
-from livehandle.events import SessionEvent
-from livehandle.session import open_session
+from livehandle._errors import ConnectFailed, ConnectionLost, InvalidArgument, ServerError
+from livehandle._events import SessionEvent
+from livehandle._session import open_session
+from livehandle._transport import Endpoint, WebSocketTransport
+from livehandle._wire import messages as m
 from livehandle.testing import Fault, LiveEmulator, Pause, Rule, Say, Scenario, When
-from livehandle.transport import Endpoint, WebSocketTransport
-from livehandle.wire import messages as m
 from tests.testing.helpers import MODEL, SETUP_TEXT, connect, kinds, text_of, until, user_text
 
 KEY = "AIzaSy-emulator-test-key"
@@ -314,7 +314,7 @@ async def test_delayed_setup_complete(autojump_clock: trio.testing.MockClock) ->
 async def test_setup_complete_never_sent_times_the_client_out(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    from livehandle.errors import SessionTimeout
+    from livehandle._errors import SessionTimeout
 
     async with LiveEmulator(Scenario(setup_complete=False)).running() as emu:
         with pytest.raises(SessionTimeout):

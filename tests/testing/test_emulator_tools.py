@@ -7,7 +7,8 @@ import attrs
 import trio
 import trio.testing
 
-from livehandle.events import SessionEvent
+from livehandle._events import SessionEvent
+from livehandle._wire import messages as m
 from livehandle.testing import (
     CallTools,
     LiveEmulator,
@@ -18,7 +19,6 @@ from livehandle.testing import (
     ToolCallSpec,
     When,
 )
-from livehandle.wire import messages as m
 from tests.testing.helpers import SETUP_TEXT, connect, kinds, text_of, until, user_text
 
 WEATHER = CallTools([ToolCallSpec("get_weather", {"city": "Paris"})])

@@ -21,8 +21,9 @@ PLUGIN_ARGS = ("-p", "pytest_trio.plugin", "-p", "livehandle.testing.pytest_plug
 
 # Shared by the inner test modules: one TEXT turn over an open_session, returning the reply.
 INNER_HELPERS = """
-from livehandle import Endpoint, SessionEvent, open_session
-from livehandle.wire import ClientContent, Content, GenerationConfig, Modality, Part, Setup
+from livehandle import Endpoint, SessionEvent
+from livehandle.lowlevel import open_session
+from livehandle._wire import ClientContent, Content, GenerationConfig, Modality, Part, Setup
 
 SETUP = Setup(
     model="models/gemini-3.8-live",

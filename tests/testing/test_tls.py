@@ -8,12 +8,12 @@ import pytest
 import trio
 import trustme
 
-from livehandle.errors import ConnectFailed
-from livehandle.events import SessionEvent
-from livehandle.session import open_session
+from livehandle._errors import ConnectFailed
+from livehandle._events import SessionEvent
+from livehandle._session import open_session
+from livehandle._transport import Endpoint
+from livehandle._wire import messages as m
 from livehandle.testing import LiveEmulator
-from livehandle.transport import Endpoint
-from livehandle.wire import messages as m
 
 SETUP = m.Setup(
     model="models/gemini-3.8-live",

@@ -1,4 +1,4 @@
-"""livehandle.testing.vad: the emulator's energy VAD, in audio time."""
+"""livehandle.testing._vad: the emulator's energy VAD, in audio time."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import attrs
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from livehandle.testing._vad import ServerVad, VadEdge
 from livehandle.testing.audio import noise, silence, synth_voice
-from livehandle.testing.vad import ServerVad, VadEdge
 
 RATE = 16000
 

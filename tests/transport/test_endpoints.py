@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from livehandle.transport import Endpoint
+from livehandle._transport import Endpoint
 
 KEY = "AIzaSy-test-key-0123456789"
 GOOGLE_AI_PATH = "/ws/google.ai.generativelanguage.{}.GenerativeService.BidiGenerateContent"

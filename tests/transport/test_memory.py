@@ -6,14 +6,19 @@ import pytest
 import trio
 import trio.testing
 
-from livehandle.errors import (
+from livehandle._errors import (
     ConnectFailed,
     ConnectionClosed,
     ConnectionLost,
     NormalClosure,
     ServerError,
 )
-from livehandle.transport import Endpoint, MemoryConnection, MemoryTransport, memory_connection_pair
+from livehandle._transport import (
+    Endpoint,
+    MemoryConnection,
+    MemoryTransport,
+    memory_connection_pair,
+)
 
 KEY = "AIzaSy-memory-test-key"
 

@@ -10,7 +10,7 @@ import trio.testing
 import trio_websocket
 import trustme
 
-from livehandle.errors import (
+from livehandle._errors import (
     ConnectFailed,
     ConnectionClosed,
     ConnectionLost,
@@ -19,7 +19,7 @@ from livehandle.errors import (
     PolicyViolation,
     ServerError,
 )
-from livehandle.transport import Endpoint, WebSocketConnection, WebSocketTransport
+from livehandle._transport import Endpoint, WebSocketConnection, WebSocketTransport
 
 KEY = "AIzaSy-websocket-test-key"
 TIMEOUT = 10  # seconds; bounds every test that uses real sockets

@@ -9,8 +9,8 @@ from typing import Any, Union, get_args, get_origin
 import attrs
 from hypothesis import strategies as st
 
-from livehandle.wire import messages as m
-from livehandle.wire.codec import to_camel
+from livehandle._wire import messages as m
+from livehandle._wire.codec import to_camel
 
 json_scalars = (
     st.none()

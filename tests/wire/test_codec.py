@@ -5,7 +5,7 @@ from __future__ import annotations
 import hypothesis
 import hypothesis.strategies
 
-from livehandle.wire import encode_client, encode_realtime_audio, messages as m
+from livehandle._wire import encode_client, encode_realtime_audio, messages as m
 
 
 @hypothesis.given(

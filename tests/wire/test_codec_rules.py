@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from livehandle.errors import ProtocolError, SessionError
-from livehandle.wire import messages as m
-from livehandle.wire.codec import decode_client, decode_server, encode_client, encode_server
+from livehandle._errors import ProtocolError, SessionError
+from livehandle._wire import messages as m
+from livehandle._wire.codec import decode_client, decode_server, encode_client, encode_server
 
 PCM = bytes(range(256)) * 3
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import attrs
 
-from livehandle.wire import messages as m
-from livehandle.wire.codec import decode_client, decode_server, encode_client, encode_server
+from livehandle._wire import messages as m
+from livehandle._wire.codec import decode_client, decode_server, encode_client, encode_server
 
 B64 = "AAECAw=="
 USAGE = {

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from livehandle.wire import messages as m
-from livehandle.wire.codec import decode_client, decode_server, encode_client, encode_server
+from livehandle._wire import messages as m
+from livehandle._wire.codec import decode_client, decode_server, encode_client, encode_server
 
 LINES = [
     json.loads(line)

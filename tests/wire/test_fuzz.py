@@ -7,8 +7,8 @@ import json
 
 from hypothesis import given, settings, strategies as st
 
-from livehandle.errors import ProtocolError
-from livehandle.wire.codec import decode_client, decode_server
+from livehandle._errors import ProtocolError
+from livehandle._wire.codec import decode_client, decode_server
 from tests.wire.strategies import CLIENT_KEYS, SERVER_KEYS, json_values
 
 # Keys that appear in real messages, so generated objects often reach deep into the decoders.

@@ -7,8 +7,8 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from livehandle.wire import messages as m
-from livehandle.wire.codec import decode_client, decode_server, encode_client, encode_server
+from livehandle._wire import messages as m
+from livehandle._wire.codec import decode_client, decode_server, encode_client, encode_server
 from tests.wire.strategies import CLIENT_CLASSES, SERVER_CLASSES, for_class
 
 

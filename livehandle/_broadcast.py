@@ -1,0 +1,282 @@
+"""Non-blocking fan-out of events from one producer to any number of subscribers.
+
+The session's reader task publishes every decoded server event to a :class:`Broadcast`; each
+consumer (audio player, transcript view, logger) holds its own :class:`Subscription`.
+
+Guarantees:
+
+* :meth:`Broadcast.publish` is synchronous and never blocks or fails because of a slow
+  subscriber, so one stuck consumer cannot stall the reader or the other consumers.
+* Each subscription has its own bounded buffer.  When it is full the *oldest* item is dropped
+  and counted; the subscriber learns how many it missed through :class:`~livehandle.Lagged`
+  (``on_lag="raise"``) or :attr:`Subscription.total_missed` (``on_lag="skip"``).
+* Every subscriber sees the items published while it is subscribed, in publish order, minus
+  the ones dropped from its own buffer.
+* :meth:`Subscription.receive` is a Trio checkpoint on every path and cancellation-safe: a
+  cancelled receive takes nothing out of the buffer.
+* After :meth:`Broadcast.close`, subscribers drain what is buffered for them, then receive
+  :exc:`trio.EndOfChannel` (``async for`` loops simply end).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+
+import attrs
+import trio
+
+from livehandle._errors import Lagged
+
+if TYPE_CHECKING:
+    from typing import Self
+
+__all__ = ["Broadcast", "BroadcastStatistics", "Subscription"]
+
+T = TypeVar("T")
+
+OnLag = Literal["raise", "skip"]
+
+
+def _check_capacity(capacity: int) -> int:
+    if capacity < 1:
+        raise ValueError(f"capacity must be at least 1 (got {capacity})")
+    return capacity
+
+
+@attrs.frozen
+class BroadcastStatistics:
+    """A snapshot of a :class:`Broadcast`'s state.
+
+    Attributes:
+        subscribers: how many subscriptions currently receive new items.
+        published: how many items were published while the broadcast was open.
+        capacity: the default per-subscriber buffer size.
+        closed: whether :meth:`Broadcast.close` was called.
+    """
+
+    subscribers: int
+    published: int
+    capacity: int
+    closed: bool
+
+
+@attrs.define(eq=False)
+class Subscription(trio.abc.ReceiveChannel[T]):
+    """One subscriber's view of a :class:`Broadcast`; create it with :meth:`Broadcast.subscribe`.
+
+    It is a :class:`trio.abc.ReceiveChannel`: use ``async for item in sub``, and ``with sub`` or
+    ``async with sub`` to unsubscribe on exit.  :meth:`close` unsubscribes; afterwards
+    :meth:`receive` raises :exc:`trio.ClosedResourceError` (as for a closed Trio channel) and
+    anything still buffered is discarded.
+    """
+
+    _broadcast: Broadcast[T] | None = attrs.field(repr=False)
+    _buffer: deque[T] = attrs.field(repr=False)
+    _on_lag: OnLag
+    _accept: Callable[[T], bool] | None = attrs.field(default=None, repr=False)
+    _lot: trio.lowlevel.ParkingLot = attrs.field(
+        factory=trio.lowlevel.ParkingLot, init=False, repr=False
+    )
+    _missed: int = attrs.field(default=0, init=False)
+    _total_missed: int = attrs.field(default=0, init=False)
+    _ended: bool = attrs.field(default=False, init=False)
+    _closed: bool = attrs.field(default=False, init=False)
+
+    @property
+    def capacity(self) -> int:
+        """The most items this subscription buffers before dropping the oldest."""
+        assert self._buffer.maxlen is not None
+        return self._buffer.maxlen
+
+    @property
+    def pending(self) -> int:
+        """How many items are buffered now, waiting to be received."""
+        return len(self._buffer)
+
+    @property
+    def total_missed(self) -> int:
+        """How many items were dropped from this subscription's buffer over its whole life."""
+        return self._total_missed
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called on this subscription."""
+        return self._closed
+
+    def _push(self, value: T) -> None:
+        if len(self._buffer) == self.capacity:
+            self._missed += 1  # the deque evicts the oldest item itself
+            self._total_missed += 1
+        self._buffer.append(value)
+        self._lot.unpark_all()
+
+    def _end(self) -> None:
+        self._ended = True
+        self._lot.unpark_all()
+
+    def receive_nowait(self) -> T:
+        """Like :meth:`receive`, but never waits and is not a checkpoint.
+
+        Raises:
+            trio.WouldBlock: nothing is buffered yet (plus the errors :meth:`receive` raises).
+        """
+        if self._closed:
+            raise trio.ClosedResourceError("this subscription was closed")
+        if self._missed:
+            missed, self._missed = self._missed, 0
+            if self._on_lag == "raise":
+                raise Lagged(missed)
+        if self._buffer:
+            return self._buffer.popleft()
+        if self._ended:
+            raise trio.EndOfChannel
+        raise trio.WouldBlock
+
+    async def receive(self) -> T:
+        """Take the oldest buffered item, waiting for one if necessary.
+
+        Always a checkpoint; if cancelled, nothing is taken from the buffer.
+
+        Raises:
+            Lagged: items were dropped since the last receive and ``on_lag="raise"``; raised once,
+                then the next call returns the oldest retained item.
+            trio.EndOfChannel: the broadcast is closed and everything buffered was received.
+            trio.ClosedResourceError: this subscription was closed (also while waiting).
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            try:
+                value = self.receive_nowait()
+            except trio.WouldBlock:
+                await self._lot.park()
+            except Exception:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                raise
+            else:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return value
+
+    def close(self) -> None:
+        """Unsubscribe: stop receiving new items and discard buffered ones.  Idempotent.
+
+        Tasks waiting in :meth:`receive` wake up with :exc:`trio.ClosedResourceError`.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._broadcast is not None:
+            self._broadcast._subscriptions.pop(self, None)
+            self._broadcast = None
+        self._buffer.clear()
+        self._lot.unpark_all()
+
+    async def aclose(self) -> None:
+        """Like :meth:`close`, but also a checkpoint (used by ``async with``)."""
+        self.close()
+        await trio.lowlevel.checkpoint()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Broadcast(Generic[T]):
+    """Publish each value to every current subscriber without ever blocking the publisher.
+
+    Args:
+        capacity: the default number of items each subscription buffers before it starts
+            dropping the oldest.
+
+    Raises:
+        ValueError: ``capacity`` is smaller than 1.
+    """
+
+    def __init__(self, capacity: int = 512) -> None:
+        self._capacity = _check_capacity(capacity)
+        self._subscriptions: dict[Subscription[T], None] = {}  # insertion-ordered set
+        self._published = 0
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
+    def subscriber_count(self) -> int:
+        """How many subscriptions currently receive new items."""
+        return len(self._subscriptions)
+
+    def statistics(self) -> BroadcastStatistics:
+        """Return a snapshot of the subscriber count, items published, capacity and state."""
+        return BroadcastStatistics(
+            subscribers=len(self._subscriptions),
+            published=self._published,
+            capacity=self._capacity,
+            closed=self._closed,
+        )
+
+    def publish(self, value: T) -> bool:
+        """Append ``value`` to every subscription's buffer; never blocks.
+
+        A full buffer drops its oldest item.  With no subscribers the value is discarded.
+
+        Returns:
+            True if the value was published; False (and nothing happens) once the broadcast is
+            closed.
+        """
+        if self._closed:
+            return False
+        self._published += 1
+        for subscription in self._subscriptions:
+            accept = subscription._accept
+            if accept is None or accept(value):
+                subscription._push(value)
+        return True
+
+    def subscribe(
+        self,
+        *,
+        capacity: int | None = None,
+        on_lag: OnLag = "raise",
+        accept: Callable[[T], bool] | None = None,
+    ) -> Subscription[T]:
+        """Register a subscriber that sees every value published from now on.
+
+        Args:
+            capacity: this subscription's buffer size; defaults to the broadcast's.
+            on_lag: when items were dropped, ``"raise"`` makes the next receive raise
+                :class:`~livehandle.Lagged` once; ``"skip"`` only counts them in
+                :attr:`Subscription.total_missed`.
+            accept: only values for which this returns True are buffered (the rest never take
+                room in this subscriber's buffer); called synchronously by ``publish``.
+
+        Returns:
+            The subscription; if the broadcast is already closed it is already ended, so
+            receiving from it raises :exc:`trio.EndOfChannel`.
+
+        Raises:
+            ValueError: ``capacity`` is smaller than 1 or ``on_lag`` is not a known policy.
+        """
+        size = self._capacity if capacity is None else _check_capacity(capacity)
+        if on_lag not in ("raise", "skip"):
+            raise ValueError(f'on_lag must be "raise" or "skip" (got {on_lag!r})')
+        subscription = Subscription(self, deque(maxlen=size), on_lag, accept)
+        if self._closed:
+            subscription._end()
+        else:
+            self._subscriptions[subscription] = None
+        return subscription
+
+    def close(self) -> None:
+        """Stop publishing; subscribers drain their buffers, then get :exc:`trio.EndOfChannel`."""
+        if self._closed:
+            return
+        self._closed = True
+        subscriptions, self._subscriptions = self._subscriptions, {}
+        for subscription in subscriptions:
+            subscription._end()

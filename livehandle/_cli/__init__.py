@@ -1,0 +1,61 @@
+"""The ``python -m livehandle`` command line.
+
+One module per subcommand; each provides ``add_parser(subparsers)``, which registers the
+subcommand's arguments and sets ``handler`` to a function taking the parsed arguments and returning
+the exit status.  :func:`main` parses, dispatches and returns that status, so it can also be called
+from tests and scripts without a new process.  Subcommand modules import their own dependencies
+inside the handler, so one subcommand's imports never slow down (or break) the others.
+
+Exit statuses: 0 success (including a clean stop with Ctrl-C), 1 a runtime failure (e.g. the port
+is in use), 2 a usage error (bad arguments, an invalid scenario file, no subcommand).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from livehandle._version import __version__
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="python -m livehandle",
+        description="livehandle command-line tools.",
+    )
+    parser.add_argument("--version", action="version", version=f"livehandle {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    from livehandle._cli import demo, emulator, talk
+
+    demo.add_parser(subparsers)
+    emulator.add_parser(subparsers)
+    talk.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help, --version and usage errors
+        return _status(exc.code)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    status: int = handler(args)
+    return status
+
+
+def _status(code: str | int | None) -> int:
+    if code is None:
+        return EXIT_OK
+    return code if isinstance(code, int) else EXIT_USAGE

@@ -1,0 +1,1 @@
+"""Configuration: what a live session is (LiveConfig and the settings it holds)."""

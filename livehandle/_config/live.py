@@ -1,0 +1,679 @@
+"""User-facing session configuration: :class:`LiveConfig` and its nested :class:`Delivery` policies.
+
+A :class:`LiveConfig` describes one live session in plain Python terms (a voice name, a VAD
+silence in milliseconds, "resume this handle") and :meth:`LiveConfig.to_setup` turns it into the
+wire ``setup`` message for a given :class:`~livehandle.Endpoint`.  Settings left
+at ``None`` / ``False`` are omitted from the wire, so the server's own defaults apply and the
+default config produces a minimal setup (AUDIO output, both transcriptions on).
+
+The class also carries the runtime's own knobs (queue capacities, per-event-class delivery policies,
+the telemetry interval, timeouts) and the strategy for changing the system instruction mid-session
+(:meth:`LiveConfig.effective_instruction_update`, :meth:`LiveConfig.instruction_update_message`).
+
+Every check runs when the config is built (or, for endpoint-dependent checks, in ``to_setup``) and
+fails with a :class:`ValueError` that names the field and the reason.
+
+Example::
+
+    from livehandle._config.live import LiveConfig
+    from livehandle._transport import Endpoint
+
+    config = LiveConfig(
+        instruction="You are a concise travel agent.",
+        voice="Kore",
+        silence_duration_ms=600,
+        session_resumption=True,
+    )
+    setup = config.to_setup(Endpoint.google_ai(api_key))
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import os
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
+
+import attrs
+
+from livehandle._runtime.context import ContextDelivery
+from livehandle._runtime.dispatch import BeforeToolResponse, OnToolCall
+from livehandle._runtime.vad import TurnCommitConfig, VadConfig
+from livehandle._tools.tools import Tool, ToolSet
+from livehandle._wire import messages as m
+
+if TYPE_CHECKING:
+    from livehandle._transport.endpoints import Endpoint
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODEL_ENV",
+    "Delivery",
+    "DeliveryPolicy",
+    "InstructionUpdate",
+    "LiveConfig",
+    "ResolvedInstructionUpdate",
+]
+
+#: The model used when neither ``model=`` nor the ``GEMINI_MODEL`` environment variable is given.
+DEFAULT_MODEL = "gemini-3.8-live"
+
+#: The environment variable that overrides :data:`DEFAULT_MODEL`.
+MODEL_ENV = "GEMINI_MODEL"
+
+#: What a fast lane does when its consumer is behind.
+DeliveryPolicy: TypeAlias = Literal["lossless", "drop_newest"]
+
+#: How :meth:`LiveConfig.instruction_update_message` changes the instruction mid-session.
+InstructionUpdate: TypeAlias = Literal["auto", "context_update", "system_turn", "model_turn"]
+
+#: A concrete instruction-update strategy ("auto" resolved for an endpoint and model).
+ResolvedInstructionUpdate: TypeAlias = Literal["context_update", "system_turn", "model_turn"]
+
+_DELIVERY_POLICIES: tuple[str, ...] = ("lossless", "drop_newest")
+_INSTRUCTION_UPDATES: tuple[str, ...] = ("auto", "context_update", "system_turn", "model_turn")
+
+# First version whose Live models accept contextUpdate (wire-protocol §2.5).
+_CONTEXT_UPDATE_SINCE = (3, 8)
+_GEMINI_VERSION = re.compile(r"gemini-(?:live-)?(\d+)(?:\.(\d+))?")
+
+_E = TypeVar("_E", bound=enum.StrEnum)
+
+
+# --------------------------------------------------------------------------------------------
+# Converters and validators
+# --------------------------------------------------------------------------------------------
+
+
+def _default_model() -> str:
+    return os.environ.get(MODEL_ENV) or DEFAULT_MODEL
+
+
+def _parse_modality(value: object) -> m.Modality:
+    if isinstance(value, str):
+        try:
+            return m.Modality(value.upper())
+        except ValueError:
+            pass
+    choices = ", ".join(member.value for member in m.Modality)
+    raise ValueError(f"response_modality: unknown modality {value!r}; expected one of {choices}")
+
+
+def _response_modality(value: m.Modality | str | Iterable[m.Modality | str]) -> m.Modality:
+    if isinstance(value, str):
+        return _parse_modality(value)
+    if not isinstance(value, Iterable):
+        raise ValueError(
+            f"response_modality: expected a modality or a sequence of one, got {value!r}"
+        )
+    distinct: list[m.Modality] = []
+    for item in value:
+        modality = _parse_modality(item)
+        if modality not in distinct:
+            distinct.append(modality)
+    if not distinct:
+        raise ValueError("response_modality: got an empty sequence; give exactly one modality")
+    if len(distinct) > 1:
+        names = [modality.value for modality in distinct]
+        shown = ", ".join(names[:-1]) + " and " + names[-1]
+        raise ValueError(
+            f"response_modality: a Live session takes exactly one response modality; got {shown} "
+            "(the Live API rejects more than one; use output_transcription for text beside audio)"
+        )
+    return distinct[0]
+
+
+def _enum_or_none(cls: type[_E], value: _E | str | None, name: str) -> _E | None:
+    if value is None or isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        try:
+            return cls(value.upper())
+        except ValueError:
+            pass
+    choices = ", ".join(member.value for member in cls)
+    raise ValueError(f"{name}: unknown value {value!r}; expected one of {choices}")
+
+
+def _start_sensitivity(value: m.StartSensitivity | str | None) -> m.StartSensitivity | None:
+    return _enum_or_none(m.StartSensitivity, value, "start_sensitivity")
+
+
+def _end_sensitivity(value: m.EndSensitivity | str | None) -> m.EndSensitivity | None:
+    return _enum_or_none(m.EndSensitivity, value, "end_sensitivity")
+
+
+def _activity_handling(value: m.ActivityHandling | str | None) -> m.ActivityHandling | None:
+    return _enum_or_none(m.ActivityHandling, value, "activity_handling")
+
+
+def _turn_coverage(value: m.TurnCoverage | str | None) -> m.TurnCoverage | None:
+    return _enum_or_none(m.TurnCoverage, value, "turn_coverage")
+
+
+def _media_resolution(value: m.MediaResolution | str | None) -> m.MediaResolution | None:
+    return _enum_or_none(m.MediaResolution, value, "media_resolution")
+
+
+def _context_delivery(value: ContextDelivery | str) -> ContextDelivery:
+    if isinstance(value, ContextDelivery):
+        return value
+    if isinstance(value, str):
+        try:
+            return ContextDelivery(value.lower())
+        except ValueError:
+            pass
+    choices = ", ".join(member.value for member in ContextDelivery)
+    raise ValueError(f"context_delivery: unknown value {value!r}; expected one of {choices}")
+
+
+def _instance_or_none(cls: type[Any]) -> Any:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is not None and not isinstance(value, cls):
+            owner = type(instance).__name__
+            raise ValueError(
+                f"{owner}.{attribute.name}: expected a {cls.__module__}.{cls.__name__} or None, "
+                f"got {type(value).__name__}"
+            )
+
+    return check
+
+
+def _tools(value: Iterable[m.Tool | Tool]) -> tuple[m.Tool | Tool, ...]:
+    tools = tuple(value)
+    for index, tool in enumerate(tools):
+        if not isinstance(tool, m.Tool | Tool):
+            raise ValueError(
+                f"tools[{index}]: expected a function decorated with @livehandle.tool or a "
+                f"livehandle.Tool, got {type(tool).__name__}"
+            )
+    names: set[str] = set()
+    for tool in tools:
+        if isinstance(tool, Tool):
+            declared: tuple[str, ...] = (tool.name,)
+        else:
+            declared = tuple(d.name for d in tool.function_declarations or ())
+        for name in declared:
+            if name in names:
+                raise ValueError(f"tools: the function name {name!r} is declared twice")
+            names.add(name)
+    return tools
+
+
+def _callable_or_none(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not callable(value):
+        owner = type(instance).__name__
+        raise ValueError(
+            f"{owner}.{attribute.name}: expected a function, got {type(value).__name__}"
+        )
+
+
+def _check_model(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not value or not value.strip():
+        raise ValueError(f"{attribute.name}: the model name is empty")
+
+
+def _at_least(minimum: int, unit: str = "") -> Any:
+    suffix = f" {unit}" if unit else ""
+
+    def check(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
+        if value is not None and not value >= minimum:
+            raise ValueError(f"{attribute.name} must be >= {minimum}{suffix}, got {value!r}")
+
+    return check
+
+
+def _positive_seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and (not value > 0 or math.isinf(value)):
+        raise ValueError(
+            f"{attribute.name} must be a positive finite number of seconds, got {value!r}"
+        )
+
+
+def _check_temperature(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not 0.0 <= value <= 2.0:
+        raise ValueError(f"{attribute.name} must be between 0 and 2, got {value!r}")
+
+
+def _one_of(choices: tuple[str, ...], what: str) -> Any:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+        if value not in choices:
+            shown = ", ".join(repr(choice) for choice in choices)
+            owner = type(instance).__name__
+            raise ValueError(
+                f"{owner}.{attribute.name}: unknown {what} {value!r}; expected one of {shown}"
+            )
+
+    return check
+
+
+_check_policy = _one_of(_DELIVERY_POLICIES, "delivery policy")
+
+
+def _gemini_version(model: str) -> tuple[int, int] | None:
+    model_id = model.rsplit("/", 1)[-1]
+    match = _GEMINI_VERSION.match(model_id)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2) or 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Public classes
+# --------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Delivery:
+    """Delivery policy of each fast-lane event class.
+
+    Fast-lane events reach the LiveEvent broadcast as they arrive; nothing waits and nothing is
+    dropped on the way (each subscriber's own bounded buffer reports ``Lagged`` if it falls
+    behind).  The policy matters while a barge-in is being handled: ``"lossless"`` (the default)
+    holds the next reply's events until ``Interrupted`` has been published (bounded by
+    ``lane_capacity``; beyond it they are dropped and counted), ``"drop_newest"`` drops them at
+    once and counts the drops in telemetry.  Choose ``drop_newest`` where a late event is worth
+    less than a missing one, never for data you must account for.
+
+    Attributes:
+        audio: model audio chunks.
+        media: other model media (images, video frames).
+        text: model text parts.
+        transcript: input and output transcription fragments.
+        thought: model thought parts.
+        vad: voice-activity edges.
+
+    Raises:
+        ValueError: a policy is neither ``"lossless"`` nor ``"drop_newest"``.
+    """
+
+    audio: DeliveryPolicy = attrs.field(default="lossless", validator=_check_policy)
+    media: DeliveryPolicy = attrs.field(default="lossless", validator=_check_policy)
+    text: DeliveryPolicy = attrs.field(default="lossless", validator=_check_policy)
+    transcript: DeliveryPolicy = attrs.field(default="lossless", validator=_check_policy)
+    thought: DeliveryPolicy = attrs.field(default="lossless", validator=_check_policy)
+    vad: DeliveryPolicy = attrs.field(default="lossless", validator=_check_policy)
+
+
+@attrs.frozen(kw_only=True)
+class LiveConfig:
+    """How a live session is set up and run; every argument is keyword-only.
+
+    Attributes:
+        model: the model id, bare (``gemini-3.8-live``) or qualified (``models/...``, a Vertex
+            resource name); written for the endpoint by ``Endpoint.model_name``.  Default: the
+            ``GEMINI_MODEL`` environment variable when set (read when the config is built), else
+            :data:`DEFAULT_MODEL`.
+        instruction: the system instruction (``setup.systemInstruction``), or None for none.
+        response_modality: the one output modality.  Accepts a
+            :class:`~livehandle.lowlevel.Modality`, its name in any case (``"audio"``), or a
+            sequence of them that names a single modality; the Live API rejects more than one.
+        voice: a prebuilt voice name (``Kore``, ``Puck``, ...), or None for the server's.
+        language_code: BCP-47 code of the spoken output (``de-DE``); native-audio models choose
+            the language themselves and do not support it.
+        input_transcription: ask for transcripts of the user's speech.
+        output_transcription: ask for transcripts of the model's speech.
+        server_vad: let the server detect speech turns.  False disables automatic activity
+            detection and the client marks turns with ``activityStart`` / ``activityEnd``.
+        start_sensitivity: how readily server VAD commits the start of speech.
+        end_sensitivity: how readily server VAD commits the end of speech.
+        prefix_padding_ms: speech required before a start of speech is committed (ms).
+        silence_duration_ms: silence required before an end of speech is committed (ms);
+            500-800 is the documented sweet spot.
+        activity_handling: whether user activity interrupts the model; None keeps the server
+            default (barge-in on).
+        turn_coverage: which realtime input belongs to a user turn; None keeps the server default.
+        temperature: sampling temperature, 0 to 2.
+        max_output_tokens: cap on tokens per response (> 0).
+        thinking_budget: thinking tokens (>= 0; 0 disables) for models that take a budget.
+        media_resolution: token budget per video frame.
+        proactive_audio: let the model stay silent when the input does not call for a reply
+            (native-audio models); None leaves ``proactivity`` out.
+        affective_dialog: adapt the voice to the user's tone (native-audio models that support it).
+        session_resumption: ask the server for resumption handles.
+        resume_handle: resume the session this handle belongs to; implies ``session_resumption``.
+        transparent_resumption: make the server report the last consumed client message index
+            (Vertex only; ``to_setup`` refuses other backends).  Implies ``session_resumption``.
+        compression_trigger_tokens: context size that triggers sliding-window compression (> 0);
+            None keeps the server default (80% of the context window).
+        compression_target_tokens: context size compression slides down to (> 0, below the
+            trigger); None keeps the server default (half the trigger).
+        context_compression: enable context-window compression with server defaults; setting
+            either token count enables it as well.
+        tools: the tools offered to the model: functions decorated with :func:`~livehandle.tool`
+            (run and answered by the session) and wire tools (``m.Tool``, e.g. Google Search,
+            or function declarations the application answers itself); any iterable is stored
+            as a tuple.  A function name may be declared once.
+        on_tool_call: ``on_tool_call(calls, state)``, sync or async: return the answers
+            (``FunctionResponse`` list) to answer a ``toolCall`` message yourself, or None to
+            let the registered tools run.
+        before_tool_response: ``before_tool_response(responses, state)``, sync or async:
+            returns the answers to send instead (e.g. to redact or enrich them).
+        manual_tools: leave calls to functions that are neither ``@tool`` functions nor
+            declared in a wire tool to the application (``handle.send_tool_response``); by
+            default such a call is answered with ``{"error": "unknown tool ..."}`` so the model
+            never waits for ever.  Calls to functions declared in a wire tool are always left
+            to the application.
+        lane_capacity: events each fast lane may buffer before its delivery policy applies (>= 1).
+        event_capacity: events each subscriber may fall behind before it lags (>= 1).
+        outbound_capacity: client messages that may queue before sends wait (>= 1).
+        delivery: delivery policy per fast-lane event class, see :class:`Delivery`.
+        telemetry_interval: seconds between periodic telemetry snapshots; None for none.
+        instruction_update: how :meth:`instruction_update_message` changes the instruction
+            mid-session; ``"auto"`` picks per model and backend, see
+            :meth:`effective_instruction_update`.
+        context_delivery: when context built at a turn boundary reaches the model: at once
+            (``"immediate"``, the default) or with the user's next send (``"deferred"``; an armed
+            prompt then waits for ``playback_drained()`` or ``user_speech_ended()``).
+        input_vad: the client-side input VAD run on every ``send_audio`` chunk (its edges call
+            ``user_speech_started``/``user_speech_ended``); None turns it off.
+        turn_commit: with ``server_vad=False``, when input-VAD edges become ``activityStart`` /
+            ``activityEnd`` marks (see :class:`~livehandle.TurnCommitConfig` presets);
+            None sends a mark at each edge.
+        connect_timeout: seconds to open the connection (> 0).
+        setup_timeout: seconds to wait for ``setupComplete`` after sending ``setup`` (> 0).
+
+    Raises:
+        ValueError: a setting is out of range, or settings contradict each other; the message
+            names the field.
+    """
+
+    model: str = attrs.field(default=attrs.Factory(_default_model), validator=_check_model)
+    instruction: str | None = None
+    response_modality: m.Modality = attrs.field(
+        default=m.Modality.AUDIO, converter=_response_modality
+    )
+    voice: str | None = None
+    language_code: str | None = None
+    input_transcription: bool = True
+    output_transcription: bool = True
+
+    server_vad: bool = True
+    start_sensitivity: m.StartSensitivity | None = attrs.field(
+        default=None, converter=_start_sensitivity
+    )
+    end_sensitivity: m.EndSensitivity | None = attrs.field(default=None, converter=_end_sensitivity)
+    prefix_padding_ms: int | None = attrs.field(default=None, validator=_at_least(0, "ms"))
+    silence_duration_ms: int | None = attrs.field(default=None, validator=_at_least(0, "ms"))
+    activity_handling: m.ActivityHandling | None = attrs.field(
+        default=None, converter=_activity_handling
+    )
+    turn_coverage: m.TurnCoverage | None = attrs.field(default=None, converter=_turn_coverage)
+
+    temperature: float | None = attrs.field(default=None, validator=_check_temperature)
+    max_output_tokens: int | None = attrs.field(default=None, validator=_at_least(1))
+    thinking_budget: int | None = attrs.field(default=None, validator=_at_least(0))
+    media_resolution: m.MediaResolution | None = attrs.field(
+        default=None, converter=_media_resolution
+    )
+    proactive_audio: bool | None = None
+    affective_dialog: bool | None = None
+
+    session_resumption: bool = False
+    resume_handle: str | None = None
+    transparent_resumption: bool = False
+
+    compression_trigger_tokens: int | None = attrs.field(default=None, validator=_at_least(1))
+    compression_target_tokens: int | None = attrs.field(default=None, validator=_at_least(1))
+    context_compression: bool = False
+
+    tools: tuple[m.Tool | Tool, ...] = attrs.field(default=(), converter=_tools)
+    on_tool_call: OnToolCall | None = attrs.field(default=None, validator=_callable_or_none)
+    before_tool_response: BeforeToolResponse | None = attrs.field(
+        default=None, validator=_callable_or_none
+    )
+    manual_tools: bool = False
+
+    lane_capacity: int = attrs.field(default=512, validator=_at_least(1))
+    event_capacity: int = attrs.field(default=512, validator=_at_least(1))
+    outbound_capacity: int = attrs.field(default=256, validator=_at_least(1))
+    delivery: Delivery = attrs.field(factory=Delivery)
+    telemetry_interval: float | None = attrs.field(default=None, validator=_positive_seconds)
+
+    instruction_update: InstructionUpdate = attrs.field(
+        default="auto", validator=_one_of(_INSTRUCTION_UPDATES, "strategy")
+    )
+
+    context_delivery: ContextDelivery = attrs.field(
+        default=ContextDelivery.IMMEDIATE, converter=_context_delivery
+    )
+    input_vad: VadConfig | None = attrs.field(
+        factory=VadConfig, validator=_instance_or_none(VadConfig)
+    )
+    turn_commit: TurnCommitConfig | None = attrs.field(
+        default=None, validator=_instance_or_none(TurnCommitConfig)
+    )
+
+    connect_timeout: float = attrs.field(default=10.0, validator=_positive_seconds)
+    setup_timeout: float = attrs.field(default=15.0, validator=_positive_seconds)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.server_vad:
+            tuned = [
+                name
+                for name in (
+                    "start_sensitivity",
+                    "end_sensitivity",
+                    "prefix_padding_ms",
+                    "silence_duration_ms",
+                )
+                if getattr(self, name) is not None
+            ]
+            if tuned:
+                raise ValueError(
+                    f"{', '.join(tuned)}: server VAD tuning is ignored when server_vad=False "
+                    "(the client marks activity); remove it or enable server_vad"
+                )
+        if self.turn_commit is not None:
+            if self.server_vad:
+                raise ValueError(
+                    "turn_commit: a turn-commit policy decides when the client sends activity "
+                    "marks, which only happens with server_vad=False; remove it or disable "
+                    "server_vad"
+                )
+            if self.input_vad is None:
+                raise ValueError(
+                    "turn_commit: a turn-commit policy needs the input VAD's edges; "
+                    "set input_vad (e.g. VadConfig()) or remove turn_commit"
+                )
+        trigger, target = self.compression_trigger_tokens, self.compression_target_tokens
+        if trigger is not None and target is not None and target >= trigger:
+            raise ValueError(
+                f"compression_target_tokens ({target}) must be smaller than "
+                f"compression_trigger_tokens ({trigger}): compression slides the context down "
+                "from the trigger to the target"
+            )
+        if not isinstance(self.delivery, Delivery):
+            raise ValueError(
+                f"delivery: expected a livehandle.Delivery, got {type(self.delivery).__name__}"
+            )
+
+    # -- setup --------------------------------------------------------------------------------
+
+    def to_setup(self, endpoint: Endpoint) -> m.Setup:
+        """Build the wire ``setup`` message for ``endpoint``.
+
+        Settings left at None / False are omitted so the server defaults apply.
+        ``responseModalities`` is always sent (the SDKs always send it on Vertex, and it costs
+        nothing on Google AI).
+
+        Raises:
+            ValueError: ``transparent_resumption`` is set and ``endpoint`` is not Vertex.
+        """
+        vertex = endpoint.backend == "vertex"
+        if self.transparent_resumption and not vertex:
+            raise ValueError(
+                "transparent_resumption is Vertex only (wire-protocol §2.1): the "
+                f"{endpoint.backend} backend rejects sessionResumption.transparent; "
+                "use Endpoint.vertex(...) or leave it False"
+            )
+        return m.Setup(
+            model=endpoint.model_name(self.model),
+            generation_config=self._generation_config(),
+            system_instruction=(
+                None if self.instruction is None else _text_content(self.instruction)
+            ),
+            tools=self._wire_tools(),
+            realtime_input_config=self._realtime_input_config(),
+            session_resumption=self._session_resumption(),
+            context_window_compression=self._context_window_compression(),
+            input_audio_transcription=(
+                m.AudioTranscriptionConfig() if self.input_transcription else None
+            ),
+            output_audio_transcription=(
+                m.AudioTranscriptionConfig() if self.output_transcription else None
+            ),
+            proactivity=(
+                None
+                if self.proactive_audio is None
+                else m.ProactivityConfig(proactive_audio=self.proactive_audio)
+            ),
+        )
+
+    def _generation_config(self) -> m.GenerationConfig:
+        speech = None
+        if self.voice is not None or self.language_code is not None:
+            voice = None
+            if self.voice is not None:
+                voice = m.VoiceConfig(
+                    prebuilt_voice_config=m.PrebuiltVoiceConfig(voice_name=self.voice)
+                )
+            speech = m.SpeechConfig(voice_config=voice, language_code=self.language_code)
+        thinking = None
+        if self.thinking_budget is not None:
+            thinking = m.ThinkingConfig(thinking_budget=self.thinking_budget)
+        return m.GenerationConfig(
+            response_modalities=(self.response_modality,),
+            speech_config=speech,
+            thinking_config=thinking,
+            temperature=self.temperature,
+            max_output_tokens=self.max_output_tokens,
+            media_resolution=self.media_resolution,
+            enable_affective_dialog=self.affective_dialog,
+        )
+
+    @property
+    def declared_functions(self) -> frozenset[str]:
+        """Functions declared as wire tools (not ``@tool``): the application answers them."""
+        return frozenset(
+            d.name
+            for t in self.tools
+            if isinstance(t, m.Tool)
+            for d in t.function_declarations or ()
+        )
+
+    @property
+    def function_tools(self) -> ToolSet:
+        """The ``@tool`` functions among :attr:`tools`, which the session runs itself."""
+        return ToolSet(t for t in self.tools if isinstance(t, Tool))
+
+    def _wire_tools(self) -> tuple[m.Tool, ...] | None:
+        wire = [t for t in self.tools if isinstance(t, m.Tool)]
+        declared = self.function_tools.declarations()
+        if declared is not None:
+            wire.append(declared)
+        return tuple(wire) or None
+
+    def _realtime_input_config(self) -> m.RealtimeInputConfig | None:
+        detection = None
+        if not self.server_vad:
+            detection = m.AutomaticActivityDetection(disabled=True)
+        elif any(
+            value is not None
+            for value in (
+                self.start_sensitivity,
+                self.end_sensitivity,
+                self.prefix_padding_ms,
+                self.silence_duration_ms,
+            )
+        ):
+            detection = m.AutomaticActivityDetection(
+                start_of_speech_sensitivity=self.start_sensitivity,
+                end_of_speech_sensitivity=self.end_sensitivity,
+                prefix_padding_ms=self.prefix_padding_ms,
+                silence_duration_ms=self.silence_duration_ms,
+            )
+        if detection is None and self.activity_handling is None and self.turn_coverage is None:
+            return None
+        return m.RealtimeInputConfig(
+            automatic_activity_detection=detection,
+            activity_handling=self.activity_handling,
+            turn_coverage=self.turn_coverage,
+        )
+
+    def _session_resumption(self) -> m.SessionResumptionConfig | None:
+        wanted = (
+            self.session_resumption or self.resume_handle is not None or self.transparent_resumption
+        )
+        if not wanted:
+            return None
+        return m.SessionResumptionConfig(
+            handle=self.resume_handle,
+            transparent=True if self.transparent_resumption else None,
+        )
+
+    def _context_window_compression(self) -> m.ContextWindowCompression | None:
+        trigger, target = self.compression_trigger_tokens, self.compression_target_tokens
+        if not self.context_compression and trigger is None and target is None:
+            return None
+        return m.ContextWindowCompression(
+            trigger_tokens=trigger, sliding_window=m.SlidingWindow(target_tokens=target)
+        )
+
+    # -- instruction updates --------------------------------------------------------------------
+
+    def effective_instruction_update(self, endpoint: Endpoint) -> ResolvedInstructionUpdate:
+        """The instruction-update strategy for this model on ``endpoint``.
+
+        An explicit ``instruction_update`` is returned as is.  ``"auto"`` resolves to:
+
+        1. ``"context_update"`` for Gemini 3.8 and later.  The version is read from the model id
+           (the part after the last ``/``): ``gemini-`` (optionally ``gemini-live-``), then
+           ``MAJOR[.MINOR]``, compared as a pair of integers, so ``gemini-3.8-live``,
+           ``gemini-3.10-...`` and ``gemini-4-...`` qualify.  Ids without a version never do.
+        2. ``"system_turn"`` on Vertex, which documents a ``system``-role turn as replacing the
+           instruction for the rest of the session.
+        3. ``"model_turn"`` otherwise: Google AI silently ignores ``role: system`` turns (LiveKit's
+           finding, wire-protocol §4.2), so the new instruction is injected as a model turn.
+        """
+        if self.instruction_update != "auto":
+            return self.instruction_update
+        version = _gemini_version(self.model)
+        if version is not None and version >= _CONTEXT_UPDATE_SINCE:
+            return "context_update"
+        if endpoint.backend == "vertex":
+            return "system_turn"
+        return "model_turn"
+
+    def instruction_update_message(self, text: str, endpoint: Endpoint) -> m.ClientMessage:
+        """The client message that replaces the system instruction with ``text`` mid-session.
+
+        * ``context_update``: ``contextUpdate {systemInstruction}``;
+        * ``system_turn``: ``clientContent`` with one ``system``-role turn, ``turnComplete: false``;
+        * ``model_turn``: ``clientContent`` with one ``model``-role turn stating that the model
+          follows the new instructions from now on, ``turnComplete: false`` (approximate: the
+          model reads it as its own words, it does not replace the setup instruction).
+
+        The strategy is :meth:`effective_instruction_update` for ``endpoint``.
+
+        Raises:
+            ValueError: ``text`` is empty.
+        """
+        if not text.strip():
+            raise ValueError("text: the new instruction is empty")
+        strategy = self.effective_instruction_update(endpoint)
+        if strategy == "context_update":
+            return m.ContextUpdate(system_instruction=_text_content(text))
+        if strategy == "system_turn":
+            turn = _text_content(text, role="system")
+        else:
+            turn = _text_content(
+                f"(New instructions for the rest of this conversation: {text})", role="model"
+            )
+        return m.ClientContent(turns=(turn,), turn_complete=False)
+
+
+def _text_content(text: str, role: str | None = None) -> m.Content:
+    return m.Content(parts=(m.Part(text=text),), role=role)

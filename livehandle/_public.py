@@ -1,0 +1,54 @@
+"""How a public namespace claims the names it re-exports.
+
+The implementation lives in private modules (``livehandle._session``, ``livehandle._runtime.vad``
+...).  A public namespace (``livehandle``, ``livehandle.lowlevel``, ``livehandle.testing``) calls
+:func:`publish` on its own globals once it has imported them, so that every class and function it
+lists in ``__all__`` reports that namespace as its ``__module__``: reprs, tracebacks, pickles and
+the API reference then show ``livehandle.Tool``, not the private layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import types
+from typing import Any
+
+import attrs
+
+__all__ = ["publish"]
+
+_PRIVATE_PREFIX = "livehandle."
+
+
+def publish(namespace: str, names: dict[str, Any]) -> None:
+    """Make every class and function in ``names["__all__"]`` report ``namespace`` as its module.
+
+    Only objects defined inside livehandle are touched (a re-exported third-party class keeps its
+    own module), and nested classes follow their outer class (``LiveEvent.Audio`` becomes
+    ``livehandle.LiveEvent.Audio``).  The string annotations of attrs classes are resolved first,
+    while their defining module is still the one named in ``__module__``: cattrs and
+    ``attrs.resolve_types`` look names up there.
+    """
+    for name in names["__all__"]:
+        _claim(names[name], namespace, set())
+
+
+def _claim(obj: object, namespace: str, seen: set[int]) -> None:
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    module = getattr(obj, "__module__", None)
+    if not isinstance(module, str) or not module.startswith(_PRIVATE_PREFIX):
+        return
+    if isinstance(obj, type):
+        if attrs.has(obj):
+            # An annotation only importable for type checkers stays lazy.
+            with contextlib.suppress(NameError):
+                attrs.resolve_types(obj)
+        obj.__module__ = namespace
+        qualname = obj.__qualname__
+        for member in vars(obj).values():
+            if isinstance(member, type) and member.__qualname__.startswith(qualname + "."):
+                _claim(member, namespace, seen)
+    elif isinstance(obj, types.FunctionType):
+        obj.__module__ = namespace

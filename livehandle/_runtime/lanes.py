@@ -1,0 +1,488 @@
+"""The lanes: how raw session events become LiveEvents without a slow consumer stalling anything.
+
+* the **router** (:meth:`Lanes.route`) is a tap on the L0 session: the session's reader calls it
+  synchronously for every event, in wire order, so no event can be lost between the socket and
+  the lanes and no scheduler round trip is paid per event.  It never blocks;
+* the **fast path** (inside the router) turns audio, text, transcripts, thoughts and VAD signals
+  into LiveEvents at once, on the non-blocking LiveEvent broadcast: a subscriber that does not
+  read only loses its own oldest events, and learns how many through ``Lagged``;
+* **barge-in**: on ``Interrupted`` the router first cancels the barge-in group (inline tools and
+  hooks stop), drops the rest of the interrupted turn's audio, and holds new model audio until
+  the control lane has published ``Interrupted``, so an application that flushes playback on
+  ``Interrupted`` never flushes the next reply.  Held events are bounded (``lane_capacity``);
+  classes with the ``drop_newest`` delivery policy are dropped instead of held (counted);
+* the **control lane** is a task owning the transcript and the turn pipeline: typed turns (in
+  send order), tool calls, interruptions, finished transcripts at turn end, GoAway, errors,
+  connection events.  Hooks run there, inline, inside the barge-in group.  Its channel is
+  bounded and the router never waits for it: an overflow (only possible when a hook is stuck
+  for hundreds of control events) is counted and reported as a ``Lagged`` error event;
+* **telemetry** counters are updated by the router; an optional emitter task publishes
+  ``Telemetry``/``TurnMetrics`` and refreshes the timing keys every ``telemetry_interval``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Literal
+
+import attrs
+import trio
+
+from livehandle._errors import Lagged
+from livehandle._events import LiveEvent, SessionEvent, SessionPhase
+from livehandle._runtime.transcript import TranscriptBuffer
+
+if TYPE_CHECKING:
+    from livehandle._broadcast import Broadcast
+    from livehandle._config.live import Delivery
+    from livehandle._runtime.state import State
+    from livehandle._runtime.telemetry import SessionTelemetry
+    from livehandle._wire.messages import FunctionCall
+
+__all__ = ["BargeIn", "Hooks", "Lanes"]
+
+#: Control-lane events that may be dropped (counted, reported as Lagged) when it is stuck.
+_DROPPABLE = (
+    SessionEvent.InputTranscription,
+    SessionEvent.OutputTranscription,
+    SessionEvent.TextComplete,
+    SessionEvent.UserTextSent,
+)
+
+log = logging.getLogger("livehandle.lanes")
+
+FastKind = Literal["audio", "media", "text", "transcript", "thought", "vad"]
+
+
+@attrs.frozen
+class Hooks:
+    """Application callbacks run by the lanes.
+
+    Attributes:
+        on_event: called on the control lane for every control-lane LiveEvent before it is
+            published; may be async (awaited inline, inside the barge-in group: a barge-in
+            cancels it).  It delays only the control lane.  Events the tool dispatcher and the
+            voice runtime publish themselves (``ToolExecution``, a barge-in's
+            ``ToolCancelled``, their ``Error`` reports) do not pass through it: subscribe to
+            ``handle.events()`` to see everything.
+        on_audio: called with each chunk of model audio as it arrives, synchronously, in the
+            session's reader (keep it quick: feed a playback buffer; never block).
+    """
+
+    on_event: Callable[[LiveEvent], Awaitable[None] | None] | None = None
+    on_audio: Callable[[bytes], None] | None = None
+
+
+class BargeIn:
+    """The cancel scopes a barge-in cancels together: inline tools, hooks, blocking effects.
+
+    The router calls :meth:`cancel` the moment ``interrupted`` arrives; the control lane replaces
+    the whole group with a fresh one once it has handled the interruption.  Work started in a
+    cancelled group is cancelled at once.
+    """
+
+    def __init__(self) -> None:
+        self._scopes: set[trio.CancelScope] = set()
+        self.cancelled = False
+
+    @contextmanager
+    def scope(self) -> Iterator[trio.CancelScope]:
+        """Run the ``with`` body as part of this group."""
+        with trio.CancelScope() as scope:
+            if self.cancelled:
+                scope.cancel()
+            self._scopes.add(scope)
+            try:
+                yield scope
+            finally:
+                self._scopes.discard(scope)
+
+    def cancel(self) -> None:
+        """Cancel everything running in the group now, and anything started in it later."""
+        self.cancelled = True
+        for scope in list(self._scopes):
+            scope.cancel()
+
+
+class Lanes:
+    """The router and the control lane of one live session; see the module docstring."""
+
+    def __init__(
+        self,
+        live_events: Broadcast[LiveEvent],
+        *,
+        telemetry: SessionTelemetry,
+        state: State,
+        delivery: Delivery,
+        capacity: int,
+        telemetry_interval: float | None = None,
+        hooks: Hooks | None = None,
+        on_model_audio: Callable[[], None] | None = None,
+        on_interrupted: Callable[[], None] | None = None,
+        dispatch_tools: Callable[[tuple[FunctionCall, ...]], None] | None = None,
+        cancel_tools: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
+    ) -> None:
+        self._live = live_events
+        self._telemetry = telemetry
+        self._state = state
+        self._delivery = delivery
+        self._capacity = capacity
+        self._interval = telemetry_interval
+        self._hooks = hooks or Hooks()
+        # the voice runtime's playback tracking: audio delivered, barge-in
+        self._on_model_audio = on_model_audio
+        self._on_interrupted = on_interrupted
+        # the tool dispatcher: started on the control lane, cancelled from the router at once
+        self._dispatch_tools = dispatch_tools
+        self._cancel_tools = cancel_tools
+        # never waits (the router runs in the session's reader); overflow is counted and
+        # reported by the control lane as a Lagged error
+        self._control_send, self._control_receive = trio.open_memory_channel[SessionEvent](capacity)
+        self._control_overflow = 0
+        # Events that did not fit in the control channel and must not be lost (see _to_backlog).
+        # Unbounded, but only while a hook is stuck, and these events are rare (a few per turn).
+        self._backlog: deque[SessionEvent] = deque()
+        self.transcript = TranscriptBuffer()
+        self.barge_in = BargeIn()
+        self._stale_audio = False  # the rest of an interrupted turn's audio: dropped
+        self._held: deque[SessionEvent] = deque()  # new audio waiting for Interrupted to go out
+        self._interruptions_routed = 0
+        self._interruptions_handled = 0
+        self._control_scope = trio.CancelScope()
+        self._emitter_scope = trio.CancelScope()
+        self._control_done = trio.Event()
+        self._control_task: trio.lowlevel.Task | None = None
+        self._running = False
+        self._errors = 0
+        self._started_at = 0.0
+        self._last_activity = 0.0
+
+    @property
+    def interrupted(self) -> bool:
+        """True between a barge-in and the control lane having handled it."""
+        return self._interruptions_handled < self._interruptions_routed
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the control lane (and the telemetry emitter) until the session has ended."""
+        self._running = True
+        self._started_at = self._last_activity = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._run_control_lane)
+            if self._interval is not None:
+                nursery.start_soon(self._run_emitter, self._interval)
+            task_status.started()
+
+    def in_control_lane(self) -> bool:
+        """True when called from the control lane itself (e.g. from a hook)."""
+        return trio.lowlevel.current_task() is self._control_task
+
+    async def drain(self, grace: float) -> None:
+        """Let the control lane finish for at most ``grace`` seconds, then stop everything.
+
+        Called after the session has ended (the router has handed over ``Disconnected``).  A
+        control lane still busy after its grace (a stuck hook) is cancelled.  Called from the
+        control lane itself (a hook that disconnects), it is left to finish on its own.
+        """
+        self._emitter_scope.cancel()
+        if self._running and not self.in_control_lane():
+            with trio.move_on_after(grace):
+                await self._control_done.wait()
+            self._control_scope.cancel()
+
+    # -- router: runs in the session's reader, synchronously ----------------------------------
+
+    def route(self, event: SessionEvent) -> None:
+        """Route one session event (the session calls this for every event, in order)."""
+        self._observe(event)
+        match event:
+            case SessionEvent.AudioData() | SessionEvent.Media():
+                audio = isinstance(event, SessionEvent.AudioData)
+                kind: FastKind = "audio" if audio else "media"
+                if self._stale_audio:
+                    self._telemetry.record_dropped(f"{kind}_after_interrupt")
+                elif not self.interrupted:
+                    self._deliver(event)
+                elif self._drops(kind) or len(self._held) >= self._capacity:
+                    self._telemetry.record_dropped(kind)
+                else:
+                    self._held.append(event)
+            case SessionEvent.Interrupted():
+                # Barge-in first: stop inline tools and hooks, and mark everything routed so
+                # far as belonging to the interrupted turn; then let the control lane know.
+                self._interruptions_routed += 1
+                self.barge_in.cancel()
+                if self._on_interrupted is not None:
+                    self._on_interrupted()
+                self._stale_audio = True
+                if self._held:
+                    self._telemetry.record_dropped("audio_after_interrupt", len(self._held))
+                    self._held.clear()
+                self._to_control(event)
+            case SessionEvent.TurnComplete():
+                self._stale_audio = False  # what follows belongs to the next turn
+                self._to_control(event)
+            case SessionEvent.TextDelta() | SessionEvent.Thought():
+                self._deliver(event)
+            case (
+                SessionEvent.TextComplete()
+                | SessionEvent.InputTranscription()
+                | SessionEvent.OutputTranscription()
+            ):
+                self._deliver(event)
+                self._to_control(event)
+            case SessionEvent.VoiceActivityStart() | SessionEvent.VoiceActivityEnd():
+                self._deliver(event)
+            case SessionEvent.Disconnected():
+                self._to_control(event)
+                self._control_send.close()  # the last event: the control lane ends after it
+            case SessionEvent.ToolCallCancelled(ids=ids):
+                # Stop the named tools now: the control lane may be busy, and a withdrawn
+                # call must not be answered.  Only ids not reported yet become an event.
+                if self._cancel_tools is not None:
+                    ids = self._cancel_tools(ids)
+                if ids:
+                    self._to_control(SessionEvent.ToolCallCancelled(ids))
+            case (
+                SessionEvent.UserTextSent()
+                | SessionEvent.ToolCall()
+                | SessionEvent.GenerationComplete()
+                | SessionEvent.GoAway()
+                | SessionEvent.Connected()
+                | SessionEvent.Error()
+            ):
+                self._to_control(event)
+            case _:
+                pass  # phases, usage, resumption updates: telemetry and state only
+
+    def _drops(self, kind: FastKind) -> bool:
+        return bool(getattr(self._delivery, kind) == "drop_newest")
+
+    def _to_control(self, event: SessionEvent) -> None:
+        if self._backlog:  # behind already: keep the order
+            self._to_backlog(event)
+            return
+        try:
+            self._control_send.send_nowait(event)
+        except trio.WouldBlock:
+            self._to_backlog(event)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass  # after Disconnected, or the control lane was cancelled: nothing to do
+
+    def _to_backlog(self, event: SessionEvent) -> None:
+        """The control channel is full (a stuck hook): keep what must not be lost, in order.
+
+        Tool calls, interruptions, turn ends and the connection's events are kept (a lost one
+        would leave the model waiting for ever or the audio held for ever); transcripts and
+        typed-text notices are dropped, counted and reported as a ``Lagged`` error.
+        """
+        if isinstance(event, _DROPPABLE):
+            self._control_overflow += 1
+            self._telemetry.record_lagged(1)
+        else:
+            self._backlog.append(event)
+
+    def _deliver(self, event: SessionEvent) -> None:
+        publish = self._live.publish
+        match event:
+            case SessionEvent.AudioData(data=data):
+                if self._hooks.on_audio is not None:
+                    self._hooks.on_audio(data)
+                if self._on_model_audio is not None:
+                    self._on_model_audio()
+                publish(LiveEvent.Audio(data))
+            case SessionEvent.Media(mime_type=mime, data=data):
+                publish(LiveEvent.Media(mime, data))
+            case SessionEvent.TextDelta(text=text):
+                publish(LiveEvent.TextDelta(text))
+            case SessionEvent.TextComplete(text=text):
+                publish(LiveEvent.TextComplete(text))
+            case SessionEvent.InputTranscription(text=text):
+                publish(LiveEvent.InputTranscript(text))
+            case SessionEvent.OutputTranscription(text=text):
+                publish(LiveEvent.OutputTranscript(text))
+            case SessionEvent.Thought(text=text):
+                publish(LiveEvent.Thought(text))
+            case SessionEvent.VoiceActivityStart():
+                publish(LiveEvent.VadStart())
+            case SessionEvent.VoiceActivityEnd():
+                publish(LiveEvent.VadEnd())
+
+    def _release_held(self) -> None:
+        while self._held and not self.interrupted:
+            self._deliver(self._held.popleft())
+
+    # -- control lane -------------------------------------------------------------------------
+
+    async def _run_control_lane(self) -> None:
+        self._control_task = trio.lowlevel.current_task()
+        try:
+            with self._control_scope:
+                while (event := await self._next_control_event()) is not None:
+                    if self._control_overflow:
+                        missed, self._control_overflow = self._control_overflow, 0
+                        await self._emit(LiveEvent.Error(Lagged(missed)))
+                    await self._control(event)
+        finally:
+            self._control_receive.close()
+            self._control_done.set()
+            self._live.close()  # every stream() ends right after Disconnected
+
+    async def _next_control_event(self) -> SessionEvent | None:
+        """The next event in routing order: the channel first, then the backlog behind it."""
+        try:
+            return self._control_receive.receive_nowait()
+        except trio.WouldBlock:
+            if self._backlog:
+                await trio.lowlevel.checkpoint()
+                return self._backlog.popleft()
+        except trio.EndOfChannel:
+            return self._backlog.popleft() if self._backlog else None
+        try:
+            return await self._control_receive.receive()
+        except trio.EndOfChannel:
+            return self._backlog.popleft() if self._backlog else None
+
+    async def _control(self, event: SessionEvent) -> None:
+        transcript = self.transcript
+        match event:
+            case SessionEvent.UserTextSent(text=text):
+                transcript.add_typed(text)
+            case SessionEvent.InputTranscription(text=text, interim=False):
+                transcript.add_user_speech(text)
+            case SessionEvent.OutputTranscription(text=text):
+                transcript.add_model_speech(text)
+            case SessionEvent.TextComplete(text=text):
+                if not transcript.model_text:  # AUDIO turns are already transcribed
+                    transcript.add_model_speech(text)
+            case SessionEvent.ToolCall(calls=calls):
+                await self._emit(LiveEvent.ToolCall(calls))
+                if self._dispatch_tools is not None:
+                    self._dispatch_tools(calls)
+            case SessionEvent.ToolCallCancelled(ids=ids):
+                await self._emit(LiveEvent.ToolCancelled(ids))
+            case SessionEvent.GenerationComplete():
+                await self._emit(LiveEvent.GenerationComplete())
+            case SessionEvent.Interrupted():
+                transcript.mark_interrupted()
+                self.barge_in = BargeIn()  # new work belongs to the next turn
+                await self._emit(LiveEvent.Interrupted())
+                self._interruptions_handled += 1
+                self._release_held()  # the next reply's audio, held meanwhile
+            case SessionEvent.TurnComplete(reason=reason):
+                turn = transcript.finish_turn()
+                if turn.user:
+                    await self._emit(LiveEvent.InputTranscript(turn.user, is_final=True))
+                if turn.model:
+                    await self._emit(LiveEvent.OutputTranscript(turn.model, is_final=True))
+                await self._emit(LiveEvent.TurnComplete(reason))
+            case SessionEvent.GoAway(time_left=time_left):
+                await self._emit(LiveEvent.GoAway(time_left))
+            case SessionEvent.Connected(session_id=session_id, resumed=resumed):
+                await self._emit(LiveEvent.Connected(session_id, resumed))
+            case SessionEvent.Error(error=error):
+                await self._emit(LiveEvent.Error(error))
+            case SessionEvent.Disconnected(end=end):
+                await self._emit(LiveEvent.Disconnected(end))
+            case _:
+                pass
+
+    async def _emit(self, event: LiveEvent) -> None:
+        hook = self._hooks.on_event
+        if hook is not None:
+            with self.barge_in.scope():
+                result = hook(event)
+                if inspect.isawaitable(result):
+                    await result
+        self._live.publish(event)
+
+    # -- telemetry ----------------------------------------------------------------------------
+
+    def _observe(self, event: SessionEvent) -> None:
+        telemetry, state = self._telemetry, self._state
+        match event:
+            case SessionEvent.AudioData(data=data):
+                telemetry.record_audio_out(len(data))
+                return  # the hot path: no state writes, no clock read
+            case SessionEvent.TextDelta():
+                telemetry.record_text_out()
+                return
+            case SessionEvent.Connected():
+                for key, value in (
+                    ("session:interrupt_count", 0),
+                    ("session:error_count", 0),
+                    ("session:is_user_speaking", False),
+                    ("session:is_model_speaking", False),
+                    ("session:go_away_received", False),
+                    ("session:resumable", False),
+                ):
+                    state.set(key, value)
+            case SessionEvent.VoiceActivityStart():
+                telemetry.record_turn_start()
+                state.set("session:is_user_speaking", True)
+            case SessionEvent.VoiceActivityEnd():
+                telemetry.record_speech_end()
+                state.set("session:is_user_speaking", False)
+            case SessionEvent.Interrupted():
+                telemetry.record_interruption()
+                state.set("session:interrupt_count", self._interruptions_routed + 1)
+            case SessionEvent.TurnComplete():
+                telemetry.record_turn_complete()
+            case SessionEvent.Usage(usage=usage):
+                telemetry.record_usage(usage)
+            case SessionEvent.PhaseChanged(new=phase):
+                state.set("session:phase", phase.value)
+                state.set("session:is_model_speaking", phase is SessionPhase.MODEL_SPEAKING)
+            case SessionEvent.GoAway(time_left=time_left):
+                state.set("session:go_away_received", True)
+                state.set("session:go_away_time_left", time_left)
+            case SessionEvent.SessionResumeUpdate(resumable=resumable):
+                state.set("session:resumable", resumable)
+            case SessionEvent.Error(error=error):
+                self._errors += 1
+                state.set("session:error_count", self._errors)
+                state.set("session:last_error", str(error))
+            case SessionEvent.Disconnected():
+                state.set("session:disconnected", True)
+            case _:
+                return
+        self._last_activity = trio.current_time()
+
+    async def _run_emitter(self, interval: float) -> None:
+        """Every ``interval`` seconds: refresh the timing keys, publish Telemetry/TurnMetrics.
+
+        Keeps running with no subscriber: publishing to nobody is a no-op, never an error.
+        """
+        turns = 0
+        with self._emitter_scope:
+            while True:
+                await trio.sleep(interval)
+                now = trio.current_time()
+                self._state.set("session:elapsed_ms", round((now - self._started_at) * 1000))
+                self._state.set("session:silence_ms", round((now - self._last_activity) * 1000))
+                snapshot = self._telemetry.snapshot()
+                count = snapshot.get("turn_count")
+                if isinstance(count, int) and count > turns:
+                    turns = count
+                    self._live.publish(
+                        LiveEvent.TurnMetrics(
+                            turns,
+                            _maybe_float(snapshot.get("last_response_latency_ms")),
+                            _maybe_int(snapshot.get("prompt_token_count")),
+                            _maybe_int(snapshot.get("response_token_count")),
+                        )
+                    )
+                self._live.publish(LiveEvent.Telemetry(snapshot))
+
+
+def _maybe_float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _maybe_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

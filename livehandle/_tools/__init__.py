@@ -1,0 +1,1 @@
+"""Tool declarations: @tool functions, their JSON schemas and result conversion."""

@@ -1,0 +1,434 @@
+"""The default transport: the Live API over a real WebSocket, built on trio-websocket.
+
+:class:`WebSocketTransport` opens the TCP (and TLS) connection itself and runs the WebSocket
+upgrade over it with ``trio_websocket.wrap_client_stream``.  Owning the stream is what lets it
+close the socket on every path, including a rejected upgrade and a server-initiated close, where
+``trio_websocket.connect_websocket_url`` leaves the socket for the garbage collector.
+
+Every failure to connect becomes :class:`~livehandle.ConnectFailed` (credentials scrubbed
+from the message), and every way an open connection ends becomes the
+:class:`~livehandle.ConnectionClosed` subclass for its close code; trio-websocket's and
+Trio's own exceptions never reach the caller.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import ssl
+import urllib.parse
+from typing import TYPE_CHECKING, NamedTuple, cast
+
+import attrs
+import trio
+import trio_websocket
+from wsproto.events import TextMessage
+
+from livehandle._errors import ConnectFailed, classify_close
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from livehandle._errors import ConnectionClosed
+    from livehandle._transport.base import BatchConnection, Transport
+    from livehandle._transport.endpoints import Endpoint, ResolvedEndpoint
+
+__all__ = ["WebSocketConnection", "WebSocketTransport"]
+
+logger = logging.getLogger("livehandle.transport")
+
+#: How much of an HTTP rejection body goes into the ConnectFailed message.
+_BODY_EXCERPT = 300
+
+
+class WebSocketConnection:
+    """One open WebSocket; implements :class:`~livehandle.lowlevel.Connection`.
+
+    Usually made by :meth:`WebSocketTransport.connect`, but it can wrap any open client
+    ``trio_websocket.WebSocketConnection`` (for example one over in-memory streams in a test).
+
+    Args:
+        ws: the open trio-websocket connection.
+        stream: the byte stream under ``ws``; :meth:`aclose` closes it, which guarantees that
+            trio-websocket's reader task ends even when the server closed first.
+        close_timeout: how long :meth:`aclose` waits for the peer's close frame, in seconds.
+    """
+
+    def __init__(
+        self,
+        ws: trio_websocket.WebSocketConnection,
+        *,
+        stream: trio.abc.AsyncResource | None = None,
+        close_timeout: float = 0.25,
+    ) -> None:
+        self._ws = ws
+        self._stream = stream
+        self._close_timeout = close_timeout
+        self._close: tuple[int, str] | None = None
+        self._closing = False
+        self._closed = trio.Event()
+        self._batch_ok = _supports_batches(ws)
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code once either side has closed the connection (1006: dropped), else None."""
+        close = self._known_close()
+        return None if close is None else close[0]
+
+    @property
+    def close_reason(self) -> str:
+        """The close reason text once closed (empty when none was given or while open)."""
+        close = self._known_close()
+        return "" if close is None else close[1]
+
+    async def send(self, message: str | bytes) -> None:
+        """Send ``message``: ``str`` as a text frame, ``bytes`` as a binary frame.
+
+        Raises:
+            ConnectionClosed: the subclass for the close code, once the connection is closed.
+            TypeError: ``message`` is neither ``str`` nor ``bytes``.
+        """
+        if not isinstance(message, str | bytes):
+            raise TypeError(f"message must be str or bytes, not {type(message).__name__}")
+        try:
+            await self._ws.send_message(message)
+        except trio_websocket.ConnectionClosed:
+            raise self._closed_error() from None
+
+    async def send_batch(self, messages: Sequence[str]) -> None:
+        """Send text ``messages`` in order, framed together and written with one ``send_all``.
+
+        Per message this saves the lock, the TLS record and the system call that :meth:`send`
+        pays, which is most of a small message's cost; even for one message it saves the
+        scheduler round trip that trio-websocket's lock costs when nobody holds it.  It uses
+        trio-websocket's frame encoder and send lock (internals, checked once when the
+        connection is made); on a trio-websocket without them it falls back to one
+        :meth:`send` per message.
+
+        Raises:
+            ConnectionClosed: the subclass for the close code, once the connection is closed.
+        """
+        if not self._batch_ok:
+            for message in messages:
+                await self.send(message)
+            return
+        ws = self._ws
+        if ws.closed is not None:
+            await trio.lowlevel.checkpoint()
+            raise self._closed_error()
+        encode = ws._wsproto.send
+        data = b"".join([encode(TextMessage(data=message)) for message in messages])
+        lock = ws._stream_lock  # shared with trio-websocket's reader (pongs, close frames)
+        try:
+            lock.acquire_nowait()  # free almost always: no scheduler round trip for it
+        except trio.WouldBlock:
+            await lock.acquire()
+        try:
+            await ws._stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            # What trio-websocket does when its own send fails: the connection is gone.
+            await ws._abort_web_socket()
+            raise self._closed_error() from None
+        finally:
+            lock.release()
+
+    async def receive(self) -> bytes | str:
+        """Receive the next message, text (``str``) or binary (``bytes``).
+
+        After the peer closes, the messages it sent before its close frame are returned first.
+
+        Raises:
+            ConnectionClosed: the subclass for the close code, once the connection is closed.
+        """
+        if self._closing:
+            await trio.lowlevel.checkpoint()
+            raise self._closed_error()
+        try:
+            return await self._ws.get_message()
+        except trio_websocket.ConnectionClosed:
+            raise self._closed_error() from None
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame with ``code`` and ``reason`` and wait briefly for the peer's reply.
+
+        The wait is bounded by ``close_timeout`` and shielded: a peer that never answers cannot
+        hang shutdown, and a cancelled caller still sends the close frame.  The socket is closed
+        afterwards in every case.  Idempotent.  The first close wins: if the peer had already
+        closed (or the connection dropped), ``close_code`` and later errors keep describing that.
+        """
+        if self._close is None:
+            known = self._known_close()
+            self._close = known if known is not None else (code, reason)
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        try:
+            with trio.move_on_after(self._close_timeout, shield=True):
+                async with trio.open_nursery() as nursery:
+                    # Keep reading (and dropping) what the peer still sends: trio-websocket
+                    # stops reading the socket while its message queue is full, and then never
+                    # sees the peer's close frame; closing a socket with unread data resets
+                    # the connection, and the peer may lose our last messages.
+                    nursery.start_soon(self._discard_incoming)
+                    await self._ws.aclose(code, reason or None)
+                    nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                if self._stream is not None:
+                    await trio.aclose_forcefully(self._stream)
+            self._closed.set()
+
+    async def _discard_incoming(self) -> None:
+        try:
+            while True:
+                await self._ws.get_message()
+        except trio_websocket.ConnectionClosed:
+            pass
+
+    def _known_close(self) -> tuple[int, str] | None:
+        if self._close is not None:
+            return self._close
+        reason = self._ws.closed
+        return None if reason is None else (reason.code, reason.reason or "")
+
+    def _closed_error(self) -> ConnectionClosed:
+        if self._close is None:
+            known = self._known_close()
+            self._close = known if known is not None else (1006, "")
+        return classify_close(*self._close)
+
+    async def _keepalive(self, interval: float, pong_timeout: float) -> None:
+        """Ping every ``interval`` s; close with 1011 when a pong takes over ``pong_timeout`` s."""
+        while True:
+            await trio.sleep(interval)
+            with trio.move_on_after(pong_timeout) as scope:
+                try:
+                    await self._ws.ping()
+                except trio_websocket.ConnectionClosed:
+                    return
+            if scope.cancelled_caught:
+                logger.warning("no pong within %g s; closing the WebSocket", pong_timeout)
+                await self.aclose(1011, "keepalive ping timeout")
+                return
+
+
+@attrs.frozen
+class WebSocketTransport:
+    """Opens WebSocket connections with trio-websocket; implements ``Transport``.
+
+    Attributes:
+        max_message_size: the largest message accepted from the server, in bytes (a bigger one
+            closes the connection with 1009).
+        message_queue_size: how many received messages trio-websocket buffers before it stops
+            reading from the socket.
+        keepalive_interval: seconds between client pings, or None (the default) for no pings:
+            Gemini's pongs can take 8-30 s, so short ping timeouts kill healthy sessions.
+        keepalive_timeout: how long a ping may wait for its pong before the connection is closed
+            with 1011 ``keepalive ping timeout``.  Pongs are only read while the application keeps
+            receiving (trio-websocket stops reading when its message queue is full).
+        close_timeout: how long ``aclose`` waits for the server's close frame.
+
+    Limitation: a server that drops the TCP connection (or does not speak HTTP) before answering
+    the upgrade request makes ``connect`` wait until the caller's timeout, because trio-websocket
+    does not report that case; wrap ``connect`` in ``trio.fail_after`` as the protocol requires.
+    """
+
+    max_message_size: int = 16 * 2**20
+    message_queue_size: int = 4
+    keepalive_interval: float | None = None
+    keepalive_timeout: float = 60.0
+    close_timeout: float = 0.25
+
+    async def connect(self, endpoint: Endpoint, nursery: trio.Nursery) -> WebSocketConnection:
+        """Open a WebSocket to ``endpoint`` (credentials resolved once, here).
+
+        The reader task (and the keepalive task, if enabled) run in ``nursery`` and end when the
+        connection closes.  There is no timeout here; the caller wraps this in ``trio.fail_after``.
+
+        Raises:
+            ConnectFailed: the connection, the TLS handshake or the upgrade failed.
+            ValueError: the endpoint's URL has no host or an invalid port.
+        """
+        resolved = endpoint.resolve()
+        target = _parse_url(resolved)
+        stream = await _open_stream(target, resolved)
+        return await self.connect_stream(stream, resolved, nursery)
+
+    async def connect_stream(
+        self, stream: trio.abc.Stream, resolved: ResolvedEndpoint, nursery: trio.Nursery
+    ) -> WebSocketConnection:
+        """Run the WebSocket upgrade for ``resolved`` over an already open byte stream.
+
+        For proxies and in-memory tests.  The connection takes ownership of ``stream`` and closes
+        it when it ends, also when the upgrade fails.
+
+        Raises:
+            ConnectFailed: the upgrade failed (``status_code`` is set when the server rejected it).
+        """
+        connection: WebSocketConnection = await nursery.start(self._run, stream, resolved)
+        return connection
+
+    async def _run(
+        self,
+        stream: trio.abc.Stream,
+        resolved: ResolvedEndpoint,
+        *,
+        task_status: trio.TaskStatus[WebSocketConnection] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Own one connection: its reader and keepalive tasks, and the stream under it."""
+        started = False
+        try:
+            target = _parse_url(resolved)
+            headers = [(name.encode(), value.encode()) for name, value in resolved.headers]
+            async with trio.open_nursery() as helpers:
+                async with trio.open_nursery() as reader:
+                    ws = await trio_websocket.wrap_client_stream(
+                        reader,
+                        # Annotated as SocketStream | SSLStream; any Trio stream works.
+                        cast("trio.SocketStream", stream),
+                        target.host_header,
+                        target.resource,
+                        extra_headers=headers,
+                        message_queue_size=self.message_queue_size,
+                        max_message_size=self.max_message_size,
+                        receive_buffer_size=None,  # let Trio choose; 4 KiB slows big messages
+                    )
+                    connection = WebSocketConnection(
+                        ws, stream=stream, close_timeout=self.close_timeout
+                    )
+                    if self.keepalive_interval is not None:
+                        helpers.start_soon(
+                            connection._keepalive, self.keepalive_interval, self.keepalive_timeout
+                        )
+                    started = True
+                    task_status.started(connection)
+                # The reader has finished, so the connection is closed: stop the keepalive.
+                helpers.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            error = _only_error(group)
+            if error is None:
+                raise
+            if not started:
+                raise _connect_failed(error, resolved) from None
+            logger.warning(
+                "WebSocket reader for %s failed: %s",
+                resolved.redacted_url,
+                resolved.scrub(repr(error)),
+            )
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(stream)
+
+
+def _supports_batches(ws: trio_websocket.WebSocketConnection) -> bool:
+    """Whether ``ws`` has the internals :meth:`WebSocketConnection.send_batch` relies on."""
+    names = ("_wsproto", "_stream_lock", "_stream", "_abort_web_socket")
+    return all(hasattr(ws, name) for name in names)
+
+
+class _Target(NamedTuple):
+    secure: bool
+    hostname: str
+    port: int
+    host_header: str
+    resource: str
+
+
+def _parse_url(resolved: ResolvedEndpoint) -> _Target:
+    parts = urllib.parse.urlsplit(resolved.url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("ws", "wss") or not parts.hostname or port == -1:
+        raise ValueError(f"not a usable WebSocket URL: {resolved.redacted_url}")
+    secure = parts.scheme == "wss"
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host_header = parts.netloc.rpartition("@")[2]
+    return _Target(secure, parts.hostname, port or (443 if secure else 80), host_header, resource)
+
+
+async def _open_stream(target: _Target, resolved: ResolvedEndpoint) -> trio.abc.Stream:
+    """Open TCP, plus TLS with its handshake done, so that TLS errors surface here."""
+    try:
+        if not target.secure:
+            return await trio.open_tcp_stream(target.hostname, target.port)
+        tls = await trio.open_ssl_over_tcp_stream(
+            target.hostname,
+            target.port,
+            ssl_context=resolved.ssl_context or _default_ssl_context(),
+            https_compatible=True,
+        )
+    except OSError as exc:
+        raise _connect_failed(exc, resolved) from None
+    try:
+        await tls.do_handshake()
+    except BaseException as exc:
+        with trio.CancelScope(shield=True):
+            await trio.aclose_forcefully(tls)
+        if isinstance(exc, trio.BrokenResourceError):
+            detail = str(exc.__cause__ or exc) or "connection closed"
+            message = f"TLS handshake with {target.hostname} failed: {detail}"
+            raise ConnectFailed(resolved.scrub(message), url=resolved.redacted_url) from None
+        raise
+    return tls
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    leaves: list[BaseException] = []
+    for exc in group.exceptions:
+        leaves.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return leaves
+
+
+def _only_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
+    """The error to report from ``group``, or None if it must propagate as is.
+
+    Groups holding only cancellations, or a ``KeyboardInterrupt`` and the like, propagate.
+    """
+    leaves = _leaves(group)
+    if not all(isinstance(exc, Exception | trio.Cancelled) for exc in leaves):
+        return None
+    errors = [exc for exc in leaves if isinstance(exc, Exception)]
+    for exc in errors:
+        if isinstance(exc, trio_websocket.ConnectionRejected):
+            return exc
+    return errors[0] if errors else None
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    if isinstance(error.__cause__, BaseExceptionGroup):
+        details = {
+            exc.strerror or str(exc) for exc in _leaves(error.__cause__) if isinstance(exc, OSError)
+        }
+        if details:
+            text += f" ({'; '.join(sorted(details))})"
+    return text
+
+
+def _connect_failed(error: BaseException, resolved: ResolvedEndpoint) -> ConnectFailed:
+    """Describe ``error`` as a ConnectFailed whose message holds no credential."""
+    url = resolved.redacted_url
+    if isinstance(error, trio_websocket.ConnectionRejected):
+        message = f"{url} rejected the WebSocket upgrade with HTTP {error.status_code}"
+        if error.body:
+            # Scrub before cutting, so that a cut cannot leave half a secret behind.
+            body = resolved.scrub(error.body[: 8 * _BODY_EXCERPT].decode("utf-8", "replace"))
+            message += f": {body.strip()[:_BODY_EXCERPT]}"
+        return ConnectFailed(resolved.scrub(message), url=url, status_code=error.status_code)
+    message = f"could not open {url}: {_describe(error)}"
+    return ConnectFailed(resolved.scrub(message), url=url)
+
+
+if TYPE_CHECKING:  # static proof that the classes implement the protocols
+    _transport: Transport = WebSocketTransport()
+
+    def _batches(connection: WebSocketConnection) -> BatchConnection:
+        return connection
