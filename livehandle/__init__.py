@@ -13,14 +13,25 @@ from typing import Any as _Any
 
 from livehandle import _public
 from livehandle._broadcast import Subscription as Subscription
+from livehandle._config.delivery import (
+    ContextDelivery as ContextDelivery,
+    Delivery as Delivery,
+    DeliveryPolicy as DeliveryPolicy,
+)
+from livehandle._config.hooks import (
+    BeforeToolResponse as BeforeToolResponse,
+    OnToolCall as OnToolCall,
+)
 from livehandle._config.live import (
     DEFAULT_MODEL as DEFAULT_MODEL,
     MODEL_ENV as MODEL_ENV,
-    Delivery as Delivery,
-    DeliveryPolicy as DeliveryPolicy,
     InstructionUpdate as InstructionUpdate,
     LiveConfig as LiveConfig,
     ResolvedInstructionUpdate as ResolvedInstructionUpdate,
+)
+from livehandle._config.voice import (
+    TurnCommitConfig as TurnCommitConfig,
+    VadConfig as VadConfig,
 )
 from livehandle._errors import (
     ConnectFailed as ConnectFailed,
@@ -48,14 +59,8 @@ from livehandle._events import (
 )
 from livehandle._handle import LiveHandle as LiveHandle
 from livehandle._open import open_live_session as open_live_session
-from livehandle._runtime.context import ContextDelivery as ContextDelivery
-from livehandle._runtime.dispatch import (
-    BeforeToolResponse as BeforeToolResponse,
-    OnToolCall as OnToolCall,
-    ToolStats as ToolStats,
-)
+from livehandle._runtime.dispatch import ToolStats as ToolStats
 from livehandle._runtime.reactor import VoiceRuntimeState as VoiceRuntimeState
-from livehandle._runtime.state import JsonValue as JsonValue, State as State
 from livehandle._runtime.telemetry import (
     HISTOGRAM_BOUNDS_MS as HISTOGRAM_BOUNDS_MS,
     PERCENTILE_WINDOW as PERCENTILE_WINDOW,
@@ -63,16 +68,17 @@ from livehandle._runtime.telemetry import (
     SessionTelemetry as SessionTelemetry,
 )
 from livehandle._runtime.transcript import TranscriptTurn as TranscriptTurn
+from livehandle._runtime.turn_commit import (
+    TurnCommitPolicy as TurnCommitPolicy,
+    TurnSignal as TurnSignal,
+)
 from livehandle._runtime.vad import (
     BackendInputVad as BackendInputVad,
     BackendVadSnapshot as BackendVadSnapshot,
-    TurnCommitConfig as TurnCommitConfig,
-    TurnCommitPolicy as TurnCommitPolicy,
-    TurnSignal as TurnSignal,
-    VadConfig as VadConfig,
     VadEvent as VadEvent,
     VadState as VadState,
 )
+from livehandle._state import JsonValue as JsonValue, State as State
 from livehandle._tools.tools import (
     ResultFormatter as ResultFormatter,
     Tool as Tool,

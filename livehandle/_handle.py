@@ -20,10 +20,10 @@ from livehandle._broadcast import Broadcast, Subscription
 from livehandle._events import SessionPhase
 from livehandle._runtime.dispatch import ToolDispatcher
 from livehandle._runtime.lanes import Hooks, Lanes
-from livehandle._runtime.state import State
 from livehandle._runtime.telemetry import SessionTelemetry
 from livehandle._runtime.voice import VoiceRuntime
 from livehandle._runtime.writer import SessionWriter
+from livehandle._state import State
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -38,9 +38,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import attrs
 
-from livehandle._runtime.context import ContextDelivery
-from livehandle._runtime.dispatch import BeforeToolResponse, OnToolCall
-from livehandle._runtime.vad import TurnCommitConfig, VadConfig
+from livehandle._config.delivery import ContextDelivery, Delivery
+from livehandle._config.hooks import (
+    BeforeToolResponse,
+    OnToolCall,
+)
+from livehandle._config.voice import (
+    TurnCommitConfig,
+    VadConfig,
+)
 from livehandle._tools.tools import Tool, ToolSet
 from livehandle._wire import messages as m
 
@@ -50,8 +56,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MODEL",
     "MODEL_ENV",
-    "Delivery",
-    "DeliveryPolicy",
     "InstructionUpdate",
     "LiveConfig",
     "ResolvedInstructionUpdate",
@@ -63,16 +67,12 @@ DEFAULT_MODEL = "gemini-3.8-live"
 #: The environment variable that overrides :data:`DEFAULT_MODEL`.
 MODEL_ENV = "GEMINI_MODEL"
 
-#: What a fast lane does when its consumer is behind.
-DeliveryPolicy: TypeAlias = Literal["lossless", "drop_newest"]
-
 #: How :meth:`LiveConfig.instruction_update_message` changes the instruction mid-session.
 InstructionUpdate: TypeAlias = Literal["auto", "context_update", "system_turn", "model_turn"]
 
 #: A concrete instruction-update strategy ("auto" resolved for an endpoint and model).
 ResolvedInstructionUpdate: TypeAlias = Literal["context_update", "system_turn", "model_turn"]
 
-_DELIVERY_POLICIES: tuple[str, ...] = ("lossless", "drop_newest")
 _INSTRUCTION_UPDATES: tuple[str, ...] = ("auto", "context_update", "system_turn", "model_turn")
 
 # First version whose Live models accept contextUpdate (wire-protocol §2.5).
@@ -249,9 +249,6 @@ def _one_of(choices: tuple[str, ...], what: str) -> Any:
     return check
 
 
-_check_policy = _one_of(_DELIVERY_POLICIES, "delivery policy")
-
-
 def _gemini_version(model: str) -> tuple[int, int] | None:
     model_id = model.rsplit("/", 1)[-1]
     match = _GEMINI_VERSION.match(model_id)
@@ -263,38 +260,6 @@ def _gemini_version(model: str) -> tuple[int, int] | None:
 # --------------------------------------------------------------------------------------------
 # Public classes
 # --------------------------------------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class Delivery:
-    """Delivery policy of each fast-lane event class.
-
-    Fast-lane events reach the LiveEvent broadcast as they arrive; nothing waits and nothing is
-    dropped on the way (each subscriber's own bounded buffer reports ``Lagged`` if it falls
-    behind).  The policy matters while a barge-in is being handled: ``"lossless"`` (the default)
-    holds the next reply's events until ``Interrupted`` has been published (bounded by
-    ``lane_capacity``; beyond it they are dropped and counted), ``"drop_newest"`` drops them at
-    once and counts the drops in telemetry.  Choose ``drop_newest`` where a late event is worth
-    less than a missing one, never for data you must account for.
-
-    Attributes:
-        audio: model audio chunks.
-        media: other model media (images, video frames).
-        text: model text parts.
-        transcript: input and output transcription fragments.
-        thought: model thought parts.
-        vad: voice-activity edges.
-
-    Raises:
-        ValueError: a policy is neither ``"lossless"`` nor ``"drop_newest"``.
-    """
-
-    audio: DeliveryPolicy = attrs.field(default="lossless", validator=_check_policy)
-    media: DeliveryPolicy = attrs.field(default="lossless", validator=_check_policy)
-    text: DeliveryPolicy = attrs.field(default="lossless", validator=_check_policy)
-    transcript: DeliveryPolicy = attrs.field(default="lossless", validator=_check_policy)
-    thought: DeliveryPolicy = attrs.field(default="lossless", validator=_check_policy)
-    vad: DeliveryPolicy = attrs.field(default="lossless", validator=_check_policy)
 
 
 @attrs.frozen(kw_only=True)

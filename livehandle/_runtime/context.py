@@ -1,8 +1,8 @@
 """Deferred context delivery: model context that waits for the user's next send.
 
-With :attr:`ContextDelivery.DEFERRED` the turn pipeline does not put the context it builds at a
-turn boundary (steering text, repair nudges, phase context) on the wire at once.  It queues it in
-a :class:`PendingContext`, and may also *arm a prompt*: an empty ``clientContent`` with
+With :attr:`~livehandle.ContextDelivery.DEFERRED` the turn pipeline does not put the context it
+builds at a turn boundary (steering text, repair nudges, phase context) on the wire at once.  It
+queues it in a :class:`PendingContext`, and may also *arm a prompt*: an empty ``clientContent`` with
 ``turnComplete: true`` that asks the model to speak from the context it already has.
 
 * the :class:`DeferredWriter` (what ``handle.writer()`` returns in this mode) sends the queued
@@ -18,7 +18,6 @@ with a ``ValueError``, and contents drained for a send that fails are put back.
 
 from __future__ import annotations
 
-import enum
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -34,23 +33,10 @@ if TYPE_CHECKING:
 
     from livehandle._runtime.writer import SessionWriter
 
-__all__ = ["DEFAULT_CONTEXT_CAPACITY", "ContextDelivery", "DeferredWriter", "PendingContext"]
+__all__ = ["DEFAULT_CONTEXT_CAPACITY", "DeferredWriter", "PendingContext"]
 
 #: How many contents a :class:`PendingContext` holds unless told otherwise.
 DEFAULT_CONTEXT_CAPACITY = 256
-
-
-class ContextDelivery(enum.Enum):
-    """When context built at a turn boundary reaches the model.
-
-    Attributes:
-        IMMEDIATE: sent during the turn-boundary processing (the default).
-        DEFERRED: queued in a :class:`PendingContext` and sent with the user's next audio, text
-            or video; an armed prompt waits for the voice reactor.
-    """
-
-    IMMEDIATE = "immediate"
-    DEFERRED = "deferred"
 
 
 class PendingContext:

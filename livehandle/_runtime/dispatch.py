@@ -28,8 +28,8 @@ from __future__ import annotations
 import inspect
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -48,26 +48,15 @@ from livehandle._tools.tools import (
 from livehandle._wire import messages as m
 
 if TYPE_CHECKING:
+    from livehandle._config.hooks import BeforeToolResponse, OnToolCall
     from livehandle._runtime.lanes import BargeIn
-    from livehandle._runtime.state import State
     from livehandle._runtime.writer import SessionWriter
+    from livehandle._state import State
     from livehandle._tools.tools import Tool
 
-__all__ = ["BeforeToolResponse", "OnToolCall", "ToolDispatcher", "ToolStats"]
+__all__ = ["ToolDispatcher", "ToolStats"]
 
 log = logging.getLogger("livehandle.tools")
-
-#: ``on_tool_call(calls, state)``: return the answers (sync or async) to take over the message,
-#: or None to let the dispatcher run the tools.
-OnToolCall: TypeAlias = Callable[
-    [tuple[m.FunctionCall, ...], "State"],
-    "Sequence[m.FunctionResponse] | Awaitable[Sequence[m.FunctionResponse] | None] | None",
-]
-#: ``before_tool_response(responses, state)``: return the answers to send instead (sync or async).
-BeforeToolResponse: TypeAlias = Callable[
-    [list[m.FunctionResponse], "State"],
-    "Sequence[m.FunctionResponse] | Awaitable[Sequence[m.FunctionResponse]]",
-]
 
 
 @attrs.define

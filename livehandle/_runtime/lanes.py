@@ -38,9 +38,9 @@ from livehandle._runtime.transcript import TranscriptBuffer
 
 if TYPE_CHECKING:
     from livehandle._broadcast import Broadcast
-    from livehandle._config.live import Delivery
-    from livehandle._runtime.state import State
+    from livehandle._config.delivery import Delivery
     from livehandle._runtime.telemetry import SessionTelemetry
+    from livehandle._state import State
     from livehandle._wire.messages import FunctionCall
 
 __all__ = ["BargeIn", "Hooks", "Lanes"]

@@ -1,19 +1,11 @@
-"""Client-side input voice activity detection and the turn-commit policy.
+"""Client-side input voice activity detection: :class:`BackendInputVad`.
 
-Two pure, synchronous pieces that sit on the microphone path:
-
-* :class:`BackendInputVad` finds where the user starts and stops speaking in 16-bit PCM input,
-  with an energy + zero-crossing detector over fixed frames and an adaptive noise floor.  It runs
-  on every chunk in the caller's task, so it is written to be cheap (no numpy; a 30 ms frame costs
-  15-20 us on a small cloud vCPU with CPython 3.11, see ``benchmarks/bench_vad.py``).
-* :class:`TurnCommitPolicy` turns the detector's raw edges into turn signals (``activityStart``,
-  an interruption, ``activityEnd``): it holds an end of turn through short pauses and makes speech
-  that starts while the model talks sustain before it counts as a barge-in, so a backchannel
-  ("mm-hm") never interrupts.
-
-Neither does I/O or reads a clock on its own: the detector counts audio frames and asks its
-``clock`` only to date its edges, and the policy is driven by the millisecond audio time its
-caller passes in.  Same audio, same edges, however it is chunked.
+It finds where the user starts and stops speaking in 16-bit PCM input, with an energy +
+zero-crossing detector over fixed frames and an adaptive noise floor.  It runs on every chunk in
+the caller's task, so it is written to be cheap (no numpy; a 30 ms frame costs 15-20 us on a small
+cloud vCPU with CPython 3.11, see ``benchmarks/bench_vad.py``).  It does no I/O and reads a clock
+only to date its edges: it counts audio frames, so the same audio gives the same edges however it
+is chunked.  :class:`~livehandle.TurnCommitPolicy` turns its edges into turn signals.
 
 Example::
 
@@ -32,23 +24,21 @@ import collections
 import enum
 import math
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
-if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+from livehandle._config.voice import VadConfig
 
-    from livehandle._runtime.state import JsonValue
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from livehandle._state import JsonValue
 
 __all__ = [
     "BackendInputVad",
     "BackendVadSnapshot",
-    "TurnCommitConfig",
-    "TurnCommitPolicy",
-    "TurnSignal",
-    "VadConfig",
     "VadEvent",
     "VadState",
 ]
@@ -101,119 +91,6 @@ _SPEECH = VadState.SPEECH
 _HANGOVER = VadState.HANGOVER
 _SPEECH_START = VadEvent.SPEECH_START
 _SPEECH_END = VadEvent.SPEECH_END
-
-
-# --------------------------------------------------------------------------------------------
-# Configuration
-# --------------------------------------------------------------------------------------------
-
-
-def _positive_int(_: object, attribute: attrs.Attribute[int], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive integer, got {value!r}")
-
-
-def _at_least(minimum: int) -> Any:
-    def check(_: object, attribute: attrs.Attribute[int], value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{attribute.name} must be an integer >= {minimum}, got {value!r}")
-
-    return check
-
-
-def _finite(_: object, attribute: attrs.Attribute[float], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{attribute.name} must be a finite number of dB, got {value!r}")
-
-
-def _zcr_range(value: object) -> tuple[float, float]:
-    if not isinstance(value, tuple | list) or len(value) != 2:
-        raise ValueError(
-            f"zcr_range must be a pair (low, high) of zero-crossing rates, got {value!r}"
-        )
-    lo: object = value[0]
-    hi: object = value[1]
-    if (
-        not isinstance(lo, int | float)
-        or not isinstance(hi, int | float)
-        or isinstance(lo, bool)
-        or isinstance(hi, bool)
-    ):
-        raise ValueError(f"zcr_range bounds must be numbers, got {value!r}")
-    if not 0.0 <= lo <= hi <= 1.0:
-        raise ValueError(f"zcr_range must satisfy 0 <= low <= high <= 1, got ({lo!r}, {hi!r})")
-    return (float(lo), float(hi))
-
-
-@attrs.frozen
-class VadConfig:
-    """Settings of :class:`BackendInputVad`, checked when built.
-
-    Attributes:
-        sample_rate: input samples per second (the Live API takes 16 kHz input).
-        frame_duration_ms: analysis frame length; every decision is made once per frame.
-        start_threshold_db: how far (dB) a frame's level must be above the noise floor, with a
-            voice-like zero-crossing rate, to count as speech-like.
-        stop_threshold_db: how far above the noise floor a frame must stay to keep speech going
-            (at most ``start_threshold_db``; the gap is the hysteresis).
-        min_speech_frames: speech-like frames in a row that confirm a start; the start is
-            reported on the frame that completes the run.
-        hangover_frames: frames in a row at or below the stop threshold that end speech; the end
-            is reported on the frame that completes the run.
-        zcr_range: the zero-crossing rates (sign changes per adjacent sample pair, 0..1) a
-            speech-like frame may have; a hum is below it, hiss and whistles above it.
-        initial_noise_floor_db: the noise floor (dBFS) assumed before any audio is heard.
-        pre_speech_frames: how many of the latest silent frames
-            :meth:`BackendInputVad.pre_speech_audio` keeps (audio just before a start).
-
-    Raises:
-        ValueError: naming the field, for a non-positive rate or frame length, a non-finite
-            threshold, a stop threshold above the start threshold, a count below its minimum, a
-            bad ``zcr_range``, or a frame shorter than two samples.
-    """
-
-    sample_rate: int = attrs.field(default=16000, validator=_positive_int)
-    frame_duration_ms: int = attrs.field(default=30, validator=_positive_int)
-    start_threshold_db: float = attrs.field(default=15.0, validator=_finite)
-    stop_threshold_db: float = attrs.field(default=10.0, validator=_finite)
-    min_speech_frames: int = attrs.field(default=2, validator=_at_least(1))
-    hangover_frames: int = attrs.field(default=8, validator=_at_least(1))
-    zcr_range: tuple[float, float] = attrs.field(default=(0.02, 0.5), converter=_zcr_range)
-    initial_noise_floor_db: float = attrs.field(default=-60.0, validator=_finite)
-    pre_speech_frames: int = attrs.field(default=3, validator=_at_least(0))
-
-    def __attrs_post_init__(self) -> None:
-        if self.stop_threshold_db > self.start_threshold_db:
-            raise ValueError(
-                f"stop_threshold_db ({self.stop_threshold_db!r}) must not exceed "
-                f"start_threshold_db ({self.start_threshold_db!r})"
-            )
-        if self.frame_size < 2:
-            raise ValueError(
-                f"frame_duration_ms={self.frame_duration_ms} gives {self.frame_size} sample(s) at "
-                f"{self.sample_rate} Hz; a frame needs at least 2 samples"
-            )
-
-    @property
-    def frame_size(self) -> int:
-        """Samples per frame: ``sample_rate * frame_duration_ms // 1000``."""
-        return self.sample_rate * self.frame_duration_ms // 1000
-
-    @classmethod
-    def noisy_street(cls) -> VadConfig:
-        """Settings for loud backgrounds: start 21 dB, stop 16 dB, 1-frame confirm, 300 ms hangover.
-
-        Meant to sit behind a denoiser: a louder margin over the noise floor is needed to start,
-        and speech is confirmed on its first speech-like frame to make up for it.
-        """
-        frame_ms = 30
-        return cls(
-            frame_duration_ms=frame_ms,
-            start_threshold_db=21.0,
-            stop_threshold_db=16.0,
-            min_speech_frames=1,
-            hangover_frames=300 // frame_ms,
-        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -567,182 +444,3 @@ class BackendInputVad:
             return _SPEECH_END
         self._state = _HANGOVER
         return None
-
-
-# --------------------------------------------------------------------------------------------
-# Turn commit
-# --------------------------------------------------------------------------------------------
-
-
-def _milliseconds(_: object, attribute: attrs.Attribute[int], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(
-            f"{attribute.name} must be a whole number of milliseconds >= 0, got {value!r}"
-        )
-
-
-@attrs.frozen
-class TurnCommitConfig:
-    """The operating point of :class:`TurnCommitPolicy`.
-
-    Both times are counted from the VAD edge, which already includes the detector's hangover.
-
-    Attributes:
-        eot_hold_ms: extra silence after a speech end before the end of turn is committed;
-            speech that resumes within it bridges the pause and no end is sent.  Raw edges end
-            turns in mid-sentence pauses (about 21 % false ends on TurnBench); 800 ms brings that
-            to about 9 %.
-        min_interruption_ms: how long speech that starts while the model is speaking must last
-            before it is committed as an interruption; shorter speech is a backchannel and is
-            dropped.  1400 ms takes false barge-ins from about 70 % to about 6 %.
-
-    Raises:
-        ValueError: naming the field, if a time is negative or not an int.
-    """
-
-    eot_hold_ms: int = attrs.field(validator=_milliseconds)
-    min_interruption_ms: int = attrs.field(validator=_milliseconds)
-
-    @classmethod
-    def immediate(cls) -> TurnCommitConfig:
-        """No hold, no sustain (0 / 0): one signal per VAD edge, as it happens."""
-        return cls(eot_hold_ms=0, min_interruption_ms=0)
-
-    @classmethod
-    def responsive(cls) -> TurnCommitConfig:
-        """The default: 400 ms end-of-turn hold, 600 ms interruption sustain."""
-        return cls(eot_hold_ms=400, min_interruption_ms=600)
-
-    @classmethod
-    def conversational(cls) -> TurnCommitConfig:
-        """Few false commits (about 0.1 on TurnBench): 800 ms hold, 1400 ms sustain."""
-        return cls(eot_hold_ms=800, min_interruption_ms=1400)
-
-
-class TurnSignal(enum.Enum):
-    """A turn signal committed by :class:`TurnCommitPolicy`.
-
-    Attributes:
-        ACTIVITY_START: the user took a free floor (send ``activityStart``).
-        INTERRUPTION_START: the user's speech outlasted ``min_interruption_ms`` while the model
-            was speaking, a deliberate barge-in (the ``activityStart`` of an interruption).
-        ACTIVITY_END: the user's silence outlasted ``eot_hold_ms`` (send ``activityEnd``).
-    """
-
-    ACTIVITY_START = "activity_start"
-    INTERRUPTION_START = "interruption_start"
-    ACTIVITY_END = "activity_end"
-
-
-class TurnCommitPolicy:
-    """Turns VAD edges into committed turn signals, by audio time.
-
-    Call :meth:`advance` once per audio chunk with the chunk's end time in milliseconds of audio
-    (not wall time), the edges the detector found in it, and whether the model is speaking.
-    Signals commit at that call and carry no time of their own.
-
-    State machine (the original runtime's, see :meth:`advance`): ``turn_active`` (a start was
-    committed and its end not yet), a pending end (time of the speech end being held) and a
-    pending interruption (time of the speech start that must sustain).
-
-    Args:
-        config: the operating point; :meth:`TurnCommitConfig.responsive` when None.
-    """
-
-    __slots__ = ("_config", "_pending_end_at", "_pending_interruption_at", "_turn_active")
-
-    def __init__(self, config: TurnCommitConfig | None = None) -> None:
-        if config is None:
-            config = TurnCommitConfig.responsive()
-        elif not isinstance(config, TurnCommitConfig):
-            raise ValueError(
-                f"config must be a TurnCommitConfig or None, got {type(config).__name__}"
-            )
-        self._config = config
-        self._turn_active = False
-        self._pending_end_at: int | None = None
-        self._pending_interruption_at: int | None = None
-
-    @property
-    def config(self) -> TurnCommitConfig:
-        """The operating point."""
-        return self._config
-
-    @property
-    def turn_active(self) -> bool:
-        """Whether a start (activity or interruption) is committed and its end is not yet."""
-        return self._turn_active
-
-    def reset(self) -> None:
-        """Forget the turn and anything pending (for a new session or after a reconnect)."""
-        self._turn_active = False
-        self._pending_end_at = None
-        self._pending_interruption_at = None
-
-    def advance(
-        self, now_ms: int, edges: Sequence[VadEvent], model_speaking: bool
-    ) -> list[TurnSignal]:
-        """Apply the edges of the chunk ending at ``now_ms``, then commit what is due.
-
-        For each edge, in order:
-
-        * SPEECH_START cancels a pending end (the pause is bridged).  If a turn is active
-          nothing more happens.  Otherwise, if the model is speaking and ``min_interruption_ms``
-          is above 0, the start becomes a pending interruption at ``now_ms``; else
-          INTERRUPTION_START (model speaking) or ACTIVITY_START is committed and the turn is
-          active.
-        * SPEECH_END discards a pending interruption (it was a backchannel); otherwise, if a turn
-          is active, it becomes a pending end at ``now_ms``.
-
-        Then a pending interruption at least ``min_interruption_ms`` old commits
-        INTERRUPTION_START (turn active), and a pending end at least ``eot_hold_ms`` old commits
-        ACTIVITY_END (turn over).  These checks also run after every edge, not only the last,
-        so with :meth:`TurnCommitConfig.immediate` an end followed by a new start in the same
-        chunk gives ACTIVITY_END then a start, one signal per edge (the original checked once
-        per call and merged the two into a continuing turn).  With at most one edge per call
-        the two are the same.
-
-        Args:
-            now_ms: audio time at the end of the chunk, in milliseconds; never decreasing.
-            edges: the detector's edges in this chunk.
-            model_speaking: whether the model holds the floor.
-
-        Returns:
-            The signals committed by this call, in order.
-        """
-        signals: list[TurnSignal] = []
-        for edge in edges:
-            if edge is _SPEECH_START:
-                self._pending_end_at = None
-                if self._turn_active:  # the pause is bridged; the turn goes on
-                    pass
-                elif model_speaking and self._config.min_interruption_ms > 0:
-                    self._pending_interruption_at = now_ms
-                elif model_speaking:
-                    signals.append(TurnSignal.INTERRUPTION_START)
-                    self._turn_active = True
-                else:
-                    signals.append(TurnSignal.ACTIVITY_START)
-                    self._turn_active = True
-            elif edge is _SPEECH_END:
-                if self._pending_interruption_at is not None:
-                    self._pending_interruption_at = None
-                elif self._turn_active:
-                    self._pending_end_at = now_ms
-            else:
-                raise ValueError(f"edges must hold VadEvent members, got {edge!r}")
-            self._commit_due(now_ms, signals)
-        self._commit_due(now_ms, signals)
-        return signals
-
-    def _commit_due(self, now_ms: int, signals: list[TurnSignal]) -> None:
-        pending = self._pending_interruption_at
-        if pending is not None and now_ms - pending >= self._config.min_interruption_ms:
-            signals.append(TurnSignal.INTERRUPTION_START)
-            self._turn_active = True
-            self._pending_interruption_at = None
-        pending = self._pending_end_at
-        if pending is not None and now_ms - pending >= self._config.eot_hold_ms:
-            signals.append(TurnSignal.ACTIVITY_END)
-            self._turn_active = False
-            self._pending_end_at = None

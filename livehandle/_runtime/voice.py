@@ -26,8 +26,12 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from livehandle._config.delivery import ContextDelivery
 from livehandle._nursery import TaskHost
-from livehandle._runtime.context import ContextDelivery, DeferredWriter, PendingContext
+from livehandle._runtime.context import (
+    DeferredWriter,
+    PendingContext,
+)
 from livehandle._runtime.reactor import (
     EffectExecutor,
     LiveReactor,
@@ -39,13 +43,13 @@ from livehandle._runtime.reactor import (
     UserSpeechStarted,
     VoiceRuntimeState,
 )
+from livehandle._runtime.turn_commit import (
+    TurnCommitPolicy,
+    TurnSignal,
+)
 from livehandle._runtime.vad import (
     BackendInputVad,
     BackendVadSnapshot,
-    TurnCommitConfig,
-    TurnCommitPolicy,
-    TurnSignal,
-    VadConfig,
     VadEvent,
 )
 from livehandle._runtime.writer import check_pcm16
@@ -53,6 +57,10 @@ from livehandle._runtime.writer import check_pcm16
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from livehandle._config.voice import (
+        TurnCommitConfig,
+        VadConfig,
+    )
     from livehandle._events import LiveEvent
     from livehandle._runtime.lanes import BargeIn
     from livehandle._runtime.reactor import ReactorEvent

@@ -49,7 +49,7 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn
 
 from livehandle._json import json_kind
-from livehandle._runtime.state import JsonValue
+from livehandle._state import JsonValue
 from livehandle._tools.schema import (
     Parameter,
     docstring_summary,

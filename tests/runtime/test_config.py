@@ -5,7 +5,11 @@ import json
 import attrs
 import pytest
 
-from livehandle._config.live import DEFAULT_MODEL, Delivery, LiveConfig
+from livehandle._config.delivery import Delivery
+from livehandle._config.live import (
+    DEFAULT_MODEL,
+    LiveConfig,
+)
 from livehandle._transport import Endpoint
 from livehandle._wire import messages as m
 from livehandle._wire.codec import encode_client

@@ -8,10 +8,10 @@ import pytest
 import trio
 import trio.testing
 
+from livehandle._config.delivery import ContextDelivery
 from livehandle._errors import SessionClosed
 from livehandle._runtime.context import (
     DEFAULT_CONTEXT_CAPACITY,
-    ContextDelivery,
     DeferredWriter,
     PendingContext,
 )

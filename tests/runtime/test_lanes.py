@@ -6,12 +6,12 @@ import trio
 import trio.testing
 
 from livehandle._broadcast import Broadcast
-from livehandle._config.live import Delivery
+from livehandle._config.delivery import Delivery
 from livehandle._errors import Lagged, ServerError
 from livehandle._events import LiveEvent, SessionEnd, SessionEvent
 from livehandle._runtime.lanes import Hooks, Lanes
-from livehandle._runtime.state import State
 from livehandle._runtime.telemetry import SessionTelemetry
+from livehandle._state import State
 
 END = SessionEnd("server", 1011, "x", ServerError(1011, "x"))
 

@@ -8,7 +8,7 @@ import json
 import attrs
 import pytest
 
-from livehandle._runtime.state import State
+from livehandle._state import State
 
 
 @attrs.define

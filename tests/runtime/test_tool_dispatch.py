@@ -32,7 +32,7 @@ from tests.testing.helpers import until
 
 if TYPE_CHECKING:
     from livehandle._handle import LiveHandle
-    from livehandle._runtime.state import State
+    from livehandle._state import State
     from livehandle.testing import EmulatorConnection
 
 

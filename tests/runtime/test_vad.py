@@ -11,13 +11,17 @@ import attrs
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from livehandle._config.voice import (
+    TurnCommitConfig,
+    VadConfig,
+)
+from livehandle._runtime.turn_commit import (
+    TurnCommitPolicy,
+    TurnSignal,
+)
 from livehandle._runtime.vad import (
     BackendInputVad,
     BackendVadSnapshot,
-    TurnCommitConfig,
-    TurnCommitPolicy,
-    TurnSignal,
-    VadConfig,
     VadEvent,
     VadState,
 )

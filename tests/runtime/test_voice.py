@@ -10,10 +10,17 @@ import trio
 import trio.testing
 
 from livehandle._config.live import LiveConfig
+from livehandle._config.voice import (
+    TurnCommitConfig,
+    VadConfig,
+)
 from livehandle._events import LiveEvent
 from livehandle._open import open_live_session
 from livehandle._runtime.context import DeferredWriter
-from livehandle._runtime.vad import BackendInputVad, TurnCommitConfig, VadConfig, VadEvent
+from livehandle._runtime.vad import (
+    BackendInputVad,
+    VadEvent,
+)
 from livehandle._runtime.voice import PREROLL_MS
 from livehandle._wire import messages as m
 from livehandle.testing import Audio, LiveEmulator, Rule, Scenario, When, audio

@@ -10,11 +10,15 @@ import pytest
 import trio
 
 from livehandle._config.live import LiveConfig
+from livehandle._config.voice import TurnCommitConfig
 from livehandle._errors import InvalidArgument
 from livehandle._events import LiveEvent, SessionEvent
 from livehandle._open import open_live_session
 from livehandle._runtime.context import DeferredWriter
-from livehandle._runtime.vad import BackendInputVad, TurnCommitConfig, VadEvent
+from livehandle._runtime.vad import (
+    BackendInputVad,
+    VadEvent,
+)
 from livehandle._wire import messages as m
 from livehandle.testing import LiveEmulator, audio
 from tests.runtime.test_voice import recorded, wire
