@@ -15,13 +15,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from livehandle._cli._exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from livehandle._version import __version__
 
-__all__ = ["build_parser", "main"]
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
+__all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import trio
 
-from livehandle._cli import EXIT_FAILURE, EXIT_OK
+from livehandle._cli._exit import EXIT_FAILURE, EXIT_OK
 
 if TYPE_CHECKING:
     import argparse

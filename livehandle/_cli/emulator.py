@@ -16,7 +16,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
-from livehandle._cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from livehandle._cli._exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
     from livehandle.testing._emulator import LiveEmulator

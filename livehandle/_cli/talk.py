@@ -30,7 +30,7 @@ import sys
 import urllib.parse
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
-from livehandle._cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from livehandle._cli._exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, Callable, Mapping
