@@ -19,11 +19,9 @@ broadcast so every subscription ends, and makes every later send raise
 from __future__ import annotations
 
 import logging
-import math
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-import attrs
 import trio
 
 from livehandle._broadcast import Broadcast, Subscription
@@ -38,6 +36,8 @@ from livehandle._errors import (
 )
 from livehandle._events import SessionEnd, SessionEvent, SessionPhase
 from livehandle._nursery import open_owned_nursery
+from livehandle._session.options import SessionOptions
+from livehandle._session.protocol import ProtocolState
 from livehandle._transport.websocket import WebSocketTransport
 from livehandle._wire import messages as m
 from livehandle._wire.codec import decode_server, encode_client, encode_realtime_audio
@@ -48,36 +48,9 @@ if TYPE_CHECKING:
     from livehandle._transport.base import Connection, Transport
     from livehandle._transport.endpoints import Endpoint
 
-__all__ = ["Session", "SessionOptions", "open_session"]
+__all__ = ["Session", "open_session"]
 
 log = logging.getLogger("livehandle.session")
-
-_TOOL_PHASES = (SessionPhase.TOOL_CALL_PENDING, SessionPhase.TOOL_CALL_EXECUTING)
-
-
-def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value > 0 or math.isinf(value):
-        raise ValueError(f"{attribute.name} must be a positive finite number, got {value!r}")
-
-
-@attrs.frozen
-class SessionOptions:
-    """Limits and capacities of an L0 session.
-
-    Attributes:
-        connect_timeout: seconds to open the WebSocket.
-        setup_timeout: seconds to wait for ``setupComplete`` after sending ``setup``.
-        close_grace: seconds a graceful close may spend on each of its steps (flushing queued
-            messages, then the close handshake) before the session is torn down.
-        outbound_capacity: messages :meth:`Session.send` may queue before it waits (lossless).
-        event_capacity: events each subscriber may fall behind before it gets ``Lagged``.
-    """
-
-    connect_timeout: float = attrs.field(default=10.0, validator=_positive)
-    setup_timeout: float = attrs.field(default=15.0, validator=_positive)
-    close_grace: float = attrs.field(default=0.25, validator=_positive)
-    outbound_capacity: int = attrs.field(default=256, validator=_positive)
-    event_capacity: int = attrs.field(default=512, validator=_positive)
 
 
 class Session:
@@ -108,11 +81,8 @@ class Session:
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[
             tuple[str, m.ClientMessage | None]  # None: an audio frame, nothing to do once sent
         ](self._options.outbound_capacity)
-        self._phase = SessionPhase.DISCONNECTED
-        self._resume_handle: str | None = None
+        self._protocol = ProtocolState(self._publish)
         self._session_id: str | None = None
-        self._turn_text: list[str] = []
-        self._pending_calls: set[str] = set()
         self._closing = False
         self._end: SessionEnd | None = None
         self._ended = trio.Event()
@@ -124,14 +94,14 @@ class Session:
         self._started = False
 
     def __repr__(self) -> str:
-        return f"<Session {self._endpoint.redacted_url} phase={self._phase.value}>"
+        return f"<Session {self._endpoint.redacted_url} phase={self._protocol.phase.value}>"
 
     # -- observation --------------------------------------------------------------------------
 
     @property
     def phase(self) -> SessionPhase:
         """The current phase."""
-        return self._phase
+        return self._protocol.phase
 
     @property
     def connection_id(self) -> int:
@@ -145,7 +115,7 @@ class Session:
     @property
     def resume_handle(self) -> str | None:
         """The newest handle the server marked resumable, or None."""
-        return self._resume_handle
+        return self._protocol.resume_handle
 
     @property
     def session_id(self) -> str | None:
@@ -275,11 +245,13 @@ class Session:
                 error = (
                     failure if isinstance(failure, SessionError) else SessionClosed(str(failure))
                 )
-                self._finish(_end_for(error, self._resume_handle), publish_error=False)
+                self._finish(_end_for(error, self._protocol.resume_handle), publish_error=False)
                 raise failure
         finally:
             if self._end is None:  # cancelled from outside: the session ends here too
-                self._finish(SessionEnd("client", 1000, "cancelled", None, self._resume_handle))
+                self._finish(
+                    SessionEnd("client", 1000, "cancelled", None, self._protocol.resume_handle)
+                )
         end = self._end
         assert end is not None
         return end
@@ -294,7 +266,7 @@ class Session:
             return self._end
         if not self._closing:
             self._closing = True
-            self._set_phase(SessionPhase.DISCONNECTING)
+            self._protocol.set_phase(SessionPhase.DISCONNECTING)
             self._outbound_send.close()  # the writer drains what was accepted, then stops
         grace = self._options.close_grace
         with trio.CancelScope(shield=True):
@@ -307,7 +279,7 @@ class Session:
                 await self._ended.wait()
             if not self._ended.is_set():
                 # The reader never saw the close completing; end it ourselves.
-                self._finish(SessionEnd("client", code, reason, None, self._resume_handle))
+                self._finish(SessionEnd("client", code, reason, None, self._protocol.resume_handle))
                 if self._cancel_scope is not None:
                     self._cancel_scope.cancel()
         end = self.end  # the property: mypy narrowed the attribute above
@@ -316,14 +288,14 @@ class Session:
 
     async def _connect_and_setup(self, nursery: trio.Nursery) -> Connection:
         opts = self._options
-        self._set_phase(SessionPhase.CONNECTING)
+        self._protocol.set_phase(SessionPhase.CONNECTING)
         try:
             with trio.fail_after(opts.connect_timeout):
                 connection = await self._transport.connect(self._endpoint, nursery)
         except trio.TooSlowError:
             raise SessionTimeout("the connection", opts.connect_timeout) from None
         try:
-            self._set_phase(SessionPhase.SETUP_SENT)
+            self._protocol.set_phase(SessionPhase.SETUP_SENT)
             await connection.send(self._setup_text)
             try:
                 with trio.fail_after(opts.setup_timeout):
@@ -335,7 +307,7 @@ class Session:
                 await connection.aclose(1000, "")
             raise
         self._session_id = complete.session_id
-        self._set_phase(SessionPhase.ACTIVE)
+        self._protocol.set_phase(SessionPhase.ACTIVE)
         resumed = bool(self._setup.session_resumption and self._setup.session_resumption.handle)
         self._publish(SessionEvent.Connected(complete.session_id, resumed))
         return connection
@@ -365,9 +337,9 @@ class Session:
                     log.warning("ignoring an undecodable frame: %s", exc)
                     self._publish(SessionEvent.Error(exc))
                     continue
-                self._handle(message)
+                self._protocol.handle(message)
         except ConnectionClosed as exc:
-            self._finish(_end_for(exc, self._resume_handle, closing=self._closing))
+            self._finish(_end_for(exc, self._protocol.resume_handle, closing=self._closing))
         # Stop the writer (it may be blocked on the dead socket), let the transport finish its
         # close handshake and cleanup (idempotent, bounded), then end whatever the transport left
         # in the nursery, so run() returns promptly on every path.
@@ -410,13 +382,17 @@ class Session:
                     except ConnectionClosed:
                         return  # the reader sees the same close and ends the session
                     for _, message in batch:
-                        self._after_send(message)
+                        self._protocol.after_send(message)
         except (trio.EndOfChannel, trio.ClosedResourceError):
             pass  # closed and drained: a graceful close, or the end of the session
         finally:
             self._writer_done.set()
 
     # -- state --------------------------------------------------------------------------------
+
+    def mark_tools_executing(self) -> None:
+        """Note that the client started running the pending tool calls (for the phase)."""
+        self._protocol.mark_tools_executing()
 
     def add_tap(self, tap: Callable[[SessionEvent], None]) -> None:
         """Call ``tap`` synchronously with every event, in order, before subscribers get it.
@@ -431,145 +407,6 @@ class Session:
             tap(event)
         self._events.publish(event)
 
-    def _set_phase(self, new: SessionPhase) -> None:
-        old = self._phase
-        if new is not old:
-            self._phase = new
-            self._publish(SessionEvent.PhaseChanged(old, new))
-
-    def _after_send(self, message: m.ClientMessage | None) -> None:
-        if message is None:
-            return
-        if isinstance(message, m.ClientContent) and message.turn_complete:
-            typed = " ".join(
-                part.text
-                for turn in message.turns or ()
-                if turn.role in (None, "user")
-                for part in turn.parts
-                if part.text
-            )
-            if typed:
-                self._publish(SessionEvent.UserTextSent(typed))
-        elif isinstance(message, m.RealtimeInput) and message.text:
-            self._publish(SessionEvent.UserTextSent(message.text))
-        elif isinstance(message, m.ToolResponse):
-            answered = {r.id for r in message.function_responses if r.id is not None}
-            self._pending_calls -= answered
-            if not self._pending_calls and self._phase in _TOOL_PHASES:
-                self._set_phase(SessionPhase.ACTIVE)
-
-    def mark_tools_executing(self) -> None:
-        """Note that the client started running the pending tool calls (for the phase)."""
-        if self._phase is SessionPhase.TOOL_CALL_PENDING:
-            self._set_phase(SessionPhase.TOOL_CALL_EXECUTING)
-
-    def _handle(self, message: m.ServerMessage) -> None:
-        publish = self._publish
-        # Usage first: it rides on the turn-ending message and belongs to the turn it ends.
-        if not isinstance(message, m.UnknownServerMessage) and message.usage_metadata is not None:
-            publish(SessionEvent.Usage(message.usage_metadata))
-        match message:
-            case m.ServerContent():
-                self._handle_content(message)
-            case m.ToolCall(function_calls=calls):
-                self._pending_calls |= {c.id for c in calls if c.id is not None}
-                self._set_phase(SessionPhase.TOOL_CALL_PENDING)
-                publish(SessionEvent.ToolCall(calls))
-            case m.ToolCallCancellation(ids=ids):
-                self._pending_calls -= set(ids)
-                if not self._pending_calls and self._phase in _TOOL_PHASES:
-                    self._set_phase(SessionPhase.ACTIVE)
-                publish(SessionEvent.ToolCallCancelled(ids))
-            case m.GoAway(time_left=time_left):
-                publish(SessionEvent.GoAway(time_left))
-            case m.SessionResumptionUpdate():
-                resumable = message.resumable
-                if resumable is None:  # absent means resumable when a handle came with it
-                    resumable = bool(message.new_handle)
-                if resumable and message.new_handle:
-                    self._resume_handle = message.new_handle
-                publish(
-                    SessionEvent.SessionResumeUpdate(
-                        message.new_handle, resumable, message.last_consumed_client_message_index
-                    )
-                )
-            case (
-                m.VoiceActivity(activity_type="ACTIVITY_START")
-                | m.VoiceActivityDetectionSignal(vad_signal_type="VAD_SIGNAL_TYPE_SOS")
-            ):
-                self._user_activity(started=True)
-            case (
-                m.VoiceActivity(activity_type="ACTIVITY_END")
-                | m.VoiceActivityDetectionSignal(vad_signal_type="VAD_SIGNAL_TYPE_EOS")
-            ):
-                self._user_activity(started=False)
-            case m.UnknownServerMessage(raw=raw):
-                log.debug("ignoring a server message of unknown kind: %s", sorted(raw))
-            case _:
-                pass  # a late setupComplete, an empty message, other VAD signal types
-
-    def _user_activity(self, *, started: bool) -> None:
-        if started:
-            if self._phase in (SessionPhase.ACTIVE, SessionPhase.MODEL_SPEAKING):
-                self._set_phase(SessionPhase.USER_SPEAKING)
-            self._publish(SessionEvent.VoiceActivityStart())
-        else:
-            if self._phase is SessionPhase.USER_SPEAKING:
-                self._set_phase(SessionPhase.ACTIVE)
-            self._publish(SessionEvent.VoiceActivityEnd())
-
-    def _handle_content(self, content: m.ServerContent) -> None:
-        publish = self._publish
-        if content.interrupted:
-            # Barge-in first: it is the most time-critical signal.  Model output carried in the
-            # same message belongs to the interrupted turn and is dropped.
-            self._set_phase(SessionPhase.INTERRUPTED)
-            self._turn_text.clear()
-            publish(SessionEvent.Interrupted())
-            self._set_phase(SessionPhase.ACTIVE)
-        elif content.model_turn is not None:
-            self._model_output(content.model_turn)
-        if (t := content.input_transcription) is not None and t.text:
-            publish(SessionEvent.InputTranscription(t.text, bool(t.finished)))
-        if (t := content.interim_input_transcription) is not None and t.text:
-            publish(SessionEvent.InputTranscription(t.text, bool(t.finished), interim=True))
-        if not content.interrupted:
-            if (t := content.output_transcription) is not None and t.text:
-                publish(SessionEvent.OutputTranscription(t.text, bool(t.finished)))
-            if content.grounding_metadata is not None:
-                publish(SessionEvent.Grounding(content.grounding_metadata))
-        if content.generation_complete:
-            publish(SessionEvent.GenerationComplete())
-        if content.turn_complete:
-            if self._turn_text:
-                publish(SessionEvent.TextComplete("".join(self._turn_text)))
-                self._turn_text.clear()
-            self._pending_calls.clear()
-            self._set_phase(SessionPhase.ACTIVE)  # already ACTIVE when subscribers see the event
-            publish(SessionEvent.TurnComplete(content.turn_complete_reason))
-
-    def _model_output(self, turn: m.Content) -> None:
-        publish = self._publish
-        if self._phase not in (SessionPhase.DISCONNECTING, SessionPhase.MODEL_SPEAKING):
-            self._set_phase(SessionPhase.MODEL_SPEAKING)
-        for part in turn.parts:
-            if part.text is not None:
-                if part.thought:
-                    publish(SessionEvent.Thought(part.text))
-                else:
-                    self._turn_text.append(part.text)
-                    publish(SessionEvent.TextDelta(part.text))
-            elif (blob := part.inline_data) is not None:
-                if not blob.mime_type or blob.mime_type.startswith("audio/"):
-                    mime = blob.mime_type or "audio/pcm;rate=24000"  # empty MIME seen in practice
-                    publish(SessionEvent.AudioData(blob.data, mime))
-                else:
-                    publish(SessionEvent.Media(blob.mime_type, blob.data))
-            elif part.executable_code is not None:
-                publish(SessionEvent.ExecutableCode(part.executable_code))
-            elif part.code_execution_result is not None:
-                publish(SessionEvent.CodeExecutionResult(part.code_execution_result))
-
     def _finish(self, end: SessionEnd, *, publish_error: bool = True) -> None:
         """Record the end once: final events, close the broadcast and the outbound channel."""
         if self._end is not None:
@@ -577,7 +414,7 @@ class Session:
         self._end = end
         if publish_error and end.error is not None:
             self._publish(SessionEvent.Error(end.error))
-        self._set_phase(SessionPhase.DISCONNECTED)
+        self._protocol.set_phase(SessionPhase.DISCONNECTED)
         self._publish(SessionEvent.Disconnected(end))
         self._events.close()
         self._outbound_send.close()
