@@ -159,6 +159,9 @@ __all__ = [
 
 _public.publish(__name__, globals())
 
+# Imported here so that the low-level names report their namespace from the first import on.
+from livehandle import lowlevel as lowlevel  # noqa: E402
+
 #: Names that moved to :mod:`livehandle.lowlevel`; still importable from here for one release.
 _MOVED_TO_LOWLEVEL = frozenset(
     {

@@ -1,0 +1,184 @@
+"""Wire data shared by both directions: field markers, enumerations and conversation content.
+
+Field references are wire-protocol.md §2 (client) and §3 (server).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, TypeAlias
+
+import attrs
+
+__all__ = [
+    "DURATION",
+    "INT64",
+    "WIRE_NAME",
+    "ActivityHandling",
+    "Behavior",
+    "Blob",
+    "CodeExecutionResult",
+    "Content",
+    "EndSensitivity",
+    "ExecutableCode",
+    "FileData",
+    "JsonObject",
+    "MediaResolution",
+    "Modality",
+    "Part",
+    "Scheduling",
+    "StartSensitivity",
+    "TurnCoverage",
+    "duration_field",
+    "int64_field",
+]
+
+#: A free-form JSON object (function arguments and responses, schemas).
+JsonObject: TypeAlias = dict[str, Any]
+
+# Field metadata keys read by the codec.
+INT64 = "livehandle.int64"
+DURATION = "livehandle.duration"
+WIRE_NAME = "livehandle.wire_name"
+
+
+def int64_field() -> Any:
+    """An optional int64 field: a JSON string on output, a string or number on input."""
+    return attrs.field(default=None, metadata={INT64: True})
+
+
+def duration_field() -> Any:
+    """An optional duration field: float seconds in Python, a string such as ``50s`` on the wire."""
+    return attrs.field(default=None, metadata={DURATION: True})
+
+
+# --------------------------------------------------------------------------------------------
+# Enumerations (client side; the server side keeps open-ended enums as plain strings)
+# --------------------------------------------------------------------------------------------
+
+
+class Modality(enum.StrEnum):
+    """Response modality; a Live session uses exactly one."""
+
+    TEXT = "TEXT"
+    AUDIO = "AUDIO"
+    IMAGE = "IMAGE"
+    VIDEO = "VIDEO"
+
+
+class MediaResolution(enum.StrEnum):
+    """Token budget per video frame."""
+
+    MEDIA_RESOLUTION_UNSPECIFIED = "MEDIA_RESOLUTION_UNSPECIFIED"
+    MEDIA_RESOLUTION_LOW = "MEDIA_RESOLUTION_LOW"
+    MEDIA_RESOLUTION_MEDIUM = "MEDIA_RESOLUTION_MEDIUM"
+    MEDIA_RESOLUTION_HIGH = "MEDIA_RESOLUTION_HIGH"
+
+
+class StartSensitivity(enum.StrEnum):
+    """How readily server VAD commits the start of speech."""
+
+    START_SENSITIVITY_UNSPECIFIED = "START_SENSITIVITY_UNSPECIFIED"
+    START_SENSITIVITY_HIGH = "START_SENSITIVITY_HIGH"
+    START_SENSITIVITY_LOW = "START_SENSITIVITY_LOW"
+
+
+class EndSensitivity(enum.StrEnum):
+    """How readily server VAD commits the end of speech."""
+
+    END_SENSITIVITY_UNSPECIFIED = "END_SENSITIVITY_UNSPECIFIED"
+    END_SENSITIVITY_HIGH = "END_SENSITIVITY_HIGH"
+    END_SENSITIVITY_LOW = "END_SENSITIVITY_LOW"
+
+
+class ActivityHandling(enum.StrEnum):
+    """Whether user activity interrupts the model (barge-in)."""
+
+    ACTIVITY_HANDLING_UNSPECIFIED = "ACTIVITY_HANDLING_UNSPECIFIED"
+    START_OF_ACTIVITY_INTERRUPTS = "START_OF_ACTIVITY_INTERRUPTS"
+    NO_INTERRUPTION = "NO_INTERRUPTION"
+
+
+class TurnCoverage(enum.StrEnum):
+    """Which realtime input belongs to a user turn."""
+
+    TURN_COVERAGE_UNSPECIFIED = "TURN_COVERAGE_UNSPECIFIED"
+    TURN_INCLUDES_ONLY_ACTIVITY = "TURN_INCLUDES_ONLY_ACTIVITY"
+    TURN_INCLUDES_ALL_INPUT = "TURN_INCLUDES_ALL_INPUT"
+    TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO = "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO"
+
+
+class Behavior(enum.StrEnum):
+    """Function behaviour: BLOCKING pauses the model until the response; NON_BLOCKING does not."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    BLOCKING = "BLOCKING"
+    NON_BLOCKING = "NON_BLOCKING"
+
+
+class Scheduling(enum.StrEnum):
+    """When the model acts on a NON_BLOCKING function response."""
+
+    SCHEDULING_UNSPECIFIED = "SCHEDULING_UNSPECIFIED"
+    SILENT = "SILENT"
+    WHEN_IDLE = "WHEN_IDLE"
+    INTERRUPT = "INTERRUPT"
+
+
+# --------------------------------------------------------------------------------------------
+# Content (shared by both directions)
+# --------------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Blob:
+    """Inline media: ``{"mimeType": ..., "data": <base64>}``."""
+
+    mime_type: str
+    data: bytes
+    display_name: str | None = None
+
+
+@attrs.frozen
+class FileData:
+    """A reference to media by URI."""
+
+    file_uri: str
+    mime_type: str | None = None
+    display_name: str | None = None
+
+
+@attrs.frozen
+class ExecutableCode:
+    """Code the model generated for the code-execution tool."""
+
+    code: str
+    language: str | None = None
+
+
+@attrs.frozen
+class CodeExecutionResult:
+    """The result of running :class:`ExecutableCode`."""
+
+    outcome: str | None = None
+    output: str | None = None
+
+
+@attrs.frozen
+class Part:
+    """One part of a :class:`Content`; normally exactly one field is set."""
+
+    text: str | None = None
+    inline_data: Blob | None = None
+    file_data: FileData | None = None
+    thought: bool | None = None
+    executable_code: ExecutableCode | None = None
+    code_execution_result: CodeExecutionResult | None = None
+
+
+@attrs.frozen
+class Content:
+    """A turn: a role (``user``, ``model``; Vertex also ``system``) and its parts."""
+
+    parts: tuple[Part, ...] = ()
+    role: str | None = None
