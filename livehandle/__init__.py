@@ -22,12 +22,14 @@ from livehandle._config.hooks import (
     BeforeToolResponse as BeforeToolResponse,
     OnToolCall as OnToolCall,
 )
+from livehandle._config.instruction import (
+    InstructionUpdate as InstructionUpdate,
+    ResolvedInstructionUpdate as ResolvedInstructionUpdate,
+)
 from livehandle._config.live import (
     DEFAULT_MODEL as DEFAULT_MODEL,
     MODEL_ENV as MODEL_ENV,
-    InstructionUpdate as InstructionUpdate,
     LiveConfig as LiveConfig,
-    ResolvedInstructionUpdate as ResolvedInstructionUpdate,
 )
 from livehandle._config.voice import (
     TurnCommitConfig as TurnCommitConfig,

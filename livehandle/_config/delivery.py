@@ -7,9 +7,11 @@ at a turn boundary reaches the model.
 from __future__ import annotations
 
 import enum
-from typing import Any, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
 import attrs
+
+from livehandle._config.checks import one_of
 
 __all__ = ["ContextDelivery", "Delivery", "DeliveryPolicy"]
 
@@ -19,19 +21,7 @@ DeliveryPolicy: TypeAlias = Literal["lossless", "drop_newest"]
 _DELIVERY_POLICIES: tuple[str, ...] = ("lossless", "drop_newest")
 
 
-def _one_of(choices: tuple[str, ...], what: str) -> Any:
-    def check(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
-        if value not in choices:
-            shown = ", ".join(repr(choice) for choice in choices)
-            owner = type(instance).__name__
-            raise ValueError(
-                f"{owner}.{attribute.name}: unknown {what} {value!r}; expected one of {shown}"
-            )
-
-    return check
-
-
-_check_policy = _one_of(_DELIVERY_POLICIES, "delivery policy")
+_check_policy = one_of(_DELIVERY_POLICIES, "delivery policy")
 
 
 @attrs.frozen(kw_only=True)

@@ -29,19 +29,38 @@ Example::
 
 from __future__ import annotations
 
-import enum
-import math
 import os
-import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING
 
 import attrs
 
+from livehandle._config.checks import (
+    activity_handling,
+    at_least,
+    callable_or_none,
+    check_model,
+    check_temperature,
+    end_sensitivity,
+    instance_or_none,
+    media_resolution,
+    one_of,
+    positive_seconds,
+    response_modality,
+    start_sensitivity,
+    turn_coverage,
+)
 from livehandle._config.delivery import ContextDelivery, Delivery
 from livehandle._config.hooks import (
     BeforeToolResponse,
     OnToolCall,
+)
+from livehandle._config.instruction import (
+    INSTRUCTION_UPDATES,
+    InstructionUpdate,
+    ResolvedInstructionUpdate,
+    instruction_message,
+    resolve_instruction_update,
+    text_content,
 )
 from livehandle._config.voice import (
     TurnCommitConfig,
@@ -51,14 +70,14 @@ from livehandle._tools.tools import Tool, ToolSet
 from livehandle._wire import messages as m
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from livehandle._transport.endpoints import Endpoint
 
 __all__ = [
     "DEFAULT_MODEL",
     "MODEL_ENV",
-    "InstructionUpdate",
     "LiveConfig",
-    "ResolvedInstructionUpdate",
 ]
 
 #: The model used when neither ``model=`` nor the ``GEMINI_MODEL`` environment variable is given.
@@ -66,20 +85,6 @@ DEFAULT_MODEL = "gemini-3.8-live"
 
 #: The environment variable that overrides :data:`DEFAULT_MODEL`.
 MODEL_ENV = "GEMINI_MODEL"
-
-#: How :meth:`LiveConfig.instruction_update_message` changes the instruction mid-session.
-InstructionUpdate: TypeAlias = Literal["auto", "context_update", "system_turn", "model_turn"]
-
-#: A concrete instruction-update strategy ("auto" resolved for an endpoint and model).
-ResolvedInstructionUpdate: TypeAlias = Literal["context_update", "system_turn", "model_turn"]
-
-_INSTRUCTION_UPDATES: tuple[str, ...] = ("auto", "context_update", "system_turn", "model_turn")
-
-# First version whose Live models accept contextUpdate (wire-protocol §2.5).
-_CONTEXT_UPDATE_SINCE = (3, 8)
-_GEMINI_VERSION = re.compile(r"gemini-(?:live-)?(\d+)(?:\.(\d+))?")
-
-_E = TypeVar("_E", bound=enum.StrEnum)
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,72 +94,6 @@ _E = TypeVar("_E", bound=enum.StrEnum)
 
 def _default_model() -> str:
     return os.environ.get(MODEL_ENV) or DEFAULT_MODEL
-
-
-def _parse_modality(value: object) -> m.Modality:
-    if isinstance(value, str):
-        try:
-            return m.Modality(value.upper())
-        except ValueError:
-            pass
-    choices = ", ".join(member.value for member in m.Modality)
-    raise ValueError(f"response_modality: unknown modality {value!r}; expected one of {choices}")
-
-
-def _response_modality(value: m.Modality | str | Iterable[m.Modality | str]) -> m.Modality:
-    if isinstance(value, str):
-        return _parse_modality(value)
-    if not isinstance(value, Iterable):
-        raise ValueError(
-            f"response_modality: expected a modality or a sequence of one, got {value!r}"
-        )
-    distinct: list[m.Modality] = []
-    for item in value:
-        modality = _parse_modality(item)
-        if modality not in distinct:
-            distinct.append(modality)
-    if not distinct:
-        raise ValueError("response_modality: got an empty sequence; give exactly one modality")
-    if len(distinct) > 1:
-        names = [modality.value for modality in distinct]
-        shown = ", ".join(names[:-1]) + " and " + names[-1]
-        raise ValueError(
-            f"response_modality: a Live session takes exactly one response modality; got {shown} "
-            "(the Live API rejects more than one; use output_transcription for text beside audio)"
-        )
-    return distinct[0]
-
-
-def _enum_or_none(cls: type[_E], value: _E | str | None, name: str) -> _E | None:
-    if value is None or isinstance(value, cls):
-        return value
-    if isinstance(value, str):
-        try:
-            return cls(value.upper())
-        except ValueError:
-            pass
-    choices = ", ".join(member.value for member in cls)
-    raise ValueError(f"{name}: unknown value {value!r}; expected one of {choices}")
-
-
-def _start_sensitivity(value: m.StartSensitivity | str | None) -> m.StartSensitivity | None:
-    return _enum_or_none(m.StartSensitivity, value, "start_sensitivity")
-
-
-def _end_sensitivity(value: m.EndSensitivity | str | None) -> m.EndSensitivity | None:
-    return _enum_or_none(m.EndSensitivity, value, "end_sensitivity")
-
-
-def _activity_handling(value: m.ActivityHandling | str | None) -> m.ActivityHandling | None:
-    return _enum_or_none(m.ActivityHandling, value, "activity_handling")
-
-
-def _turn_coverage(value: m.TurnCoverage | str | None) -> m.TurnCoverage | None:
-    return _enum_or_none(m.TurnCoverage, value, "turn_coverage")
-
-
-def _media_resolution(value: m.MediaResolution | str | None) -> m.MediaResolution | None:
-    return _enum_or_none(m.MediaResolution, value, "media_resolution")
 
 
 def _context_delivery(value: ContextDelivery | str) -> ContextDelivery:
@@ -167,18 +106,6 @@ def _context_delivery(value: ContextDelivery | str) -> ContextDelivery:
             pass
     choices = ", ".join(member.value for member in ContextDelivery)
     raise ValueError(f"context_delivery: unknown value {value!r}; expected one of {choices}")
-
-
-def _instance_or_none(cls: type[Any]) -> Any:
-    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if value is not None and not isinstance(value, cls):
-            owner = type(instance).__name__
-            raise ValueError(
-                f"{owner}.{attribute.name}: expected a {cls.__module__}.{cls.__name__} or None, "
-                f"got {type(value).__name__}"
-            )
-
-    return check
 
 
 def _tools(value: Iterable[m.Tool | Tool]) -> tuple[m.Tool | Tool, ...]:
@@ -200,61 +127,6 @@ def _tools(value: Iterable[m.Tool | Tool]) -> tuple[m.Tool | Tool, ...]:
                 raise ValueError(f"tools: the function name {name!r} is declared twice")
             names.add(name)
     return tools
-
-
-def _callable_or_none(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not callable(value):
-        owner = type(instance).__name__
-        raise ValueError(
-            f"{owner}.{attribute.name}: expected a function, got {type(value).__name__}"
-        )
-
-
-def _check_model(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
-    if not value or not value.strip():
-        raise ValueError(f"{attribute.name}: the model name is empty")
-
-
-def _at_least(minimum: int, unit: str = "") -> Any:
-    suffix = f" {unit}" if unit else ""
-
-    def check(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
-        if value is not None and not value >= minimum:
-            raise ValueError(f"{attribute.name} must be >= {minimum}{suffix}, got {value!r}")
-
-    return check
-
-
-def _positive_seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and (not value > 0 or math.isinf(value)):
-        raise ValueError(
-            f"{attribute.name} must be a positive finite number of seconds, got {value!r}"
-        )
-
-
-def _check_temperature(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not 0.0 <= value <= 2.0:
-        raise ValueError(f"{attribute.name} must be between 0 and 2, got {value!r}")
-
-
-def _one_of(choices: tuple[str, ...], what: str) -> Any:
-    def check(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
-        if value not in choices:
-            shown = ", ".join(repr(choice) for choice in choices)
-            owner = type(instance).__name__
-            raise ValueError(
-                f"{owner}.{attribute.name}: unknown {what} {value!r}; expected one of {shown}"
-            )
-
-    return check
-
-
-def _gemini_version(model: str) -> tuple[int, int] | None:
-    model_id = model.rsplit("/", 1)[-1]
-    match = _GEMINI_VERSION.match(model_id)
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2) or 0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,10 +217,10 @@ class LiveConfig:
             names the field.
     """
 
-    model: str = attrs.field(default=attrs.Factory(_default_model), validator=_check_model)
+    model: str = attrs.field(default=attrs.Factory(_default_model), validator=check_model)
     instruction: str | None = None
     response_modality: m.Modality = attrs.field(
-        default=m.Modality.AUDIO, converter=_response_modality
+        default=m.Modality.AUDIO, converter=response_modality
     )
     voice: str | None = None
     language_code: str | None = None
@@ -357,21 +229,21 @@ class LiveConfig:
 
     server_vad: bool = True
     start_sensitivity: m.StartSensitivity | None = attrs.field(
-        default=None, converter=_start_sensitivity
+        default=None, converter=start_sensitivity
     )
-    end_sensitivity: m.EndSensitivity | None = attrs.field(default=None, converter=_end_sensitivity)
-    prefix_padding_ms: int | None = attrs.field(default=None, validator=_at_least(0, "ms"))
-    silence_duration_ms: int | None = attrs.field(default=None, validator=_at_least(0, "ms"))
+    end_sensitivity: m.EndSensitivity | None = attrs.field(default=None, converter=end_sensitivity)
+    prefix_padding_ms: int | None = attrs.field(default=None, validator=at_least(0, "ms"))
+    silence_duration_ms: int | None = attrs.field(default=None, validator=at_least(0, "ms"))
     activity_handling: m.ActivityHandling | None = attrs.field(
-        default=None, converter=_activity_handling
+        default=None, converter=activity_handling
     )
-    turn_coverage: m.TurnCoverage | None = attrs.field(default=None, converter=_turn_coverage)
+    turn_coverage: m.TurnCoverage | None = attrs.field(default=None, converter=turn_coverage)
 
-    temperature: float | None = attrs.field(default=None, validator=_check_temperature)
-    max_output_tokens: int | None = attrs.field(default=None, validator=_at_least(1))
-    thinking_budget: int | None = attrs.field(default=None, validator=_at_least(0))
+    temperature: float | None = attrs.field(default=None, validator=check_temperature)
+    max_output_tokens: int | None = attrs.field(default=None, validator=at_least(1))
+    thinking_budget: int | None = attrs.field(default=None, validator=at_least(0))
     media_resolution: m.MediaResolution | None = attrs.field(
-        default=None, converter=_media_resolution
+        default=None, converter=media_resolution
     )
     proactive_audio: bool | None = None
     affective_dialog: bool | None = None
@@ -380,39 +252,39 @@ class LiveConfig:
     resume_handle: str | None = None
     transparent_resumption: bool = False
 
-    compression_trigger_tokens: int | None = attrs.field(default=None, validator=_at_least(1))
-    compression_target_tokens: int | None = attrs.field(default=None, validator=_at_least(1))
+    compression_trigger_tokens: int | None = attrs.field(default=None, validator=at_least(1))
+    compression_target_tokens: int | None = attrs.field(default=None, validator=at_least(1))
     context_compression: bool = False
 
     tools: tuple[m.Tool | Tool, ...] = attrs.field(default=(), converter=_tools)
-    on_tool_call: OnToolCall | None = attrs.field(default=None, validator=_callable_or_none)
+    on_tool_call: OnToolCall | None = attrs.field(default=None, validator=callable_or_none)
     before_tool_response: BeforeToolResponse | None = attrs.field(
-        default=None, validator=_callable_or_none
+        default=None, validator=callable_or_none
     )
     manual_tools: bool = False
 
-    lane_capacity: int = attrs.field(default=512, validator=_at_least(1))
-    event_capacity: int = attrs.field(default=512, validator=_at_least(1))
-    outbound_capacity: int = attrs.field(default=256, validator=_at_least(1))
+    lane_capacity: int = attrs.field(default=512, validator=at_least(1))
+    event_capacity: int = attrs.field(default=512, validator=at_least(1))
+    outbound_capacity: int = attrs.field(default=256, validator=at_least(1))
     delivery: Delivery = attrs.field(factory=Delivery)
-    telemetry_interval: float | None = attrs.field(default=None, validator=_positive_seconds)
+    telemetry_interval: float | None = attrs.field(default=None, validator=positive_seconds)
 
     instruction_update: InstructionUpdate = attrs.field(
-        default="auto", validator=_one_of(_INSTRUCTION_UPDATES, "strategy")
+        default="auto", validator=one_of(INSTRUCTION_UPDATES, "strategy")
     )
 
     context_delivery: ContextDelivery = attrs.field(
         default=ContextDelivery.IMMEDIATE, converter=_context_delivery
     )
     input_vad: VadConfig | None = attrs.field(
-        factory=VadConfig, validator=_instance_or_none(VadConfig)
+        factory=VadConfig, validator=instance_or_none(VadConfig)
     )
     turn_commit: TurnCommitConfig | None = attrs.field(
-        default=None, validator=_instance_or_none(TurnCommitConfig)
+        default=None, validator=instance_or_none(TurnCommitConfig)
     )
 
-    connect_timeout: float = attrs.field(default=10.0, validator=_positive_seconds)
-    setup_timeout: float = attrs.field(default=15.0, validator=_positive_seconds)
+    connect_timeout: float = attrs.field(default=10.0, validator=positive_seconds)
+    setup_timeout: float = attrs.field(default=15.0, validator=positive_seconds)
 
     def __attrs_post_init__(self) -> None:
         if not self.server_vad:
@@ -478,7 +350,7 @@ class LiveConfig:
             model=endpoint.model_name(self.model),
             generation_config=self._generation_config(),
             system_instruction=(
-                None if self.instruction is None else _text_content(self.instruction)
+                None if self.instruction is None else text_content(self.instruction)
             ),
             tools=self._wire_tools(),
             realtime_input_config=self._realtime_input_config(),
@@ -603,14 +475,7 @@ class LiveConfig:
         3. ``"model_turn"`` otherwise: Google AI silently ignores ``role: system`` turns (LiveKit's
            finding, wire-protocol §4.2), so the new instruction is injected as a model turn.
         """
-        if self.instruction_update != "auto":
-            return self.instruction_update
-        version = _gemini_version(self.model)
-        if version is not None and version >= _CONTEXT_UPDATE_SINCE:
-            return "context_update"
-        if endpoint.backend == "vertex":
-            return "system_turn"
-        return "model_turn"
+        return resolve_instruction_update(self.instruction_update, self.model, endpoint.backend)
 
     def instruction_update_message(self, text: str, endpoint: Endpoint) -> m.ClientMessage:
         """The client message that replaces the system instruction with ``text`` mid-session.
@@ -626,19 +491,4 @@ class LiveConfig:
         Raises:
             ValueError: ``text`` is empty.
         """
-        if not text.strip():
-            raise ValueError("text: the new instruction is empty")
-        strategy = self.effective_instruction_update(endpoint)
-        if strategy == "context_update":
-            return m.ContextUpdate(system_instruction=_text_content(text))
-        if strategy == "system_turn":
-            turn = _text_content(text, role="system")
-        else:
-            turn = _text_content(
-                f"(New instructions for the rest of this conversation: {text})", role="model"
-            )
-        return m.ClientContent(turns=(turn,), turn_complete=False)
-
-
-def _text_content(text: str, role: str | None = None) -> m.Content:
-    return m.Content(parts=(m.Part(text=text),), role=role)
+        return instruction_message(text, self.effective_instruction_update(endpoint))
