@@ -1,0 +1,271 @@
+"""The semantic events a :class:`~livehandle.LiveHandle` publishes (:class:`LiveEvent`).
+
+Each variant is a frozen attrs class reached through the namespace (``LiveEvent.Audio``), so it
+reads well in ``match`` statements.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeAlias
+
+import attrs
+
+from livehandle._errors import SessionError
+from livehandle._events.session import SessionEnd
+from livehandle._events.variant import variant
+from livehandle._wire.messages import FunctionCall
+
+__all__ = ["LiveEvent"]
+
+
+class LiveEvent:
+    """Base class and namespace of the semantic events a :class:`~livehandle.LiveHandle` publishes.
+
+    Fast lane (in arrival order): ``Audio``, ``Media``, ``TextDelta``, ``TextComplete``,
+    ``InputTranscript``, ``OutputTranscript``, ``Thought``, ``VadStart``, ``VadEnd``.  Control lane
+    (in arrival order, after the turn's processing): ``Connected``, ``ToolCall``,
+    ``ToolExecution``, ``ToolCancelled``, ``GenerationComplete``, ``Interrupted``,
+    ``TurnComplete``, ``GoAway``, ``Error``, ``Extraction``, ``ExtractionError``,
+    ``PhaseTransition``, ``Disconnected`` (always last).  Periodic: ``Telemetry``,
+    ``TurnMetrics``.  Events keep their order within a lane, not across lanes.
+    """
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        Audio: TypeAlias = "_LiveAudio"
+        Media: TypeAlias = "_LiveMedia"
+        TextDelta: TypeAlias = "_LiveTextDelta"
+        TextComplete: TypeAlias = "_LiveTextComplete"
+        InputTranscript: TypeAlias = "_LiveInputTranscript"
+        OutputTranscript: TypeAlias = "_LiveOutputTranscript"
+        Thought: TypeAlias = "_LiveThought"
+        VadStart: TypeAlias = "_LiveVadStart"
+        VadEnd: TypeAlias = "_LiveVadEnd"
+        Connected: TypeAlias = "_LiveConnected"
+        ToolCall: TypeAlias = "_LiveToolCall"
+        ToolExecution: TypeAlias = "_LiveToolExecution"
+        ToolCancelled: TypeAlias = "_LiveToolCancelled"
+        GenerationComplete: TypeAlias = "_LiveGenerationComplete"
+        Interrupted: TypeAlias = "_LiveInterrupted"
+        TurnComplete: TypeAlias = "_LiveTurnComplete"
+        GoAway: TypeAlias = "_LiveGoAway"
+        Error: TypeAlias = "_LiveError"
+        Extraction: TypeAlias = "_LiveExtraction"
+        ExtractionError: TypeAlias = "_LiveExtractionError"
+        PhaseTransition: TypeAlias = "_LivePhaseTransition"
+        Disconnected: TypeAlias = "_LiveDisconnected"
+        Telemetry: TypeAlias = "_LiveTelemetry"
+        TurnMetrics: TypeAlias = "_LiveTurnMetrics"
+
+
+# -- fast lane --------------------------------------------------------------------------------
+
+
+@variant(LiveEvent, "Audio")
+@attrs.frozen
+class _LiveAudio(LiveEvent):
+    """Model audio to play (PCM16 mono, normally 24 kHz); never delivered after a barge-in."""
+
+    data: bytes
+
+
+@variant(LiveEvent, "Media")
+@attrs.frozen
+class _LiveMedia(LiveEvent):
+    """Non-audio inline model output (e.g. an image)."""
+
+    mime_type: str
+    data: bytes
+
+
+@variant(LiveEvent, "TextDelta")
+@attrs.frozen
+class _LiveTextDelta(LiveEvent):
+    """A piece of model text (TEXT modality)."""
+
+    text: str
+
+
+@variant(LiveEvent, "TextComplete")
+@attrs.frozen
+class _LiveTextComplete(LiveEvent):
+    """The whole text of the model's turn."""
+
+    text: str
+
+
+@variant(LiveEvent, "InputTranscript")
+@attrs.frozen
+class _LiveInputTranscript(LiveEvent):
+    """What the user said (or typed); ``is_final`` once per turn with every fragment joined."""
+
+    text: str
+    is_final: bool = False
+
+
+@variant(LiveEvent, "OutputTranscript")
+@attrs.frozen
+class _LiveOutputTranscript(LiveEvent):
+    """What the model said; ``is_final`` once per turn with every fragment joined."""
+
+    text: str
+    is_final: bool = False
+
+
+@variant(LiveEvent, "Thought")
+@attrs.frozen
+class _LiveThought(LiveEvent):
+    """A thought summary."""
+
+    text: str
+
+
+@variant(LiveEvent, "VadStart")
+@attrs.frozen
+class _LiveVadStart(LiveEvent):
+    """The server detected the start of user speech."""
+
+
+@variant(LiveEvent, "VadEnd")
+@attrs.frozen
+class _LiveVadEnd(LiveEvent):
+    """The server detected the end of user speech."""
+
+
+# -- control lane -----------------------------------------------------------------------------
+
+
+@variant(LiveEvent, "Connected")
+@attrs.frozen
+class _LiveConnected(LiveEvent):
+    """The session is live (``setupComplete``); ``resumed`` when it continued a session."""
+
+    session_id: str | None = None
+    resumed: bool = False
+
+
+@variant(LiveEvent, "ToolCall")
+@attrs.frozen
+class _LiveToolCall(LiveEvent):
+    """The model asks for these function calls (answer with ``send_tool_response``)."""
+
+    calls: tuple[FunctionCall, ...]
+
+
+@variant(LiveEvent, "ToolExecution")
+@attrs.frozen
+class _LiveToolExecution(LiveEvent):
+    """A tool ran (or a hook answered its call) and this is what the model was sent.
+
+    ``id`` is the call's id; ``background`` is true for a NON_BLOCKING tool's final result
+    (its immediate "running" acknowledgement is not reported).
+    """
+
+    name: str
+    args: dict[str, object]
+    result: dict[str, object]
+    id: str | None = None
+    background: bool = False
+
+
+@variant(LiveEvent, "ToolCancelled")
+@attrs.frozen
+class _LiveToolCancelled(LiveEvent):
+    """These calls were withdrawn (by the server or by a barge-in)."""
+
+    ids: tuple[str, ...]
+
+
+@variant(LiveEvent, "GenerationComplete")
+@attrs.frozen
+class _LiveGenerationComplete(LiveEvent):
+    """The model finished generating this turn; audio may still be playing."""
+
+
+@variant(LiveEvent, "Interrupted")
+@attrs.frozen
+class _LiveInterrupted(LiveEvent):
+    """The user barged in: stop playback and drop queued audio (the lane already stopped it)."""
+
+
+@variant(LiveEvent, "TurnComplete")
+@attrs.frozen
+class _LiveTurnComplete(LiveEvent):
+    """The model's turn is over; the finished transcripts were published just before."""
+
+    reason: str | None = None
+
+
+@variant(LiveEvent, "GoAway")
+@attrs.frozen
+class _LiveGoAway(LiveEvent):
+    """The server will close the connection after ``time_left`` seconds."""
+
+    time_left: float | None
+
+
+@variant(LiveEvent, "Error")
+@attrs.frozen
+class _LiveError(LiveEvent):
+    """Something went wrong; the session may go on (a bad frame) or be ending (a close)."""
+
+    error: SessionError
+
+
+@variant(LiveEvent, "Extraction")
+@attrs.frozen
+class _LiveExtraction(LiveEvent):
+    """A turn extractor produced a value."""
+
+    name: str
+    value: object
+
+
+@variant(LiveEvent, "ExtractionError")
+@attrs.frozen
+class _LiveExtractionError(LiveEvent):
+    """A turn extractor failed."""
+
+    name: str
+    error: str
+
+
+@variant(LiveEvent, "PhaseTransition")
+@attrs.frozen
+class _LivePhaseTransition(LiveEvent):
+    """A conversation flow moved from one step to another."""
+
+    from_phase: str
+    to_phase: str
+    reason: str = ""
+
+
+@variant(LiveEvent, "Disconnected")
+@attrs.frozen
+class _LiveDisconnected(LiveEvent):
+    """The session has ended; always the last event."""
+
+    end: SessionEnd
+
+
+# -- periodic ---------------------------------------------------------------------------------
+
+
+@variant(LiveEvent, "Telemetry")
+@attrs.frozen
+class _LiveTelemetry(LiveEvent):
+    """A telemetry snapshot (JSON-ready), every ``telemetry_interval`` seconds."""
+
+    snapshot: dict[str, object] = attrs.field(hash=False)
+
+
+@variant(LiveEvent, "TurnMetrics")
+@attrs.frozen
+class _LiveTurnMetrics(LiveEvent):
+    """Per-turn numbers, emitted with the first telemetry tick after a turn completes."""
+
+    turn: int
+    latency_ms: float | None
+    prompt_tokens: int | None
+    response_tokens: int | None
