@@ -22,6 +22,7 @@ import inspect
 import pkgutil
 from typing import TYPE_CHECKING, Any
 
+from sphinx.errors import PycodeError
 from sphinx.pycode import ModuleAnalyzer
 from sphinx.util import logging
 
@@ -43,11 +44,9 @@ _definitions: dict[int, str] = {}
 def _modules() -> list[str]:
     import livehandle
 
-    names = ["livehandle"]
-    for info in pkgutil.walk_packages(livehandle.__path__, "livehandle."):
-        if not info.name.endswith("__main__"):  # importing it would run the command line
-            names.append(info.name)
-    return names
+    found = pkgutil.walk_packages(livehandle.__path__, "livehandle.")
+    # livehandle.__main__ is left out: importing it would run the command line.
+    return ["livehandle", *(info.name for info in found if not info.name.endswith("__main__"))]
 
 
 def _source_tree(module: Any) -> ast.Module:
@@ -104,7 +103,7 @@ def _import_origin(module_name: str, name: str) -> tuple[str, str] | None:
 def _comment_docs(module_name: str) -> dict[tuple[str, str], list[str]]:
     try:
         return ModuleAnalyzer.for_module(module_name).find_attr_docs()
-    except Exception:  # noqa: BLE001  # a module without source: no comments to copy
+    except PycodeError:  # a module without source: no comments to copy
         return {}
 
 
