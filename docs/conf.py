@@ -9,19 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sphinx.ext.napoleon.docstring import GoogleDocstring
-from sphinx.util import logging
 
 import livehandle
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
-    from sphinx.environment import BuildEnvironment
-
-logger = logging.getLogger(__name__)
 
 sys.path.insert(0, str(Path(__file__).parent / "_ext"))
-
-from livehandle_xref import import_path  # noqa: E402  # found through the path set just above
 
 project = "livehandle"
 author = "the livehandle authors"
@@ -32,6 +26,7 @@ version = release
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
+    "livehandle_public",  # docs/_ext: public names defined in private modules; all documented
     "livehandle_xref",  # docs/_ext: resolves string annotations and re-exported names
 ]
 
@@ -116,27 +111,6 @@ def _keep_enum_members(
     return None
 
 
-def _check_public_names(app: Sphinx, env: BuildEnvironment) -> None:
-    """Fail the build when a public name, or an event variant, is documented nowhere.
-
-    Every name in ``livehandle.__all__`` must have an entry (under any of its names: the wire
-    classes re-exported at the top level are documented in :mod:`livehandle.wire.messages`), and
-    so must every ``LiveEvent`` and ``SessionEvent`` variant, whose reference entries are listed
-    by hand.
-    """
-    objects = env.domains["py"].objects
-    documented = {id(import_path(name)) for name in objects}
-    wanted = {f"livehandle.{name}": getattr(livehandle, name) for name in livehandle.__all__}
-    del wanted["livehandle.__version__"]
-    for namespace in (livehandle.LiveEvent, livehandle.SessionEvent):
-        for attr, value in vars(namespace).items():
-            if isinstance(value, type) and issubclass(value, namespace):
-                wanted[f"livehandle.{namespace.__name__}.{attr}"] = value
-    for name, value in sorted(wanted.items()):
-        if name not in objects and id(value) not in documented:
-            logger.warning("%s is public but documented nowhere; add it to docs/reference", name)
-
-
 def setup(app: Sphinx) -> None:
     """Adjust autodoc's output; napoleon listens at the default priority, 500."""
     app.connect("autodoc-process-docstring", _drop_type_docstring, priority=300)
@@ -144,4 +118,3 @@ def setup(app: Sphinx) -> None:
     app.connect("autodoc-process-docstring", _reparse_without_inline_type, priority=600)
     app.connect("autodoc-process-signature", _plain_defaults)
     app.connect("autodoc-skip-member", _keep_enum_members)
-    app.connect("env-check-consistency", _check_public_names)

@@ -1,20 +1,24 @@
 """Resolve the cross-references Sphinx cannot resolve on its own, by importing what they name.
 
-livehandle re-exports its public names from the top-level package and writes its annotations as
-strings (``from __future__ import annotations``), often with names imported only under
-``TYPE_CHECKING`` (``m.FunctionResponse``, ``Endpoint``).  Sphinx sees those strings and the
-re-exported paths (``livehandle.transport.Endpoint``) as plain text and, in nitpicky mode, warns
-that it cannot find them.  This extension looks each missing reference up the way Python would:
+livehandle defines its public names in private modules, re-exports them from three public
+namespaces, and writes its annotations as strings (``from __future__ import annotations``), often
+with names imported only under ``TYPE_CHECKING`` (``m.FunctionResponse``, ``Endpoint``).  Sphinx
+sees those strings as plain text and, in nitpicky mode, warns that it cannot find them.  This
+extension looks each missing reference up the way Python would:
 
-* every reference inside an object's documentation remembers the module that object was defined
-  in (set when the page is read);
+* every reference inside an object's documentation remembers the module that *defines* the
+  object (found by :func:`livehandle_public.defining_module`, since ``__module__`` names the
+  public namespace), set when the page is read;
 * the target is evaluated in that module's namespace, including the imports of its
-  ``if TYPE_CHECKING:`` blocks, then as an absolute dotted path;
+  ``if TYPE_CHECKING:`` blocks, then in the current module's, then as an absolute dotted path;
 * a livehandle object found that way links to wherever it is documented, under any of its names;
 * an object from outside livehandle (Trio, the standard library, builtins, type variables) or
-  from a private livehandle module becomes plain text, since the build links to nothing outside
-  this site and documents no private module;
-* a name that resolves to nothing, or to a livehandle object documented nowhere, still warns.
+  one that no public namespace exports becomes plain text, since the build links to nothing
+  outside this site and documents no private module;
+* a reference to a deprecated alias module (``livehandle.wire``) links to the namespace that
+  replaced it;
+* a name that resolves to nothing, or to a public livehandle object documented nowhere, still
+  warns.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import types
 import typing
 from typing import TYPE_CHECKING, Any
 
+from livehandle_public import NAMESPACES, defining_module
 from sphinx import addnodes
 
 if TYPE_CHECKING:
@@ -106,9 +111,19 @@ def _unwrap(obj: Any) -> Any:
     return obj
 
 
-def _source_module(obj: Any) -> str | None:
+#: Deprecated modules that only forward to a public namespace, and that namespace.
+DEPRECATED_ALIASES = {"livehandle.wire": "livehandle.lowlevel"}
+
+
+def _reported_module(obj: Any) -> str | None:
+    """The module ``obj`` says it belongs to: for a public name, its namespace."""
     module = getattr(obj, "__module__", None)
     return module if isinstance(module, str) else None
+
+
+def _source_module(obj: Any) -> str | None:
+    """The module whose names ``obj``'s annotations and docstring use."""
+    return defining_module(obj) or _reported_module(obj)
 
 
 _documented_cache: dict[int, str] = {}
@@ -163,25 +178,33 @@ def _resolve(
     # "Callable[[]" and the like: what is left of a subscripted annotation Sphinx could not
     # parse; the name before the bracket says what it is.
     target = node["reftarget"].lstrip(".~").split("[", 1)[0]
+    target = DEPRECATED_ALIASES.get(target, target)
     context = [node.get(SOURCE), node.get("py:module")]
     cls = node.get("py:class")
     candidates = [_lookup(_namespace(name), target) for name in context if name]
     if cls and node.get("py:module"):
         candidates.append(import_path(f"{node['py:module']}.{cls}.{target}"))
     candidates.append(import_path(target))
+    # A bare public name a docstring uses without importing it (a config module may not import
+    # the runtime it describes): the public namespaces, in order.
+    candidates.extend(_lookup(vars(import_path(name)), target) for name in NAMESPACES)
     obj = next((c for c in candidates if c is not _MISSING), _MISSING)
     if obj is _MISSING:
         return None
     obj = _unwrap(obj)
+    domain = env.domains["py"]
+    if isinstance(obj, types.ModuleType) and obj.__name__ in domain.modules:
+        return domain.resolve_xref(
+            env, node["refdoc"], app.builder, "mod", obj.__name__, node.deepcopy(), contnode
+        )
     name = _documented(env).get(id(obj))
     if name is None:
-        module = obj.__name__ if isinstance(obj, types.ModuleType) else _source_module(obj) or ""
+        module = obj.__name__ if isinstance(obj, types.ModuleType) else _reported_module(obj) or ""
         parts = module.split(".")
         public = parts[0] == "livehandle" and not any(part.startswith("_") for part in parts)
         if public and not isinstance(obj, typing.TypeVar):
             return None  # a public livehandle object documented nowhere: keep the warning
         return contnode  # outside this site, private, or a type variable: plain text
-    domain = env.domains["py"]
     plain = node.deepcopy()
     plain["refspecific"] = False
     return domain.resolve_xref(env, node["refdoc"], app.builder, "obj", name, plain, contnode)
