@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections.abc
 import enum
+import inspect
 import math
 import types
 import typing
@@ -276,7 +277,8 @@ def _record(
             if field.required:
                 out.append(Problem(where, "missing required field", wrong_type=False))
             continue
-        kwargs[field.arg] = _structure(value[field.key], field.annotation, where, out)
+        annotation = Any if field.annotation is inspect.Parameter.empty else field.annotation
+        kwargs[field.arg] = _structure(value[field.key], annotation, where, out)
     known = {field.key for field in fields}
     extra = sorted(str(key) for key in value if key not in known)
     if extra:

@@ -60,7 +60,7 @@ def record_fields(cls: object) -> tuple[RecordField, ...] | None:
     if not isinstance(cls, type):
         return None
     if attrs.has(cls):
-        hints = _type_hints(cls)
+        hints = _attrs_hints(cls)
         return tuple(
             RecordField(
                 field.name,
@@ -105,6 +105,16 @@ def is_typeddict(tp: object) -> bool:
         and hasattr(tp, "__required_keys__")
         and hasattr(tp, "__optional_keys__")
     )
+
+
+def _attrs_hints(cls: type) -> dict[str, Any]:
+    # Through attrs, which resolves once and keeps the result on the fields: a class whose
+    # ``__module__`` was changed after it was defined (as the public namespaces do) still works.
+    try:
+        resolved = attrs.resolve_types(cls, include_extras=True)
+    except Exception as exc:
+        raise TypeError(f"{cls.__qualname__}: cannot resolve the type hints ({exc})") from exc
+    return {f.name: f.type for f in attrs.fields(resolved) if f.type is not None}
 
 
 def _type_hints(cls: type) -> dict[str, Any]:

@@ -16,17 +16,10 @@ import trio
 import trio.lowlevel
 import trio.testing
 
-from livehandle._tools.tools import (
-    ResultFormatter,
-    Tool,
-    ToolArgumentError,
-    ToolSet,
-    ToolTimeout,
-    error_payload,
-    to_json_value,
-    to_response_payload,
-    tool,
-)
+from livehandle._convert import to_json_value
+from livehandle._errors import ToolArgumentError, ToolTimeout
+from livehandle._tools.declare import Tool, ToolSet, tool
+from livehandle._tools.results import ResultFormatter, error_payload, to_response_payload
 from livehandle._wire import codec, messages as m
 
 
