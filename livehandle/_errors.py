@@ -284,11 +284,16 @@ class ToolArgumentError(SessionError, ValueError):
     Attributes:
         tool: the tool's name.
         problems: one ``"argument '<path>': <reason>"`` string per problem found.
+        wrong_type: True when some argument is of the wrong kind (a string for a number, an
+            array for an object): what :class:`~livehandle.State` would raise as a
+            :class:`TypeError`.  False when every problem is a bad value of the right kind or a
+            missing or unknown argument.
     """
 
-    def __init__(self, tool: str, problems: Iterable[str]) -> None:
+    def __init__(self, tool: str, problems: Iterable[str], *, wrong_type: bool = False) -> None:
         self.tool = tool
         self.problems = tuple(problems)
+        self.wrong_type = wrong_type
         shown = "; ".join(self.problems[:_MAX_SHOWN_PROBLEMS])
         hidden = len(self.problems) - _MAX_SHOWN_PROBLEMS
         more = f" (and {hidden} more)" if hidden > 0 else ""

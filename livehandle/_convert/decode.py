@@ -97,8 +97,8 @@ def structure(value: object, tp: object) -> Any:
 
     Raises:
         StructureError: ``value`` does not fit ``tp``; every problem is listed with its path.
-        TypeError: ``tp`` is not a type this converter supports (a programming error, raised at
-            once whatever the value).
+        TypeError: ``tp``, or a type inside it that the value reaches, is not a type this
+            converter supports (a programming error, not a problem of the value).
     """
     problems: list[Problem] = []
     result = _structure(value, tp, "", problems)

@@ -42,10 +42,11 @@ def structure_arguments(
         args = {}
     if not isinstance(args, Mapping):
         raise ToolArgumentError(
-            tool, [f"expected an object of named arguments, got {json_kind(args)}"]
+            tool, [f"expected an object of named arguments, got {json_kind(args)}"], wrong_type=True
         )
     kwargs: dict[str, Any] = {}
     problems: list[str] = []
+    wrong_type = False
     for param in parameters:
         if param.name not in args:
             if param.required:
@@ -60,6 +61,7 @@ def structure_arguments(
         try:
             kwargs[param.name] = structure(value, param.annotation)
         except StructureError as exc:
+            wrong_type = wrong_type or exc.wrong_type
             problems.extend(
                 f"argument '{param.name}{problem.path}': {problem.message}"
                 for problem in exc.problems
@@ -72,5 +74,5 @@ def structure_arguments(
         if name not in known
     )
     if problems:
-        raise ToolArgumentError(tool, problems)
+        raise ToolArgumentError(tool, problems, wrong_type=wrong_type)
     return kwargs
