@@ -1,4 +1,4 @@
-"""JSON values to typed Python values, strictly (see :mod:`livehandle._convert` for the rules)."""
+"""JSON values to typed Python values, strictly (see ``livehandle._convert`` for the rules)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Typed Python values to plain JSON values (see :mod:`livehandle._convert` for the rules)."""
+"""Typed Python values to plain JSON values (see ``livehandle._convert`` for the rules)."""
 
 from __future__ import annotations
 

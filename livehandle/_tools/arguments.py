@@ -1,6 +1,6 @@
 """The model's JSON arguments for a tool, structured into the function's keyword arguments.
 
-Each argument goes through the shared converter (:mod:`livehandle._convert`), so its rules are
+Each argument goes through the shared converter (``livehandle._convert``), so its rules are
 those of :class:`~livehandle.State` reads.  What is specific to tools is the frame: the arguments
 come as one JSON object, every problem with every argument is collected, and they are reported
 together as one :exc:`~livehandle.ToolArgumentError` whose message is sent back to the model.
