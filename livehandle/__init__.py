@@ -35,6 +35,7 @@ from livehandle._config.voice import (
     TurnCommitConfig as TurnCommitConfig,
     VadConfig as VadConfig,
 )
+from livehandle._convert import JsonValue as JsonValue
 from livehandle._errors import (
     ConnectFailed as ConnectFailed,
     ConnectionClosed as ConnectionClosed,
@@ -51,7 +52,9 @@ from livehandle._errors import (
     SessionTaskFailed as SessionTaskFailed,
     SessionTimeout as SessionTimeout,
     StaleToolResponse as StaleToolResponse,
+    ToolArgumentError as ToolArgumentError,
     ToolHookFailed as ToolHookFailed,
+    ToolTimeout as ToolTimeout,
 )
 from livehandle._events import (
     LiveEvent as LiveEvent,
@@ -80,15 +83,13 @@ from livehandle._runtime.vad import (
     VadEvent as VadEvent,
     VadState as VadState,
 )
-from livehandle._state import JsonValue as JsonValue, State as State
-from livehandle._tools.tools import (
-    ResultFormatter as ResultFormatter,
+from livehandle._state import State as State
+from livehandle._tools.declare import (
     Tool as Tool,
-    ToolArgumentError as ToolArgumentError,
     ToolSet as ToolSet,
-    ToolTimeout as ToolTimeout,
     tool as tool,
 )
+from livehandle._tools.results import ResultFormatter as ResultFormatter
 from livehandle._transport.endpoints import Endpoint as Endpoint
 from livehandle._version import __version__ as __version__
 from livehandle._wire.messages import (

@@ -1,12 +1,24 @@
-"""Errors raised by livehandle.
+"""Errors raised by livehandle: every public exception class is defined here.
 
-Every error a caller can see is a :class:`SessionError` subclass (or a :class:`ValueError` for bad
-arguments), never a bare Trio, WebSocket, JSON or cattrs exception.  Close codes from the server
-are classified into one subclass of :class:`ConnectionClosed` per meaning, each carrying the code
-and the server's reason text, so applications can decide whether to resume, retry or give up.
+Every error a caller can see is a :class:`SessionError` subclass, or a documented
+:class:`TypeError` (a value of the wrong type: a string where a number is needed, an object with
+no JSON form) or :class:`ValueError` (a value of the right type that is not allowed: an unknown
+enum value, a non-finite number, an empty key), never a bare Trio, WebSocket, JSON or cattrs
+exception.  Some classes are both: :class:`ToolArgumentError` is a :class:`SessionError` and a
+:class:`ValueError`, :class:`ToolTimeout` a :class:`SessionError` and a :class:`TimeoutError`, so
+either way of catching them works.
+
+Close codes from the server are classified into one subclass of :class:`ConnectionClosed` per
+meaning, each carrying the code and the server's reason text, so applications can decide whether
+to resume, retry or give up.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "CLOSE_CODE_NAMES",
@@ -25,7 +37,9 @@ __all__ = [
     "SessionTaskFailed",
     "SessionTimeout",
     "StaleToolResponse",
+    "ToolArgumentError",
     "ToolHookFailed",
+    "ToolTimeout",
     "classify_close",
 ]
 
@@ -42,8 +56,18 @@ CLOSE_CODE_NAMES: dict[int, str] = {
 }
 
 
+#: How many problems a :class:`ToolArgumentError` message lists before "(and N more)".
+_MAX_SHOWN_PROBLEMS = 5
+
+
+# -- the base ---------------------------------------------------------------------------------
+
+
 class SessionError(Exception):
     """Base class of every error livehandle raises on purpose."""
+
+
+# -- connecting and the wire ------------------------------------------------------------------
 
 
 class ProtocolError(SessionError):
@@ -79,6 +103,9 @@ class SessionTimeout(SessionError):
         super().__init__(f"timed out after {seconds:g} s waiting for {stage}")
         self.stage = stage
         self.seconds = seconds
+
+
+# -- closes -----------------------------------------------------------------------------------
 
 
 class ConnectionClosed(SessionError):
@@ -150,6 +177,9 @@ def classify_close(code: int | None, reason: str | None = None) -> ConnectionClo
     return cls(effective, reason or "")
 
 
+# -- the session and its runtime --------------------------------------------------------------
+
+
 class SessionClosed(SessionError):
     """The session has ended; nothing more can be sent on it.
 
@@ -199,6 +229,9 @@ class ReactionFailed(SessionError):
         self.__cause__ = cause
 
 
+# -- tools ------------------------------------------------------------------------------------
+
+
 class StaleToolResponse(SessionError):
     """Tool answers were not sent: the calls came from a connection that has since been replaced.
 
@@ -238,3 +271,44 @@ class ToolHookFailed(SessionError):
         super().__init__(f"tool hook {hook} failed: {type(cause).__name__}: {detail}")
         self.hook = hook
         self.__cause__ = cause
+
+
+class ToolArgumentError(SessionError, ValueError):
+    """The model's arguments for a tool do not fit its parameters; the function is not called.
+
+    A :class:`ValueError` too (whatever is wrong with the arguments, they are a bad value for
+    the call).  The message names each wrong argument, with its path inside nested objects and
+    lists (``items[2].name``), and the reason; it is short enough to send back to the model,
+    which is what the dispatcher does (``{"error": message}``).
+
+    Attributes:
+        tool: the tool's name.
+        problems: one ``"argument '<path>': <reason>"`` string per problem found.
+        wrong_type: True when some argument is of the wrong kind (a string for a number, an
+            array for an object): what :class:`~livehandle.State` would raise as a
+            :class:`TypeError`.  False when every problem is a bad value of the right kind or a
+            missing or unknown argument.
+    """
+
+    def __init__(self, tool: str, problems: Iterable[str], *, wrong_type: bool = False) -> None:
+        self.tool = tool
+        self.problems = tuple(problems)
+        self.wrong_type = wrong_type
+        shown = "; ".join(self.problems[:_MAX_SHOWN_PROBLEMS])
+        hidden = len(self.problems) - _MAX_SHOWN_PROBLEMS
+        more = f" (and {hidden} more)" if hidden > 0 else ""
+        super().__init__(f"invalid arguments for tool {tool!r}: {shown}{more}")
+
+
+class ToolTimeout(SessionError, TimeoutError):
+    """A tool did not finish within its timeout; a :class:`TimeoutError` too.
+
+    Attributes:
+        tool: the tool's name.
+        seconds: the timeout that expired.
+    """
+
+    def __init__(self, tool: str, seconds: float) -> None:
+        self.tool = tool
+        self.seconds = seconds
+        super().__init__(f"tool {tool!r} did not finish within {seconds:g} s")

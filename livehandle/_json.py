@@ -1,4 +1,4 @@
-"""Small JSON helpers shared by the codec and the state store."""
+"""Small JSON helpers shared by the wire codec and the converter (``livehandle._convert``)."""
 
 from __future__ import annotations
 

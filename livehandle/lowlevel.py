@@ -14,6 +14,7 @@ from livehandle._broadcast import (
     Broadcast as Broadcast,
     BroadcastStatistics as BroadcastStatistics,
 )
+from livehandle._convert import to_json_value as to_json_value
 from livehandle._errors import (
     CLOSE_CODE_NAMES as CLOSE_CODE_NAMES,
     classify_close as classify_close,
@@ -34,9 +35,8 @@ from livehandle._session import (
     SessionOptions as SessionOptions,
     open_session as open_session,
 )
-from livehandle._tools.tools import (
+from livehandle._tools.results import (
     error_payload as error_payload,
-    to_json_value as to_json_value,
     to_response_payload as to_response_payload,
 )
 from livehandle._transport.base import (

@@ -66,7 +66,7 @@ from livehandle._config.voice import (
     TurnCommitConfig,
     VadConfig,
 )
-from livehandle._tools.tools import Tool, ToolSet
+from livehandle._tools.declare import Tool, ToolSet
 from livehandle._wire import messages as m
 
 if TYPE_CHECKING:

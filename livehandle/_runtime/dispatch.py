@@ -34,17 +34,18 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from livehandle._errors import ProtocolError, SessionClosed, StaleToolResponse, ToolHookFailed
+from livehandle._convert import to_json_value
+from livehandle._errors import (
+    ProtocolError,
+    SessionClosed,
+    StaleToolResponse,
+    ToolArgumentError,
+    ToolHookFailed,
+    ToolTimeout,
+)
 from livehandle._events import LiveEvent
 from livehandle._nursery import TaskHost
-from livehandle._tools.tools import (
-    ToolArgumentError,
-    ToolSet,
-    ToolTimeout,
-    error_payload,
-    to_json_value,
-    to_response_payload,
-)
+from livehandle._tools.results import error_payload, to_response_payload
 from livehandle._wire import messages as m
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from livehandle._runtime.lanes import BargeIn
     from livehandle._runtime.writer import SessionWriter
     from livehandle._state import State
-    from livehandle._tools.tools import Tool
+    from livehandle._tools.declare import Tool, ToolSet
 
 __all__ = ["ToolDispatcher", "ToolStats"]
 
@@ -260,7 +261,7 @@ class ToolDispatcher:
     def _payload_of(self, tool: Tool, value: object) -> dict[str, Any]:
         try:
             return to_response_payload(value)
-        except TypeError as exc:  # a result JSON cannot carry
+        except (TypeError, ValueError) as exc:  # a result JSON cannot carry (NaN is a ValueError)
             self.stats.errors += 1
             return error_payload(f"{tool.name} returned a value that is not JSON: {exc}")
 
@@ -329,7 +330,7 @@ class ToolDispatcher:
             if ok:
                 try:
                     body = tool.formatter.result(tool.name, to_json_value(value))
-                except TypeError as exc:
+                except (TypeError, ValueError) as exc:
                     self.stats.errors += 1
                     body = tool.formatter.error(tool.name, f"the result is not JSON: {exc}")
             else:

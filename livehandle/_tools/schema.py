@@ -50,6 +50,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_typ
 
 import attrs
 
+from livehandle._convert import record_fields as converter_fields, strip_qualifiers
+
 if typing.TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -128,7 +130,7 @@ def function_parameters(fn: Callable[..., Any]) -> tuple[Parameter, ...]:
         params.append(
             Parameter(
                 param.name,
-                _strip_qualifiers(annotation),
+                strip_qualifiers(annotation),
                 param.default is _EMPTY,
                 param.default,
             )
@@ -139,60 +141,19 @@ def function_parameters(fn: Callable[..., Any]) -> tuple[Parameter, ...]:
 def record_fields(cls: object) -> tuple[Parameter, ...] | None:
     """The fields of an attrs class, dataclass or ``TypedDict`` (None for any other type).
 
-    Only fields set by ``__init__`` are listed (attrs ``init=False`` and dataclass
-    ``init=False`` fields are not part of the JSON form).  A ``TypedDict`` key is required when
-    it is wrapped in ``Required``, optional when wrapped in ``NotRequired``, and otherwise as
-    ``__required_keys__`` says (so the qualifiers work even with ``from __future__ import
-    annotations``, where Python 3.11 does not see them).
+    The same fields, with the same required-ness, as the converter structures (only those set by
+    ``__init__``; a ``TypedDict`` key's ``Required``/``NotRequired`` honoured even under
+    postponed annotations), each named by its key in the JSON object.
 
     Raises:
         TypeError: a field's type hint cannot be resolved.
     """
-    if not isinstance(cls, type):
+    fields = converter_fields(cls)
+    if fields is None:
         return None
-    if attrs.has(cls):
-        hints = _type_hints(cls, cls.__qualname__)
-        return tuple(
-            Parameter(
-                field.name,
-                _strip_qualifiers(hints.get(field.name, _EMPTY)),
-                field.default is attrs.NOTHING,
-                _EMPTY if field.default is attrs.NOTHING else field.default,
-            )
-            for field in attrs.fields(cls)
-            if field.init
-        )
-    if dataclasses.is_dataclass(cls):
-        hints = _type_hints(cls, cls.__qualname__)
-        fields: list[Parameter] = []
-        for dc_field in dataclasses.fields(cls):
-            if not dc_field.init:
-                continue
-            missing = (
-                dc_field.default is dataclasses.MISSING
-                and dc_field.default_factory is dataclasses.MISSING
-            )
-            fields.append(
-                Parameter(
-                    dc_field.name,
-                    _strip_qualifiers(hints.get(dc_field.name, _EMPTY)),
-                    missing,
-                    _EMPTY if dc_field.default is dataclasses.MISSING else dc_field.default,
-                )
-            )
-        return tuple(fields)
-    if _is_typeddict(cls):
-        hints = _type_hints(cls, cls.__qualname__)
-        required_keys: frozenset[str] = getattr(cls, "__required_keys__", frozenset())
-        return tuple(
-            Parameter(
-                key,
-                _strip_qualifiers(hint),
-                _qualified_required(hint, key in required_keys),
-            )
-            for key, hint in hints.items()
-        )
-    return None
+    return tuple(
+        Parameter(field.key, field.annotation, field.required, field.default) for field in fields
+    )
 
 
 def docstring_summary(obj: object) -> str | None:
@@ -428,41 +389,6 @@ def _has_annotated_description(tp: Any) -> bool:
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-
-def _is_typeddict(tp: object) -> bool:
-    # Duck-typed so that typing_extensions.TypedDict classes count too.
-    return (
-        isinstance(tp, type)
-        and issubclass(tp, dict)
-        and hasattr(tp, "__required_keys__")
-        and hasattr(tp, "__optional_keys__")
-    )
-
-
-def _qualified_required(hint: Any, default: bool) -> bool:
-    """``Required`` / ``NotRequired`` around ``hint`` (also inside ``Annotated``), else default."""
-    origin = get_origin(hint)
-    if origin is typing.Required:
-        return True
-    if origin is typing.NotRequired:
-        return False
-    if origin is Annotated:
-        return _qualified_required(get_args(hint)[0], default)
-    return default
-
-
-def _strip_qualifiers(hint: Any) -> Any:
-    """``hint`` without ``Required``/``NotRequired`` (also inside ``Annotated``)."""
-    origin = get_origin(hint)
-    if origin in _QUALIFIERS:
-        return _strip_qualifiers(get_args(hint)[0])
-    if origin is Annotated:
-        base, *metadata = get_args(hint)
-        stripped = _strip_qualifiers(base)
-        if stripped is not base:
-            return Annotated[(stripped, *metadata)]
-    return hint
 
 
 def _type_hints(obj: Any, where: str) -> dict[str, Any]:

@@ -84,22 +84,22 @@ def test_absent_key_returns_default():
 # -- wrong types -----------------------------------------------------------------------------
 
 
-def test_value_of_the_wrong_shape_raises_value_error_naming_key_and_type():
+def test_value_of_the_wrong_kind_raises_type_error_naming_key_type_and_path():
+    # Unified rule: a string where an int belongs is a TypeError (it was a ValueError).
     state = State()
     state.set("order", {"order_id": "seven", "items": []})
 
-    with pytest.raises(ValueError, match=r"'order'.*Order") as info:
+    with pytest.raises(TypeError, match=r"'order'.*Order") as info:
         state.get("order", Order)
 
-    assert "order_id" in str(info.value)
-    assert "expected an integer" in str(info.value)
+    assert "expected an integer, got a string at $.order_id" in str(info.value)
 
 
 def test_missing_field_is_reported_with_its_path():
     state = State()
     state.set("order", {"order_id": 1, "items": [{"sku": "tea"}]})
 
-    with pytest.raises(ValueError, match=r"required field missing @ \$\.items\[0\]\.quantity"):
+    with pytest.raises(ValueError, match=r"missing required field at \$\.items\[0\]\.quantity"):
         state.get("order", Order)
 
 
@@ -108,17 +108,29 @@ def test_primitives_are_not_coerced():
     state.set("count", "7")
     state.set("flag", 1)
 
-    with pytest.raises(ValueError, match=r"'count'.*int.*expected an integer, got a string"):
+    with pytest.raises(TypeError, match=r"'count'.*int.*expected an integer, got a string"):
         state.get("count", int)
-    with pytest.raises(ValueError, match=r"'flag'.*bool"):
+    with pytest.raises(TypeError, match=r"'flag'.*bool.*expected a boolean, got a number"):
         state.get("flag", bool)
+
+
+def test_an_integral_number_reads_as_an_int_and_a_fraction_does_not():
+    # Unified rule (tools already had it): JSON has one number type, so 3.0 is the int 3.
+    state = State()
+    state.set("whole", 3.0)
+    state.set("part", 3.5)
+
+    assert state.get("whole", int) == 3
+    assert type(state.get("whole", int)) is int
+    with pytest.raises(ValueError, match=r"expected an integer, got the number 3\.5 at \$"):
+        state.get("part", int)
 
 
 def test_list_with_a_wrong_element_type_is_rejected():
     state = State()
     state.set("scores", [1, "two"])
 
-    with pytest.raises(ValueError, match=r"'scores'.*list\[int\].*\$\[1\]"):
+    with pytest.raises(TypeError, match=r"'scores'.*list\[int\].*\$\[1\]"):
         state.get("scores", list[int])
 
 
@@ -126,7 +138,7 @@ def test_a_string_is_not_read_as_a_list_of_characters():
     state = State()
     state.set("name", "abc")
 
-    with pytest.raises(ValueError, match=r"'name'.*list\[str\].*expected a list, got a string"):
+    with pytest.raises(TypeError, match=r"'name'.*list\[str\].*expected an array, got a string"):
         state.get("name", list[str])
 
 
@@ -134,7 +146,7 @@ def test_a_non_object_is_not_read_as_a_class():
     state = State()
     state.set("order", [1, 2])
 
-    with pytest.raises(ValueError, match=r"'order'.*Order: expected an object, got an array @ \$"):
+    with pytest.raises(TypeError, match=r"'order'.*Order: expected an object, got an array at \$"):
         state.get("order", Order)
 
 
@@ -143,19 +155,20 @@ def test_fixed_length_tuple_checks_length_and_item_types():
     state.set("point", (1.5, "north"))
 
     assert state.get("point", tuple[float, str]) == (1.5, "north")
-    with pytest.raises(ValueError, match=r"expected a list of 3 items, got 2"):
+    with pytest.raises(ValueError, match=r"expected an array of 3 items, got 2"):
         state.get("point", tuple[float, str, int])
-    with pytest.raises(ValueError, match=r"expected a number, got a string @ \$\[1\]"):
+    with pytest.raises(TypeError, match=r"expected a number, got a string at \$\[1\]"):
         state.get("point", tuple[float, float])
 
 
 # -- what can be stored ----------------------------------------------------------------------
 
 
-def test_unserializable_value_raises_value_error_naming_key_and_type():
+def test_unserializable_value_raises_type_error_naming_key_and_type():
+    # Unified rule: a value with no JSON form is a TypeError (it was a ValueError).
     state = State()
 
-    with pytest.raises(ValueError, match=r"'when'.*datetime"):
+    with pytest.raises(TypeError, match=r"'when'.*datetime"):
         state.set("when", datetime.datetime(2025, 1, 1))
     assert "when" not in state
     assert state.version == 0
@@ -164,27 +177,32 @@ def test_unserializable_value_raises_value_error_naming_key_and_type():
 def test_unserializable_value_nested_inside_a_dict_is_reported_with_its_path():
     state = State()
 
-    with pytest.raises(ValueError, match=r"'meta'.*object at \$\.inner\[0\]"):
+    with pytest.raises(TypeError, match=r"'meta'.*object at \$\.inner\[0\]"):
         state.set("meta", {"inner": [object()]})
 
 
 def test_non_string_dict_keys_and_non_finite_floats_are_rejected():
     state = State()
 
-    with pytest.raises(ValueError, match="only str keys"):
+    # A non-str key has no JSON form (TypeError); NaN is a number but not a finite one.
+    with pytest.raises(TypeError, match=r"'by_id'.*int key 1; JSON keys are strings"):
         state.set("by_id", {1: "a"})
-    with pytest.raises(ValueError, match="not JSON"):
+    with pytest.raises(ValueError, match=r"'ratio' is not JSON: nan at \$ is not a finite number"):
         state.set("ratio", float("nan"))
+    assert len(state) == 0
 
 
-@pytest.mark.parametrize("key", ["", 3, None])
-def test_keys_must_be_non_empty_strings(key):
+@pytest.mark.parametrize(("key", "error"), [("", ValueError), (3, TypeError), (None, TypeError)])
+def test_keys_must_be_non_empty_strings(key, error):
+    # Unified rule: a key that is not a string is a TypeError; an empty one a ValueError.
     state = State()
 
-    with pytest.raises(ValueError, match="non-empty string"):
+    with pytest.raises(error, match="non-empty string"):
         state.set(key, 1)
-    with pytest.raises(ValueError, match="non-empty string"):
+    with pytest.raises(error, match="non-empty string"):
         state.get(key)
+    with pytest.raises(error, match="non-empty string"):
+        state.remove(key)
 
 
 # -- snapshots, not references ---------------------------------------------------------------
@@ -261,8 +279,10 @@ def test_version_increases_on_every_change_only():
 def test_update_is_all_or_nothing():
     state = State()
 
-    with pytest.raises(ValueError, match="'bad'"):
+    with pytest.raises(TypeError, match="'bad'"):
         state.update({"good": 1, "bad": object()})
+    with pytest.raises(ValueError, match="'nan'"):
+        state.update({"good": 1, "nan": float("nan")})
 
     assert len(state) == 0
     assert state.version == 0
@@ -313,7 +333,8 @@ def test_enum_reads_are_strict_for_str_and_int_enums() -> None:
     assert state.get("level", Level) is Level.LOW
     assert state.get("plain", Plain) is Plain.ON
     assert state.get("colors", list[Color]) == [Color.RED, Color.RED]
-    with pytest.raises(ValueError, match="'blue' is not a Color"):
+    # Unified messages: the allowed values, then what came (its kind when that is wrong).
+    with pytest.raises(ValueError, match="expected one of 'red', got 'blue'"):
         state.get("bad", Color)
-    with pytest.raises(ValueError, match="expected a Level value"):
+    with pytest.raises(TypeError, match="expected one of 1, got an array"):
         state.get("colors", Level)

@@ -16,7 +16,7 @@ from livehandle._config.live import LiveConfig
 from livehandle._errors import StaleToolResponse
 from livehandle._events import LiveEvent
 from livehandle._open import open_live_session
-from livehandle._tools.tools import tool
+from livehandle._tools.declare import tool
 from livehandle._wire import messages as m
 from livehandle.testing import (
     CallTools,
@@ -179,6 +179,34 @@ async def test_failures_are_answered_as_errors_and_never_raised() -> None:
     assert "unknown tool 'teleport'" in errors[3]
     assert isinstance(seen[-1], LiveEvent.TurnComplete)
     assert handle.tool_stats.errors == 4
+
+
+async def test_results_json_cannot_carry_are_answered_as_errors() -> None:
+    # bytes have no JSON form (a TypeError), NaN is a bad number (a ValueError): both are answers.
+    @tool
+    def blob() -> bytes:
+        """Returns bytes."""
+        return b"raw"
+
+    @tool
+    def ratio() -> float:
+        """Returns NaN."""
+        return float("nan")
+
+    steps = (calls(("blob", {}), ("ratio", {})), Say("{results}"))
+    async with (
+        LiveEmulator(scenario(*steps)).running() as emu,
+        open_live_session(text_config(blob, ratio), endpoint=emu.url) as handle,
+    ):
+        with trio.fail_after(5):
+            await ask(handle)
+        conn = emu.connections[0]
+    (answer,) = responses(conn)
+    errors = [r.response["error"] for r in answer]
+    assert [r.id for r in answer] == ["c0", "c1"]
+    assert "blob returned a value that is not JSON" in errors[0] and "a bytes at $" in errors[0]
+    assert "ratio returned a value that is not JSON" in errors[1] and "nan at $" in errors[1]
+    assert handle.tool_stats.errors == 2
 
 
 async def test_a_slow_tool_times_out_with_an_error_answer(

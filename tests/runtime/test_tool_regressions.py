@@ -9,7 +9,7 @@ from livehandle._config.live import LiveConfig
 from livehandle._errors import ToolHookFailed
 from livehandle._events import LiveEvent
 from livehandle._open import open_live_session
-from livehandle._tools.tools import tool
+from livehandle._tools.declare import tool
 from livehandle._wire import messages as m
 from livehandle.testing import LiveEmulator
 from tests.testing.helpers import until

@@ -16,17 +16,10 @@ import trio
 import trio.lowlevel
 import trio.testing
 
-from livehandle._tools.tools import (
-    ResultFormatter,
-    Tool,
-    ToolArgumentError,
-    ToolSet,
-    ToolTimeout,
-    error_payload,
-    to_json_value,
-    to_response_payload,
-    tool,
-)
+from livehandle._convert import to_json_value
+from livehandle._errors import SessionError, ToolArgumentError, ToolTimeout
+from livehandle._tools.declare import Tool, ToolSet, tool
+from livehandle._tools.results import ResultFormatter, error_payload, to_response_payload
 from livehandle._wire import codec, messages as m
 
 
@@ -412,6 +405,12 @@ def test_nested_problems_have_paths_inside_objects_and_lists():
     }
 
 
+def test_argument_errors_are_session_errors_and_value_errors():
+    error = _error(get_weather, {"city": 5})
+    assert isinstance(error, SessionError)
+    assert isinstance(error, ValueError)
+
+
 def test_long_error_lists_are_shortened_in_the_message():
     error = _error(order_tool, {"items": [{"sku": n} for n in range(8)], "contact": {"name": "A"}})
     assert len(error.problems) == 8
@@ -496,6 +495,7 @@ async def test_async_tool_timeout(autojump_clock: trio.testing.MockClock):
         await slow.run({})
     assert trio.current_time() - start == pytest.approx(5)
     assert isinstance(info.value, TimeoutError)
+    assert isinstance(info.value, SessionError)
     assert (info.value.tool, info.value.seconds) == ("slow", 5)
     assert str(info.value) == "tool 'slow' did not finish within 5 s"
 
@@ -614,13 +614,19 @@ def test_payload_is_a_new_json_value():
         (b"bytes", r"a bytes at \$"),
         ({"blob": b"x"}, r"a bytes at \$\.blob"),
         ({"ids": {1, 2}}, r"a set at \$\.ids"),
-        ([math.nan], r"nan at \$\[0\]"),
         ({1: "one"}, r"the dict at \$ has the int key 1"),
         (object(), r"a object at \$"),
     ],
 )
 def test_non_json_results_raise_type_error(value, message):
     with pytest.raises(TypeError, match=message):
+        to_response_payload(value)
+
+
+@pytest.mark.parametrize("value", [[math.nan], {"x": math.inf}])
+def test_non_finite_numbers_in_results_raise_value_error(value):
+    # Unified rule: a non-finite float is a bad value of the right kind (it was a TypeError).
+    with pytest.raises(ValueError, match=r"tool result is not JSON: (nan|inf) at \$"):
         to_response_payload(value)
 
 
