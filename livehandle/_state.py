@@ -133,8 +133,8 @@ class State:
                 kind ``type`` does not take (a string for an ``int``, an array for a class), or
                 ``type`` is not a type the converter supports.
             ValueError: ``key`` is empty, or the stored value has the right kind but a bad value
-                (``3.5`` for an ``int``, a string that is no member of an enum, a missing field).
-            Both messages name the key, the type and every problem with its path.
+                (``3.5`` for an ``int``, a string that is no member of an enum, a missing field);
+                either message names the key, the type and every problem with its path.
         """
         _check_key(key)
         if key not in self._values:

@@ -52,7 +52,7 @@ def import_path(path: str) -> Any:
         module_name = ".".join(parts[:split])
         try:
             obj: Any = importlib.import_module(module_name)
-        except ImportError:
+        except (ImportError, ValueError):  # ValueError: an empty name, from a target like "[x]"
             continue
         for attr in parts[split:]:
             obj = getattr(obj, attr, _MISSING)

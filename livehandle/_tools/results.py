@@ -26,8 +26,8 @@ def to_response_payload(value: object) -> dict[str, Any]:
 
     Raises:
         TypeError: something in the value has no JSON form (bytes, a set, a non-str dict key...).
-        ValueError: a float in it is not finite, or it contains itself.
-        The message says what and where (``$.items[2]``).
+        ValueError: a float in it is not finite, or it contains itself.  Either message says
+            what and where (``$.items[2]``).
     """
     data = to_json_value(value, what="tool result")
     if isinstance(data, dict):
