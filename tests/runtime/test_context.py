@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import pytest
@@ -469,7 +470,11 @@ async def test_a_failed_send_is_not_counted() -> None:
 
 async def test_a_cancelled_send_is_not_counted() -> None:
     for writer, session, recorder in counted_writers():
-        for send in (lambda: writer.send_audio(PCM), lambda: writer.send_text("hi")):
+        sends = (
+            functools.partial(writer.send_audio, PCM),
+            functools.partial(writer.send_text, "hi"),
+        )
+        for send in sends:
             session.gate = trio.Event()  # never set: the send waits in the session
             session.waiting = trio.Event()
             async with trio.open_nursery() as nursery:
