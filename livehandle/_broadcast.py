@@ -22,12 +22,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, Literal, TypeVar, final
 
 import attrs
 import trio
 
 from livehandle._errors import Lagged
+from livehandle._public import NoPublicConstructor
 
 if TYPE_CHECKING:
     from typing import Self
@@ -62,15 +63,21 @@ class BroadcastStatistics:
     closed: bool
 
 
+@final
 @attrs.define(eq=False)
-class Subscription(trio.abc.ReceiveChannel[T]):
-    """One subscriber's view of a :class:`Broadcast`; create it with :meth:`Broadcast.subscribe`.
+class Subscription(trio.abc.ReceiveChannel[T], metaclass=NoPublicConstructor):
+    """One subscriber's view of a :class:`Broadcast`; get one from :meth:`Broadcast.subscribe`.
 
     It is a :class:`trio.abc.ReceiveChannel`: use ``async for item in sub``, and ``with sub`` or
     ``async with sub`` to unsubscribe on exit.  :meth:`close` unsubscribes; afterwards
     :meth:`receive` raises :exc:`trio.ClosedResourceError` (as for a closed Trio channel) and
     anything still buffered is discarded.
+
+    It has no public constructor (``Subscription(...)`` raises ``TypeError``) and is not meant
+    to be subclassed: :meth:`Broadcast.subscribe` is the only way to get one.
     """
+
+    _get_one_from: ClassVar[str] = "Broadcast.subscribe()"
 
     _broadcast: Broadcast[T] | None = attrs.field(repr=False)
     _buffer: deque[T] = attrs.field(repr=False)
@@ -265,7 +272,7 @@ class Broadcast(Generic[T]):
         size = self._capacity if capacity is None else _check_capacity(capacity)
         if on_lag not in ("raise", "skip"):
             raise ValueError(f'on_lag must be "raise" or "skip" (got {on_lag!r})')
-        subscription = Subscription(self, deque(maxlen=size), on_lag, accept)
+        subscription = Subscription[T]._create(self, deque(maxlen=size), on_lag, accept)
         if self._closed:
             subscription._end()
         else:

@@ -7,22 +7,28 @@ ways: :meth:`LiveHandle.subscribe` (raw wire events), :meth:`LiveHandle.events` 
 subscriber that falls behind gets ``Lagged``) and :meth:`LiveHandle.stream` (LiveEvents, skipping
 lag, ending with the session).  After the session has ended every send raises ``SessionClosed``
 at once.
+
+:func:`assemble_live_handle` builds a handle and its parts in dependency order and returns the
+:class:`LiveRunner` that ``open_live_session`` starts in its nursery.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, final
 
 import trio
 
 from livehandle._broadcast import Broadcast, Subscription
+from livehandle._config.delivery import ContextDelivery
 from livehandle._events import SessionPhase
+from livehandle._public import NoPublicConstructor
+from livehandle._runtime.context import DeferredWriter, PendingContext
 from livehandle._runtime.dispatch import ToolDispatcher
-from livehandle._runtime.lanes import Hooks, Lanes
+from livehandle._runtime.lanes import CurrentBargeIn, Hooks, Lanes
 from livehandle._runtime.telemetry import SessionTelemetry
 from livehandle._runtime.voice import VoiceRuntime
-from livehandle._runtime.writer import SessionWriter
+from livehandle._runtime.writer import SessionWriter, check_pcm16
 from livehandle._state import State
 
 if TYPE_CHECKING:
@@ -30,7 +36,6 @@ if TYPE_CHECKING:
 
     from livehandle._config.live import LiveConfig
     from livehandle._events import LiveEvent, SessionEnd, SessionEvent
-    from livehandle._runtime.context import DeferredWriter
     from livehandle._runtime.dispatch import ToolStats
     from livehandle._runtime.reactor import VoiceRuntimeState
     from livehandle._runtime.transcript import TranscriptTurn
@@ -39,71 +44,168 @@ if TYPE_CHECKING:
     from livehandle._transport.endpoints import Endpoint
     from livehandle._wire import messages as m
 
-__all__ = ["DISCONNECT_GRACE", "LiveHandle"]
+__all__ = ["DISCONNECT_GRACE", "LiveHandle", "LiveRunner", "assemble_live_handle"]
 
 DISCONNECT_GRACE = 0.25  # seconds each lane may spend draining during disconnect()
 
 
-class LiveHandle:
-    """Stream audio, text and video in; receive model audio, transcripts and tool calls out."""
+def assemble_live_handle(
+    session: Session, config: LiveConfig, endpoint: Endpoint, *, hooks: Hooks | None = None
+) -> tuple[LiveHandle, LiveRunner]:
+    """Build a handle for ``session``, each part after the parts it needs.
+
+    The session's one writer comes first (a :class:`~livehandle.lowlevel.DeferredWriter` when
+    context delivery is deferred); the voice runtime and the tool dispatcher send through it; the
+    lanes, built last, call into both; the current barge-in group is shared by all three.  The
+    lanes are tapped into the session at once, so they see every event from ``Connected`` on.
+
+    Returns:
+        the handle, and the runner to start in the session's nursery once the session runs.
+    """
+    events: Broadcast[LiveEvent] = Broadcast(config.event_capacity)
+    state = State()
+    telemetry = SessionTelemetry()
+    barge_in = CurrentBargeIn()
+    writer = SessionWriter(
+        session,
+        functools.partial(config.instruction_update_message, endpoint=endpoint),
+        telemetry=telemetry,
+    )
+    if config.context_delivery is ContextDelivery.DEFERRED:
+        writer = DeferredWriter(writer, PendingContext())
+    voice = VoiceRuntime(
+        writer,
+        emit=events.publish,
+        barge_in=barge_in,
+        vad=config.input_vad,
+        turn_commit=config.turn_commit,
+        client_authority=not config.server_vad,
+        on_speech_start=telemetry.record_turn_start,
+        on_speech_end=telemetry.record_speech_end,
+        model_speaking=lambda: session.phase is SessionPhase.MODEL_SPEAKING,
+    )
+    tools = ToolDispatcher(
+        config.function_tools,
+        writer=writer,
+        emit=events.publish,
+        state=state,
+        barge_in=barge_in,
+        connection_id=lambda: session.connection_id,
+        on_tool_call=config.on_tool_call,
+        before_tool_response=config.before_tool_response,
+        manual=config.manual_tools,
+        declared=config.declared_functions,
+        acknowledge=endpoint.backend != "vertex",  # Vertex has no willContinue
+    )
+
+    def dispatch_tools(calls: tuple[m.FunctionCall, ...]) -> None:
+        session.mark_tools_executing()
+        tools.dispatch(calls)
+
+    lanes = Lanes(
+        events,
+        telemetry=telemetry,
+        state=state,
+        delivery=config.delivery,
+        capacity=config.lane_capacity,
+        telemetry_interval=config.telemetry_interval,
+        hooks=hooks,
+        on_model_audio=voice.model_audio_delivered,
+        on_interrupted=voice.interrupted,
+        dispatch_tools=dispatch_tools,
+        cancel_tools=tools.cancel,
+        barge_in=barge_in,
+    )
+    session.add_tap(lanes.route)  # the router sees every event, in order
+    handle = LiveHandle._create(
+        session,
+        endpoint,
+        events=events,
+        state=state,
+        telemetry=telemetry,
+        writer=writer,
+        voice=voice,
+        tools=tools,
+        lanes=lanes,
+    )
+    return handle, LiveRunner(voice, tools, lanes)
+
+
+@final
+class LiveRunner:
+    """Runs a handle's background work until the session ends: effects, tools, the lanes.
+
+    ``open_live_session`` starts :meth:`run` in the session's nursery, after the session itself.
+    """
+
+    def __init__(self, voice: VoiceRuntime, tools: ToolDispatcher, lanes: Lanes) -> None:
+        self._voice = voice
+        self._tools = tools
+        self._lanes = lanes
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Start the voice runtime's and the tools' task hosts, then the lanes; report started."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self._voice.run)
+            await nursery.start(self._tools.run)
+            await nursery.start(self._run_lanes_then_stop)
+            task_status.started()
+
+    async def _run_lanes_then_stop(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        try:
+            await self._lanes.run(task_status=task_status)
+        finally:
+            # The session has ended: no effect or tool can send any more.
+            self._tools.stop()
+            self._voice.stop()
+
+
+@final
+class LiveHandle(metaclass=NoPublicConstructor):
+    """Stream audio, text and video in; receive model audio, transcripts and tool calls out.
+
+    Get one from :func:`~livehandle.open_live_session`: the class has no public constructor
+    (``LiveHandle(...)`` raises ``TypeError``) and is not meant to be subclassed.
+
+    Accessors follow one rule.  A **property** is one of the session's records, something it
+    keeps adding to over its whole life (:attr:`state`, :attr:`telemetry`, :attr:`tool_stats`,
+    :attr:`transcript`): reading it is cheap, never waits and changes nothing.  A **method**
+    either answers a question about the session at the moment of the call, with a snapshot that
+    does not change afterwards (:meth:`phase`, :meth:`voice_state`, :meth:`input_vad_state`,
+    :meth:`resume_handle`), or hands out something to act through (:meth:`writer`,
+    :meth:`subscribe`, :meth:`events`, :meth:`stream`).
+
+    Input is checked once, here at the public boundary (or in the writer's public methods, the
+    other public way in): a wrong type raises ``TypeError``, a bad value ``ValueError``, and
+    nothing is sent.  A send is counted in :attr:`telemetry` once the session accepted it.
+    """
+
+    _get_one_from: ClassVar[str] = "livehandle.open_live_session()"
 
     def __init__(
         self,
         session: Session,
-        config: LiveConfig,
         endpoint: Endpoint,
         *,
-        hooks: Hooks | None = None,
+        events: Broadcast[LiveEvent],
+        state: State,
+        telemetry: SessionTelemetry,
+        writer: SessionWriter,
+        voice: VoiceRuntime,
+        tools: ToolDispatcher,
+        lanes: Lanes,
     ) -> None:
         self._session = session
-        self._config = config
         self._endpoint = endpoint
-        self._events: Broadcast[LiveEvent] = Broadcast(config.event_capacity)
-        self._state = State()
-        self._telemetry = SessionTelemetry()
-        self._writer = SessionWriter(
-            session, functools.partial(config.instruction_update_message, endpoint=endpoint)
-        )
-        self._voice = VoiceRuntime(
-            self._writer,
-            emit=self._events.publish,
-            barge_in=lambda: self._lanes.barge_in,
-            delivery=config.context_delivery,
-            vad=config.input_vad,
-            turn_commit=config.turn_commit,
-            client_authority=not config.server_vad,
-            on_speech_start=self._telemetry.record_turn_start,
-            on_speech_end=self._telemetry.record_speech_end,
-            model_speaking=lambda: session.phase is SessionPhase.MODEL_SPEAKING,
-        )
-        self._tools = ToolDispatcher(
-            config.function_tools,
-            writer=self._writer,
-            emit=self._events.publish,
-            state=self._state,
-            barge_in=lambda: self._lanes.barge_in,
-            connection_id=lambda: session.connection_id,
-            on_tool_call=config.on_tool_call,
-            before_tool_response=config.before_tool_response,
-            manual=config.manual_tools,
-            declared=config.declared_functions,
-            acknowledge=endpoint.backend != "vertex",  # Vertex has no willContinue
-        )
-        # The router is a tap on the session: it sees every event, from Connected on, in order.
-        self._lanes = Lanes(
-            self._events,
-            telemetry=self._telemetry,
-            state=self._state,
-            delivery=config.delivery,
-            capacity=config.lane_capacity,
-            telemetry_interval=config.telemetry_interval,
-            hooks=hooks,
-            on_model_audio=self._voice.model_audio_delivered,
-            on_interrupted=self._voice.interrupted,
-            dispatch_tools=self._dispatch_tools,
-            cancel_tools=self._tools.cancel,
-        )
-        session.add_tap(self._lanes.route)
+        self._events = events
+        self._state = state
+        self._telemetry = telemetry
+        self._writer = writer
+        self._voice = voice
+        self._tools = tools
+        self._lanes = lanes
         self._disconnecting = False
         self._disconnected = trio.Event()
 
@@ -120,41 +222,63 @@ class LiveHandle:
         the matching ``activityStart``/``activityEnd`` marks are sent once per edge.
 
         Raises:
-            ValueError: not bytes, or an odd number of bytes (nothing is sent).
+            TypeError: not bytes-like (nothing is sent).
+            ValueError: an odd number of bytes (nothing is sent, the VAD sees nothing).
             SessionClosed: the session has ended.
         """
-        await self._voice.send_audio(pcm)  # validates: whole PCM16 samples, or ValueError
-        self._telemetry.record_audio_in(len(pcm))
+        # Checked here, once: the VAD and the writer below take the checked bytes as they are.
+        await self._voice.send_audio(check_pcm16(pcm))
 
     async def send_text(self, text: str) -> None:
-        """Send a typed turn; once sent it is recorded as the user side of the current turn."""
-        self._telemetry.record_text_send()
-        await self._voice.writer.send_text(text)  # the session reports it once on the wire
+        """Send a typed turn; once sent it is recorded as the user side of the current turn.
+
+        Raises:
+            TypeError: not a str.
+            ValueError: the empty string.
+            SessionClosed: the session has ended.
+        """
+        await self._writer.send_text(text)  # the session reports it once on the wire
 
     async def send_video(self, frame: bytes, mime_type: str = "image/jpeg") -> None:
-        """Send one video frame (JPEG or PNG)."""
-        await self._voice.writer.send_video(frame, mime_type)
+        """Send one video frame (JPEG or PNG).
+
+        Raises:
+            TypeError: the frame is not bytes-like or the MIME type not a str.
+            ValueError: an empty frame, or a MIME type that is not ``image/*``.
+            SessionClosed: the session has ended.
+        """
+        await self._writer.send_video(frame, mime_type)
 
     async def update_instruction(self, instruction: str) -> None:
-        """Replace the system instruction (contextUpdate, or the backend's fallback)."""
+        """Replace the system instruction (contextUpdate, or the backend's fallback).
+
+        Raises:
+            TypeError: not a str.
+            ValueError: the empty string.
+        """
         await self._writer.update_instruction(instruction)
 
     async def send_tool_response(self, responses: Sequence[m.FunctionResponse]) -> None:
-        """Answer function calls from a ``ToolCall`` event."""
-        await self._writer.send_tool_response(responses)
+        """Answer function calls from a ``ToolCall`` event.
 
-    def _dispatch_tools(self, calls: tuple[m.FunctionCall, ...]) -> None:
-        self._session.mark_tools_executing()
-        self._tools.dispatch(calls)
+        Raises:
+            TypeError: an item is not a ``FunctionResponse``.
+            ValueError: no responses.
+        """
+        await self._writer.send_tool_response(responses)
 
     @property
     def tool_stats(self) -> ToolStats:
         """What happened to the model's tool calls so far (answered, cancelled, errors...)."""
         return self._tools.stats
 
-    def writer(self) -> SessionWriter | DeferredWriter:
-        """The writer user input goes through: a DeferredWriter when context is deferred."""
-        return self._voice.writer
+    def writer(self) -> SessionWriter:
+        """The session's one writer, the same object for the whole session.
+
+        A :class:`~livehandle.lowlevel.DeferredWriter` (a ``SessionWriter`` that flushes queued
+        context before user input) when ``context_delivery`` is deferred.
+        """
+        return self._writer
 
     # -- voice --------------------------------------------------------------------------------
 
@@ -262,23 +386,3 @@ class LiveHandle:
                 # the stream itself once it has.
                 self._events.close()
         self._disconnected.set()
-
-    async def _run_lanes(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        """Run the lanes and the voice runtime's effect nursery until the session ends."""
-        async with trio.open_nursery() as nursery:
-            await nursery.start(self._voice.run)
-            await nursery.start(self._tools.run)
-            await nursery.start(self._run_lanes_then_stop_voice)
-            task_status.started()
-
-    async def _run_lanes_then_stop_voice(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        try:
-            await self._lanes.run(task_status=task_status)
-        finally:
-            # The session has ended: no effect or tool can send any more.
-            self._tools.stop()
-            self._voice.stop()

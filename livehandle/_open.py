@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from livehandle._config.live import LiveConfig
-from livehandle._handle import LiveHandle
+from livehandle._handle import assemble_live_handle
 from livehandle._nursery import open_owned_nursery
 from livehandle._session import Session, SessionOptions
 from livehandle._transport.endpoints import Endpoint
@@ -27,6 +27,7 @@ from livehandle._transport.endpoints import Endpoint
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from livehandle._handle import LiveHandle
     from livehandle._runtime.lanes import Hooks
     from livehandle._transport.base import Transport
 
@@ -94,8 +95,8 @@ async def open_live_session(
     session = Session(
         config.to_setup(resolved), endpoint=resolved, transport=transport, options=options
     )
-    handle = LiveHandle(session, config, resolved, hooks=hooks)
+    handle, runner = assemble_live_handle(session, config, resolved, hooks=hooks)
     async with open_owned_nursery(handle.disconnect, "live session") as nursery:
         await nursery.start(session.run)
-        await nursery.start(handle._run_lanes)  # the handle's own lanes
+        await nursery.start(runner.run)  # the voice effects, the tools and the lanes
         yield handle

@@ -1,21 +1,29 @@
-"""How a public namespace claims the names it re-exports.
+"""How the public surface is shaped: the namespaces' names, and classes only livehandle makes.
 
 The implementation lives in private modules (``livehandle._session``, ``livehandle._runtime.vad``
 ...).  A public namespace (``livehandle``, ``livehandle.lowlevel``, ``livehandle.testing``) calls
 :func:`publish` on its own globals once it has imported them, so that every class and function it
 lists in ``__all__`` reports that namespace as its ``__module__``: reprs, tracebacks, pickles and
 the API reference then show ``livehandle.Tool``, not the private layout.
+
+A class whose instances only livehandle may make (a live session's handle, a broadcast's
+subscription) uses the :class:`NoPublicConstructor` metaclass: calling the class raises
+``TypeError`` naming the function to use instead, and the library builds instances with
+``_create``.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import types
-from typing import Any
+from typing import Any, NoReturn, TypeVar, cast
 
 import attrs
 
-__all__ = ["publish"]
+__all__ = ["NoPublicConstructor", "publish"]
+
+_T = TypeVar("_T")
 
 _PRIVATE_PREFIX = "livehandle."
 
@@ -52,3 +60,23 @@ def _claim(obj: object, namespace: str, seen: set[int]) -> None:
                 _claim(member, namespace, seen)
     elif isinstance(obj, types.FunctionType):
         obj.__module__ = namespace
+
+
+class NoPublicConstructor(abc.ABCMeta):
+    """The metaclass of a class that has no public constructor.
+
+    Calling the class raises ``TypeError``; the message names what to call instead, taken from
+    the class's ``_get_one_from`` attribute (e.g. ``"livehandle.open_live_session()"``).  The
+    library makes instances with ``TheClass._create(...)``, which runs the usual ``__new__`` and
+    ``__init__``.  It derives from :class:`abc.ABCMeta` so that abstract bases (such as
+    :class:`trio.abc.ReceiveChannel`) can be subclassed; mark such classes ``typing.final`` too.
+    """
+
+    def __call__(cls, *args: object, **kwargs: object) -> NoReturn:
+        source = getattr(cls, "_get_one_from", None)
+        hint = f"; use {source} to get one" if isinstance(source, str) else ""
+        raise TypeError(f"{cls.__qualname__} has no public constructor{hint}")
+
+    def _create(cls: type[_T], *args: Any, **kwargs: Any) -> _T:
+        """Make an instance (for livehandle itself): ``__new__`` then ``__init__``, as usual."""
+        return cast("_T", type.__call__(cls, *args, **kwargs))

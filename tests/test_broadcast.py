@@ -4,7 +4,7 @@ import pytest
 import trio
 import trio.testing
 
-from livehandle._broadcast import Broadcast, BroadcastStatistics
+from livehandle._broadcast import Broadcast, BroadcastStatistics, Subscription
 from livehandle._errors import Lagged
 
 
@@ -333,3 +333,24 @@ async def test_statistics_report_subscribers_published_capacity_and_state():
     assert broadcast.statistics() == BroadcastStatistics(
         subscribers=0, published=1, capacity=4, closed=True
     )
+
+
+# -- Subscription: only Broadcast.subscribe() makes one ------------------------------------------
+
+
+def test_a_subscription_has_no_public_constructor():
+    from collections import deque
+
+    broadcast = Broadcast[int]()
+    with pytest.raises(TypeError, match=r"use Broadcast\.subscribe\(\)"):
+        Subscription(broadcast, deque(maxlen=1), "raise")
+    with pytest.raises(TypeError, match="no public constructor"):
+        Subscription[int](broadcast, deque(maxlen=1), "raise")
+    assert broadcast.subscriber_count == 0  # nothing half-made was registered
+
+
+def test_a_subscription_is_final_and_still_a_trio_receive_channel():
+    assert Subscription.__final__ is True
+    subscription = Broadcast[int]().subscribe()
+    assert type(subscription) is Subscription
+    assert isinstance(subscription, trio.abc.ReceiveChannel)

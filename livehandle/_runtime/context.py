@@ -19,24 +19,24 @@ with a ``ValueError``, and contents drained for a send that fails are put back.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVarTuple
 
 import trio
 
 from livehandle._errors import ProtocolError
-from livehandle._runtime.writer import check_pcm16, check_text, check_video
+from livehandle._runtime.writer import SessionWriter
 from livehandle._wire import messages as m
 from livehandle._wire.codec import encode_client
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
-
-    from livehandle._runtime.writer import SessionWriter
+    from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 __all__ = ["DEFAULT_CONTEXT_CAPACITY", "DeferredWriter", "PendingContext"]
 
 #: How many contents a :class:`PendingContext` holds unless told otherwise.
 DEFAULT_CONTEXT_CAPACITY = 256
+
+Ts = TypeVarTuple("Ts")
 
 
 class PendingContext:
@@ -140,13 +140,16 @@ class PendingContext:
         return not self._contents and not self._prompt
 
 
-class DeferredWriter:
+class DeferredWriter(SessionWriter):
     """A :class:`~livehandle.lowlevel.SessionWriter` that flushes deferred context first.
 
-    ``send_audio``, ``send_text`` and ``send_video`` validate their input (bad input raises
-    ``ValueError``, sends nothing and flushes nothing), then send the queued context as one
-    ``clientContent`` with ``turnComplete: false`` (when there is any), then the payload.  An armed
-    prompt stays armed.  Every other method passes straight through without flushing.
+    It is the writer itself, not a second layer: it sends on the same session, with the same
+    instruction strategy and telemetry, as the writer it is made from (:attr:`raw`).  Only user
+    input differs: ``send_audio``, ``send_text`` and ``send_video`` check their input (bad input
+    raises ``TypeError`` or ``ValueError``, sends nothing and flushes nothing), then send the
+    queued context as one ``clientContent`` with ``turnComplete: false`` (when there is any),
+    then the payload.  An armed prompt stays armed.  Every other method is the plain writer's and
+    never flushes.
 
     Ordering: context queued before a user send is accepted by the session before that send's
     payload, even when several tasks send at once (flushing sends are serialised; a send that
@@ -157,12 +160,20 @@ class DeferredWriter:
     not sent.  A payload that fails after a successful flush leaves the context sent.
 
     Args:
-        writer: the raw writer to send through.
+        writer: the plain writer whose session, instruction strategy and telemetry it uses.
         pending: the queue shared with the turn pipeline and the effect executor.
+
+    Raises:
+        TypeError: ``writer`` is not a ``SessionWriter`` or ``pending`` not a ``PendingContext``.
     """
 
     def __init__(self, writer: SessionWriter, pending: PendingContext) -> None:
-        self._writer = writer
+        if not isinstance(writer, SessionWriter):
+            raise TypeError(f"writer must be a SessionWriter, got {type(writer).__name__}")
+        if not isinstance(pending, PendingContext):
+            raise TypeError(f"pending must be a PendingContext, got {type(pending).__name__}")
+        super().__init__(writer._session, writer._instruction_message, telemetry=writer._telemetry)
+        self._raw = writer
         self._pending = pending
         self._flush_lock = trio.Lock()
 
@@ -173,8 +184,8 @@ class DeferredWriter:
 
     @property
     def raw(self) -> SessionWriter:
-        """The wrapped writer (sends through it never flush)."""
-        return self._writer
+        """The plain writer this one was made from (sends through it never flush)."""
+        return self._raw
 
     def defer(self, contents: Iterable[m.Content], *, prompt: bool = False) -> None:
         """Queue context for the next user send, and arm the prompt when ``prompt`` is true.
@@ -192,63 +203,25 @@ class DeferredWriter:
         async with self._flush_lock:
             return await self._flush()
 
-    # -- user input: flush first --------------------------------------------------------------
+    # -- user input: flush first (input checked by the caller) ---------------------------------
 
-    async def send_audio(self, pcm: bytes) -> None:
-        """Flush queued context, then send a chunk of 16 kHz mono PCM16 microphone audio."""
-        data = check_pcm16(pcm)
+    async def _send_audio(self, pcm: bytes) -> None:
         if self._must_serialise():
-            async with self._flush_lock:
-                await self._flush()
-                await self._writer.send_audio(data)
+            await self._flush_then(super()._send_audio, pcm)
         else:
-            await self._writer.send_audio(data)
+            await super()._send_audio(pcm)
 
-    async def send_text(self, text: str) -> None:
-        """Flush queued context, then send a typed user turn that asks the model to answer."""
-        turn = check_text(text, "text")
+    async def _send_text(self, text: str) -> None:
         if self._must_serialise():
-            async with self._flush_lock:
-                await self._flush()
-                await self._writer.send_text(turn)
+            await self._flush_then(super()._send_text, text)
         else:
-            await self._writer.send_text(turn)
+            await super()._send_text(text)
 
-    async def send_video(self, frame: bytes, mime_type: str = "image/jpeg") -> None:
-        """Flush queued context, then send one video frame (JPEG or PNG)."""
-        data, mime = check_video(frame, mime_type)
+    async def _send_video(self, frame: bytes, mime_type: str) -> None:
         if self._must_serialise():
-            async with self._flush_lock:
-                await self._flush()
-                await self._writer.send_video(data, mime)
+            await self._flush_then(super()._send_video, frame, mime_type)
         else:
-            await self._writer.send_video(data, mime)
-
-    # -- pass-through: no flush ---------------------------------------------------------------
-
-    async def send_client_content(self, turns: Sequence[m.Content], *, turn_complete: bool) -> None:
-        """Append turns to the conversation (no flush); see ``SessionWriter``."""
-        await self._writer.send_client_content(turns, turn_complete=turn_complete)
-
-    async def send_tool_response(self, responses: Sequence[m.FunctionResponse]) -> None:
-        """Answer function calls (no flush)."""
-        await self._writer.send_tool_response(responses)
-
-    async def update_instruction(self, instruction: str) -> None:
-        """Replace the system instruction (no flush)."""
-        await self._writer.update_instruction(instruction)
-
-    async def signal_activity_start(self) -> None:
-        """Mark the start of user activity (no flush)."""
-        await self._writer.signal_activity_start()
-
-    async def signal_activity_end(self) -> None:
-        """Mark the end of user activity (no flush)."""
-        await self._writer.signal_activity_end()
-
-    async def send_audio_stream_end(self) -> None:
-        """Tell server VAD the microphone paused (no flush)."""
-        await self._writer.send_audio_stream_end()
+            await super()._send_video(frame, mime_type)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -256,12 +229,17 @@ class DeferredWriter:
         # A flush in progress elsewhere must reach the session before this payload does.
         return len(self._pending) > 0 or self._flush_lock.locked()
 
+    async def _flush_then(self, send: Callable[[*Ts], Awaitable[None]], *args: *Ts) -> None:
+        async with self._flush_lock:
+            await self._flush()
+            await send(*args)
+
     async def _flush(self) -> int:
         contents = self._pending.drain_context()
         if not contents:
             return 0
         try:
-            await self._writer.send_client_content(contents, turn_complete=False)
+            await self.send_client_content(contents, turn_complete=False)
         except BaseException:
             self._pending.restore(contents)
             raise

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from livehandle._state import State
     from livehandle._wire.messages import FunctionCall
 
-__all__ = ["BargeIn", "Hooks", "Lanes"]
+__all__ = ["BargeIn", "CurrentBargeIn", "Hooks", "Lanes"]
 
 #: Control-lane events that may be dropped (counted, reported as Lagged) when it is stuck.
 _DROPPABLE = (
@@ -108,8 +108,30 @@ class BargeIn:
             scope.cancel()
 
 
+class CurrentBargeIn:
+    """The barge-in group new work joins; the control lane starts a new one per interruption.
+
+    It is made before the parts that share it (the lanes, the voice runtime, the tool
+    dispatcher), so each is given it when it is built; calling it returns the current group.
+    """
+
+    def __init__(self) -> None:
+        self.group = BargeIn()
+
+    def __call__(self) -> BargeIn:
+        return self.group
+
+    def renew(self) -> None:
+        """Start a fresh group: work started from now on belongs to the next turn."""
+        self.group = BargeIn()
+
+
 class Lanes:
-    """The router and the control lane of one live session; see the module docstring."""
+    """The router and the control lane of one live session; see the module docstring.
+
+    ``barge_in`` is the current-group holder shared with the voice runtime and the tool
+    dispatcher (a private one when not given).
+    """
 
     def __init__(
         self,
@@ -125,6 +147,7 @@ class Lanes:
         on_interrupted: Callable[[], None] | None = None,
         dispatch_tools: Callable[[tuple[FunctionCall, ...]], None] | None = None,
         cancel_tools: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
+        barge_in: CurrentBargeIn | None = None,
     ) -> None:
         self._live = live_events
         self._telemetry = telemetry
@@ -147,7 +170,7 @@ class Lanes:
         # Unbounded, but only while a hook is stuck, and these events are rare (a few per turn).
         self._backlog: deque[SessionEvent] = deque()
         self.transcript = TranscriptBuffer()
-        self.barge_in = BargeIn()
+        self._barge_in = barge_in if barge_in is not None else CurrentBargeIn()
         self._stale_audio = False  # the rest of an interrupted turn's audio: dropped
         self._held: deque[SessionEvent] = deque()  # new audio waiting for Interrupted to go out
         self._interruptions_routed = 0
@@ -160,6 +183,11 @@ class Lanes:
         self._errors = 0
         self._started_at = 0.0
         self._last_activity = 0.0
+
+    @property
+    def barge_in(self) -> BargeIn:
+        """The current barge-in group."""
+        return self._barge_in.group
 
     @property
     def interrupted(self) -> bool:
@@ -370,7 +398,7 @@ class Lanes:
                 await self._emit(LiveEvent.GenerationComplete())
             case SessionEvent.Interrupted():
                 transcript.mark_interrupted()
-                self.barge_in = BargeIn()  # new work belongs to the next turn
+                self._barge_in.renew()  # new work belongs to the next turn
                 await self._emit(LiveEvent.Interrupted())
                 self._interruptions_handled += 1
                 self._release_held()  # the next reply's audio, held meanwhile

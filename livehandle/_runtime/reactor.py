@@ -41,7 +41,7 @@ from livehandle._wire import messages as m
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-    from livehandle._runtime.context import DeferredWriter, PendingContext
+    from livehandle._runtime.context import PendingContext
     from livehandle._runtime.lanes import BargeIn
     from livehandle._runtime.writer import SessionWriter
 
@@ -391,7 +391,7 @@ class LiveReactor:
 
 
 class EffectTarget(Protocol):
-    """Where effects are sent: the session's raw writer (``SessionWriter`` satisfies this)."""
+    """Where effects are sent: the session's writer (``SessionWriter`` satisfies this)."""
 
     async def send_client_content(self, turns: Sequence[m.Content], *, turn_complete: bool) -> None:
         """Append turns to the conversation."""
@@ -434,7 +434,8 @@ class EffectExecutor:
     """Carries out reactions on the session.
 
     Args:
-        target: where sends go (the raw writer: effects never flush through a DeferredWriter).
+        target: where sends go: the session's writer (effects are never user input, so a
+            ``DeferredWriter`` sends them without flushing).
         emit: publishes a LiveEvent (``Emit`` effects, and failures of concurrent effects).
             Must not block.
         pending: the deferred-context queue (``PromptModel`` and ``CancelDeferredPrompt`` do
@@ -570,10 +571,7 @@ class EffectExecutor:
                 raise
 
 
-if TYPE_CHECKING:  # static proof that the writers can be effect targets
+if TYPE_CHECKING:  # static proof that the writer (deferring or not) can be an effect target
 
-    def _raw_target(writer: SessionWriter) -> EffectTarget:
-        return writer
-
-    def _deferred_target(writer: DeferredWriter) -> EffectTarget:
+    def _writer_target(writer: SessionWriter) -> EffectTarget:
         return writer

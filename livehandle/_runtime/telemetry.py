@@ -234,7 +234,12 @@ class SessionTelemetry:
         self._response_arrived()
 
     def record_audio_in(self, nbytes: int) -> None:
-        """Count one chunk of microphone audio sent to the server (called by ``send_audio``)."""
+        """Count one chunk of microphone audio the session accepted for sending.
+
+        Called by the session's writer once the chunk is queued, whichever public path sent it
+        (``handle.send_audio`` or ``handle.writer().send_audio``); never for a chunk that was
+        refused, failed or cancelled, nor for one held back before an activity start.
+        """
         _check_count("nbytes", nbytes)
         self._audio_chunks_in += 1
         self._audio_bytes_in += nbytes
@@ -242,7 +247,7 @@ class SessionTelemetry:
     # -- response latency ----------------------------------------------------------------------
 
     def record_text_send(self) -> None:
-        """Note that the user sent typed text (called by ``send_text``).
+        """Note that the session accepted a typed user turn (called by the session's writer).
 
         Starts awaiting a response, measured from now, and starts a turn if none is running.
         """

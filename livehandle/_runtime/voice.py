@@ -26,12 +26,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from livehandle._config.delivery import ContextDelivery
 from livehandle._nursery import TaskHost
-from livehandle._runtime.context import (
-    DeferredWriter,
-    PendingContext,
-)
+from livehandle._runtime.context import DeferredWriter
 from livehandle._runtime.reactor import (
     EffectExecutor,
     LiveReactor,
@@ -52,7 +48,6 @@ from livehandle._runtime.vad import (
     BackendVadSnapshot,
     VadEvent,
 )
-from livehandle._runtime.writer import check_pcm16
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -62,10 +57,10 @@ if TYPE_CHECKING:
         VadConfig,
     )
     from livehandle._events import LiveEvent
+    from livehandle._runtime.context import PendingContext
     from livehandle._runtime.lanes import BargeIn
     from livehandle._runtime.reactor import ReactorEvent
     from livehandle._runtime.writer import SessionWriter
-    from livehandle._wire import messages as m
 
 __all__ = ["PREROLL_MS", "VoiceRuntime"]
 
@@ -78,11 +73,16 @@ _MARKS = (SignalUserActivityStart, SignalUserActivityEnd)
 class VoiceRuntime:
     """Input VAD, turn commit, reactor, executor and deferred context of one live session.
 
+    Effects write to the session's one writer directly (none of them is user input, so none
+    flushes deferred context).  Activity marks never reach the executor: :meth:`_react` takes
+    them out of each batch and sends them through :meth:`mark_activity`, the one place where
+    marks are deduplicated and gated on client authority.
+
     Args:
-        writer: the session's raw writer (effects and activity marks always use it).
+        writer: the session's writer; a :class:`~livehandle.lowlevel.DeferredWriter` when
+            context delivery is deferred (its queue is then this runtime's ``pending``).
         emit: publishes a LiveEvent to the application (``Emit`` effects, effect failures).
         barge_in: returns the current barge-in group; blocking effects run inside it.
-        delivery: immediate or deferred context delivery.
         vad: the input VAD's settings, or None for no client-side VAD.
         turn_commit: when client-authority VAD edges become activity marks; None: at once.
         client_authority: True when server VAD is disabled and the client marks activity.
@@ -98,7 +98,6 @@ class VoiceRuntime:
         *,
         emit: Callable[[LiveEvent], object],
         barge_in: Callable[[], BargeIn],
-        delivery: ContextDelivery = ContextDelivery.IMMEDIATE,
         vad: VadConfig | None = None,
         turn_commit: TurnCommitConfig | None = None,
         client_authority: bool = False,
@@ -106,12 +105,10 @@ class VoiceRuntime:
         on_speech_end: Callable[[], object] | None = None,
         model_speaking: Callable[[], bool] | None = None,
     ) -> None:
-        self._raw = writer
-        self.pending: PendingContext | None = None
-        self.writer: SessionWriter | DeferredWriter = writer
-        if delivery is ContextDelivery.DEFERRED:
-            self.pending = PendingContext()
-            self.writer = DeferredWriter(writer, self.pending)
+        self.writer = writer
+        self.pending: PendingContext | None = (
+            writer.pending if isinstance(writer, DeferredWriter) else None
+        )
         self.reactor = LiveReactor.voice_defaults()
         self._vad = BackendInputVad(vad) if vad is not None else None
         self._sample_rate = vad.sample_rate if vad is not None else 16000
@@ -130,9 +127,7 @@ class VoiceRuntime:
         self._dropped_outside_activity = 0
         self._activity_open = False  # an activityStart went out and its activityEnd did not
         self._audio_ms = 0  # the audio clock: milliseconds of microphone audio sent so far
-        self._executor = EffectExecutor(
-            _EffectTarget(self), emit=emit, pending=self.pending, barge_in=barge_in
-        )
+        self._executor = EffectExecutor(writer, emit=emit, pending=self.pending, barge_in=barge_in)
         self._host = TaskHost("the voice runtime")
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -168,19 +163,18 @@ class VoiceRuntime:
     async def send_audio(self, pcm: bytes) -> None:
         """Run the VAD on ``pcm``, then send it between the speech-start and speech-end work.
 
+        ``pcm`` must already be checked (whole PCM16 samples, as bytes): the handle checks it
+        at the public boundary, and nothing below re-checks it.
+
         Under client authority, audio goes out only while an activity is open (the Live API
         rejects audio before ``activityStart``); the last ``PREROLL_MS`` before a start are
         kept and sent right after it, so the beginning of the utterance is not lost.
-
-        Raises:
-            ValueError: not bytes, or an odd number of bytes (nothing is sent, VAD unchanged).
         """
-        data = check_pcm16(pcm)
         await self._settle_owed()
-        edges = self._vad.process(data) if self._vad is not None else []
+        edges = self._vad.process(pcm) if self._vad is not None else []
         signals: list[TurnSignal] = []
         if self._policy is not None:
-            self._audio_ms += len(data) // 2 * 1000 // self._sample_rate
+            self._audio_ms += len(pcm) // 2 * 1000 // self._sample_rate
             signals = self._policy.advance(self._audio_ms, edges, self._model_is_speaking())
         # Edges and signals are handled in order; a trailing end waits until the audio is out.
         # If this call is cancelled or fails before then, the next call handles it first.
@@ -191,7 +185,7 @@ class VoiceRuntime:
             await self._vad_edge(edge)
         for signal in signals[:-1] if end_signal else signals:
             await self.mark_activity(start=signal is not TurnSignal.ACTIVITY_END)
-        await self._send_user_audio(data)
+        await self._send_user_audio(pcm)
         await self._settle_owed()
 
     async def _settle_owed(self) -> None:
@@ -204,8 +198,9 @@ class VoiceRuntime:
             await self.mark_activity(start=False)
 
     async def _send_user_audio(self, data: bytes) -> None:
+        send = self.writer._send_audio  # checked input: straight to the (deferring) writer
         if not self._client_authority:
-            await self.writer.send_audio(data)
+            await send(data)
             return
         if not self._activity_open:
             self._preroll.append(data)
@@ -217,8 +212,8 @@ class VoiceRuntime:
         while self._preroll:
             chunk = self._preroll.popleft()
             self._preroll_bytes -= len(chunk)
-            await self.writer.send_audio(chunk)
-        await self.writer.send_audio(data)
+            await send(chunk)
+        await send(data)
 
     def _model_is_speaking(self) -> bool:
         # The server's phase, or the client's playback while the application reports drains
@@ -245,9 +240,9 @@ class VoiceRuntime:
         self._activity_open = start  # first, so that a concurrent caller does not repeat it
         try:
             if start:
-                await self._raw.signal_activity_start()
+                await self.writer.signal_activity_start()
             else:
-                await self._raw.signal_activity_end()
+                await self.writer.signal_activity_end()
         except BaseException:
             self._activity_open = not start  # not sent (cancelled, or the session ended)
             raise
@@ -296,26 +291,3 @@ class VoiceRuntime:
     async def _execute(self, reactions: list[Reaction]) -> None:
         if reactions:
             await self._executor.execute(reactions, self._host.nursery)
-
-
-class _EffectTarget:
-    """What effects write to: the raw writer, with activity marks deduplicated."""
-
-    def __init__(self, voice: VoiceRuntime) -> None:
-        self._voice = voice
-
-    async def send_client_content(self, turns: Sequence[m.Content], *, turn_complete: bool) -> None:
-        await self._voice._raw.send_client_content(turns, turn_complete=turn_complete)
-
-    async def signal_activity_start(self) -> None:
-        # Shielded: a barge-in cancels prompts, never an activity mark (a lost mark would leave
-        # the server's turn open for ever).
-        with trio.CancelScope(shield=True):
-            await self._voice.mark_activity(start=True)
-
-    async def signal_activity_end(self) -> None:
-        with trio.CancelScope(shield=True):
-            await self._voice.mark_activity(start=False)
-
-    async def update_instruction(self, text: str) -> None:
-        await self._voice._raw.update_instruction(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,7 +16,7 @@ from livehandle._runtime.context import (
     DeferredWriter,
     PendingContext,
 )
-from livehandle._runtime.writer import INPUT_AUDIO_MIME, SessionWriter
+from livehandle._runtime.writer import INPUT_AUDIO_MIME, SessionWriter, check_pcm16
 from livehandle._wire import messages as m
 
 if TYPE_CHECKING:
@@ -272,14 +273,27 @@ async def test_other_sends_pass_through_without_flushing(method: str) -> None:
     assert pending.has_prompt()
 
 
-BAD_INPUT: dict[str, Callable[[DeferredWriter], Awaitable[None]]] = {
-    "odd-length audio": lambda w: w.send_audio(b"\x01\x00\x02"),
-    "audio as str": lambda w: w.send_audio("pcm"),  # type: ignore[arg-type]
-    "empty text": lambda w: w.send_text(""),
-    "text as bytes": lambda w: w.send_text(b"hi"),  # type: ignore[arg-type]
-    "empty video": lambda w: w.send_video(b""),
-    "video with a non-image MIME": lambda w: w.send_video(JPEG, "audio/pcm"),
-    "video with an empty MIME": lambda w: w.send_video(JPEG, ""),
+# A wrong type is a TypeError, a bad value a ValueError (the house rule).
+BAD_INPUT: dict[str, tuple[type[Exception], Callable[[DeferredWriter], Awaitable[None]]]] = {
+    "odd-length audio": (ValueError, lambda w: w.send_audio(b"\x01\x00\x02")),
+    "audio as str": (TypeError, lambda w: w.send_audio("pcm")),  # type: ignore[arg-type]
+    "empty text": (ValueError, lambda w: w.send_text("")),
+    "text as bytes": (TypeError, lambda w: w.send_text(b"hi")),  # type: ignore[arg-type]
+    "empty video": (ValueError, lambda w: w.send_video(b"")),
+    "video as str": (TypeError, lambda w: w.send_video("frame")),  # type: ignore[arg-type]
+    "video with a non-image MIME": (ValueError, lambda w: w.send_video(JPEG, "audio/pcm")),
+    "video with an empty MIME": (ValueError, lambda w: w.send_video(JPEG, "")),
+    "video with a MIME that is not a str": (
+        TypeError,
+        lambda w: w.send_video(JPEG, None),  # type: ignore[arg-type]
+    ),
+    "no tool responses": (ValueError, lambda w: w.send_tool_response([])),
+    "a tool response that is not one": (
+        TypeError,
+        lambda w: w.send_tool_response([{"id": "1"}]),  # type: ignore[list-item]
+    ),
+    "empty instruction": (ValueError, lambda w: w.update_instruction("")),
+    "instruction as None": (TypeError, lambda w: w.update_instruction(None)),  # type: ignore[arg-type]
 }
 
 
@@ -287,8 +301,10 @@ BAD_INPUT: dict[str, Callable[[DeferredWriter], Awaitable[None]]] = {
 async def test_bad_input_raises_and_flushes_nothing(case: str) -> None:
     writer, pending, session = make_writer()
     pending.extend([ctx("a"), ctx("b")])
-    with pytest.raises(ValueError):  # noqa: PT011 - the message varies by case
-        await BAD_INPUT[case](writer)
+    error, send = BAD_INPUT[case]
+    with pytest.raises(error) as info:
+        await send(writer)
+    assert type(info.value) is error  # a TypeError is never a ValueError, and the reverse
     assert session.sent == []
     assert len(pending) == 2
 
@@ -377,3 +393,131 @@ def test_raw_is_the_wrapped_writer() -> None:
     session = FakeSession()
     raw = SessionWriter(session, instruction_message)  # type: ignore[arg-type]
     assert DeferredWriter(raw, PendingContext()).raw is raw
+
+
+# -- one writer: the deferring writer is the writer, plus a flush ---------------------------------
+
+
+def test_the_deferred_writer_is_a_session_writer_with_only_user_input_overridden() -> None:
+    assert issubclass(DeferredWriter, SessionWriter)
+    # Everything but user input is the plain writer's own method: no pass-through copies.
+    for name in PASS_THROUGH:
+        assert getattr(DeferredWriter, name) is getattr(SessionWriter, name), name
+    overridden = {
+        name
+        for name, value in vars(DeferredWriter).items()
+        if callable(value) and hasattr(SessionWriter, name) and not name.startswith("__")
+    }
+    assert overridden == {"_send_audio", "_send_text", "_send_video"}
+
+
+def test_a_deferred_writer_needs_a_writer_and_a_queue() -> None:
+    with pytest.raises(TypeError, match="SessionWriter"):
+        DeferredWriter(FakeSession(), PendingContext())  # type: ignore[arg-type]
+    raw = SessionWriter(FakeSession(), instruction_message)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="PendingContext"):
+        DeferredWriter(raw, [])  # type: ignore[arg-type]
+
+
+# -- telemetry: recorded once, by the writer, after the session accepted the send ------------------
+
+
+class Recorder:
+    """Stands in for SessionTelemetry: records what the writer reports."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    def record_audio_in(self, nbytes: int) -> None:
+        self.calls.append(("audio", nbytes))
+
+    def record_text_send(self) -> None:
+        self.calls.append(("text", 0))
+
+
+def counted_writers() -> list[tuple[SessionWriter, FakeSession, Recorder]]:
+    """A plain and a deferring writer (with context queued), each counting into a Recorder."""
+    made = []
+    for deferred in (False, True):
+        session, recorder = FakeSession(), Recorder()
+        writer = SessionWriter(session, instruction_message, telemetry=recorder)  # type: ignore[arg-type]
+        if deferred:
+            pending = PendingContext()
+            pending.push(ctx("queued"))
+            writer = DeferredWriter(writer, pending)
+        made.append((writer, session, recorder))
+    return made
+
+
+async def test_a_successful_send_is_counted_once_on_either_writer() -> None:
+    for writer, _, recorder in counted_writers():
+        await writer.send_audio(PCM)
+        await writer.send_text("hi")
+        await writer.send_video(JPEG)
+        await writer.send_client_content([ctx("x")], turn_complete=False)
+        assert recorder.calls == [("audio", len(PCM)), ("text", 0)], type(writer).__name__
+
+
+async def test_a_failed_send_is_not_counted() -> None:
+    for writer, session, recorder in counted_writers():
+        session.error = SessionClosed()
+        with pytest.raises(SessionClosed):
+            await writer.send_audio(PCM)
+        with pytest.raises(SessionClosed):
+            await writer.send_text("hi")
+        assert recorder.calls == [], type(writer).__name__
+
+
+async def test_a_cancelled_send_is_not_counted() -> None:
+    for writer, session, recorder in counted_writers():
+        sends = (
+            functools.partial(writer.send_audio, PCM),
+            functools.partial(writer.send_text, "hi"),
+        )
+        for send in sends:
+            session.gate = trio.Event()  # never set: the send waits in the session
+            session.waiting = trio.Event()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(send)
+                await session.waiting.wait()
+                nursery.cancel_scope.cancel()
+        assert recorder.calls == [], type(writer).__name__
+        assert not any(isinstance(msg, m.RealtimeInput) for msg in session.sent)
+
+
+async def test_bad_input_is_not_counted() -> None:
+    for writer, _, recorder in counted_writers():
+        with pytest.raises(ValueError, match="even number"):
+            await writer.send_audio(b"\x01")
+        with pytest.raises(TypeError, match="non-empty string"):
+            await writer.send_text(None)  # type: ignore[arg-type]
+        assert recorder.calls == []
+
+
+# -- input is checked once per send ----------------------------------------------------------------
+
+
+async def test_the_writer_checks_pcm_once_per_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    import livehandle._runtime.writer as writer_module
+
+    checked: list[object] = []
+    real = writer_module.check_pcm16
+
+    def counting(data: object) -> bytes:
+        checked.append(data)
+        return real(data)
+
+    monkeypatch.setattr(writer_module, "check_pcm16", counting)
+    for writer, session, _ in counted_writers():
+        checked.clear()
+        await writer.send_audio(PCM)
+        await writer.send_audio(bytearray(PCM))
+        assert len(checked) == 2, type(writer).__name__
+        assert session.sent[-1] == m.RealtimeInput(audio=m.Blob(INPUT_AUDIO_MIME, PCM))
+
+
+def test_bytes_pass_the_pcm_check_without_a_copy() -> None:
+    pcm = bytes(range(256)) * 4
+    assert check_pcm16(pcm) is pcm  # the microphone's hot path copies nothing
+    assert check_pcm16(memoryview(pcm)) == pcm
+    assert check_pcm16(bytearray(pcm)) == pcm

@@ -331,7 +331,7 @@ async def test_bad_audio_raises_value_error_and_sends_nothing() -> None:
     ):
         with pytest.raises(ValueError, match="even number of bytes"):
             await handle.send_audio(b"\x00\x01\x02")
-        with pytest.raises(ValueError, match="PCM16 bytes"):
+        with pytest.raises(TypeError, match="PCM16 bytes"):  # a wrong type: TypeError
             await handle.send_audio("not audio")  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="non-empty string"):
             await handle.send_text("")

@@ -187,7 +187,7 @@ async def test_odd_length_audio_raises_and_sends_nothing() -> None:
         before = h.input_vad_state()
         with pytest.raises(ValueError, match="even number of bytes"):
             await h.send_audio(b"\x00" * 961)
-        with pytest.raises(ValueError, match="PCM16 bytes"):
+        with pytest.raises(TypeError, match="PCM16 bytes"):
             await h.send_audio("not audio")  # type: ignore[arg-type]
         after = h.input_vad_state()
         await h.send_text("ping")  # a marker: everything before it has been received
