@@ -99,9 +99,6 @@ class LiveEmulator:
         binary_frames: send server JSON in binary frames (as Gemini does) or text frames.
         realtime: pace model audio at one chunk per chunk duration of Trio time.
         chunk_ms: duration of each model audio chunk.
-
-    Attributes:
-        connections: an :class:`EmulatorConnection` per accepted connection, in order.
     """
 
     def __init__(
@@ -148,7 +145,7 @@ class LiveEmulator:
 
     @property
     def url(self) -> str:
-        """``ws://host:port`` (or ``wss://``) while serving a socket, else :data:`MEMORY_URL`.
+        """``ws://host:port`` (or ``wss://``) while serving a socket, else ``MEMORY_URL``.
 
         Raises:
             RuntimeError: the emulator is not serving.
@@ -207,7 +204,7 @@ class LiveEmulator:
     async def in_memory(self) -> AsyncIterator[LiveEmulator]:
         """Serve in-memory clients only, for an ``async with`` block: no socket is opened.
 
-        Connect with :meth:`memory_transport`; :attr:`url` is :data:`MEMORY_URL` (or any
+        Connect with :meth:`memory_transport`; :attr:`url` is ``MEMORY_URL`` (or any
         ``ws://`` URL: only its path and credentials matter in memory).
 
         Raises:

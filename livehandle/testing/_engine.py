@@ -2,13 +2,12 @@
 
 Its tasks run in the connection's nursery: the reader decodes client messages, records them, runs
 server VAD over realtime audio and turns user activity into turns (a typed turn, a finished
-speech turn) and barge-ins; the :class:`~livehandle.testing._responder.Responder` answers those
-turns; an optional timer sends ``goAway``.  Every send is shielded (a barge-in never cuts a frame
-in half) and bounded (a client that stops reading is dropped, not waited for).
+speech turn) and barge-ins; the ``Responder`` answers those turns; an optional timer sends
+``goAway``.  Every send is shielded (a barge-in never cuts a frame in half) and bounded (a client
+that stops reading is dropped, not waited for).
 
-The engine works on a :class:`~livehandle.testing._link.Link` (a WebSocket or an in-memory
-connection, the same to it) and reaches the emulator only through
-:class:`~livehandle.testing._host.EmulatorHost`.
+The engine works on a ``Link`` (a WebSocket or an in-memory connection, the same to it) and
+reaches the emulator only through the ``EmulatorHost`` interface.
 """
 
 from __future__ import annotations

@@ -357,7 +357,7 @@ class Responder:
         self.answers = {}
 
     async def fault(self, fault: Fault) -> None:
-        """Make ``fault`` happen now (see :data:`~livehandle.testing._scenario.FaultKind`)."""
+        """Make ``fault`` happen now (see :data:`~livehandle.testing.FaultKind`)."""
         match fault.kind:
             case "drop":
                 await self.line.drop()

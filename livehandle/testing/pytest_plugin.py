@@ -15,7 +15,7 @@ pytest loads this plugin automatically wherever livehandle is installed (entry p
     A transport to the emulator in memory; pass it as ``transport=`` (with ``live_endpoint``).
     A test that asks for it gets an emulator that opens no socket at all
     (:meth:`LiveEmulator.in_memory <livehandle.testing.LiveEmulator.in_memory>`), and
-    ``live_endpoint`` is then :data:`~livehandle.testing.MEMORY_URL`: the way to test on a mock
+    ``live_endpoint`` is then ``livehandle.testing.MEMORY_URL``: the way to test on a mock
     clock (pytest-trio's ``autojump_clock``), which must not be mixed with real sockets.
 ``live_emulator_scenario``
     The :class:`~livehandle.testing.Scenario` the emulator plays; by default None, which means the
