@@ -7,7 +7,11 @@ peer of a closing end still receives what was sent before the close, and
 :meth:`MemoryConnection.abort` drops the link without a close handshake.
 
 :class:`MemoryTransport` implements ``Transport`` by opening such a pair on every connect and
-running a handler coroutine, a fake server, on the server end.
+running a handler coroutine, a fake server, on the server end.  Both ends carry the
+:class:`~livehandle.lowlevel.ResolvedEndpoint` the client asked for
+(:attr:`MemoryConnection.endpoint`), so a handler can route on the URL's path and check the
+credentials in its query and headers; a ``gate`` can refuse a connect the way a server rejects
+a WebSocket upgrade (with an HTTP status).
 """
 
 from __future__ import annotations
@@ -36,13 +40,21 @@ class MemoryConnection:
     """One end of an in-memory connection; make connected ends with :func:`memory_connection_pair`.
 
     Implements :class:`~livehandle.lowlevel.Connection`.
+
+    Attributes:
+        endpoint: what the client connected to (URL with its query, headers), on both ends of a
+            pair made by :class:`MemoryTransport`; None for a bare :func:`memory_connection_pair`.
+            It may hold credentials: its ``repr`` shows only the redacted URL.
     """
 
     def __init__(
         self,
         send_channel: trio.MemorySendChannel[str | bytes],
         receive_channel: trio.MemoryReceiveChannel[str | bytes],
+        *,
+        endpoint: ResolvedEndpoint | None = None,
     ) -> None:
+        self.endpoint = endpoint
         self._send_channel = send_channel
         self._receive_channel = receive_channel
         self._peer: MemoryConnection | None = None
@@ -129,16 +141,22 @@ class MemoryConnection:
         return classify_close(*(self._close or (1006, "")))
 
 
-def memory_connection_pair(capacity: int = 64) -> tuple[MemoryConnection, MemoryConnection]:
+def memory_connection_pair(
+    capacity: int = 64, *, endpoint: ResolvedEndpoint | None = None
+) -> tuple[MemoryConnection, MemoryConnection]:
     """Two connected ends; each buffers up to ``capacity`` messages sent to it.
+
+    Args:
+        capacity: messages buffered per direction; a sender waits while the peer's buffer is full.
+        endpoint: recorded as :attr:`MemoryConnection.endpoint` on both ends.
 
     Returns:
         ``(client_end, server_end)``; the two are symmetrical.
     """
     to_server, server_inbox = trio.open_memory_channel[str | bytes](capacity)
     to_client, client_inbox = trio.open_memory_channel[str | bytes](capacity)
-    client = MemoryConnection(to_server, client_inbox)
-    server = MemoryConnection(to_client, server_inbox)
+    client = MemoryConnection(to_server, client_inbox, endpoint=endpoint)
+    server = MemoryConnection(to_client, server_inbox, endpoint=endpoint)
     client._peer, server._peer = server, client
     return client, server
 
@@ -158,6 +176,12 @@ class MemoryTransport:
         refuse: when true, :meth:`connect` raises :class:`~livehandle.ConnectFailed`
             (may be changed between connects).
         capacity: the buffer size of each direction.
+        gate: called with the resolved endpoint on every connect that ``refuse`` lets through;
+            it returns None to accept, or ``(status_code, reason)`` to refuse the connect as a
+            server rejecting the WebSocket upgrade would: :class:`~livehandle.ConnectFailed`
+            with that ``status_code``, and the handler never runs.
+        serve_in: the nursery the handler runs in, for a fake server that outlives its clients'
+            sessions; None (the default) runs it in the nursery passed to :meth:`connect`.
         connections: the :class:`~livehandle.lowlevel.ResolvedEndpoint` of every connect
             attempt, refused ones included, so tests can check URLs and headers.
     """
@@ -165,13 +189,18 @@ class MemoryTransport:
     handler: Callable[[MemoryConnection], Awaitable[None]]
     refuse: bool = attrs.field(default=False, kw_only=True)
     capacity: int = attrs.field(default=64, kw_only=True)
+    gate: Callable[[ResolvedEndpoint], tuple[int, str] | None] | None = attrs.field(
+        default=None, kw_only=True
+    )
+    serve_in: trio.Nursery | None = attrs.field(default=None, kw_only=True, repr=False)
     connections: list[ResolvedEndpoint] = attrs.field(factory=list, init=False)
 
     async def connect(self, endpoint: Endpoint, nursery: trio.Nursery) -> MemoryConnection:
         """Resolve ``endpoint``, record it, and return the client end of a new pair.
 
         Raises:
-            ConnectFailed: ``refuse`` is set.
+            ConnectFailed: ``refuse`` is set, or ``gate`` refused the connect (with its
+                ``status_code``).
         """
         resolved = endpoint.resolve()
         self.connections.append(resolved)
@@ -179,8 +208,16 @@ class MemoryTransport:
         if self.refuse:
             message = f"could not open {resolved.redacted_url}: refused by MemoryTransport"
             raise ConnectFailed(message, url=resolved.redacted_url)
-        client, server = memory_connection_pair(self.capacity)
-        nursery.start_soon(self._serve, server, resolved)
+        refusal = None if self.gate is None else self.gate(resolved)
+        if refusal is not None:
+            status, reason = refusal
+            where = resolved.redacted_url
+            message = resolved.scrub(
+                f"{where} rejected the WebSocket upgrade with HTTP {status}: {reason}"
+            )
+            raise ConnectFailed(message, url=resolved.redacted_url, status_code=status)
+        client, server = memory_connection_pair(self.capacity, endpoint=resolved)
+        (self.serve_in or nursery).start_soon(self._serve, server, resolved)
         return client
 
     async def _serve(self, server: MemoryConnection, resolved: ResolvedEndpoint) -> None:

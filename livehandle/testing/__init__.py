@@ -1,6 +1,7 @@
 """Testing tools shipped with livehandle: the Live API emulator, scenarios, fixtures, audio helpers.
 
-:class:`LiveEmulator` speaks the Gemini Live protocol on 127.0.0.1 (a real WebSocket server);
+:class:`LiveEmulator` speaks the Gemini Live protocol on 127.0.0.1 (a real WebSocket server) or
+in memory (:meth:`LiveEmulator.in_memory`, :meth:`LiveEmulator.memory_transport`, no socket);
 :class:`Scenario` scripts how its model behaves; :mod:`livehandle.testing.audio` makes and reads
 PCM.  The pytest fixtures ``live_emulator`` and ``live_endpoint`` come from
 :mod:`livehandle.testing.pytest_plugin`, which pytest loads on its own.
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 from livehandle import _public
 from livehandle.testing import audio as audio
-from livehandle.testing._emulator import (
-    DEFAULT_MODELS as DEFAULT_MODELS,
+from livehandle.testing._checks import DEFAULT_MODELS as DEFAULT_MODELS
+from livehandle.testing._emulator import MEMORY_URL as MEMORY_URL, LiveEmulator as LiveEmulator
+from livehandle.testing._record import (
     EmulatorConnection as EmulatorConnection,
-    LiveEmulator as LiveEmulator,
     Received as Received,
     Sent as Sent,
 )
@@ -43,6 +44,7 @@ from livehandle.testing._vad import (
 __all__ = [
     "DEFAULT_MODELS",
     "END_HYSTERESIS_DB",
+    "MEMORY_URL",
     "START_THRESHOLD_DBFS",
     "Audio",
     "CallTools",

@@ -1,196 +1,90 @@
-"""LiveEmulator: a real WebSocket server that speaks the Gemini Live protocol, for tests and demos.
+"""LiveEmulator: a server that speaks the Gemini Live protocol, for tests and demos.
 
-Start it in a nursery, point any client at :attr:`LiveEmulator.url`, and it plays the model as its
-:class:`~livehandle.testing.Scenario` says::
-
-    async with LiveEmulator().running() as emu:          # echo assistant on ws://127.0.0.1:PORT
-        async with open_session(setup, endpoint=Endpoint.from_url(emu.url)) as session:
-            ...
-        assert isinstance(emu.connections[0].received[0].message, Setup)
-
-It accepts the Google AI paths (``v1beta``/``v1alpha``, ``BidiGenerateContent`` and
-``BidiGenerateContentConstrained``), the Vertex path, and ``/`` (treated as Google AI ``v1beta``).
-Credentials are checked only when configured; a wrong one is accepted at the HTTP level and then
-closed with 1007 and the real reason text, as Gemini does.  Server frames are binary JSON by
-default.  Connections are independent; conversations (history, instruction, rule use) survive
-session resumption.  Every decoded client message is recorded with its Trio timestamp.
+It plays the model as its :class:`~livehandle.testing.Scenario` says, to clients that reach it
+over a real WebSocket on 127.0.0.1 (:meth:`~livehandle.testing.LiveEmulator.running`) or over an
+in-memory transport with no socket at all (:meth:`~livehandle.testing.LiveEmulator.in_memory`
+and :meth:`~livehandle.testing.LiveEmulator.memory_transport`).  Both ways in share one engine:
+the same path routing, credential and setup checks, recording, faults and close codes.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
-import re
 import urllib.parse
 from collections import deque
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING
 
-import attrs
 import trio
 import trio_websocket
 
-from livehandle._wire import messages as m
+from livehandle._transport.memory import MemoryTransport
+from livehandle.testing._checks import (
+    DEFAULT_MODELS,
+    NOT_A_LIVE_PATH,
+    credential_problem,
+    route,
+    setup_problem,
+)
 from livehandle.testing._conversation import Conversation
-from livehandle.testing._engine import INVALID_ARGUMENT, Engine
-from livehandle.testing._scenario import Fault, Scenario
+from livehandle.testing._engine import Engine
+from livehandle.testing._link import MemoryLink, WebSocketLink
+from livehandle.testing._record import EmulatorConnection
+from livehandle.testing._scenario import Scenario
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import AsyncIterator, Callable, Collection
+    from collections.abc import AsyncIterator, Collection
 
-__all__ = ["DEFAULT_MODELS", "EmulatorConnection", "LiveEmulator", "Received", "Sent"]
+    from livehandle._transport.endpoints import ResolvedEndpoint
+    from livehandle._transport.memory import MemoryConnection
+    from livehandle._wire import messages as m
+    from livehandle.testing._checks import Route
+    from livehandle.testing._host import EmulatorHost
+    from livehandle.testing._link import Link
+
+__all__ = ["DEFAULT_MODELS", "MEMORY_URL", "LiveEmulator"]
 
 log = logging.getLogger("livehandle.testing")
 
-T = TypeVar("T")
-
-#: Model ids the emulator knows (wire-protocol.md's table); others close with 1008.
-DEFAULT_MODELS = frozenset(
-    {
-        "gemini-2.0-flash-live-001",
-        "gemini-live-2.5-flash-preview",
-        "gemini-2.5-flash-native-audio-preview-09-2025",
-        "gemini-2.5-flash-native-audio-preview-12-2025",
-        "gemini-live-2.5-flash-native-audio",
-        "gemini-3.1-flash-live-preview",
-        "gemini-3.8-live",
-        "gemini-3.8-live-extended-thinking",
-    }
-)
-
-_GOOGLE_PATH = re.compile(
-    r"/ws/google\.ai\.generativelanguage\.(v1[a-z0-9]*)\.GenerativeService"
-    r"\.(BidiGenerateContent|BidiGenerateContentConstrained)"
-)
-_VERTEX_PATH = re.compile(
-    r"/ws/google\.cloud\.aiplatform\.(v1beta1|v1)\.LlmBidiService/BidiGenerateContent"
-)
-_VERTEX_MODEL = re.compile(r"projects/[^/]+/locations/[^/]+/publishers/google/models/([^/]+)")
-_BAD_KEY = "API key not valid. Please pass a valid API key."
 HANDSHAKE_TIMEOUT = 10.0  # seconds a client may take to send its WebSocket upgrade request
-_BAD_TOKEN = "Request had invalid authentication credentials."
 
-
-@attrs.frozen
-class Received:
-    """A client message as the emulator decoded it, with the Trio time it arrived."""
-
-    at: float
-    message: m.ClientMessage
-
-
-@attrs.frozen
-class Sent:
-    """A server frame the emulator sent: the message, or the raw frame for faults."""
-
-    at: float
-    message: m.ServerMessage | str | bytes
-
-
-@attrs.define(eq=False)
-class EmulatorConnection:
-    """What one client connection did, for assertions; also lets a test act on it.
-
-    Attributes:
-        index: position in :attr:`LiveEmulator.connections`.
-        path: the request path including the query string.
-        backend: ``"google_ai"`` or ``"vertex"``.
-        api_version: e.g. ``"v1beta"``.
-        constrained: True for ``BidiGenerateContentConstrained`` (ephemeral tokens).
-        headers: request headers, names lower-cased.
-        received: every decoded client message, in order.
-        sent: every server frame, in order.
-        setup: the connection's setup message, once received.
-        resumed_from: the resumption handle it presented, if any.
-        conversation: the conversation it is attached to.
-        errors: problems the emulator noticed (undecodable frames, unknown call ids).
-        close_code, close_reason: how the connection ended, once it has.
-    """
-
-    index: int
-    path: str
-    backend: Literal["google_ai", "vertex"]
-    api_version: str
-    constrained: bool
-    headers: dict[str, str] = attrs.field(repr=lambda headers: f"<{len(headers)} headers>")
-    received: list[Received] = attrs.field(factory=list)
-    sent: list[Sent] = attrs.field(factory=list)
-    setup: m.Setup | None = None
-    resumed_from: str | None = None
-    conversation: Conversation | None = None
-    errors: list[str] = attrs.field(factory=list)
-    close_code: int | None = None
-    close_reason: str | None = None
-    closed: trio.Event = attrs.field(factory=trio.Event)
-    _arrived: trio.Event = attrs.field(factory=trio.Event, repr=False)
-    _engine: Engine | None = attrs.field(default=None, repr=False)
-
-    @property
-    def query(self) -> dict[str, str]:
-        """The request's query parameters."""
-        return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
-
-    def messages(self, kind: type[T]) -> list[T]:
-        """The received messages of one class, e.g. ``conn.messages(ToolResponse)``."""
-        return [r.message for r in self.received if isinstance(r.message, kind)]
-
-    def sent_messages(self, kind: type[T]) -> list[T]:
-        """The sent messages of one class, e.g. ``conn.sent_messages(ToolCall)``."""
-        return [s.message for s in self.sent if isinstance(s.message, kind)]
-
-    def record_received(self, message: m.ClientMessage) -> None:
-        """Append a received message (used by the engine)."""
-        self.received.append(Received(trio.current_time(), message))
-        self._arrived.set()
-        self._arrived = trio.Event()
-
-    async def wait_for(self, predicate: Callable[[EmulatorConnection], bool]) -> None:
-        """Wait until ``predicate(self)`` is true, checking after every message received.
-
-        For tests that must see a message arrive before they go on (no polling, no sleeps)::
-
-            await conn.wait_for(lambda c: len(c.messages(ToolResponse)) == 2)
-
-        Raises:
-            RuntimeError: the connection ended first.
-        """
-        while not predicate(self):
-            if self.closed.is_set():
-                raise RuntimeError(f"emulator connection {self.index} ended first")
-            await self._arrived.wait()
-
-    def mark_closed(self) -> None:
-        """Note that the connection has ended (used by the engine); wakes every waiter."""
-        self.closed.set()
-        self._arrived.set()
-
-    def record_sent(self, message: m.ServerMessage | str | bytes) -> None:
-        """Append a sent frame (used by the engine)."""
-        self.sent.append(Sent(trio.current_time(), message))
-
-    async def send(self, message: m.ServerMessage) -> None:
-        """Send a server message now, outside any scripted reply."""
-        engine = self._live_engine()
-        await engine.in_engine(functools.partial(engine.send, message))
-
-    async def fault(self, fault: Fault) -> None:
-        """Apply a fault now (drop, close, malformed frame, goAway...)."""
-        await self._live_engine().inject(fault)
-
-    async def wait_closed(self) -> None:
-        """Wait until this connection has ended."""
-        await self.closed.wait()
-
-    def _live_engine(self) -> Engine:
-        if self._engine is None or self.closed.is_set():
-            raise RuntimeError(f"emulator connection {self.index} is not open")
-        return self._engine
+#: The emulator's URL when it serves in memory only: ``.invalid`` never resolves, so a client
+#: given this URL without the emulator's memory transport fails to connect instead of reaching
+#: some other server.
+MEMORY_URL = "ws://emulator.livehandle.invalid"
 
 
 class LiveEmulator:
-    """A Gemini Live server on 127.0.0.1 that plays a scripted model.
+    """A Gemini Live server that plays a scripted model, over a socket or in memory.
+
+    Over a socket, for any client (another process, another language, the default transport)::
+
+        async with LiveEmulator(scenario).running() as emulator:   # ws://127.0.0.1:PORT
+            async with open_live_session(config, endpoint=emulator.url) as handle:
+                ...
+
+    In memory, for tests: no socket is opened, and everything runs on Trio's clock, so
+    ``trio.testing.MockClock`` (pytest-trio's ``autojump_clock``) is safe to use::
+
+        async with LiveEmulator(scenario).in_memory() as emulator:
+            transport = emulator.memory_transport()
+            async with open_live_session(
+                config, endpoint=emulator.url, transport=transport
+            ) as handle:
+                ...
+
+    :meth:`memory_transport` also works while serving a socket (both kinds of clients at once).
+    Connections made either way are served identically and recorded in :attr:`connections`.
+
+    It accepts the Google AI paths (``v1beta``/``v1alpha``, ``BidiGenerateContent`` and
+    ``BidiGenerateContentConstrained``), the Vertex path, and ``/`` (Google AI ``v1beta``); other
+    paths are refused with HTTP 404 (:class:`~livehandle.ConnectFailed`).  Credentials are checked
+    only when configured; a wrong one is accepted at the HTTP level and then closed with 1007 and
+    the real reason text, as Gemini does.  Server frames are binary JSON by default.  Connections
+    are independent; conversations (history, instruction, rule use) survive session resumption.
+    Every decoded client message is recorded with its Trio timestamp.
 
     Args:
         scenario: how the model behaves (default: :meth:`Scenario.echo`).
@@ -240,21 +134,28 @@ class LiveEmulator:
         self._handles: dict[str, Conversation] = {}
         self._conversation_ids = itertools.count(1)
         self._bound_port: int | None = None
-        self._new_connection = trio.lowlevel.ParkingLot()
+        self._nursery: trio.Nursery | None = None  # where connections are served, while serving
+        self._live: set[Link] = set()  # open connections, dropped when the emulator stops
 
     def __repr__(self) -> str:
-        where = self.url if self._bound_port is not None else "not serving"
+        where = self.url if self._nursery is not None else "not serving"
         return f"<LiveEmulator {where} connections={len(self.connections)}>"
 
     # -- running ------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        """``ws://host:port`` (or ``wss://``) once serving."""
-        if self._bound_port is None:
+        """``ws://host:port`` (or ``wss://``) while serving a socket, else ``MEMORY_URL``.
+
+        Raises:
+            RuntimeError: the emulator is not serving.
+        """
+        if self._nursery is None:
             raise RuntimeError(
-                "the emulator is not serving yet; start it with serve() or running()"
+                "the emulator is not serving yet; start it with running(), in_memory() or serve()"
             )
+        if self._bound_port is None:
+            return MEMORY_URL
         scheme = "wss" if self.ssl_context is not None else "ws"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self._bound_port}"
@@ -262,9 +163,13 @@ class LiveEmulator:
     async def serve(
         self, *, task_status: trio.TaskStatus[LiveEmulator] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Listen and serve until cancelled; ``task_status.started`` once listening."""
+        """Listen and serve until cancelled; ``task_status.started`` once listening.
+
+        Raises:
+            RuntimeError: the emulator is already serving.
+        """
+        self._check_idle()
         tcp = await trio.open_tcp_listeners(self.port, host=self.host)
-        self._bound_port = tcp[0].socket.getsockname()[1]
         listeners: list[trio.abc.Listener[trio.abc.Stream]] = list(tcp)
         if self.ssl_context is not None:
             listeners = [
@@ -274,26 +179,20 @@ class LiveEmulator:
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(trio.serve_listeners, self._handle_stream, listeners)
+                self._bound_port = tcp[0].socket.getsockname()[1]
+                self._nursery = nursery
                 task_status.started(self)
                 try:
                     await trio.sleep_forever()
                 finally:
-                    # Stopping: unblock handlers stuck sending to clients that stopped reading,
-                    # so that stopping is prompt whatever the clients do.
-                    with trio.CancelScope(shield=True):
-                        await self._close_live_streams()
+                    await self._stop()
         finally:
             self._bound_port = None
-
-    async def _close_live_streams(self) -> None:
-        for record in self.connections:
-            engine = record._engine  # the emulator owns its records' engines
-            if engine is not None and not record.closed.is_set():
-                await trio.aclose_forcefully(engine.stream)
+            self._nursery = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[LiveEmulator]:
-        """Serve for the duration of an ``async with`` block."""
+        """Serve on a socket for the duration of an ``async with`` block."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.serve)
             try:
@@ -301,11 +200,70 @@ class LiveEmulator:
             finally:
                 nursery.cancel_scope.cancel()
 
-    async def wait_for_connections(self, count: int) -> list[EmulatorConnection]:
-        """Wait until at least ``count`` connections have been accepted."""
-        while len(self.connections) < count:
-            await self._new_connection.park()
-        return self.connections[:count]
+    @asynccontextmanager
+    async def in_memory(self) -> AsyncIterator[LiveEmulator]:
+        """Serve in-memory clients only, for an ``async with`` block: no socket is opened.
+
+        Connect with :meth:`memory_transport`; :attr:`url` is ``MEMORY_URL`` (or any
+        ``ws://`` URL: only its path and credentials matter in memory).
+
+        Raises:
+            RuntimeError: the emulator is already serving.
+        """
+        self._check_idle()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                try:
+                    yield self
+                finally:
+                    await self._stop()
+                    nursery.cancel_scope.cancel()
+        finally:
+            self._nursery = None
+
+    def memory_transport(self, *, capacity: int = 64) -> MemoryTransport:
+        """A transport whose connections this emulator serves in memory, as it serves sockets.
+
+        Pass it as ``transport=`` to :func:`~livehandle.open_live_session` or
+        :func:`~livehandle.lowlevel.open_session`, with any endpoint: the URL's path picks the API
+        (as over a socket; unknown paths are refused with HTTP 404) and its credentials are
+        checked.  Connections run in the emulator's nursery, so they outlive the client's session
+        as a server's would, and they are dropped (1006) when the emulator stops.  Connecting
+        after the emulator has stopped raises :class:`~livehandle.ConnectFailed` (HTTP 503).
+
+        Args:
+            capacity: messages buffered in each direction; a sender waits while it is full.
+
+        Raises:
+            RuntimeError: the emulator is not serving (start it with :meth:`in_memory` or
+                :meth:`running` first).
+        """
+        nursery = self._nursery
+        if nursery is None:
+            raise RuntimeError(
+                "the emulator is not serving; start it with in_memory() or running() first"
+            )
+
+        def gate(resolved: ResolvedEndpoint) -> tuple[int, str] | None:
+            if self._nursery is not nursery:
+                return 503, "the emulator has stopped"
+            if route(_request_path(resolved.url)) is None:
+                return 404, NOT_A_LIVE_PATH
+            return None
+
+        return MemoryTransport(self._serve_memory, capacity=capacity, gate=gate, serve_in=nursery)
+
+    def _check_idle(self) -> None:
+        if self._nursery is not None:
+            raise RuntimeError(f"the emulator is already serving at {self.url}")
+
+    async def _stop(self) -> None:
+        # Stopping: drop every open connection, which also unblocks handlers stuck sending to
+        # clients that stopped reading, so that stopping is prompt whatever the clients do.
+        with trio.CancelScope(shield=True):
+            for link in list(self._live):
+                await link.drop()
 
     # -- test controls ------------------------------------------------------------------------
 
@@ -370,87 +328,63 @@ class LiveEmulator:
     async def _serve_request(
         self, request: trio_websocket.WebSocketRequest, stream: trio.abc.Stream
     ) -> None:
-        route = _route(request.path)
-        if route is None:
-            await request.reject(404, body=b"not a Live API path")
+        found = route(request.path)
+        if found is None:
+            await request.reject(404, body=NOT_A_LIVE_PATH.encode())
             return
         ws = await request.accept()
         headers = {name.decode().lower(): value.decode() for name, value in request.headers}
-        record = EmulatorConnection(len(self.connections), request.path, *route, headers)
+        await self._serve_link(WebSocketLink(ws, stream), request.path, found, headers)
+
+    async def _serve_memory(self, server: MemoryConnection) -> None:
+        resolved = server.endpoint
+        if resolved is None:  # only a MemoryTransport reaches here, and it always sets one
+            raise RuntimeError("an in-memory connection without an endpoint")
+        path = _request_path(resolved.url)
+        found = route(path)
+        if found is None:  # the gate refuses these before they connect
+            raise RuntimeError(f"an in-memory connection to an unserved path {path!r}")
+        headers = {"host": urllib.parse.urlsplit(resolved.url).netloc}
+        headers.update((name.lower(), value) for name, value in resolved.headers)
+        await self._serve_link(MemoryLink(server), path, found, headers)
+
+    async def _serve_link(
+        self, link: Link, path: str, found: Route, headers: dict[str, str]
+    ) -> None:
+        """Serve one accepted connection, however it arrived, until it ends; record everything."""
+        record = EmulatorConnection(len(self.connections), path, *found, headers)
         self.connections.append(record)
-        self._new_connection.unpark_all()
-        engine = Engine(self, ws, stream, record)
-        record._engine = engine  # the record's controls drive its engine
+        engine = Engine(self, link, record)
+        record.attach(engine)  # the record's controls drive its engine
+        self._live.add(link)
         try:
-            problem = self._check_credentials(record)
+            problem = credential_problem(
+                record,
+                api_key=self.api_key,
+                ephemeral_tokens=self.ephemeral_tokens,
+                bearer_tokens=self.bearer_tokens,
+            )
             if problem is not None:
                 await engine.close(1007, problem)
             else:
                 await engine.run()
             with trio.CancelScope(shield=True), trio.move_on_after(1):
-                await ws.aclose()
+                await link.close(1000, "")
         finally:
-            reason = ws.closed
-            record.close_code = reason.code if reason is not None else 1006
-            record.close_reason = (reason.reason or "") if reason is not None else ""
+            self._live.discard(link)
+            record.close_code, record.close_reason = link.ended()
             record.mark_closed()
-
-    def _check_credentials(self, record: EmulatorConnection) -> str | None:
-        query = record.query
-        auth = record.headers.get("authorization", "")
-        if record.backend == "vertex":
-            if self.bearer_tokens and auth.removeprefix("Bearer ") not in self.bearer_tokens:
-                return _BAD_TOKEN
-            return None
-        if record.constrained:
-            token = query.get("access_token") or auth.removeprefix("Token ")
-            if self.ephemeral_tokens and token not in self.ephemeral_tokens:
-                return _BAD_KEY
-            return None
-        if self.api_key is not None:
-            key = record.headers.get("x-goog-api-key") or query.get("key")
-            if key != self.api_key:
-                return _BAD_KEY
-        return None
 
     def check_setup(self, record: EmulatorConnection, setup: m.Setup) -> tuple[int, str] | None:
         """Why this setup is refused, as ``(code, reason)``, or None (used by the engine)."""
-        if record.backend == "vertex":
-            match = _VERTEX_MODEL.fullmatch(setup.model)
-            model_id = match.group(1) if match else None
-            if model_id is None or (self.models is not None and model_id not in self.models):
-                return (
-                    1008,
-                    f"Publisher Model `{setup.model}` was not found or your project does not "
-                    "have access to it.",
-                )
-        else:
-            model_id = setup.model.removeprefix("models/")
-            if not setup.model.startswith("models/") or (
-                self.models is not None and model_id not in self.models
-            ):
-                return 1008, (
-                    f"{setup.model} is not found for API version {record.api_version}, or is not "
-                    "supported for bidiGenerateContent. Call ListModels to see the list of "
-                    "available models and their supported methods."
-                )
-        config = setup.generation_config
-        modalities = (config.response_modalities if config else None) or ()
-        if len(modalities) > 1:
-            return 1007, INVALID_ARGUMENT
-        resumption = setup.session_resumption
-        if resumption is not None and resumption.transparent and record.backend != "vertex":
-            return 1007, INVALID_ARGUMENT
-        return None
+        return setup_problem(record, setup, self.models)
 
 
-def _route(path: str) -> tuple[Literal["google_ai", "vertex"], str, bool] | None:
-    """(backend, api_version, constrained) for a request path, or None if it is not served."""
-    bare = urllib.parse.urlsplit(path).path
-    if bare in ("", "/"):
-        return "google_ai", "v1beta", False
-    if match := _GOOGLE_PATH.fullmatch(bare):
-        return "google_ai", match.group(1), match.group(2).endswith("Constrained")
-    if match := _VERTEX_PATH.fullmatch(bare):
-        return "vertex", match.group(1), False
-    return None
+def _request_path(url: str) -> str:
+    """The path and query a WebSocket client requests for ``url`` (``/`` for a bare host)."""
+    parts = urllib.parse.urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+if TYPE_CHECKING:  # static proof that the emulator gives its engines what they use
+    _host: type[EmulatorHost] = LiveEmulator

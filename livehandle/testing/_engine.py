@@ -1,10 +1,13 @@
-"""The emulator's protocol engine: one instance plays the model on one WebSocket connection.
+"""The emulator's protocol engine: one instance plays the model on one client connection.
 
 Its tasks run in the connection's nursery: the reader decodes client messages, records them, runs
 server VAD over realtime audio and turns user activity into turns (a typed turn, a finished
-speech turn) and barge-ins; the :class:`~livehandle.testing._responder.Responder` answers those
-turns; an optional timer sends ``goAway``.  Every send is shielded (a barge-in never cuts a frame
-in half) and bounded (a client that stops reading is dropped, not waited for).
+speech turn) and barge-ins; the ``Responder`` answers those turns; an optional timer sends
+``goAway``.  Every send is shielded (a barge-in never cuts a frame in half) and bounded (a client
+that stops reading is dropped, not waited for).
+
+The engine works on a ``Link`` (a WebSocket or an in-memory connection, the same to it) and
+reaches the emulator only through the ``EmulatorHost`` interface.
 """
 
 from __future__ import annotations
@@ -14,12 +17,12 @@ import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 import trio
-import trio_websocket
 
 from livehandle._errors import ProtocolError
 from livehandle._wire import messages as m
 from livehandle._wire.codec import decode_client, encode_server
 from livehandle.testing import audio
+from livehandle.testing._checks import INVALID_ARGUMENT
 from livehandle.testing._conversation import Conversation, Stop, stopping, text_of
 from livehandle.testing._responder import Responder
 from livehandle.testing._scenario import Fault, UserTurn
@@ -28,11 +31,13 @@ from livehandle.testing._vad import ServerVad
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from livehandle.testing._emulator import EmulatorConnection, LiveEmulator
+    from livehandle.testing._host import EmulatorHost
+    from livehandle.testing._link import Link
+    from livehandle.testing._record import Controls, EmulatorConnection
+    from livehandle.testing._responder import Line
 
 log = logging.getLogger("livehandle.testing")
 
-INVALID_ARGUMENT = "Request contains an invalid argument."
 EXPLICIT_ACTIVITY = (
     "Explicit activity control is not supported when automatic activity detection is enabled"
 )
@@ -49,16 +54,9 @@ def _level(value: str | None, low_default: bool) -> Literal["HIGH", "LOW"]:
 class Engine:
     """Plays the model on one accepted connection until it closes."""
 
-    def __init__(
-        self,
-        emulator: LiveEmulator,
-        ws: trio_websocket.WebSocketConnection,
-        stream: trio.abc.Stream,
-        record: EmulatorConnection,
-    ) -> None:
-        self.emu = emulator
-        self.ws = ws
-        self.stream = stream
+    def __init__(self, host: EmulatorHost, link: Link, record: EmulatorConnection) -> None:
+        self.host = host
+        self.link = link
         self.record = record
         self.setup: m.Setup | None = None
         self.conversation: Conversation | None = None
@@ -81,7 +79,7 @@ class Engine:
                 with stopping():
                     if await self._handshake():
                         nursery.start_soon(self._until_stopped, self.responder.run)
-                        if (after := self.emu.scenario.go_away_after) is not None:
+                        if (after := self.host.scenario.go_away_after) is not None:
                             nursery.start_soon(self.responder.go_away_later, after)
                         await self._run_reader()
                 nursery.cancel_scope.cancel()  # the reader ended: the connection is over
@@ -98,6 +96,10 @@ class Engine:
     async def inject(self, fault: Fault) -> None:
         """Apply ``fault`` now, outside any reply (a test control)."""
         await self.in_engine(functools.partial(self.responder.fault, fault))
+
+    async def send_now(self, message: m.ServerMessage) -> None:
+        """Send ``message`` now, outside any reply (a test control)."""
+        await self.in_engine(functools.partial(self.send, message))
 
     async def in_engine(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work`` as a task of this connection and wait for it.
@@ -128,19 +130,19 @@ class Engine:
             return False
         self.setup = first
         self.record.setup = first
-        problem = self.emu.check_setup(self.record, first)
+        problem = self.host.check_setup(self.record, first)
         if problem is not None:
             await self.close(*problem)
             return False
         resumption = first.session_resumption
         if resumption is not None and resumption.handle:
-            conversation = self.emu.conversation_for(resumption.handle)
+            conversation = self.host.conversation_for(resumption.handle)
             if conversation is None:
                 await self.close(1007, "Invalid session resumption handle.")
                 return False
             self.record.resumed_from = resumption.handle
         else:
-            conversation = self.emu.new_conversation()
+            conversation = self.host.new_conversation()
         self.conversation = conversation
         conversation.attached = True
         self.record.conversation = conversation
@@ -149,7 +151,7 @@ class Engine:
         self._configure_activity(first.realtime_input_config)
         history = first.history_config
         self.seeding_history = bool(history and history.initial_history_in_client_content)
-        scenario = self.emu.scenario
+        scenario = self.host.scenario
         if scenario.setup_delay:
             await trio.sleep(scenario.setup_delay)
         if not scenario.setup_complete:
@@ -198,17 +200,14 @@ class Engine:
     async def send(self, message: m.ServerMessage) -> None:
         """Encode and send one message (shielded: a barge-in never cuts a frame)."""
         text = encode_server(message)
-        await self.send_raw(text.encode() if self.emu.binary_frames else text, message)
+        await self.send_raw(text.encode() if self.host.binary_frames else text, message)
 
     async def send_raw(self, data: str | bytes, message: m.ServerMessage | None = None) -> None:
         """Send a frame as it is; ``message`` (if given) is what gets recorded."""
         # Shielded so that a barge-in never cuts a frame in half; bounded so that a client that
         # stopped reading cannot hold the emulator (it is dropped instead).
         with trio.move_on_after(SEND_TIMEOUT, shield=True) as waited:
-            try:
-                await self.ws.send_message(data)
-            except (trio_websocket.ConnectionClosed, trio.BrokenResourceError):
-                raise Stop from None
+            await self.link.send(data)  # raises Stop once the connection is gone
         if waited.cancelled_caught:
             self.record.errors.append(f"the client read nothing for {SEND_TIMEOUT:g} s; dropped")
             await self.drop()
@@ -218,20 +217,20 @@ class Engine:
     async def close(self, code: int, reason: str) -> None:
         """Close the connection with a close frame.
 
-        Bounded: trio-websocket waits for the peer's close reply, which never comes from a peer
-        that has already dropped the TCP connection; after the grace the stream is closed.
+        Bounded: a WebSocket waits for the peer's close reply, which never comes from a peer
+        that has already dropped the TCP connection; after the grace the link is dropped.
         """
         with trio.CancelScope(shield=True):
             with trio.move_on_after(CLOSE_GRACE) as waited:
-                await self.ws.aclose(code, reason)
+                await self.link.close(code, reason)
             if waited.cancelled_caught:
                 self.record.errors.append("the client did not answer the close frame in time")
-                await trio.aclose_forcefully(self.stream)
+                await self.link.drop()
 
     async def drop(self) -> None:
-        """Close the TCP connection without a close frame."""
+        """End the connection without a close frame (a lost TCP link)."""
         with trio.CancelScope(shield=True):
-            await trio.aclose_forcefully(self.stream)
+            await self.link.drop()
 
     async def _checkpoint(self) -> None:
         await trio.lowlevel.checkpoint()
@@ -239,9 +238,8 @@ class Engine:
     # -- reader -------------------------------------------------------------------------------
 
     async def _receive(self) -> m.ClientMessage | None:
-        try:
-            data = await self.ws.get_message()
-        except trio_websocket.ConnectionClosed:
+        data = await self.link.receive()
+        if data is None:
             return None
         try:
             message = decode_client(data)
@@ -337,7 +335,7 @@ class Engine:
                 await self._speech_turn(edge.at_ms - started)
 
     async def _speech_turn(self, duration_ms: float) -> None:
-        transcript = self.emu.take_transcript() or f"[speech {duration_ms / 1000:.1f} s]"
+        transcript = self.host.take_transcript() or f"[speech {duration_ms / 1000:.1f} s]"
         self.current_conversation().history.append(("user", transcript))
         if self.setup is not None and self.setup.input_audio_transcription is not None:
             await self.send(
@@ -354,3 +352,8 @@ class Engine:
     def current_conversation(self) -> Conversation:
         assert self.conversation is not None
         return self.conversation
+
+
+if TYPE_CHECKING:  # static proof that the engine gives the responder and the record what they use
+    _line: type[Line] = Engine
+    _controls: type[Controls] = Engine

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
@@ -31,9 +31,11 @@ from livehandle.testing._scenario import (
 )
 
 if TYPE_CHECKING:
-    from livehandle.testing._engine import Engine
+    from livehandle.testing._conversation import Conversation
+    from livehandle.testing._host import EmulatorHost
+    from livehandle.testing._record import EmulatorConnection
 
-__all__ = ["Responder"]
+__all__ = ["Line", "Responder"]
 
 log = logging.getLogger("livehandle.testing")
 
@@ -61,11 +63,70 @@ class _Template(dict[str, str]):
         return "{" + key + "}"
 
 
+class Line(Protocol):
+    """The connection as the responder uses it (implemented by the connection's engine)."""
+
+    @property
+    def host(self) -> EmulatorHost:
+        """The emulator serving the connection."""
+        ...
+
+    @property
+    def record(self) -> EmulatorConnection:
+        """The connection's record (its index; where problems are noted)."""
+        ...
+
+    @property
+    def setup(self) -> m.Setup | None:
+        """The connection's setup message, once received."""
+        ...
+
+    @property
+    def nursery(self) -> trio.Nursery | None:
+        """The connection's nursery, while it runs; tasks started there end with it."""
+        ...
+
+    @property
+    def interrupts(self) -> bool:
+        """User activity interrupts a reply (activity handling is not NO_INTERRUPTION)."""
+        ...
+
+    @property
+    def audio_out(self) -> bool:
+        """The model answers with audio."""
+        ...
+
+    @property
+    def resumption(self) -> bool:
+        """The client asked for session resumption."""
+        ...
+
+    def current_conversation(self) -> Conversation:
+        """The conversation the connection is attached to (after setup)."""
+        ...
+
+    async def send(self, message: m.ServerMessage) -> None:
+        """Send one message; raises ``Stop`` once the connection is gone."""
+        ...
+
+    async def send_raw(self, data: str | bytes, message: m.ServerMessage | None = None) -> None:
+        """Send a frame as it is; raises ``Stop`` once the connection is gone."""
+        ...
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the connection with a close frame (bounded)."""
+        ...
+
+    async def drop(self) -> None:
+        """End the connection without a close frame."""
+        ...
+
+
 class Responder:
     """Answers the user turns of one connection (see the module docstring)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, line: Line) -> None:
+        self.line = line
         self.replying = False
         self.reply_scope: trio.CancelScope | None = None
         self.blocking: dict[str, m.FunctionCall] = {}
@@ -90,7 +151,7 @@ class Responder:
 
     def barge_in(self) -> None:
         """Cut the current reply short (unless activity handling is NO_INTERRUPTION)."""
-        if self.replying and self.engine.interrupts and self.reply_scope is not None:
+        if self.replying and self.line.interrupts and self.reply_scope is not None:
             self.reply_scope.cancel()
 
     async def tool_response(self, message: m.ToolResponse) -> None:
@@ -102,20 +163,20 @@ class Responder:
             elif call_id in self.background:
                 if response.will_continue:  # an interim answer ("running"): more will follow
                     name = self.background[call_id]
-                    self.engine.current_conversation().history.append(
+                    self.line.current_conversation().history.append(
                         ("tool", f"{name}: {_output_of(response)} (more to come)")
                     )
                     continue
                 name = self.background.pop(call_id)
                 await self._background_result(name, response)
             else:
-                self.engine.record.errors.append(f"toolResponse for unknown call id {call_id!r}")
+                self.line.record.errors.append(f"toolResponse for unknown call id {call_id!r}")
         if self.blocking and set(self.blocking) <= set(self.answers):
             self.answered.set()
 
     async def _background_result(self, name: str, response: m.FunctionResponse) -> None:
         result = _output_of(response)
-        self.engine.current_conversation().history.append(("tool", f"{name}: {result}"))
+        self.line.current_conversation().history.append(("tool", f"{name}: {result}"))
         scheduling = response.scheduling or m.Scheduling.WHEN_IDLE
         if scheduling == m.Scheduling.SILENT:
             return
@@ -128,14 +189,14 @@ class Responder:
 
     async def run(self) -> None:
         """Answer queued turns one at a time until the connection ends."""
-        if self.engine.resumption:
+        if self.line.resumption:
             await self._new_handle()
         async for turn in self.turns_out:
             await self._reply(turn)
 
     async def _reply(self, turn: UserTurn) -> None:
-        conversation = self.engine.current_conversation()
-        steps = self.engine.emu.scenario.reply_for(turn, conversation.rule_uses)
+        conversation = self.line.current_conversation()
+        steps = self.line.host.scenario.reply_for(turn, conversation.rule_uses)
         values = _Template(
             user_text=turn.text,
             instruction=conversation.instruction,
@@ -148,8 +209,8 @@ class Responder:
         with trio.CancelScope() as scope:
             self.reply_scope = scope
             self.replying = True
-            if self.engine.resumption:
-                await self.engine.send(m.SessionResumptionUpdate(resumable=False))
+            if self.line.resumption:
+                await self.line.send(m.SessionResumptionUpdate(resumable=False))
             for step in steps:
                 await self._run_step(step, values, said)
         self.reply_scope = None
@@ -159,40 +220,40 @@ class Responder:
         else:
             if said:
                 conversation.history.append(("model", " ".join(said)))
-            await self.engine.send(m.ServerContent(generation_complete=True))
-            await self.engine.send(
+            await self.line.send(m.ServerContent(generation_complete=True))
+            await self.line.send(
                 m.ServerContent(turn_complete=True, usage_metadata=self._usage(said))
             )
         conversation.turns += 1
         self.turns_on_connection += 1
-        if self.engine.resumption:
+        if self.line.resumption:
             await self._new_handle()
-        limit = self.engine.emu.scenario.go_away_after_turns
+        limit = self.line.host.scenario.go_away_after_turns
         if limit is not None and self.turns_on_connection >= limit:
-            self._start_go_away(self.engine.emu.scenario.go_away_time_left)
+            self._start_go_away(self.line.host.scenario.go_away_time_left)
 
     async def _interrupted(self) -> None:
-        await self.engine.send(m.ServerContent(interrupted=True))
+        await self.line.send(m.ServerContent(interrupted=True))
         pending = [call_id for call_id in self.blocking if call_id not in self.answers]
         pending += list(self.background)
         if pending:
-            await self.engine.send(m.ToolCallCancellation(tuple(pending)))
+            await self.line.send(m.ToolCallCancellation(tuple(pending)))
         self.blocking.clear()
         self.background.clear()
         self.answers.clear()
-        await self.engine.send(m.ServerContent(turn_complete=True))
+        await self.line.send(m.ServerContent(turn_complete=True))
 
     async def _new_handle(self) -> None:
-        handle = self.engine.emu.new_handle(self.engine.current_conversation())
-        await self.engine.send(m.SessionResumptionUpdate(new_handle=handle, resumable=True))
+        handle = self.line.host.new_handle(self.line.current_conversation())
+        await self.line.send(m.SessionResumptionUpdate(new_handle=handle, resumable=True))
 
     def _usage(self, said: list[str]) -> m.UsageMetadata:
-        conversation = self.engine.current_conversation()
+        conversation = self.line.current_conversation()
         prompt = 8 + len(conversation.instruction) // 4
         prompt += sum(len(text) // 4 + 1 for _, text in conversation.history)
         spoken = sum(len(text) for text in said)
-        response = (spoken * MS_PER_CHAR * 25 // 1000) if self.engine.audio_out else spoken // 4 + 1
-        modality = "AUDIO" if self.engine.audio_out else "TEXT"
+        response = (spoken * MS_PER_CHAR * 25 // 1000) if self.line.audio_out else spoken // 4 + 1
+        modality = "AUDIO" if self.line.audio_out else "TEXT"
         return m.UsageMetadata(
             prompt_token_count=prompt,
             response_token_count=response,
@@ -209,7 +270,7 @@ class Responder:
                 text = template.format_map(values)
                 lead = " " if said else ""  # consecutive steps read as one sentence
                 said.append(text)
-                if self.engine.audio_out:
+                if self.line.audio_out:
                     await self._speak(max(200, len(text) * MS_PER_CHAR), lead + text)
                 else:
                     await self._write(lead + text)
@@ -222,9 +283,9 @@ class Responder:
             case Transcript(text=template, of_user=of_user):
                 fragment = m.Transcription(template.format_map(values))
                 if of_user:
-                    await self.engine.send(m.ServerContent(input_transcription=fragment))
+                    await self.line.send(m.ServerContent(input_transcription=fragment))
                 else:
-                    await self.engine.send(m.ServerContent(output_transcription=fragment))
+                    await self.line.send(m.ServerContent(output_transcription=fragment))
             case CallTools(calls=calls):
                 await self._call_tools(calls, values)
             case Pause(seconds=seconds):
@@ -238,43 +299,42 @@ class Responder:
             piece = " ".join(words[start : start + 3])
             if start + 3 < len(words):
                 piece += " "
-            await self.engine.send(
+            await self.line.send(
                 m.ServerContent(model_turn=m.Content((m.Part(text=piece),), "model"))
             )
             await self._pace(0.05)
 
     async def _speak(self, ms: int, transcript: str | None) -> None:
         pcm = audio.synth_voice(ms, sample_rate=MODEL_RATE, seed=transcript or ms)
-        chunks = audio.chunked(pcm, self.engine.emu.chunk_ms, sample_rate=MODEL_RATE)
+        chunks = audio.chunked(pcm, self.line.host.chunk_ms, sample_rate=MODEL_RATE)
         words = transcript.split(" ") if transcript else []
         transcribe = (
-            self.engine.setup is not None
-            and self.engine.setup.output_audio_transcription is not None
+            self.line.setup is not None and self.line.setup.output_audio_transcription is not None
         )
         sent_words = 0
         for index, chunk in enumerate(chunks):
             blob = m.Blob("audio/pcm;rate=24000", chunk)
-            await self.engine.send(
+            await self.line.send(
                 m.ServerContent(model_turn=m.Content((m.Part(inline_data=blob),), "model"))
             )
             due = len(words) * (index + 1) // len(chunks)
             if transcribe and due > sent_words:
                 piece = " ".join(words[sent_words:due]) + (" " if due < len(words) else "")
                 sent_words = due
-                await self.engine.send(m.ServerContent(output_transcription=m.Transcription(piece)))
-            await self._pace(self.engine.emu.chunk_ms / 1000)
+                await self.line.send(m.ServerContent(output_transcription=m.Transcription(piece)))
+            await self._pace(self.line.host.chunk_ms / 1000)
 
     async def _pace(self, seconds: float) -> None:
-        if self.engine.emu.realtime:
+        if self.line.host.realtime:
             await trio.sleep(seconds)
         else:
             await trio.lowlevel.checkpoint()  # lets the reader see a barge-in between chunks
 
     async def _call_tools(self, specs: tuple[Any, ...], values: _Template) -> None:
-        declarations = self.engine.emu.declarations(self.engine.setup)
+        declarations = self.line.host.declarations(self.line.setup)
         calls = []
         for spec in specs:
-            call_id = spec.id or f"fc-{self.engine.record.index}-{next(self.ids)}"
+            call_id = spec.id or f"fc-{self.line.record.index}-{next(self.ids)}"
             calls.append(m.FunctionCall(name=spec.name, id=call_id, args=dict(spec.args)))
         self.blocking = {c.id or "": c for c in calls if declarations.get(c.name) != "NON_BLOCKING"}
         self.background.update(
@@ -282,7 +342,7 @@ class Responder:
         )
         self.answers = {}
         self.answered = trio.Event()
-        await self.engine.send(m.ToolCall(tuple(calls)))
+        await self.line.send(m.ToolCall(tuple(calls)))
         if not self.blocking:
             return
         await self.answered.wait()
@@ -290,31 +350,29 @@ class Responder:
         values["result"] = outputs[-1]
         values["results"] = ", ".join(outputs)
         values["name"] = calls[-1].name
-        self.engine.current_conversation().history.extend(
+        self.line.current_conversation().history.extend(
             ("tool", f"{c.name}: {o}") for c, o in zip(self.blocking.values(), outputs, strict=True)
         )
         self.blocking = {}
         self.answers = {}
 
     async def fault(self, fault: Fault) -> None:
-        """Make ``fault`` happen now (see :data:`~livehandle.testing._scenario.FaultKind`)."""
+        """Make ``fault`` happen now (see :data:`~livehandle.testing.FaultKind`)."""
         match fault.kind:
             case "drop":
-                await self.engine.drop()
+                await self.line.drop()
                 raise Stop
             case "close":
-                await self.engine.close(fault.code, fault.reason)
+                await self.line.close(fault.code, fault.reason)
                 raise Stop
             case "malformed":
-                await self.engine.send_raw(b'{"serverContent": {"modelTurn": ')
+                await self.line.send_raw(b'{"serverContent": {"modelTurn": ')
             case "unknown_kind":
-                await self.engine.send_raw(
-                    '{"futureMessageKind":{"detail":"not in any client yet"}}'
-                )
+                await self.line.send_raw('{"futureMessageKind":{"detail":"not in any client yet"}}')
             case "usage_only":
-                await self.engine.send(m.EmptyServerMessage(self._usage([])))
+                await self.line.send(m.EmptyServerMessage(self._usage([])))
             case "empty_content":
-                await self.engine.send(m.ServerContent())
+                await self.line.send(m.ServerContent())
             case "stall":
                 await trio.sleep_forever()
             case "go_away":
@@ -325,17 +383,17 @@ class Responder:
     async def go_away_later(self, after: float) -> None:
         """Send ``goAway`` once the connection is ``after`` seconds old."""
         await trio.sleep(after)
-        self._start_go_away(self.engine.emu.scenario.go_away_time_left)
+        self._start_go_away(self.line.host.scenario.go_away_time_left)
 
     def _start_go_away(self, time_left: float) -> None:
-        if not self.go_away_sent and self.engine.nursery is not None:
+        if not self.go_away_sent and self.line.nursery is not None:
             self.go_away_sent = True
-            self.engine.nursery.start_soon(self._go_away, time_left)
+            self.line.nursery.start_soon(self._go_away, time_left)
 
     async def _go_away(self, time_left: float) -> None:
         try:
-            await self.engine.send(m.GoAway(time_left=time_left))
+            await self.line.send(m.GoAway(time_left=time_left))
         except Stop:
             return
         await trio.sleep(time_left)
-        await self.engine.close(1011, DEADLINE)
+        await self.line.close(1011, DEADLINE)

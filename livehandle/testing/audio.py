@@ -241,7 +241,7 @@ def noise(
     requested RMS level; each output sample is a table entry picked by random bytes from the same
     generator.  The level of any stretch longer than a few milliseconds is within a fraction of a
     dB of ``level_dbfs``.  At the default -60 dBFS it stays well below every threshold of
-    :class:`livehandle.testing._vad.ServerVad`.
+    :class:`livehandle.testing.ServerVad`.
 
     Args:
         duration_ms: length in milliseconds; ``round(duration_ms * sample_rate / 1000)`` samples.

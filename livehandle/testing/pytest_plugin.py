@@ -11,6 +11,12 @@ pytest loads this plugin automatically wherever livehandle is installed (entry p
     The emulator's URL, e.g. ``"ws://127.0.0.1:40123"``; pass it to
     :meth:`Endpoint.from_url <livehandle.Endpoint.from_url>` (or as ``base_url`` to
     :meth:`Endpoint.google_ai <livehandle.Endpoint.google_ai>`).
+``live_transport``
+    A transport to the emulator in memory; pass it as ``transport=`` (with ``live_endpoint``).
+    A test that asks for it gets an emulator that opens no socket at all
+    (:meth:`LiveEmulator.in_memory <livehandle.testing.LiveEmulator.in_memory>`), and
+    ``live_endpoint`` is then ``livehandle.testing.MEMORY_URL``: the way to test on a mock
+    clock (pytest-trio's ``autojump_clock``), which must not be mixed with real sockets.
 ``live_emulator_scenario``
     The :class:`~livehandle.testing.Scenario` the emulator plays; by default None, which means the
     echo assistant (``"You said: <what the user said>"``).  Override it to script the model.
@@ -19,11 +25,33 @@ pytest loads this plugin automatically wherever livehandle is installed (entry p
     ``models``, ``binary_frames``, ``realtime``, ``chunk_ms``, ``ssl_context``...; everything
     except ``scenario``); empty by default.
 
-``live_emulator`` and ``live_endpoint`` are Trio fixtures, so they can only be used by Trio
-tests: set ``trio_mode = true`` in the pytest configuration, or mark the test with
+``live_emulator``, ``live_endpoint`` and ``live_transport`` are Trio fixtures, so they can only be
+used by Trio tests: set ``trio_mode = true`` in the pytest configuration, or mark the test with
 ``@pytest.mark.trio``.  They need pytest-trio (``pip install livehandle[test]``); without it this
 plugin still loads but defines only the two customization fixtures, and a test asking for
 ``live_emulator`` fails with pytest's "fixture not found".
+
+In memory, on a mock clock (seconds of Trio time take no wall time)::
+
+    import trio.testing
+
+    from livehandle import LiveConfig, LiveEvent, open_live_session
+    from livehandle.lowlevel import Transport
+
+
+    async def test_a_reply_in_memory(
+        live_endpoint: str, live_transport: Transport, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        config = LiveConfig(response_modality="TEXT")
+        async with open_live_session(
+            config, endpoint=live_endpoint, transport=live_transport
+        ) as handle:
+            events = handle.stream()
+            await handle.send_text("hello")
+            async for event in events:
+                if isinstance(event, LiveEvent.TextComplete):
+                    assert event.text == "You said: hello"
+                    break
 
 A complete test, as it would appear in a test module::
 
@@ -88,6 +116,7 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
+    from livehandle._transport.memory import MemoryTransport
     from livehandle.testing._emulator import LiveEmulator
     from livehandle.testing._scenario import Scenario
 
@@ -123,18 +152,29 @@ if _trio_fixture is not None:
 
     @_async_fixture
     async def live_emulator(
-        live_emulator_scenario: Scenario | None, live_emulator_options: dict[str, Any]
+        request: pytest.FixtureRequest,
+        live_emulator_scenario: Scenario | None,
+        live_emulator_options: dict[str, Any],
     ) -> AsyncIterator[LiveEmulator]:
-        """A running ``LiveEmulator`` (echo assistant unless customized), for one test."""
+        """A running ``LiveEmulator`` (echo assistant unless customized), for one test.
+
+        In memory, with no socket, when the test also asks for ``live_transport``.
+        """
         from livehandle.testing._emulator import LiveEmulator
 
         emulator = LiveEmulator(live_emulator_scenario, **live_emulator_options)
-        async with emulator.running():
+        in_memory = "live_transport" in request.fixturenames
+        async with emulator.in_memory() if in_memory else emulator.running():
             yield emulator
 
     @_async_fixture
     def live_endpoint(live_emulator: LiveEmulator) -> str:
-        """The running emulator's URL (``ws://127.0.0.1:PORT``)."""
+        """The running emulator's URL (``ws://127.0.0.1:PORT``, or its in-memory URL)."""
         return live_emulator.url
 
-    __all__ += ["live_emulator", "live_endpoint"]
+    @_async_fixture
+    def live_transport(live_emulator: LiveEmulator) -> MemoryTransport:
+        """A transport to ``live_emulator`` in memory (which then opens no socket)."""
+        return live_emulator.memory_transport()
+
+    __all__ += ["live_emulator", "live_endpoint", "live_transport"]

@@ -327,7 +327,8 @@ async def test_endpoint_talks_to_that_server(
         emulator.queue_transcript("hello from the test's own server")
         url = emulator.url
         args = parse("-i", str(question), "-o", str(answer), "--endpoint", url, "--fast")
-        status = await trio.to_thread.run_sync(args.handler, args)
+        with trio.fail_after(30):  # a real socket, real time
+            status = await trio.to_thread.run_sync(args.handler, args, abandon_on_cancel=True)
         assert len(emulator.connections) == 1
         inputs = emulator.connections[0].messages(m.RealtimeInput)
 
@@ -369,9 +370,10 @@ async def test_gemini_gets_the_key_which_is_never_printed(
         monkeypatch.setattr(talk, "choose_target", at_the_emulator)
         monkeypatch.setenv("GEMINI_API_KEY", KEY)
         args = parse("-i", str(question), "-o", str(answer), "--fast")
-        status = await trio.to_thread.run_sync(args.handler, args)
-        monkeypatch.setenv("GEMINI_API_KEY", "not-the-key")
-        wrong = await trio.to_thread.run_sync(args.handler, args)
+        with trio.fail_after(60):  # a real socket, real time
+            status = await trio.to_thread.run_sync(args.handler, args, abandon_on_cancel=True)
+            monkeypatch.setenv("GEMINI_API_KEY", "not-the-key")
+            wrong = await trio.to_thread.run_sync(args.handler, args, abandon_on_cancel=True)
 
     out, err = capsys.readouterr()
     assert [target.description for target in chosen] == [

@@ -1,4 +1,8 @@
-"""Every example runs against the emulator (under a mock clock), so none of them rots."""
+"""Every example runs against the emulator, so none of them rots.
+
+The examples start the emulator the way a reader would, on a real socket, so these tests run in
+real time (the voice example paces its audio as a microphone would) and each is bounded.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,9 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     import pytest
-    import trio.testing
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+REAL_TIME_BOUND = 60.0  # seconds; each example takes a few
 
 
 def load(name: str) -> ModuleType:
@@ -30,14 +34,14 @@ def load(name: str) -> ModuleType:
 
 
 async def test_voice_bot_barges_in_and_saves_the_audio_that_played(
-    autojump_clock: trio.testing.MockClock,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.delenv("GEMINI_API_KEY", raising=False)
     output = tmp_path / "reply.wav"
-    await load("voice_bot").main(None, str(output))
+    with trio.fail_after(REAL_TIME_BOUND):
+        await load("voice_bot").main(None, str(output))
     printed = capsys.readouterr().out
     assert "model interrupted" in printed
     assert "user said: Stop, stop, that is enough." in printed
@@ -49,12 +53,12 @@ async def test_voice_bot_barges_in_and_saves_the_audio_that_played(
 
 
 async def test_tool_bot_answers_inline_and_background_tools(
-    autojump_clock: trio.testing.MockClock,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.delenv("GEMINI_API_KEY", raising=False)
-    await load("tool_bot").main(None)
+    with trio.fail_after(REAL_TIME_BOUND):
+        await load("tool_bot").main(None)
     printed = capsys.readouterr().out
     assert "tool get_weather answered {'city': 'Paris', 'sky': 'cloudy'" in printed
     assert "background tool book_table answered" in printed and "BK-1042" in printed
@@ -66,7 +70,8 @@ async def test_echo_bot_prints_each_answer(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("GEMINI_API_KEY", raising=False)
-    answers = await load("echo_bot").main(["Hello!", "Bye."])
+    with trio.fail_after(REAL_TIME_BOUND):
+        answers = await load("echo_bot").main(["Hello!", "Bye."])
     assert answers == ["You said: Hello!", "You said: Bye."]
     assert "model: You said: Bye." in capsys.readouterr().out
 

@@ -92,7 +92,10 @@ async def test_interrupted_reply_drops_model_audio_until_the_interruption_is_han
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     emulator = LiveEmulator(LONG, realtime=True)
-    async with emulator.running() as emu, open_live_session(VOICE, endpoint=emu.url) as handle:
+    async with (
+        emulator.in_memory() as emu,
+        open_live_session(VOICE, endpoint=emu.url, transport=emu.memory_transport()) as handle,
+    ):
         events = handle.events()
         await handle.send_text("tell me a story")
         await until(events, LiveEvent.Audio)
@@ -177,8 +180,8 @@ async def test_go_away_is_published_and_the_deadline_close_ends_the_session(
 ) -> None:
     scenario = Scenario(go_away_after=30, go_away_time_left=10)
     async with (
-        LiveEmulator(scenario).running() as emu,
-        open_live_session(TEXT, endpoint=emu.url) as handle,
+        LiveEmulator(scenario).in_memory() as emu,
+        open_live_session(TEXT, endpoint=emu.url, transport=emu.memory_transport()) as handle,
     ):
         events = handle.events()
         go_away = (await until(events, LiveEvent.GoAway))[-1]
@@ -193,8 +196,10 @@ async def test_disconnect_during_a_reply_is_clean_and_every_done_caller_wakes(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     ends = []
-    async with LiveEmulator(LONG, realtime=True).running() as emu:
-        async with open_live_session(VOICE, endpoint=emu.url) as handle:
+    async with LiveEmulator(LONG, realtime=True).in_memory() as emu:
+        async with open_live_session(
+            VOICE, endpoint=emu.url, transport=emu.memory_transport()
+        ) as handle:
             events = handle.events()
 
             async def wait_done() -> None:
@@ -227,8 +232,10 @@ async def test_a_stuck_hook_is_cancelled_after_the_grace(
             await trio.sleep_forever()  # a hook that never returns
 
     async with (
-        LiveEmulator().running() as emu,
-        open_live_session(TEXT, endpoint=emu.url, hooks=Hooks(on_event=on_event)) as handle,
+        LiveEmulator().in_memory() as emu,
+        open_live_session(
+            TEXT, endpoint=emu.url, transport=emu.memory_transport(), hooks=Hooks(on_event=on_event)
+        ) as handle,
     ):
         await handle.send_text("hi")
         await stuck.wait()
@@ -413,8 +420,8 @@ async def test_periodic_telemetry_runs_with_no_subscriber(
 ) -> None:
     config = attrs.evolve(TEXT, telemetry_interval=1.0)
     async with (
-        LiveEmulator().running() as emu,
-        open_live_session(config, endpoint=emu.url) as handle,
+        LiveEmulator().in_memory() as emu,
+        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
     ):
         await handle.send_text("hi")
         await trio.sleep(5)  # nobody listens meanwhile
@@ -434,9 +441,11 @@ async def test_periodic_telemetry_runs_with_no_subscriber(
 async def test_an_outer_cancel_scope_cancels_the_session_cleanly(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with LiveEmulator().running() as emu:
+    async with LiveEmulator().in_memory() as emu:
         with trio.move_on_after(5) as outer:
-            async with open_live_session(TEXT, endpoint=emu.url) as handle:
+            async with open_live_session(
+                TEXT, endpoint=emu.url, transport=emu.memory_transport()
+            ) as handle:
                 await trio.sleep_forever()
         assert outer.cancelled_caught  # not a SessionTaskFailed: the cancel reached its scope
         assert trio.current_time() <= 5 + 0.5

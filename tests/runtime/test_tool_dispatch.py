@@ -220,8 +220,8 @@ async def test_a_slow_tool_times_out_with_an_error_answer(
 
     config = text_config(slow)
     async with (
-        LiveEmulator(scenario(calls(("slow", {})), Say("{results}"))).running() as emu,
-        open_live_session(config, endpoint=emu.url) as handle,
+        LiveEmulator(scenario(calls(("slow", {})), Say("{results}"))).in_memory() as emu,
+        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
     ):
         began = trio.current_time()
         await ask(handle)
@@ -341,8 +341,10 @@ async def test_disconnect_with_hung_tools_is_bounded(
     caplog.set_level(logging.WARNING, logger="livehandle.tools")
     try:
         async with (
-            LiveEmulator(scenario(*steps)).running() as emu,
-            open_live_session(text_config(stuck, forever), endpoint=emu.url) as handle,
+            LiveEmulator(scenario(*steps)).in_memory() as emu,
+            open_live_session(
+                text_config(stuck, forever), endpoint=emu.url, transport=emu.memory_transport()
+            ) as handle,
         ):
             await handle.send_text("go")
             await entered.wait()

@@ -134,7 +134,10 @@ async def test_no_activity_marks_with_server_vad_but_the_edges_drive_the_reactor
     chunks = chunks_of(utterance())
     edges = edges_per_chunk(chunks)
     start = next(i for i, e in enumerate(edges) if VadEvent.SPEECH_START in e)
-    async with LiveEmulator().running() as emu, open_live_session(VOICE, endpoint=emu.url) as h:
+    async with (
+        LiveEmulator().in_memory() as emu,
+        open_live_session(VOICE, endpoint=emu.url, transport=emu.memory_transport()) as h,
+    ):
         events = h.events()
         await stream(h, chunks[: start + 1])
         assert h.voice_state().user_speaking
@@ -151,7 +154,10 @@ async def test_manual_speech_edges_under_client_authority_mark_once(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     config = LiveConfig(server_vad=False, input_vad=None)  # the application runs its own VAD
-    async with LiveEmulator().running() as emu, open_live_session(config, endpoint=emu.url) as h:
+    async with (
+        LiveEmulator().in_memory() as emu,
+        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as h,
+    ):
         events = h.events()
         await h.user_speech_started()
         await h.user_speech_started()  # a repeated edge sends nothing more
@@ -205,7 +211,10 @@ async def test_odd_length_audio_raises_and_sends_nothing() -> None:
 async def test_playback_drained_sends_the_armed_prompt_and_the_model_answers(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with LiveEmulator().running() as emu, open_live_session(DEFERRED, endpoint=emu.url) as h:
+    async with (
+        LiveEmulator().in_memory() as emu,
+        open_live_session(DEFERRED, endpoint=emu.url, transport=emu.memory_transport()) as h,
+    ):
         events = h.events()
         writer = h.writer()
         assert isinstance(writer, DeferredWriter)
@@ -224,7 +233,10 @@ async def test_playback_drained_sends_the_armed_prompt_and_the_model_answers(
 async def test_user_sends_flush_context_first_and_leave_the_prompt_armed(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with LiveEmulator().running() as emu, open_live_session(DEFERRED, endpoint=emu.url) as h:
+    async with (
+        LiveEmulator().in_memory() as emu,
+        open_live_session(DEFERRED, endpoint=emu.url, transport=emu.memory_transport()) as h,
+    ):
         events = h.events()
         writer = h.writer()
         assert isinstance(writer, DeferredWriter)
@@ -293,7 +305,10 @@ async def test_drained_while_the_user_speaks_waits_for_the_end_of_speech() -> No
 async def test_model_audio_makes_playback_active_until_drained(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with LiveEmulator().running() as emu, open_live_session(DEFERRED, endpoint=emu.url) as h:
+    async with (
+        LiveEmulator().in_memory() as emu,
+        open_live_session(DEFERRED, endpoint=emu.url, transport=emu.memory_transport()) as h,
+    ):
         events = h.events()
         writer = h.writer()
         assert isinstance(writer, DeferredWriter)
@@ -334,7 +349,10 @@ async def test_barge_in_during_a_reply_drops_its_audio_and_cancels_the_prompt(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     emulator = LiveEmulator(LONG, realtime=True)
-    async with emulator.running() as emu, open_live_session(DEFERRED, endpoint=emu.url) as h:
+    async with (
+        emulator.in_memory() as emu,
+        open_live_session(DEFERRED, endpoint=emu.url, transport=emu.memory_transport()) as h,
+    ):
         events = h.events()
         writer = h.writer()
         assert isinstance(writer, DeferredWriter)
@@ -365,7 +383,10 @@ async def test_a_server_interruption_stops_playback(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     emulator = LiveEmulator(LONG, realtime=True)
-    async with emulator.running() as emu, open_live_session(VOICE, endpoint=emu.url) as h:
+    async with (
+        emulator.in_memory() as emu,
+        open_live_session(VOICE, endpoint=emu.url, transport=emu.memory_transport()) as h,
+    ):
         events = h.events()
         await h.send_text("tell me a story")
         await until(events, LiveEvent.Audio)
@@ -390,7 +411,10 @@ def test_turn_commit_needs_client_authority_and_an_input_vad() -> None:
 async def test_client_vad_edges_time_the_turn_and_the_response(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with LiveEmulator().running() as emu, open_live_session(VOICE, endpoint=emu.url) as h:
+    async with (
+        LiveEmulator().in_memory() as emu,
+        open_live_session(VOICE, endpoint=emu.url, transport=emu.memory_transport()) as h,
+    ):
         emu.queue_transcript("hello there")
         events = h.events()
         for chunk in chunks_of(utterance()):

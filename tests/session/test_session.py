@@ -22,7 +22,7 @@ from livehandle._errors import (
 )
 from livehandle._events import SessionEnd, SessionEvent, SessionPhase
 from livehandle._session import Session, SessionOptions, open_session
-from livehandle._transport import Endpoint
+from livehandle._transport import Endpoint, MemoryConnection, MemoryTransport
 from livehandle._wire import messages as m
 from tests.session.server import Peer, live_server
 from tests.testing.helpers import until
@@ -359,13 +359,19 @@ async def test_vertex_session_id_is_published_with_connected() -> None:
 async def test_setup_complete_never_arriving_times_out(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with live_server(setup_complete=None) as server:
-        start = trio.current_time()
-        with pytest.raises(SessionTimeout) as info:
-            async with open_session(SETUP, endpoint=Endpoint.from_url(server.url)):
-                pytest.fail("must not get here")
-        assert info.value.stage == "setupComplete" and info.value.seconds == 15.0
-        assert trio.current_time() - start == pytest.approx(15.0, abs=0.5)
+    async def never_answers(server: MemoryConnection) -> None:  # in memory: a mock clock
+        await server.receive()  # the setup
+        await trio.sleep_forever()
+
+    transport = MemoryTransport(never_answers)
+    start = trio.current_time()
+    with pytest.raises(SessionTimeout) as info:
+        async with open_session(
+            SETUP, endpoint=Endpoint.from_url("ws://server.invalid"), transport=transport
+        ):
+            pytest.fail("must not get here")
+    assert info.value.stage == "setupComplete" and info.value.seconds == 15.0
+    assert trio.current_time() - start == pytest.approx(15.0, abs=0.5)
 
 
 async def test_rejected_setup_raises_the_close_error_from_open() -> None:

@@ -11,11 +11,13 @@ from livehandle._events import SessionEvent
 from livehandle._session import Session, SessionOptions
 from livehandle._transport import Endpoint
 from livehandle._wire import messages as m
+from livehandle.testing import MEMORY_URL
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from livehandle._broadcast import Subscription
+    from livehandle._transport import Transport
     from livehandle.testing import LiveEmulator
 
 T = TypeVar("T")
@@ -42,14 +44,23 @@ def mic(pcm: bytes) -> m.RealtimeInput:
     return m.RealtimeInput(audio=m.Blob("audio/pcm;rate=16000", pcm))
 
 
+def transport_for(emu: LiveEmulator) -> Transport | None:
+    """The emulator's memory transport when it serves in memory only, else None (WebSocket)."""
+    return emu.memory_transport() if emu.url == MEMORY_URL else None
+
+
 @asynccontextmanager
 async def connect(
     emu: LiveEmulator, setup: m.Setup = SETUP_TEXT, *, endpoint: Endpoint | None = None
 ) -> AsyncIterator[tuple[Session, Subscription[SessionEvent]]]:
-    """A session on the emulator, subscribed before it connects (no event is missed)."""
+    """A session on the emulator, subscribed before it connects (no event is missed).
+
+    In memory when the emulator serves in memory (``in_memory()``), else over its socket.
+    """
     session = Session(
         setup,
         endpoint=endpoint or Endpoint.from_url(emu.url),
+        transport=transport_for(emu),
         options=SessionOptions(event_capacity=100_000),
     )
     events = session.subscribe()

@@ -145,7 +145,7 @@ async def test_fast_pace_sends_everything_at_once_and_realtime_paces_audio(
     del m_audio
     for realtime, expected in ((False, 0.0), (True, 2.0)):
         async with (
-            LiveEmulator(scenario, realtime=realtime).running() as emu,
+            LiveEmulator(scenario, realtime=realtime).in_memory() as emu,
             connect(emu, SETUP_AUDIO) as (session, events),
         ):
             await session.send(user_text("go"))
@@ -247,7 +247,7 @@ async def test_user_speech_during_a_reply_interrupts_it(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        LiveEmulator(LONG, realtime=True).running() as emu,
+        LiveEmulator(LONG, realtime=True).in_memory() as emu,
         connect(emu, SETUP_AUDIO) as (
             session,
             events,
@@ -265,7 +265,7 @@ async def test_user_speech_during_a_reply_interrupts_it(
 
 async def test_a_new_text_turn_interrupts_the_reply(autojump_clock: trio.testing.MockClock) -> None:
     async with (
-        LiveEmulator(LONG, realtime=True).running() as emu,
+        LiveEmulator(LONG, realtime=True).in_memory() as emu,
         connect(emu, SETUP_AUDIO) as (
             session,
             events,
@@ -286,7 +286,7 @@ async def test_no_interruption_lets_the_model_finish(
     config = m.RealtimeInputConfig(activity_handling=m.ActivityHandling.NO_INTERRUPTION)
     setup = attrs.evolve(SETUP_AUDIO, realtime_input_config=config)
     async with (
-        LiveEmulator(LONG, realtime=True).running() as emu,
+        LiveEmulator(LONG, realtime=True).in_memory() as emu,
         connect(emu, setup) as (
             session,
             events,

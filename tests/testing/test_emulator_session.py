@@ -210,7 +210,7 @@ async def test_go_away_after_connection_age_then_deadline_close(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     scenario = Scenario(go_away_after=540, go_away_time_left=50)
-    async with LiveEmulator(scenario).running() as emu, connect(emu) as (session, events):
+    async with LiveEmulator(scenario).in_memory() as emu, connect(emu) as (session, events):
         start = trio.current_time()
         go_away = (await until(events, SessionEvent.GoAway))[-1]
         at_go_away = trio.current_time() - start
@@ -225,7 +225,7 @@ async def test_go_away_after_connection_age_then_deadline_close(
 
 async def test_go_away_after_a_turn_count(autojump_clock: trio.testing.MockClock) -> None:
     scenario = Scenario(go_away_after_turns=2, go_away_time_left=5)
-    async with LiveEmulator(scenario).running() as emu, connect(emu) as (session, events):
+    async with LiveEmulator(scenario).in_memory() as emu, connect(emu) as (session, events):
         for text in ("one", "two"):
             await session.send(user_text(text))
             seen = await until(events, SessionEvent.TurnComplete)
@@ -292,7 +292,7 @@ async def test_stall_stops_mid_reply_until_the_user_barges_in(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with (
-        LiveEmulator(faulty(Fault("stall"))).running() as emu,
+        LiveEmulator(faulty(Fault("stall"))).in_memory() as emu,
         connect(emu) as (session, events),
     ):
         await session.send(user_text("fault"))
@@ -305,7 +305,7 @@ async def test_stall_stops_mid_reply_until_the_user_barges_in(
 
 
 async def test_delayed_setup_complete(autojump_clock: trio.testing.MockClock) -> None:
-    async with LiveEmulator(Scenario(setup_delay=4)).running() as emu:
+    async with LiveEmulator(Scenario(setup_delay=4)).in_memory() as emu:
         start = trio.current_time()
         async with connect(emu):
             assert trio.current_time() - start == pytest.approx(4, abs=0.1)
@@ -316,7 +316,7 @@ async def test_setup_complete_never_sent_times_the_client_out(
 ) -> None:
     from livehandle._errors import SessionTimeout
 
-    async with LiveEmulator(Scenario(setup_complete=False)).running() as emu:
+    async with LiveEmulator(Scenario(setup_complete=False)).in_memory() as emu:
         with pytest.raises(SessionTimeout):
             async with open_session(SETUP_TEXT, endpoint=Endpoint.from_url(emu.url)):
                 pytest.fail("must not connect")
@@ -324,7 +324,7 @@ async def test_setup_complete_never_sent_times_the_client_out(
 
 async def test_go_away_fault_mid_reply(autojump_clock: trio.testing.MockClock) -> None:
     scenario = faulty(Fault("go_away", time_left=2))
-    async with LiveEmulator(scenario).running() as emu, connect(emu) as (session, events):
+    async with LiveEmulator(scenario).in_memory() as emu, connect(emu) as (session, events):
         await session.send(user_text("fault"))
         seen = await until(events, SessionEvent.TurnComplete)
         end = await session.wait_closed()
@@ -352,7 +352,7 @@ async def test_every_client_message_is_recorded_in_order_with_timestamps(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     scenario = Scenario(default=[Pause(1), Say("ok")])
-    async with LiveEmulator(scenario).running() as emu, connect(emu) as (session, events):
+    async with LiveEmulator(scenario).in_memory() as emu, connect(emu) as (session, events):
         await session.send(user_text("a"))
         await until(events, SessionEvent.TurnComplete)
         await session.send(m.RealtimeInput(text="b"))

@@ -125,7 +125,8 @@ async def _background_result(scheduling: m.Scheduling, *, busy: bool) -> list[li
         on_tool_result=[Say("Booked: {result}")],
     )
     turns = []
-    async with LiveEmulator(scenario).running() as emu, connect(emu, SETUP) as (session, events):
+    # In memory: the callers run on a mock clock.
+    async with LiveEmulator(scenario).in_memory() as emu, connect(emu, SETUP) as (session, events):
         await session.send(user_text("book"))
         first = await until(events, SessionEvent.TurnComplete)
         call = next(e for e in first if isinstance(e, SessionEvent.ToolCall)).calls[0]

@@ -55,11 +55,13 @@ def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
     return pytester
 
 
-def docstring_example() -> str:
-    """The complete example test in the plugin's docstring, dedented."""
+def docstring_example(
+    introduction: str = "A complete test, as it would appear in a test module::",
+) -> str:
+    """An example in the plugin's docstring (the block after ``introduction``), dedented."""
     doc = pytest_plugin.__doc__
     assert doc is not None
-    _, found, rest = doc.partition("A complete test, as it would appear in a test module::\n")
+    _, found, rest = doc.partition(introduction + "\n")
     assert found
     block = []
     for line in rest.splitlines():
@@ -77,6 +79,57 @@ def test_docstring_example_passes_with_the_fixtures(inner: pytest.Pytester) -> N
     inner.makepyfile(test_example=example)
     result = inner.runpytest_subprocess(*PLUGIN_ARGS)
     result.assert_outcomes(passed=1)
+
+
+def test_docstring_in_memory_example_passes_on_a_mock_clock(inner: pytest.Pytester) -> None:
+    example = docstring_example(
+        "In memory, on a mock clock (seconds of Trio time take no wall time)::"
+    )
+    assert "live_transport" in example and "autojump_clock" in example
+    inner.makeini("[pytest]\ntrio_mode = true\nfilterwarnings = error\n")
+    inner.makepyfile(test_example=example)
+    result = inner.runpytest_subprocess(*PLUGIN_ARGS)
+    result.assert_outcomes(passed=1)
+
+
+def test_live_transport_serves_the_emulator_in_memory_without_a_socket(
+    inner: pytest.Pytester,
+) -> None:
+    inner.makeini("[pytest]\ntrio_mode = true\nfilterwarnings = error\n")
+    inner.makepyfile(
+        test_memory="""
+        import pytest
+        import trio
+
+        from livehandle import Endpoint
+        from livehandle.lowlevel import MemoryTransport, open_session
+        from livehandle.testing import MEMORY_URL
+        from inner_helpers import SETUP
+
+
+        @pytest.fixture
+        def no_sockets(monkeypatch):
+            async def refuse(*args, **kwargs):
+                raise AssertionError("the in-memory emulator opened a listening socket")
+
+            monkeypatch.setattr(trio, "open_tcp_listeners", refuse)
+
+
+        async def test_in_memory(no_sockets, live_emulator, live_endpoint, live_transport):
+            assert live_endpoint == MEMORY_URL
+            assert isinstance(live_transport, MemoryTransport)
+            endpoint = Endpoint.from_url(live_endpoint)
+            async with open_session(SETUP, endpoint=endpoint, transport=live_transport):
+                pass
+            assert len(live_emulator.connections) == 1
+
+
+        async def test_without_it_a_socket(live_emulator, live_endpoint):
+            assert live_endpoint.startswith("ws://127.0.0.1:")
+        """
+    )
+    result = inner.runpytest_subprocess(*PLUGIN_ARGS)
+    result.assert_outcomes(passed=2)
 
 
 def test_scenario_and_options_fixtures_customize_the_emulator(inner: pytest.Pytester) -> None:
@@ -175,11 +228,13 @@ def test_without_pytest_trio_the_plugin_imports_and_defines_only_sync_fixtures(
     assert module.__all__ == ["live_emulator_options", "live_emulator_scenario"]
     assert not hasattr(module, "live_emulator")
     assert not hasattr(module, "live_endpoint")
+    assert not hasattr(module, "live_transport")
     assert sorted(pytest_plugin.__all__) == [
         "live_emulator",
         "live_emulator_options",
         "live_emulator_scenario",
         "live_endpoint",
+        "live_transport",
     ]
 
 

@@ -278,3 +278,71 @@ async def test_refuse_can_be_turned_off_between_connects(nursery):
 
     with pytest.raises(NormalClosure):
         await client.receive()
+
+
+async def test_both_ends_carry_the_endpoint_the_client_asked_for(nursery):
+    seen = []
+
+    async def look(end: MemoryConnection) -> None:
+        seen.append(end.endpoint)
+
+    transport = MemoryTransport(look)
+    endpoint = Endpoint.google_ai(KEY, key_in_query=True, base_url="ws://127.0.0.1:1234")
+    client = await transport.connect(endpoint, nursery)
+    with pytest.raises(NormalClosure):
+        await client.receive()
+
+    assert seen == [client.endpoint] == transport.connections
+    assert seen[0].url.endswith(f"?key={KEY}")  # the handler can check the credential
+    assert KEY not in repr(client.endpoint)
+    bare, _ = memory_connection_pair()
+    assert bare.endpoint is None
+
+
+async def test_a_gate_refuses_with_an_http_status_and_no_credential(nursery):
+    gated = []
+
+    def gate(resolved):
+        gated.append(resolved)
+        return (404, f"no such path; you sent {resolved.url}") if "nope" in resolved.url else None
+
+    transport = MemoryTransport(lambda end: end.aclose(), gate=gate)
+    with pytest.raises(ConnectFailed) as info:
+        await transport.connect(Endpoint.from_url(f"ws://test.invalid/nope?key={KEY}"), nursery)
+    assert info.value.status_code == 404
+    assert str(info.value) == (
+        "ws://test.invalid/nope?key=*** rejected the WebSocket upgrade with HTTP 404: "
+        "no such path; you sent ws://test.invalid/nope?key=***"
+    )
+
+    client = await transport.connect(Endpoint.from_url("ws://test.invalid/yes"), nursery)
+    with pytest.raises(NormalClosure):
+        await client.receive()
+    assert len(gated) == len(transport.connections) == 2
+
+
+async def test_a_refusing_transport_does_not_consult_its_gate(nursery):
+    def gate(resolved):
+        raise AssertionError("the gate must not be called")
+
+    transport = MemoryTransport(lambda end: end.aclose(), refuse=True, gate=gate)
+    with pytest.raises(ConnectFailed) as info:
+        await transport.connect(Endpoint.from_url("ws://test.invalid"), nursery)
+    assert info.value.status_code is None
+
+
+async def test_serve_in_runs_the_handler_beyond_the_client_nursery(nursery, autojump_clock):
+    served = trio.Event()
+
+    async def outlive(end: MemoryConnection) -> None:
+        await end.send("hi")
+        await trio.sleep(1)  # the client's nursery is gone by now
+        served.set()
+
+    transport = MemoryTransport(outlive, serve_in=nursery)
+    async with trio.open_nursery() as client_nursery:
+        client = await transport.connect(Endpoint.from_url("ws://test.invalid"), client_nursery)
+        assert await client.receive() == "hi"
+        client_nursery.cancel_scope.cancel()
+    with trio.fail_after(5):
+        await served.wait()

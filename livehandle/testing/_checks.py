@@ -1,0 +1,128 @@
+"""The emulator's gatekeeping, as Gemini does it: request paths, credentials, setup messages.
+
+Pure functions of what the client sent and how the emulator is configured, shared by the socket
+and the in-memory ways in, so that both refuse exactly the same things with the same reasons.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Set
+
+    from livehandle._wire import messages as m
+    from livehandle.testing._record import EmulatorConnection
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "INVALID_ARGUMENT",
+    "NOT_A_LIVE_PATH",
+    "credential_problem",
+    "route",
+    "setup_problem",
+]
+
+#: Model ids the emulator knows (wire-protocol.md's table); others close with 1008.
+DEFAULT_MODELS = frozenset(
+    {
+        "gemini-2.0-flash-live-001",
+        "gemini-live-2.5-flash-preview",
+        "gemini-2.5-flash-native-audio-preview-09-2025",
+        "gemini-2.5-flash-native-audio-preview-12-2025",
+        "gemini-live-2.5-flash-native-audio",
+        "gemini-3.1-flash-live-preview",
+        "gemini-3.8-live",
+        "gemini-3.8-live-extended-thinking",
+    }
+)
+
+INVALID_ARGUMENT = "Request contains an invalid argument."
+NOT_A_LIVE_PATH = "not a Live API path"  # the body of the HTTP 404 for other paths
+BAD_KEY = "API key not valid. Please pass a valid API key."
+BAD_TOKEN = "Request had invalid authentication credentials."
+
+_GOOGLE_PATH = re.compile(
+    r"/ws/google\.ai\.generativelanguage\.(v1[a-z0-9]*)\.GenerativeService"
+    r"\.(BidiGenerateContent|BidiGenerateContentConstrained)"
+)
+_VERTEX_PATH = re.compile(
+    r"/ws/google\.cloud\.aiplatform\.(v1beta1|v1)\.LlmBidiService/BidiGenerateContent"
+)
+_VERTEX_MODEL = re.compile(r"projects/[^/]+/locations/[^/]+/publishers/google/models/([^/]+)")
+
+Route = tuple[Literal["google_ai", "vertex"], str, bool]
+
+
+def route(path: str) -> Route | None:
+    """(backend, api_version, constrained) for a request path, or None if it is not served.
+
+    ``/`` (and the empty path) is treated as Google AI ``v1beta``.
+    """
+    bare = urllib.parse.urlsplit(path).path
+    if bare in ("", "/"):
+        return "google_ai", "v1beta", False
+    if match := _GOOGLE_PATH.fullmatch(bare):
+        return "google_ai", match.group(1), match.group(2).endswith("Constrained")
+    if match := _VERTEX_PATH.fullmatch(bare):
+        return "vertex", match.group(1), False
+    return None
+
+
+def credential_problem(
+    record: EmulatorConnection,
+    *,
+    api_key: str | None,
+    ephemeral_tokens: Set[str],
+    bearer_tokens: Set[str],
+) -> str | None:
+    """The close reason for credentials that are not accepted, or None (checked when configured)."""
+    query = record.query
+    auth = record.headers.get("authorization", "")
+    if record.backend == "vertex":
+        if bearer_tokens and auth.removeprefix("Bearer ") not in bearer_tokens:
+            return BAD_TOKEN
+        return None
+    if record.constrained:
+        token = query.get("access_token") or auth.removeprefix("Token ")
+        if ephemeral_tokens and token not in ephemeral_tokens:
+            return BAD_KEY
+        return None
+    if api_key is not None:
+        key = record.headers.get("x-goog-api-key") or query.get("key")
+        if key != api_key:
+            return BAD_KEY
+    return None
+
+
+def setup_problem(
+    record: EmulatorConnection, setup: m.Setup, models: Set[str] | None
+) -> tuple[int, str] | None:
+    """Why this setup is refused, as ``(code, reason)``, or None; ``models=None`` accepts any."""
+    if record.backend == "vertex":
+        match = _VERTEX_MODEL.fullmatch(setup.model)
+        model_id = match.group(1) if match else None
+        if model_id is None or (models is not None and model_id not in models):
+            return (
+                1008,
+                f"Publisher Model `{setup.model}` was not found or your project does not "
+                "have access to it.",
+            )
+    else:
+        model_id = setup.model.removeprefix("models/")
+        if not setup.model.startswith("models/") or (models is not None and model_id not in models):
+            return 1008, (
+                f"{setup.model} is not found for API version {record.api_version}, or is not "
+                "supported for bidiGenerateContent. Call ListModels to see the list of "
+                "available models and their supported methods."
+            )
+    config = setup.generation_config
+    modalities = (config.response_modalities if config else None) or ()
+    if len(modalities) > 1:
+        return 1007, INVALID_ARGUMENT
+    resumption = setup.session_resumption
+    if resumption is not None and resumption.transparent and record.backend != "vertex":
+        return 1007, INVALID_ARGUMENT
+    return None
