@@ -1,4 +1,4 @@
-"""Developer sessions.  CI (``.ci/run``) runs ``tests lint typecheck compat docs demo``."""
+"""Developer sessions.  CI (``.ci/run``) runs ``tests coverage lint typecheck compat docs demo``."""
 
 from __future__ import annotations
 
