@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 MODEL = "models/gemini-3.8-live"
+ROUTING_KEY = "AIzaSy-emulator-routing-key"
 TEXT = m.GenerationConfig(response_modalities=(m.Modality.TEXT,))
 AUDIO = m.GenerationConfig(response_modalities=(m.Modality.AUDIO,))
 SETUP_TEXT = m.Setup(model=MODEL, generation_config=TEXT)
@@ -103,3 +104,31 @@ def transcript_of(events: list[SessionEvent]) -> str:
 
 def audio_of(events: list[SessionEvent]) -> bytes:
     return b"".join(e.data for e in events if isinstance(e, SessionEvent.AudioData))
+
+
+#: Endpoints of every kind, each with the backend, API version and constrained flag the emulator
+#: should route it to: (make(url), backend, version, constrained).
+ROUTED_ENDPOINTS = [
+    (lambda url: Endpoint.from_url(url), "google_ai", "v1beta", False),
+    (lambda url: Endpoint.google_ai(ROUTING_KEY, base_url=url), "google_ai", "v1beta", False),
+    (
+        lambda url: Endpoint.google_ai(ROUTING_KEY, base_url=url, api_version="v1alpha"),
+        "google_ai",
+        "v1alpha",
+        False,
+    ),
+    (
+        lambda url: Endpoint.ephemeral_token("auth_tokens/t1", base_url=url),
+        "google_ai",
+        "v1alpha",
+        True,
+    ),
+    (
+        lambda url: Endpoint.vertex(
+            project="p", location="us-central1", token=lambda: "tok", base_url=url
+        ),
+        "vertex",
+        "v1beta1",
+        False,
+    ),
+]

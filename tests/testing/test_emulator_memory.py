@@ -13,34 +13,9 @@ from livehandle._session import open_session
 from livehandle._transport import Connection, Endpoint, MemoryTransport
 from livehandle._wire import messages as m
 from livehandle.testing import MEMORY_URL, Fault, LiveEmulator, Rule, Say, Scenario, When
-from tests.testing.helpers import SETUP_TEXT, connect, text_of, until, user_text
+from tests.testing.helpers import ROUTED_ENDPOINTS, SETUP_TEXT, connect, text_of, until, user_text
 
 KEY = "AIzaSy-emulator-memory-key"
-
-ENDPOINTS = [
-    (lambda url: Endpoint.from_url(url), "google_ai", "v1beta", False),
-    (lambda url: Endpoint.google_ai(KEY, base_url=url), "google_ai", "v1beta", False),
-    (
-        lambda url: Endpoint.google_ai(KEY, base_url=url, api_version="v1alpha"),
-        "google_ai",
-        "v1alpha",
-        False,
-    ),
-    (
-        lambda url: Endpoint.ephemeral_token("auth_tokens/t1", base_url=url),
-        "google_ai",
-        "v1alpha",
-        True,
-    ),
-    (
-        lambda url: Endpoint.vertex(
-            project="p", location="us-central1", token=lambda: "tok", base_url=url
-        ),
-        "vertex",
-        "v1beta1",
-        False,
-    ),
-]
 
 
 async def test_in_memory_serves_a_turn_without_a_socket_on_a_mock_clock(
@@ -65,7 +40,7 @@ async def test_in_memory_serves_a_turn_without_a_socket_on_a_mock_clock(
         _ = emulator.url
 
 
-@pytest.mark.parametrize(("make", "backend", "version", "constrained"), ENDPOINTS)
+@pytest.mark.parametrize(("make", "backend", "version", "constrained"), ROUTED_ENDPOINTS)
 async def test_paths_are_routed_as_over_a_socket(
     make, backend: str, version: str, constrained: bool
 ) -> None:

@@ -13,7 +13,16 @@ from livehandle._session import open_session
 from livehandle._transport import Endpoint, WebSocketTransport
 from livehandle._wire import messages as m
 from livehandle.testing import Fault, LiveEmulator, Pause, Rule, Say, Scenario, When
-from tests.testing.helpers import MODEL, SETUP_TEXT, connect, kinds, text_of, until, user_text
+from tests.testing.helpers import (
+    MODEL,
+    ROUTED_ENDPOINTS,
+    SETUP_TEXT,
+    connect,
+    kinds,
+    text_of,
+    until,
+    user_text,
+)
 
 KEY = "AIzaSy-emulator-test-key"
 RESUMABLE = attrs.evolve(SETUP_TEXT, session_resumption=m.SessionResumptionConfig())
@@ -36,32 +45,7 @@ async def test_serve_with_nursery_start_returns_once_listening() -> None:
     assert len(emu.connections) == 1
 
 
-@pytest.mark.parametrize(
-    ("make", "backend", "version", "constrained"),
-    [
-        (lambda url: Endpoint.google_ai(KEY, base_url=url), "google_ai", "v1beta", False),
-        (
-            lambda url: Endpoint.google_ai(KEY, base_url=url, api_version="v1alpha"),
-            "google_ai",
-            "v1alpha",
-            False,
-        ),
-        (
-            lambda url: Endpoint.ephemeral_token("auth_tokens/t1", base_url=url),
-            "google_ai",
-            "v1alpha",
-            True,
-        ),
-        (
-            lambda url: Endpoint.vertex(
-                project="p", location="us-central1", token=lambda: "tok", base_url=url
-            ),
-            "vertex",
-            "v1beta1",
-            False,
-        ),
-    ],
-)
+@pytest.mark.parametrize(("make", "backend", "version", "constrained"), ROUTED_ENDPOINTS)
 async def test_google_ai_constrained_and_vertex_paths_are_served(
     make, backend: str, version: str, constrained: bool
 ) -> None:
