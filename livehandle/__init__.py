@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings as _warnings
 from typing import Any as _Any
 
-from livehandle import _public
+from livehandle import _deprecated, _public
 from livehandle._broadcast import Subscription as Subscription
 from livehandle._config.delivery import (
     ContextDelivery as ContextDelivery,
@@ -164,6 +164,9 @@ _public.publish(__name__, globals())
 
 # Imported here so that the low-level names report their namespace from the first import on.
 from livehandle import lowlevel as lowlevel  # noqa: E402
+
+# The previous release's module paths (livehandle.wire.messages, livehandle.transport...).
+_deprecated.install()
 
 #: Names that moved to :mod:`livehandle.lowlevel`; still importable from here for one release.
 _MOVED_TO_LOWLEVEL = frozenset(

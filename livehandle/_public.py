@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import inspect
+import sys
 import types
 from typing import Any, NoReturn, TypeVar, cast
 
@@ -33,9 +35,12 @@ def publish(namespace: str, names: dict[str, Any]) -> None:
 
     Only objects defined inside livehandle are touched (a re-exported third-party class keeps its
     own module), and nested classes follow their outer class (``LiveEvent.Audio`` becomes
-    ``livehandle.LiveEvent.Audio``).  The string annotations of attrs classes are resolved first,
-    while their defining module is still the one named in ``__module__``: cattrs and
-    ``attrs.resolve_types`` look names up there.
+    ``livehandle.LiveEvent.Audio``).
+
+    A class's string annotations are resolved first, while its defining module is still the one
+    named in ``__module__``: :func:`typing.get_type_hints`, ``attrs.resolve_types`` and cattrs look
+    names up in ``sys.modules[cls.__module__]``, which after the rewrite is the namespace.  An
+    annotation that names something imported only for type checkers stays a string.
     """
     for name in names["__all__"]:
         _claim(names[name], namespace, set())
@@ -49,10 +54,7 @@ def _claim(obj: object, namespace: str, seen: set[int]) -> None:
     if not isinstance(module, str) or not module.startswith(_PRIVATE_PREFIX):
         return
     if isinstance(obj, type):
-        if attrs.has(obj):
-            # An annotation only importable for type checkers stays lazy.
-            with contextlib.suppress(NameError):
-                attrs.resolve_types(obj)
+        _resolve_annotations(obj, module)
         obj.__module__ = namespace
         qualname = obj.__qualname__
         for member in vars(obj).values():
@@ -60,6 +62,26 @@ def _claim(obj: object, namespace: str, seen: set[int]) -> None:
                 _claim(member, namespace, seen)
     elif isinstance(obj, types.FunctionType):
         obj.__module__ = namespace
+
+
+def _resolve_annotations(cls: type, module: str) -> None:
+    """Replace ``cls``'s own string annotations by the objects they name in ``module``."""
+    own = inspect.get_annotations(cls)
+    if not any(isinstance(v, str) for v in own.values()):
+        return
+    globalns = dict(vars(sys.modules[module]))
+    localns = dict(vars(cls))
+    resolved: dict[str, object] = {}
+    for name, annotation in own.items():
+        resolved[name] = annotation
+        if isinstance(annotation, str):
+            # For type checkers only (a TYPE_CHECKING import): left as the string it is.
+            with contextlib.suppress(NameError, AttributeError, TypeError, SyntaxError):
+                resolved[name] = eval(annotation, globalns, localns)
+    cls.__annotations__ = resolved
+    if attrs.has(cls):
+        with contextlib.suppress(NameError):
+            attrs.resolve_types(cls)
 
 
 class NoPublicConstructor(abc.ABCMeta):

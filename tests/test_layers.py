@@ -39,7 +39,7 @@ LAYERS: dict[str, int] = {
     # the public namespaces re-export from everything below them
     "__init__": 13,
     "lowlevel": 13,
-    "wire": 13,
+    "_deprecated": 13,
     "_cli": 14,
     "__main__": 14,
     "testing": 15,
