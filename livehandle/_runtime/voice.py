@@ -125,7 +125,6 @@ class VoiceRuntime:
         self._preroll_bytes = 0
         self._preroll_limit = PREROLL_MS * self._sample_rate * 2 // 1000
         self._dropped_outside_activity = 0
-        self._activity_open = False  # an activityStart went out and its activityEnd did not
         self._audio_ms = 0  # the audio clock: milliseconds of microphone audio sent so far
         self._executor = EffectExecutor(writer, emit=emit, pending=self.pending, barge_in=barge_in)
         self._host = TaskHost("the voice runtime")
@@ -202,7 +201,7 @@ class VoiceRuntime:
         if not self._client_authority:
             await send(data)
             return
-        if not self._activity_open:
+        if not self.writer.activity_open:
             self._preroll.append(data)
             self._preroll_bytes += len(data)
             while self._preroll_bytes > self._preroll_limit and len(self._preroll) > 1:
@@ -211,8 +210,12 @@ class VoiceRuntime:
             return
         while self._preroll:
             chunk = self._preroll.popleft()
+            try:
+                await send(chunk)
+            except BaseException:
+                self._preroll.appendleft(chunk)  # not sent (cancelled, closed): kept, in order
+                raise
             self._preroll_bytes -= len(chunk)
-            await send(chunk)
         await send(data)
 
     def _model_is_speaking(self) -> bool:
@@ -235,17 +238,13 @@ class VoiceRuntime:
 
     async def mark_activity(self, *, start: bool) -> None:
         """Send ``activityStart`` (or ``activityEnd``) once per edge; client authority only."""
-        if not self._client_authority or self._activity_open is start:
+        if not self._client_authority:
             return
-        self._activity_open = start  # first, so that a concurrent caller does not repeat it
-        try:
-            if start:
-                await self.writer.signal_activity_start()
-            else:
-                await self.writer.signal_activity_end()
-        except BaseException:
-            self._activity_open = not start  # not sent (cancelled, or the session ended)
-            raise
+        # The writer sends each edge once, whoever asks (this runtime or the application).
+        if start:
+            await self.writer.signal_activity_start()
+        else:
+            await self.writer.signal_activity_end()
 
     # -- the voice edges ----------------------------------------------------------------------
 

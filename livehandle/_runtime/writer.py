@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+import trio
+
 from livehandle._wire import messages as m
 
 if TYPE_CHECKING:
@@ -137,6 +139,7 @@ class SessionWriter:
         self._session = session
         self._instruction_message = instruction_message
         self._telemetry = telemetry
+        self._activity_open = False  # an activityStart went out and its activityEnd did not
 
     # -- user input ---------------------------------------------------------------------------
 
@@ -195,13 +198,38 @@ class SessionWriter:
         text = check_text(instruction, "the new instruction")
         await self._session.send(self._instruction_message(text))
 
+    @property
+    def activity_open(self) -> bool:
+        """True between an ``activityStart`` this writer sent and the ``activityEnd`` after it."""
+        return self._activity_open
+
     async def signal_activity_start(self) -> None:
-        """Mark the start of user activity (only meaningful with server VAD disabled)."""
-        await self._session.send(m.RealtimeInput(activity_start=m.ActivityStart()))
+        """Mark the start of user activity (only meaningful with server VAD disabled).
+
+        Once per edge: while an activity is open a second start sends nothing, whoever asks
+        (the voice runtime, an effect, or the application through ``handle.writer()``).
+        """
+        await self._mark_activity(start=True)
 
     async def signal_activity_end(self) -> None:
-        """Mark the end of user activity (only meaningful with server VAD disabled)."""
-        await self._session.send(m.RealtimeInput(activity_end=m.ActivityEnd()))
+        """Mark the end of user activity; nothing is sent when no activity is open."""
+        await self._mark_activity(start=False)
+
+    async def _mark_activity(self, *, start: bool) -> None:
+        if self._activity_open is start:
+            await trio.lowlevel.checkpoint()  # a public async method is always a checkpoint
+            return
+        self._activity_open = start  # first, so that a concurrent caller does not repeat it
+        mark = (
+            m.RealtimeInput(activity_start=m.ActivityStart())
+            if start
+            else m.RealtimeInput(activity_end=m.ActivityEnd())
+        )
+        try:
+            await self._session.send(mark)
+        except BaseException:
+            self._activity_open = not start  # not sent (cancelled, or the session ended)
+            raise
 
     async def send_audio_stream_end(self) -> None:
         """Tell server VAD the microphone paused, so it ends a pending speech turn."""

@@ -256,9 +256,29 @@ PASS_THROUGH: dict[str, Callable[[DeferredWriter], Awaitable[None]]] = {
     ),
     "update_instruction": lambda w: w.update_instruction("be brief"),
     "signal_activity_start": lambda w: w.signal_activity_start(),
-    "signal_activity_end": lambda w: w.signal_activity_end(),
+    "signal_activity_end": lambda w: _end_an_open_activity(w),
     "send_audio_stream_end": lambda w: w.send_audio_stream_end(),
 }
+
+
+async def _end_an_open_activity(writer: DeferredWriter) -> None:
+    writer._activity_open = True  # as after a start (an end with none open sends nothing)
+    await writer.signal_activity_end()
+
+
+async def test_activity_marks_go_out_once_per_edge() -> None:
+    writer, _, session = make_writer()
+    await writer.signal_activity_end()  # nothing open: nothing to end
+    await writer.signal_activity_start()
+    await writer.signal_activity_start()
+    assert writer.activity_open
+    await writer.signal_activity_end()
+    await writer.signal_activity_end()
+    assert not writer.activity_open
+    assert session.sent == [
+        m.RealtimeInput(activity_start=m.ActivityStart()),
+        m.RealtimeInput(activity_end=m.ActivityEnd()),
+    ]
 
 
 @pytest.mark.parametrize("method", sorted(PASS_THROUGH))
