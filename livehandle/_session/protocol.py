@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import trio
+
 from livehandle._events import SessionEvent, SessionPhase
 from livehandle._wire import messages as m
 
@@ -37,6 +39,8 @@ class ProtocolState:
         self._publish = publish
         self.phase = SessionPhase.DISCONNECTED
         self.resume_handle: str | None = None
+        #: When a ``goAway`` arrived (Trio time) and the time it left, or None.
+        self.go_away: tuple[float, float | None] | None = None
         self._turn_text: list[str] = []
         self._pending_calls: set[str] = set()
 
@@ -93,6 +97,7 @@ class ProtocolState:
                     self.set_phase(SessionPhase.ACTIVE)
                 publish(SessionEvent.ToolCallCancelled(ids))
             case m.GoAway(time_left=time_left):
+                self.go_away = (trio.current_time(), time_left)
                 publish(SessionEvent.GoAway(time_left))
             case m.SessionResumptionUpdate():
                 resumable = message.resumable

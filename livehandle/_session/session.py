@@ -67,6 +67,7 @@ class Session:
         endpoint: Endpoint,
         transport: Transport | None = None,
         options: SessionOptions | None = None,
+        on_written: Callable[[int], None] | None = None,
     ) -> None:
         if transport is None:
             transport = WebSocketTransport()
@@ -77,6 +78,7 @@ class Session:
         self._options = options or SessionOptions()
         self._events: Broadcast[SessionEvent] = Broadcast(self._options.event_capacity)
         self._taps: list[Callable[[SessionEvent], None]] = []
+        self._on_written = on_written
         # lossless: send() waits when the writer is behind
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[
             tuple[str, m.ClientMessage | None]  # None: an audio frame, nothing to do once sent
@@ -180,6 +182,18 @@ class Session:
         """
         self._check_open()
         await self._enqueue(encode_realtime_audio(pcm, mime_type), None)
+
+    async def send_encoded(self, text: str, message: m.ClientMessage | None = None) -> None:
+        """Queue a client message already encoded to JSON text (for a layer that keeps it).
+
+        ``message`` is the decoded form, for the session's own bookkeeping (the typed-text events,
+        the tool-call phase); None for an audio frame.  The text is sent as it is.
+
+        Raises:
+            SessionClosed: the session has ended or is closing (raised at once).
+        """
+        self._check_open()
+        await self._enqueue(text, message)
 
     async def _enqueue(self, text: str, message: m.ClientMessage | None) -> None:
         # A cancel point always; a scheduler round trip only when the queue is full.  A burst of
@@ -339,7 +353,14 @@ class Session:
                     continue
                 self._protocol.handle(message)
         except ConnectionClosed as exc:
-            self._finish(_end_for(exc, self._protocol.resume_handle, closing=self._closing))
+            self._finish(
+                _end_for(
+                    exc,
+                    self._protocol.resume_handle,
+                    closing=self._closing,
+                    after_go_away=self._protocol.go_away is not None,
+                )
+            )
         # Stop the writer (it may be blocked on the dead socket), let the transport finish its
         # close handshake and cleanup (idempotent, bounded), then end whatever the transport left
         # in the nursery, so run() returns promptly on every path.
@@ -383,6 +404,8 @@ class Session:
                         return  # the reader sees the same close and ends the session
                     for _, message in batch:
                         self._protocol.after_send(message)
+                    if self._on_written is not None:
+                        self._on_written(len(batch))
         except (trio.EndOfChannel, trio.ClosedResourceError):
             pass  # closed and drained: a graceful close, or the end of the session
         finally:
@@ -424,13 +447,28 @@ class Session:
             log.info("session ended: %s", end.error)
 
 
+#: Close codes that end a connection for a reason of its own even after a goAway.
+_FATAL_CODES = (1007, 1008)
+
+
 def _end_for(
-    error: SessionError, resume_handle: str | None, *, closing: bool = False
+    error: SessionError,
+    resume_handle: str | None,
+    *,
+    closing: bool = False,
+    after_go_away: bool = False,
 ) -> SessionEnd:
-    """Describe the end caused by ``error`` (a close, a timeout, a refused connection)."""
+    """Describe the end caused by ``error`` (a close, a timeout, a refused connection).
+
+    After a ``goAway`` the server ends the connection when its time is up (close 1011 "Deadline
+    expired", or a plain drop, wire-protocol §3.5, §5.4): that is the announced end, not a
+    failure, and its reason is ``"go_away"``.
+    """
     if isinstance(error, ConnectionClosed):
         if closing:
             return SessionEnd("client", error.code, error.reason, None, resume_handle)
+        if after_go_away and error.code not in _FATAL_CODES:
+            return SessionEnd("server", error.code, "go_away", None, resume_handle)
         if error.code == 1006:
             return SessionEnd("network", 1006, error.reason, error, resume_handle)
         failure = None if isinstance(error, NormalClosure) else error

@@ -175,7 +175,7 @@ async def test_server_normal_close_ends_done_without_error() -> None:
     assert end.ok and end.initiated_by == "server"
 
 
-async def test_go_away_is_published_and_the_deadline_close_ends_the_session(
+async def test_go_away_is_published_and_the_deadline_close_ends_the_session_cleanly(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     scenario = Scenario(go_away_after=30, go_away_time_left=10)
@@ -185,10 +185,10 @@ async def test_go_away_is_published_and_the_deadline_close_ends_the_session(
     ):
         events = handle.events()
         go_away = (await until(events, LiveEvent.GoAway))[-1]
-        with pytest.raises(ServerError) as info:
-            await handle.done()
+        end = await handle.done()  # the announced end, not a failure (issue 12, part 7)
     assert go_away == LiveEvent.GoAway(10.0)
-    assert info.value.deadline_expired
+    assert (end.initiated_by, end.code, end.reason, end.error) == ("server", 1011, "go_away", None)
+    assert end.resume_handle == handle.resume_handle()
     assert handle.state.get("session:go_away_received") is True
 
 

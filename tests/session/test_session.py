@@ -196,7 +196,7 @@ async def test_tool_call_cancellation_is_published_and_leaves_the_tool_phase() -
             await session.close()
 
 
-async def test_go_away_then_deadline_close_ends_with_resumable_server_error() -> None:
+async def test_go_away_then_deadline_close_ends_cleanly_with_reason_go_away() -> None:
     async def script(peer: Peer) -> None:
         await peer.send(m.SessionResumptionUpdate(new_handle="h1", resumable=True))
         await peer.send(m.GoAway(time_left=50.0))
@@ -207,10 +207,23 @@ async def test_go_away_then_deadline_close_ends_with_resumable_server_error() ->
         open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
     ):
         end = await session.wait_closed()
-    assert isinstance(end.error, ServerError)
-    assert end.error.deadline_expired and end.error.resumable
-    assert end.initiated_by == "server" and end.code == 1011
+    assert end.error is None and end.ok  # the end the goAway announced is not a failure
+    assert (end.initiated_by, end.code, end.reason) == ("server", 1011, "go_away")
     assert end.resume_handle == "h1"
+
+
+async def test_a_fatal_close_after_go_away_is_still_an_error() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.send(m.GoAway(time_left=50.0))
+        await peer.close(1007, "Request contains an invalid argument.")
+
+    async with (
+        live_server(script) as server,
+        open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
+    ):
+        end = await session.wait_closed()
+    assert isinstance(end.error, InvalidArgument)
+    assert end.reason == "Request contains an invalid argument."
 
 
 async def test_go_away_event_carries_time_left_in_seconds() -> None:

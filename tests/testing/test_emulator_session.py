@@ -7,7 +7,7 @@ import pytest
 import trio
 import trio.testing
 
-from livehandle._errors import ConnectFailed, ConnectionLost, InvalidArgument, ServerError
+from livehandle._errors import ConnectFailed, ConnectionLost, InvalidArgument
 from livehandle._events import SessionEvent
 from livehandle._session import open_session
 from livehandle._transport import Endpoint, WebSocketTransport
@@ -203,8 +203,8 @@ async def test_go_away_after_connection_age_then_deadline_close(
     assert isinstance(go_away, SessionEvent.GoAway) and go_away.time_left == 50
     assert at_go_away == pytest.approx(540, abs=0.1)
     assert at_close == pytest.approx(590, abs=0.1)
-    assert isinstance(end.error, ServerError)
-    assert end.error.reason == "Deadline expired before operation could complete."
+    assert (end.code, end.reason, end.error) == (1011, "go_away", None)
+    assert emu.connections[0].close_reason == "Deadline expired before operation could complete."
 
 
 async def test_go_away_after_a_turn_count(autojump_clock: trio.testing.MockClock) -> None:
