@@ -5,18 +5,18 @@ from __future__ import annotations
 import enum
 import math
 import sys
-from typing import Any, TypeAlias, cast
+from typing import Any, TypeAlias
 
 from livehandle._convert.records import field_keys
 
 __all__ = [
     "MAX_DEPTH",
+    "TOO_DEEP",
     "JsonValue",
     "int_digit_limit",
     "segment",
     "shorten",
     "to_json_value",
-    "too_deep",
     "type_name",
 ]
 
@@ -30,6 +30,9 @@ _SHOWN_CHARS = 40
 #: both ways, long before Python's recursion limit (which would otherwise surface as a
 #: RecursionError far from the caller, or in json.dumps).
 MAX_DEPTH = 100
+
+#: Why a value nested deeper than MAX_DEPTH is refused (followed by "at <path>").
+TOO_DEEP = f"arrays and objects nest more than {MAX_DEPTH} deep"
 
 #: An int of at most this many bits has at most 603 digits, fewer than the smallest limit
 #: Python allows for sys.set_int_max_str_digits (640): no need to ask it.
@@ -61,11 +64,6 @@ def int_digit_limit(value: int) -> int | None:
     except ValueError:
         return limit
     return None
-
-
-def too_deep(path: str) -> str:
-    """The reason for refusing an array or object at ``path``, one level below MAX_DEPTH."""
-    return f"arrays and objects nest more than {MAX_DEPTH} deep at {path}"
 
 
 def segment(key: object) -> str:
@@ -123,9 +121,8 @@ def _to_json(value: object, path: str, what: str, active: set[int], depth: int) 
         if not math.isfinite(value):
             raise ValueError(f"{what} is not JSON: {value!r} at {path} is not a finite number")
         return float.__float__(value)
-    is_array = isinstance(value, list | tuple)
-    keys = None if is_array or isinstance(value, dict) else field_keys(type(value))
-    if keys is None and not is_array and not isinstance(value, dict):
+    keys = None if isinstance(value, list | tuple | dict) else field_keys(type(value))
+    if keys is None and not isinstance(value, list | tuple | dict):
         raise TypeError(
             f"{what} is not JSON: a {type(value).__qualname__} at {path} (JSON-ready values are"
             f" {_JSON_READY})"
@@ -133,17 +130,17 @@ def _to_json(value: object, path: str, what: str, active: set[int], depth: int) 
     if id(value) in active:
         raise ValueError(f"{what} is not JSON: the value at {path} contains itself")
     if depth >= MAX_DEPTH:
-        raise ValueError(f"{what} is not JSON: {too_deep(path)}")
+        raise ValueError(f"{what} is not JSON: {TOO_DEEP} at {path}")
     active.add(id(value))
     try:
-        if is_array:
+        if isinstance(value, list | tuple):
             return [
                 _to_json(item, f"{path}[{index}]", what, active, depth + 1)
                 for index, item in enumerate(value)
             ]
-        if keys is None:
-            return _object(cast("dict[Any, Any]", value), path, what, active, depth + 1)
-        fields = {key: getattr(value, key) for key in keys}
+        if isinstance(value, dict):
+            return _object(value, path, what, active, depth + 1)
+        fields = {key: getattr(value, key) for key in keys or ()}
         return _object(fields, path, what, active, depth + 1)
     finally:
         active.discard(id(value))
