@@ -15,7 +15,7 @@ to resume, retry or give up.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -63,8 +63,29 @@ _MAX_SHOWN_PROBLEMS = 5
 # -- the base ---------------------------------------------------------------------------------
 
 
+def _rebuild(cls: type[SessionError], args: tuple[Any, ...]) -> SessionError:
+    """Recreate an error from its ``args`` without calling its ``__init__`` (see ``__reduce__``)."""
+    error = cls.__new__(cls, *args)
+    error.args = args  # OSError.__new__ (ToolTimeout) leaves args to its __init__
+    return error
+
+
 class SessionError(Exception):
-    """Base class of every error livehandle raises on purpose."""
+    """Base class of every error livehandle raises on purpose.
+
+    Every subclass pickles and unpickles intact (type, message and attributes), e.g. across a
+    process boundary, whatever its ``__init__`` takes: the copy is rebuilt from the original's
+    ``args`` (its message) and attributes, not by calling ``__init__`` again.  As for Python's
+    own exceptions, the chained ``__cause__``/``__context__`` and the traceback are not
+    pickled; the message already names the cause where one is chained.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default (``type(self)(*self.args)`` then ``__dict__``) would call ``__init__`` with
+        # the finished message: a TypeError for keyword-only or several parameters, a message
+        # built twice for the close errors.  _rebuild sets ``args``; the default __setstate__
+        # restores the attributes.
+        return (_rebuild, (type(self), self.args), self.__dict__ or None)
 
 
 # -- connecting and the wire ------------------------------------------------------------------

@@ -6,12 +6,14 @@ import dataclasses
 import enum
 import json
 import math
+import sys
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 import attrs
 import pytest
 
 from livehandle._convert import (
+    MAX_DEPTH,
     MAX_SHOWN_PROBLEMS,
     StructureError,
     record_fields,
@@ -85,9 +87,21 @@ def _outcome_of(call: Any) -> tuple[str, object]:
 
 
 def _via_state(tp: object, value: object) -> tuple[str, object]:
+    # State refuses some values already in set() (an int too long to write, nesting too deep),
+    # tools only when structuring: either way counts as the state's outcome.
     state = State()
-    state.set("k", value)
-    return _outcome_of(lambda: state.get("k", tp))
+    return _outcome_of(lambda: (state.set("k", value), state.get("k", tp))[1])
+
+
+def _nested(depth: int, leaf: object = 1) -> object:
+    """``leaf`` inside ``depth`` arrays (``_nested(2)`` is ``[[1]]``)."""
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+HUGE = 10**5000  # more digits than sys.get_int_max_str_digits() allows by default
 
 
 def _via_tool(tp: object, value: object) -> tuple[str, object]:
@@ -176,10 +190,26 @@ TABLE: list[tuple[object, object, str, object]] = [
     (list[Item], [{"sku": "a"}, {"sku": 2}], "TypeError", None),
     (list[Item], [{"sku": "a", "quantity": 0.5}, {}], "ValueError", None),
     (list[Item], [{"sku": 1}, {}], "TypeError", None),
+    # limits: what json.dumps could not write is refused where it is converted
+    (int, HUGE, "ValueError", None),
+    (Any, HUGE, "ValueError", None),
+    (list[Any], [1, HUGE], "ValueError", None),
+    (int, 10**4299, ACCEPT, 10**4299),
+    (Any, _nested(MAX_DEPTH), ACCEPT, _nested(MAX_DEPTH)),
+    (Any, _nested(MAX_DEPTH + 1), "ValueError", None),
+    (Any, _nested(50_000), "ValueError", None),
+    (list[Any], _nested(MAX_DEPTH + 1), "ValueError", None),
 ]
 
 
-@pytest.mark.parametrize(("tp", "value", "outcome", "result"), TABLE)
+@pytest.mark.parametrize(
+    ("tp", "value", "outcome", "result"),
+    TABLE,
+    # pytest would write big ints out in full in the ids (and str() of HUGE raises)
+    ids=lambda value: (
+        f"{value.bit_length()}-bit-int" if isinstance(value, int) and value > 2**64 else None
+    ),
+)
 def test_state_and_tools_agree(tp: object, value: object, outcome: str, result: object) -> None:
     from_state = _via_state(tp, value)
     from_tool = _via_tool(tp, value)
@@ -374,3 +404,81 @@ def test_what_goes_in_comes_back_out() -> None:
         (Contact, {"name": "Ada", "phone": "1"}),
     ]:
         assert structure(to_json_value(value), tp) == value
+
+
+# -- limits: ints with no JSON text, nesting too deep ---------------------------------------------
+
+
+@attrs.define
+class Node:
+    name: str
+    children: list[Node] = attrs.field(factory=list)
+
+
+def _node_json(depth: int) -> dict[str, Any]:
+    node: dict[str, Any] = {"name": "leaf", "children": []}
+    for _ in range(depth - 1):
+        node = {"name": "n", "children": [node]}
+    return node
+
+
+def test_an_int_too_long_to_write_is_refused_where_it_is_converted() -> None:
+    limit = sys.get_int_max_str_digits()
+    with pytest.raises(
+        ValueError, match=rf"cart is not JSON: the int at \$\[1\] has more than {limit}"
+    ):
+        to_json_value([1, HUGE], what="cart")
+    (problem,) = _problems({"n": HUGE}, dict[str, int])
+    assert (problem.path, problem.wrong_type) == (".n", False)
+    assert problem.message == f"expected an integer of at most {limit} digits"
+    assert _problems([HUGE], list[Any])[0].path == "[0]"
+    assert to_json_value(-(10**4299)) == -(10**4299)  # 4300 digits: still writable
+
+
+def test_the_int_limit_is_the_one_json_dumps_obeys_now() -> None:
+    value = 10**700  # 701 digits
+    old = sys.get_int_max_str_digits()
+    try:
+        sys.set_int_max_str_digits(700)
+        with pytest.raises(ValueError, match="more than 700 digits"):
+            to_json_value(value)
+        sys.set_int_max_str_digits(0)  # no limit: json.dumps writes anything
+        assert to_json_value(value) == value
+    finally:
+        sys.set_int_max_str_digits(old)
+
+
+def test_nesting_deeper_than_the_limit_is_a_value_error_with_its_path() -> None:
+    too_deep = _nested(MAX_DEPTH + 1)
+    path = "$" + "[0]" * MAX_DEPTH
+    with pytest.raises(ValueError, match=rf"nest more than {MAX_DEPTH} deep") as info:
+        to_json_value(too_deep)
+    assert str(info.value).endswith(f" at {path}")
+    assert to_json_value(_nested(MAX_DEPTH)) == _nested(MAX_DEPTH)
+    (problem,) = _problems(too_deep, list[Any])
+    assert (problem.path, problem.wrong_type) == (path[1:], False)
+
+
+def test_records_and_dicts_count_as_levels_too() -> None:
+    # a node is two levels: its object and its children array
+    fits = structure(_node_json(MAX_DEPTH // 2), Node)
+    assert to_json_value(fits) == _node_json(MAX_DEPTH // 2)
+    problems = _problems(_node_json(MAX_DEPTH // 2 + 1), Node)
+    assert [problem.message for problem in problems] == [
+        f"arrays and objects nest more than {MAX_DEPTH} deep"
+    ]
+    with pytest.raises(ValueError, match="nest more than"):
+        to_json_value(Node("top", [fits]))
+    with pytest.raises(ValueError, match=r"nest more than .* at \$\.a\[0\]"):
+        to_json_value({"a": _nested(MAX_DEPTH)})
+    assert _problems({"a": _nested(MAX_DEPTH)}, dict[str, Any])[0].path.startswith(".a[0]")
+
+
+def test_a_very_deep_value_never_escapes_as_recursion_error() -> None:
+    deep = _nested(sys.getrecursionlimit() * 10)
+    with pytest.raises(ValueError, match="nest more than"):
+        to_json_value(deep)
+    with pytest.raises(StructureError):
+        structure(deep, Any)
+    with pytest.raises(StructureError):
+        structure(_node_json(sys.getrecursionlimit() * 10), Node)

@@ -19,14 +19,18 @@ no JSON form at all (bytes, a set, a datetime, a dict key that is not a string).
 means the kind is right but the value is not: a number with a fraction for an ``int``, a
 non-finite number, a string that is no member of an enum or value of a Literal, an array of the
 wrong length for a fixed tuple, an object missing a required field or carrying an unknown one, a
-container that contains itself.  When a conversion finds several problems, every one is listed;
-the error is a TypeError if any of them is, else a ValueError.
+container that contains itself, an int too long to write, arrays and objects nested too deep.
+When a conversion finds several problems, every one is listed; the error is a TypeError if any of
+them is, else a ValueError.
 
 **Numbers.**  JSON has a single number type.  An ``int`` accepts a number with an integral value:
 ``3`` and ``3.0`` both give ``3``, and ``3.5`` is a ValueError.  Encoders (models included) write
 ``3.0`` for integers, and accepting it loses nothing, whereas truncating ``3.5`` would lose data
 silently.  A ``float`` accepts any finite number and gives a ``float``.  Booleans are never
 numbers and numbers never booleans; nothing is ever parsed from a string (``"7"`` is not an int).
+An int with more digits than :func:`sys.get_int_max_str_digits` allows (4300 by default) is a
+ValueError both ways, also where the target is ``Any``: ``json.dumps`` could not write it, so it
+is refused where it is converted, not later when the value is sent or saved.
 
 **Enums and Literals** are matched by value, with the number rule above (an int-valued member
 matches ``1`` and ``1.0``, a str-valued one an equal string, a boolean only a boolean).  An enum
@@ -42,6 +46,12 @@ array of its keys); ``tuple[X, Y]`` takes arrays of exactly that length.  ``dict
 **Records.**  attrs classes, dataclasses and TypedDicts take objects keyed by their field names
 (the fields their ``__init__`` sets).  A missing required field and an unknown field are problems;
 a missing optional field gets its default.
+
+**Depth.**  Arrays and objects (records and dicts included) nest at most ``MAX_DEPTH`` (100)
+deep, the outermost being level 1; a value nested deeper is a ValueError at the path of the first
+array or object too deep, both ways and whatever the target type (``Any`` included).  Conversion
+recurses on each level; the limit keeps it well inside Python's recursion limit, so a deeply
+nested value never escapes as a RecursionError.
 
 **Unions.**  ``X | None`` takes null or an ``X``.  Any other union takes the first member type, in
 the order written, that the value fits.  ``Any`` (and a type variable) takes the value as it is.
@@ -60,6 +70,7 @@ from livehandle._convert.decode import (
     structure as structure,
 )
 from livehandle._convert.encode import (
+    MAX_DEPTH as MAX_DEPTH,
     JsonValue as JsonValue,
     segment as segment,
     shorten as shorten,
@@ -75,6 +86,7 @@ from livehandle._convert.records import (
 )
 
 __all__ = [
+    "MAX_DEPTH",
     "MAX_SHOWN_PROBLEMS",
     "JsonValue",
     "Problem",

@@ -12,7 +12,14 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import attrs
 
-from livehandle._convert.encode import segment, shorten, type_name
+from livehandle._convert.encode import (
+    MAX_DEPTH,
+    TOO_DEEP,
+    int_digit_limit,
+    segment,
+    shorten,
+    type_name,
+)
 from livehandle._convert.records import RecordField, is_typeddict, record_fields
 from livehandle._json import json_kind
 
@@ -101,21 +108,24 @@ def structure(value: object, tp: object) -> Any:
             converter supports (a programming error, not a problem of the value).
     """
     problems: list[Problem] = []
-    result = _structure(value, tp, "", problems)
+    result = _structure(value, tp, "", problems, 0)
     if problems:
         raise StructureError(problems)
     return result
 
 
-def _structure(value: object, tp: Any, path: str, out: list[Problem]) -> Any:
-    """``value`` as ``tp``; or, with the problems appended to ``out``, :data:`_FAILED`."""
+def _structure(value: object, tp: Any, path: str, out: list[Problem], depth: int) -> Any:
+    """``value`` as ``tp``; or, with the problems appended to ``out``, :data:`_FAILED`.
+
+    ``depth`` is how many arrays and objects enclose ``value``.
+    """
     origin = get_origin(tp)
     if origin is Annotated or origin in _QUALIFIERS:
-        return _structure(value, get_args(tp)[0], path, out)
+        return _structure(value, get_args(tp)[0], path, out, depth)
     if tp is Any or isinstance(tp, TypeVar):
-        return value
+        return _as_is(value, path, out, depth)
     if origin is Union or origin is types.UnionType:
-        return _union(value, tp, path, out)
+        return _union(value, tp, path, out, depth)
     if origin is Literal:
         allowed = get_args(tp)
         return _choice(value, allowed, allowed, path, out)
@@ -136,14 +146,14 @@ def _structure(value: object, tp: Any, path: str, out: list[Problem]) -> Any:
         return value if isinstance(value, str) else _wrong(out, path, "a string", value)
     container = origin or tp
     if container in _ARRAYS:
-        return _array(value, tp, _ARRAYS[container], path, out)
+        return _array(value, tp, _ARRAYS[container], path, out, depth)
     if container in _MAPPINGS:
         args = get_args(tp)
         key_type, value_type = args if len(args) == 2 else (Any, Any)
-        return _mapping(value, key_type, value_type, path, out)
+        return _mapping(value, key_type, value_type, path, out, depth)
     fields = record_fields(container)
     if fields is not None:
-        return _record(value, container, fields, path, out)
+        return _record(value, container, fields, path, out, depth)
     raise TypeError(
         f"cannot convert JSON to {type_name(tp)}: not a supported type (str, int, float, bool,"
         " None, an enum, a Literal, a list, tuple, set or dict of those, X | None, an attrs"
@@ -156,11 +166,42 @@ def _wrong(out: list[Problem], path: str, expected: str, value: object) -> Any:
     return _FAILED
 
 
+def _too_deep(out: list[Problem], path: str, depth: int) -> bool:
+    """True, with the problem recorded, when a container at ``depth`` is one level too deep."""
+    if depth < MAX_DEPTH:
+        return False
+    out.append(Problem(path, TOO_DEEP, wrong_type=False))
+    return True
+
+
+def _too_long(out: list[Problem], path: str, value: int) -> bool:
+    """True, with the problem recorded, when ``value`` has too many digits for a JSON text."""
+    limit = int_digit_limit(value)
+    if limit is None:
+        return False
+    out.append(Problem(path, f"expected an integer of at most {limit} digits", wrong_type=False))
+    return True
+
+
+def _as_is(value: object, path: str, out: list[Problem], depth: int) -> Any:
+    """``value`` unchanged (for ``Any``), once it is known to nest and write as JSON can."""
+    before = len(out)
+    if isinstance(value, list | dict):
+        if _too_deep(out, path, depth):
+            return _FAILED
+        items = enumerate(value) if isinstance(value, list) else value.items()
+        for key, item in items:
+            _as_is(item, path + segment(key), out, depth + 1)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        _too_long(out, path, value)
+    return _FAILED if len(out) > before else value
+
+
 def _integer(value: object, path: str, out: list[Problem]) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return _wrong(out, path, "an integer", value)
     if isinstance(value, int):
-        return int(value)
+        return _FAILED if _too_long(out, path, value) else int(value)
     if value.is_integer():  # False for inf and nan too
         return int(value)
     out.append(Problem(path, f"expected an integer, got the number {shorten(value)}", False))
@@ -210,17 +251,17 @@ def _choice(
     return _FAILED
 
 
-def _union(value: object, tp: Any, path: str, out: list[Problem]) -> Any:
+def _union(value: object, tp: Any, path: str, out: list[Problem], depth: int) -> Any:
     members = get_args(tp)
     if value is None and _NONE_TYPE in members:
         return None
     others = [member for member in members if member is not _NONE_TYPE]
     if len(others) == 1:
-        return _structure(value, others[0], path, out)
+        return _structure(value, others[0], path, out, depth)
     attempts: list[list[Problem]] = []
     for member in others:
         trial: list[Problem] = []
-        result = _structure(value, member, path, trial)
+        result = _structure(value, member, path, trial, depth)
         if not trial:
             return result
         attempts.append(trial)
@@ -232,9 +273,11 @@ def _union(value: object, tp: Any, path: str, out: list[Problem]) -> Any:
     return _wrong(out, path, type_name(tp), value)
 
 
-def _array(value: object, tp: Any, build: Any, path: str, out: list[Problem]) -> Any:
+def _array(value: object, tp: Any, build: Any, path: str, out: list[Problem], depth: int) -> Any:
     if not isinstance(value, list):
         return _wrong(out, path, "an array", value)
+    if _too_deep(out, path, depth):
+        return _FAILED
     args = get_args(tp)
     if build is tuple and args and args[-1] is not Ellipsis:
         if len(value) != len(args):
@@ -246,29 +289,40 @@ def _array(value: object, tp: Any, build: Any, path: str, out: list[Problem]) ->
         item_types = [args[0] if args else Any] * len(value)
     before = len(out)
     items = [
-        _structure(item, item_type, f"{path}[{index}]", out)
+        _structure(item, item_type, f"{path}[{index}]", out, depth + 1)
         for index, (item, item_type) in enumerate(zip(value, item_types, strict=True))
     ]
     return _FAILED if len(out) > before else build(items)
 
 
-def _mapping(value: object, key_type: Any, value_type: Any, path: str, out: list[Problem]) -> Any:
+def _mapping(
+    value: object, key_type: Any, value_type: Any, path: str, out: list[Problem], depth: int
+) -> Any:
     if not isinstance(value, dict):
         return _wrong(out, path, "an object", value)
+    if _too_deep(out, path, depth):
+        return _FAILED
     before = len(out)
     result: dict[Any, Any] = {}
     for key, item in value.items():
         where = path + segment(key)
-        structured_key = key if key_type is str else _structure(key, key_type, where, out)
-        result[structured_key] = _structure(item, value_type, where, out)
+        structured_key = key if key_type is str else _structure(key, key_type, where, out, depth)
+        result[structured_key] = _structure(item, value_type, where, out, depth + 1)
     return _FAILED if len(out) > before else result
 
 
 def _record(
-    value: object, cls: type, fields: tuple[RecordField, ...], path: str, out: list[Problem]
+    value: object,
+    cls: type,
+    fields: tuple[RecordField, ...],
+    path: str,
+    out: list[Problem],
+    depth: int,
 ) -> Any:
     if not isinstance(value, dict):
         return _wrong(out, path, "an object", value)
+    if _too_deep(out, path, depth):
+        return _FAILED
     before = len(out)
     kwargs: dict[str, Any] = {}
     for field in fields:
@@ -278,7 +332,7 @@ def _record(
                 out.append(Problem(where, "missing required field", wrong_type=False))
             continue
         annotation = Any if field.annotation is inspect.Parameter.empty else field.annotation
-        kwargs[field.arg] = _structure(value[field.key], annotation, where, out)
+        kwargs[field.arg] = _structure(value[field.key], annotation, where, out, depth + 1)
     known = {field.key for field in fields}
     extra = sorted(str(key) for key in value if key not in known)
     if extra:

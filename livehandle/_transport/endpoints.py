@@ -24,16 +24,41 @@ from typing import Literal
 
 import attrs
 
-__all__ = ["GOOGLE_AI_BASE_URL", "Endpoint", "ResolvedEndpoint"]
+__all__ = ["GOOGLE_AI_BASE_URL", "Endpoint", "ResolvedEndpoint", "redact_query"]
 
 GOOGLE_AI_BASE_URL = "wss://generativelanguage.googleapis.com"
 
 Backend = Literal["google_ai", "vertex", "url"]
 
-#: Query parameters of a pasted URL that carry credentials (see Endpoint.from_url).
+#: Query parameters that carry credentials (see Endpoint.from_url and redact_query); the one list.
 _SECRET_QUERY_NAMES = frozenset({"key", "access_token", "token", "api_key"})
 
 _REDACTED = "***"
+
+
+def _is_secret_name(name: str) -> bool:
+    """True for a (decoded) query parameter name that carries a credential."""
+    return name.lower() in _SECRET_QUERY_NAMES
+
+
+def redact_query(target: str) -> str:
+    """``target`` (a URL, or a request path with its query) with credential values as ``***``.
+
+    The values of the query parameters that carry credentials (``key``, ``access_token``,
+    ``token``, ``api_key``, any case) are replaced; everything else is kept exactly as written,
+    so the result is safe to show in reprs, logs and errors.  A fragment is dropped too (a
+    pasted URL may carry a token there).
+    """
+    head, sep, query = target.partition("?")
+    if not sep:
+        return head.partition("#")[0]
+    query = query.partition("#")[0]
+    pieces = []
+    for piece in query.split("&"):
+        name, equals, _ = piece.partition("=")
+        secret = equals and _is_secret_name(urllib.parse.unquote_plus(name))
+        pieces.append(f"{name}={_REDACTED}" if secret else piece)
+    return f"{head}?{'&'.join(pieces)}"
 
 
 @attrs.frozen(repr=False)
@@ -214,7 +239,7 @@ class Endpoint:
                 f"endpoint URL must start with ws:// or wss://, got {parts.scheme or url!r}"
             )
         query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-        secrets = tuple((k, v) for k, v in query if k.lower() in _SECRET_QUERY_NAMES)
+        secrets = tuple((k, v) for k, v in query if _is_secret_name(k))
         if not secrets:
             return cls(url, "url", ssl_context=ssl_context)
         kept = urllib.parse.urlencode([(k, v) for k, v in query if (k, v) not in secrets])

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import trio
 import trio_websocket
 
+from livehandle._transport.endpoints import redact_query
 from livehandle._transport.memory import MemoryTransport
 from livehandle.testing._checks import (
     DEFAULT_MODELS,
@@ -343,7 +344,8 @@ class LiveEmulator:
         path = _request_path(resolved.url)
         found = route(path)
         if found is None:  # the gate refuses these before they connect
-            raise RuntimeError(f"an in-memory connection to an unserved path {path!r}")
+            shown = redact_query(path)
+            raise RuntimeError(f"an in-memory connection to an unserved path {shown!r}")
         headers = {"host": urllib.parse.urlsplit(resolved.url).netloc}
         headers.update((name.lower(), value) for name, value in resolved.headers)
         await self._serve_link(MemoryLink(server), path, found, headers)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 import attrs
 import trio
 
+from livehandle._transport.endpoints import redact_query
 from livehandle._wire import messages as m
 from livehandle.testing._conversation import Conversation
 
@@ -62,7 +63,8 @@ class EmulatorConnection:
 
     Attributes:
         index: position in :attr:`~livehandle.testing.LiveEmulator.connections`.
-        path: the request path including the query string.
+        path: the request path including the query string (with any credential in it: the
+            ``repr`` shows the path with credential values as ``***``).
         backend: ``"google_ai"`` or ``"vertex"``.
         api_version: e.g. ``"v1beta"``.
         constrained: True for ``BidiGenerateContentConstrained`` (ephemeral tokens).
@@ -77,7 +79,7 @@ class EmulatorConnection:
     """
 
     index: int
-    path: str
+    path: str = attrs.field(repr=lambda path: repr(redact_query(path)))
     backend: Literal["google_ai", "vertex"]
     api_version: str
     constrained: bool

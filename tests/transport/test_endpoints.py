@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
 
 from livehandle._transport import Endpoint
+from livehandle._transport.endpoints import redact_query
 
 KEY = "AIzaSy-test-key-0123456789"
 GOOGLE_AI_PATH = "/ws/google.ai.generativelanguage.{}.GenerativeService.BidiGenerateContent"
@@ -223,3 +226,31 @@ def test_a_key_pasted_into_a_url_is_sent_but_never_shown() -> None:
     assert "pasted-secret" not in resolved.scrub(f"failed: {resolved.url}")
     plain = Endpoint.from_url("ws://127.0.0.1:9/live?alt=1")
     assert plain.resolve().url == "ws://127.0.0.1:9/live?alt=1"
+
+
+@pytest.mark.parametrize(
+    ("target", "shown"),
+    [
+        ("/ws/x?key=AIza-secret&alt=1", "/ws/x?key=***&alt=1"),
+        ("/ws/x?alt=1&access_token=auth_tokens%2Fsecret", "/ws/x?alt=1&access_token=***"),
+        ("wss://h/x?Token=s&API_KEY=s&apikey=kept", "wss://h/x?Token=***&API_KEY=***&apikey=kept"),
+        ("/ws/x?%6Bey=secret", "/ws/x?%6Bey=***"),  # a percent-encoded name is still "key"
+        ("/ws/x?key=a&key=b", "/ws/x?key=***&key=***"),
+        ("/ws/x?key", "/ws/x?key"),  # no value, nothing to hide
+        ("/ws/x?alt=1#key=secret", "/ws/x?alt=1"),
+        ("/ws/x", "/ws/x"),
+        ("/", "/"),
+    ],
+)
+def test_redact_query_hides_credential_values_and_keeps_the_rest(target: str, shown: str) -> None:
+    assert redact_query(target) == shown
+
+
+def test_from_url_and_redact_query_treat_the_same_names_as_secrets() -> None:
+    def hidden(url: str) -> set[str]:
+        query = urllib.parse.urlsplit(url).query
+        return {name for name, value in urllib.parse.parse_qsl(query) if value == "***"}
+
+    url = "ws://127.0.0.1:9/live?key=a&access_token=b&token=c&api_key=d&alt=e"
+    secrets = {"key", "access_token", "token", "api_key"}
+    assert hidden(redact_query(url)) == hidden(Endpoint.from_url(url).redacted_url) == secrets
