@@ -35,6 +35,7 @@ from livehandle._config.voice import (
     TurnCommitConfig as TurnCommitConfig,
     VadConfig as VadConfig,
 )
+from livehandle._continuity.policy import ResumePolicy as ResumePolicy
 from livehandle._convert import JsonValue as JsonValue
 from livehandle._errors import (
     ConnectFailed as ConnectFailed,
@@ -46,6 +47,7 @@ from livehandle._errors import (
     PolicyViolation as PolicyViolation,
     ProtocolError as ProtocolError,
     ReactionFailed as ReactionFailed,
+    ResumeFailed as ResumeFailed,
     ServerError as ServerError,
     SessionClosed as SessionClosed,
     SessionError as SessionError,
@@ -129,6 +131,8 @@ __all__ = [
     "ReactionFailed",
     "ResolvedInstructionUpdate",
     "ResultFormatter",
+    "ResumeFailed",
+    "ResumePolicy",
     "ServerError",
     "SessionClosed",
     "SessionEnd",

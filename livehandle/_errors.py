@@ -217,6 +217,25 @@ class SessionClosed(SessionError):
         self.cause = cause
 
 
+class ResumeFailed(SessionError):
+    """A session with ``auto_resume`` could not continue on a new connection, and has ended.
+
+    The server refused or no longer knows the resumption handle (an expired handle is refused
+    with close code 1007), or every attempt allowed by the ``ResumePolicy`` failed.
+
+    Attributes:
+        cause: the last error: the refusal, or the last failed attempt's error.
+        attempts: the connection attempts made since the last connection was lost.
+    """
+
+    def __init__(self, message: str, *, cause: SessionError | None, attempts: int) -> None:
+        if cause is not None:
+            message = f"{message}: {cause}"
+        super().__init__(message)
+        self.cause = cause
+        self.attempts = attempts
+
+
 class SessionTaskFailed(SessionError):
     """One of the session's own tasks failed unexpectedly (a bug); the cause is chained."""
 

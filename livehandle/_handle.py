@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from livehandle._runtime.reactor import VoiceRuntimeState
     from livehandle._runtime.transcript import TranscriptTurn
     from livehandle._runtime.vad import BackendVadSnapshot
-    from livehandle._session import Session
+    from livehandle._session.port import SessionPort
     from livehandle._transport.endpoints import Endpoint
     from livehandle._wire import messages as m
 
@@ -50,7 +50,7 @@ DISCONNECT_GRACE = 0.25  # seconds each lane may spend draining during disconnec
 
 
 def assemble_live_handle(
-    session: Session, config: LiveConfig, endpoint: Endpoint, *, hooks: Hooks | None = None
+    session: SessionPort, config: LiveConfig, endpoint: Endpoint, *, hooks: Hooks | None = None
 ) -> tuple[LiveHandle, LiveRunner]:
     """Build a handle for ``session``, each part after the parts it needs.
 
@@ -186,7 +186,7 @@ class LiveHandle(metaclass=NoPublicConstructor):
 
     def __init__(
         self,
-        session: Session,
+        session: SessionPort,
         endpoint: Endpoint,
         *,
         events: Broadcast[LiveEvent],

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from livehandle._config.live import LiveConfig
+from livehandle._continuity import ResumingSession
 from livehandle._handle import assemble_live_handle
 from livehandle._nursery import open_owned_nursery
 from livehandle._session import Session, SessionOptions
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
     from livehandle._handle import LiveHandle
     from livehandle._runtime.lanes import Hooks
+    from livehandle._session.port import SessionPort
     from livehandle._transport.base import Transport
 
 __all__ = ["open_live_session", "resolve_endpoint"]
@@ -92,9 +94,19 @@ async def open_live_session(
         outbound_capacity=config.outbound_capacity,
         event_capacity=config.event_capacity,
     )
-    session = Session(
-        config.to_setup(resolved), endpoint=resolved, transport=transport, options=options
-    )
+    setup = config.to_setup(resolved)
+    session: SessionPort
+    if config.auto_resume:
+        session = ResumingSession(
+            setup,
+            endpoint=resolved,
+            transport=transport,
+            options=options,
+            policy=config.resume_policy,
+            transparent=config.transparent_resumption,
+        )
+    else:
+        session = Session(setup, endpoint=resolved, transport=transport, options=options)
     handle, runner = assemble_live_handle(session, config, resolved, hooks=hooks)
     async with open_owned_nursery(handle.disconnect, "live session") as nursery:
         await nursery.start(session.run)

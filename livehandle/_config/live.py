@@ -66,6 +66,7 @@ from livehandle._config.voice import (
     TurnCommitConfig,
     VadConfig,
 )
+from livehandle._continuity.policy import ResumePolicy
 from livehandle._tools.declare import Tool, ToolSet
 from livehandle._wire import messages as m
 
@@ -173,6 +174,10 @@ class LiveConfig:
         resume_handle: resume the session this handle belongs to; implies ``session_resumption``.
         transparent_resumption: make the server report the last consumed client message index
             (Vertex only; ``to_setup`` refuses other backends).  Implies ``session_resumption``.
+        auto_resume: keep one handle across connections: after a ``goAway`` or a dropped
+            connection, reconnect with the newest resumable handle and replay what the server
+            may not have (see the resumption how-to).  Implies ``session_resumption``.
+        resume_policy: the bounds of ``auto_resume`` (attempts, backoff, buffers).
         compression_trigger_tokens: context size that triggers sliding-window compression (> 0);
             None keeps the server default (80% of the context window).
         compression_target_tokens: context size compression slides down to (> 0, below the
@@ -251,6 +256,10 @@ class LiveConfig:
     session_resumption: bool = False
     resume_handle: str | None = None
     transparent_resumption: bool = False
+    auto_resume: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    resume_policy: ResumePolicy = attrs.field(
+        factory=ResumePolicy, validator=attrs.validators.instance_of(ResumePolicy)
+    )
 
     compression_trigger_tokens: int | None = attrs.field(default=None, validator=at_least(1))
     compression_target_tokens: int | None = attrs.field(default=None, validator=at_least(1))
@@ -442,7 +451,10 @@ class LiveConfig:
 
     def _session_resumption(self) -> m.SessionResumptionConfig | None:
         wanted = (
-            self.session_resumption or self.resume_handle is not None or self.transparent_resumption
+            self.session_resumption
+            or self.auto_resume
+            or self.resume_handle is not None
+            or self.transparent_resumption
         )
         if not wanted:
             return None

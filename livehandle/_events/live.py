@@ -25,9 +25,9 @@ class LiveEvent:
     ``InputTranscript``, ``OutputTranscript``, ``Thought``, ``VadStart``, ``VadEnd``.  Control lane
     (in arrival order, after the turn's processing): ``Connected``, ``ToolCall``,
     ``ToolExecution``, ``ToolCancelled``, ``GenerationComplete``, ``Interrupted``,
-    ``TurnComplete``, ``GoAway``, ``Error``, ``Extraction``, ``ExtractionError``,
-    ``PhaseTransition``, ``Disconnected`` (always last).  Periodic: ``Telemetry``,
-    ``TurnMetrics``.  Events keep their order within a lane, not across lanes.
+    ``TurnComplete``, ``GoAway``, ``Reconnecting``, ``Resumed``, ``Error``, ``Extraction``,
+    ``ExtractionError``, ``PhaseTransition``, ``Disconnected`` (always last).  Periodic:
+    ``Telemetry``, ``TurnMetrics``.  Events keep their order within a lane, not across lanes.
     """
 
     __slots__ = ()
@@ -50,6 +50,8 @@ class LiveEvent:
         Interrupted: TypeAlias = "_LiveInterrupted"
         TurnComplete: TypeAlias = "_LiveTurnComplete"
         GoAway: TypeAlias = "_LiveGoAway"
+        Reconnecting: TypeAlias = "_LiveReconnecting"
+        Resumed: TypeAlias = "_LiveResumed"
         Error: TypeAlias = "_LiveError"
         Extraction: TypeAlias = "_LiveExtraction"
         ExtractionError: TypeAlias = "_LiveExtractionError"
@@ -203,6 +205,29 @@ class _LiveGoAway(LiveEvent):
     """The server will close the connection after ``time_left`` seconds."""
 
     time_left: float | None
+
+
+@variant(LiveEvent, "Reconnecting")
+@attrs.frozen
+class _LiveReconnecting(LiveEvent):
+    """The connection ended; the session is opening another (see ``SessionEvent.Reconnecting``).
+
+    Sends do not fail meanwhile: they are buffered and go out on the new connection.
+    """
+
+    reason: str
+    attempt: int
+
+
+@variant(LiveEvent, "Resumed")
+@attrs.frozen
+class _LiveResumed(LiveEvent):
+    """The session continues on a new connection (see ``SessionEvent.Resumed``)."""
+
+    connection: int
+    gap_ms: float
+    replayed: int
+    lost_audio_ms: float
 
 
 @variant(LiveEvent, "Error")

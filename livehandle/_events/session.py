@@ -104,6 +104,8 @@ class SessionEvent:
         Interrupted: TypeAlias = "_Interrupted"
         PhaseChanged: TypeAlias = "_PhaseChanged"
         GoAway: TypeAlias = "_GoAway"
+        Reconnecting: TypeAlias = "_Reconnecting"
+        Resumed: TypeAlias = "_Resumed"
         SessionResumeUpdate: TypeAlias = "_SessionResumeUpdate"
         VoiceActivityStart: TypeAlias = "_VoiceActivityStart"
         VoiceActivityEnd: TypeAlias = "_VoiceActivityEnd"
@@ -258,6 +260,39 @@ class _GoAway(SessionEvent):
     """The server will close this connection after ``time_left`` seconds; resume before then."""
 
     time_left: float | None
+
+
+@variant(SessionEvent, "Reconnecting")
+@attrs.frozen
+class _Reconnecting(SessionEvent):
+    """The connection ended and the session is opening another (``auto_resume``).
+
+    ``reason`` says why: ``"go_away"`` (switching before the server's deadline),
+    ``"connection_lost"`` (1006), ``"server_error"`` (1011), ``"setup_failed"`` (an attempt that
+    failed).  ``attempt`` counts the attempts since the last connection was lost, from 1.
+    """
+
+    reason: str
+    attempt: int
+
+
+@variant(SessionEvent, "Resumed")
+@attrs.frozen
+class _Resumed(SessionEvent):
+    """The session continues on connection number ``connection``.
+
+    Attributes:
+        connection: the new connection's number (1 was the first connection).
+        gap_ms: milliseconds from the old connection's end (or the switch) to now.
+        replayed: client messages sent again on the new connection.
+        lost_audio_ms: microphone audio the server may not have: dropped while buffered, or
+            sent before the checkpoint arrived with no way to know whether it was consumed.
+    """
+
+    connection: int
+    gap_ms: float
+    replayed: int
+    lost_audio_ms: float
 
 
 @variant(SessionEvent, "SessionResumeUpdate")

@@ -281,6 +281,8 @@ class Lanes:
                 | SessionEvent.ToolCall()
                 | SessionEvent.GenerationComplete()
                 | SessionEvent.GoAway()
+                | SessionEvent.Reconnecting()
+                | SessionEvent.Resumed()
                 | SessionEvent.Connected()
                 | SessionEvent.Error()
             ):
@@ -411,6 +413,12 @@ class Lanes:
                 await self._emit(LiveEvent.TurnComplete(reason))
             case SessionEvent.GoAway(time_left=time_left):
                 await self._emit(LiveEvent.GoAway(time_left))
+            case SessionEvent.Reconnecting(reason=reason, attempt=attempt):
+                await self._emit(LiveEvent.Reconnecting(reason, attempt))
+            case SessionEvent.Resumed(
+                connection=connection, gap_ms=gap, replayed=replayed, lost_audio_ms=lost
+            ):
+                await self._emit(LiveEvent.Resumed(connection, gap, replayed, lost))
             case SessionEvent.Connected(session_id=session_id, resumed=resumed):
                 await self._emit(LiveEvent.Connected(session_id, resumed))
             case SessionEvent.Error(error=error):
@@ -450,6 +458,10 @@ class Lanes:
                     ("session:resumable", False),
                 ):
                     state.set(key, value)
+            case SessionEvent.Reconnecting():
+                telemetry.record_reconnecting()
+            case SessionEvent.Resumed(gap_ms=gap, replayed=replayed, lost_audio_ms=lost):
+                telemetry.record_resumed(gap, replayed, lost)
             case SessionEvent.VoiceActivityStart():
                 telemetry.record_turn_start()
                 state.set("session:is_user_speaking", True)

@@ -216,6 +216,11 @@ class SessionTelemetry:
     _tokens_by_modality: dict[str, dict[str, int]] = attrs.field(factory=dict, init=False)
     _dropped: dict[str, int] = attrs.field(factory=dict, init=False)
     _lagged: int = attrs.field(default=0, init=False)
+    _reconnects: int = attrs.field(default=0, init=False)
+    _resume_attempts: int = attrs.field(default=0, init=False)
+    _resume_gap: LatencyStats = attrs.field(factory=LatencyStats, init=False, repr=False)
+    _replayed: int = attrs.field(default=0, init=False)
+    _lost_audio_ms: float = attrs.field(default=0.0, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._started_at = self._clock()
@@ -351,6 +356,34 @@ class SessionTelemetry:
         _check_count("n", n)
         self._lagged += n
 
+    # -- resumption ----------------------------------------------------------------------------
+
+    def record_reconnecting(self) -> None:
+        """Count one attempt to open a new connection (``auto_resume``)."""
+        self._resume_attempts += 1
+
+    def record_resumed(self, gap_ms: float, replayed: int, lost_audio_ms: float) -> None:
+        """Count a resumed connection: its gap, the messages sent again, the audio lost."""
+        _check_count("replayed", replayed)
+        if gap_ms < 0 or lost_audio_ms < 0:
+            raise ValueError(
+                f"gap_ms and lost_audio_ms must be >= 0 (got {gap_ms}, {lost_audio_ms})"
+            )
+        self._reconnects += 1
+        self._resume_gap.record(round(gap_ms, 3))
+        self._replayed += replayed
+        self._lost_audio_ms += lost_audio_ms
+
+    @property
+    def resume_gap(self) -> LatencyStats:
+        """Milliseconds between losing (or leaving) a connection and resuming on the next."""
+        return self._resume_gap
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the session continued on a new connection."""
+        return self._reconnects
+
     # -- reading -------------------------------------------------------------------------------
 
     @property
@@ -402,6 +435,12 @@ class SessionTelemetry:
             },
             "dropped": dict(sorted(self._dropped.items())),
             "lagged": self._lagged,
+            "reconnects": self._reconnects,
+            "resume_attempts": self._resume_attempts,
+            "resume_gap_p50_ms": _ms(self._resume_gap.p50),
+            "resume_gap_p99_ms": _ms(self._resume_gap.p99),
+            "replayed_messages": self._replayed,
+            "lost_audio_ms": _ms(self._lost_audio_ms),
         }
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from livehandle._runtime.telemetry import SessionTelemetry
-    from livehandle._session import Session
+    from livehandle._session.port import SessionPort
 
 __all__ = [
     "INPUT_AUDIO_MIME",
@@ -131,7 +131,7 @@ class SessionWriter:
 
     def __init__(
         self,
-        session: Session,
+        session: SessionPort,
         instruction_message: Callable[[str], m.ClientMessage],
         *,
         telemetry: SessionTelemetry | None = None,

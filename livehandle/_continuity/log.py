@@ -1,0 +1,270 @@
+"""The replay log: every client message the server may not have, in wire order.
+
+A resumption handle names a checkpoint the server took at a turn or tool boundary.  Resuming from
+it restores the conversation as it was then, so what the client sent after the checkpoint must be
+sent again on the new connection.  :class:`ReplayLog` keeps those messages:
+
+* a message *queued* on the current connection gets its number there (1 for the first message
+  after ``setup``), in the order the connection accepted it, which is the order on the wire;
+* the connection reports what it *wrote*, batch by batch, with the time of each write;
+* a resumable checkpoint trims the log.  With Vertex transparent resumption the server says which
+  message it consumed last (``lastConsumedClientMessageIndex``) and the log drops exactly those.
+  Without it, the log drops what was written before the checkpoint arrived, except the audio of
+  the last ``settle`` seconds before it, which may still have been on its way to the server;
+* when the connection is lost, what is left goes out again on the next one, in order.  Audio whose
+  fate cannot be known (written in the settle window) is not replayed: it is counted as lost.
+  Text, tool responses and instructions are always replayed.
+
+Bounds: audio held is limited (``audio_limit`` bytes); beyond it the oldest audio is dropped and
+counted (lost for certain if it was never sent; lost only if a resume follows if it was already on
+the wire).  Other messages are never dropped: :meth:`ReplayLog.message_room` tells the sender
+whether it may add one more without waiting.  Everything is synchronous, so in Trio each call is
+atomic with respect to other tasks.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from livehandle._wire import messages as m
+
+__all__ = ["Entry", "ReplayLog"]
+
+#: Write marks kept at most (one per written batch since the last checkpoint); the oldest go first,
+#: which only makes trimming more careful.
+_MAX_MARKS = 4096
+
+
+class Entry:
+    """One client message: its JSON text, its decoded form (None for audio) and its audio size."""
+
+    __slots__ = ("audio_bytes", "index", "message", "text")
+
+    def __init__(self, text: str, message: m.ClientMessage | None, audio_bytes: int = 0) -> None:
+        self.text = text
+        self.message = message
+        self.audio_bytes = audio_bytes
+        self.index = 0  # its number on the connection it was queued on; 0 while waiting
+
+    def __repr__(self) -> str:
+        kind = "audio" if self.message is None else type(self.message).__name__
+        return f"<Entry {kind} index={self.index}>"
+
+
+class ReplayLog:
+    """Client messages since the newest resumable checkpoint, and those waiting for a connection.
+
+    Args:
+        audio_limit: the most audio bytes held (replayable and waiting together).
+        message_limit: the most non-audio messages waiting for a connection.
+        settle: seconds before a checkpoint's arrival in which a written message may still have
+            been on its way (used when the server reports no consumed index).
+    """
+
+    def __init__(self, *, audio_limit: int, message_limit: int, settle: float) -> None:
+        self._audio_limit = audio_limit
+        self._message_limit = message_limit
+        self._settle = settle
+        self._entries: deque[Entry] = deque()
+        self._queued = 0  # entries at the left that are queued on the current connection
+        self._next_index = 1
+        self._written = 0  # the highest number written on the current connection
+        self._marks: deque[tuple[int, float]] = deque()  # (written up to, when)
+        self._uncertain = 0  # numbers up to this were written before the newest checkpoint came
+        self._audio = 0
+        self._waiting_messages = 0
+        self._sending: Entry | None = None  # being handed to a connection: never evicted
+        self._at_risk = (
+            0  # audio evicted after it was sent: lost if a resume comes before a checkpoint
+        )
+        self._lost = 0  # audio lost for certain, not yet reported
+        #: Audio bytes dropped before they were ever sent (the buffer was full), in total.
+        self.dropped_audio_bytes = 0
+        #: Audio bytes reported lost in total (dropped, at risk at a resume, or of unknown fate).
+        self.lost_audio_bytes = 0
+
+    def __len__(self) -> int:
+        """Messages held: sent but not covered by a checkpoint, or waiting for a connection."""
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return (
+            f"<ReplayLog held={len(self._entries)} queued={self._queued} "
+            f"audio_bytes={self._audio} waiting_messages={self._waiting_messages}>"
+        )
+
+    @property
+    def audio_bytes(self) -> int:
+        """Audio bytes held."""
+        return self._audio
+
+    @property
+    def all_queued(self) -> bool:
+        """True when nothing waits for the current connection (a new send may go straight out)."""
+        return self._queued == len(self._entries)
+
+    def message_room(self) -> bool:
+        """True when one more non-audio message may wait for a connection."""
+        return self._waiting_messages < self._message_limit
+
+    # -- the current connection -----------------------------------------------------------------
+
+    def add_queued(self, entry: Entry) -> None:
+        """Record a message the current connection has just accepted (after every held one)."""
+        entry.index = self._next_index
+        self._next_index += 1
+        self._entries.append(entry)
+        self._queued += 1
+        self._add_audio(entry)
+
+    def add_waiting(self, entry: Entry) -> None:
+        """Hold a message for the next connection."""
+        entry.index = 0
+        self._entries.append(entry)
+        if entry.message is not None:
+            self._waiting_messages += 1
+        self._add_audio(entry)
+
+    def next_waiting(self) -> Entry | None:
+        """The oldest message waiting for the current connection, now being handed to it."""
+        if self._queued == len(self._entries):
+            self._sending = None
+            return None
+        self._sending = self._entries[self._queued]
+        return self._sending
+
+    def mark_queued(self, entry: Entry) -> None:
+        """The current connection accepted ``entry`` (the one :meth:`next_waiting` returned)."""
+        if self._queued >= len(self._entries) or self._entries[self._queued] is not entry:
+            raise RuntimeError("mark_queued: not the oldest waiting entry")
+        self._sending = None
+        entry.index = self._next_index
+        self._next_index += 1
+        self._queued += 1
+        if entry.message is not None:
+            self._waiting_messages -= 1
+
+    def written(self, count: int, now: float) -> None:
+        """The current connection wrote ``count`` more messages to the socket at ``now``."""
+        self._written += count
+        self._marks.append((self._written, now))
+        if len(self._marks) > _MAX_MARKS:
+            self._marks.popleft()
+
+    def checkpoint(self, now: float, consumed: int | None = None) -> int:
+        """A resumable checkpoint arrived at ``now``: drop what it covers; return how many.
+
+        Args:
+            now: when it arrived.
+            consumed: the server's ``lastConsumedClientMessageIndex`` for this connection (Vertex
+                transparent resumption), or None to judge by write times.
+        """
+        if consumed is not None:
+            covered = covered_audio = consumed
+            self._uncertain = 0
+        else:
+            # Everything written before the checkpoint arrived is taken as covered, except the
+            # audio of the last ``settle`` seconds, which may still have been on its way.
+            covered = self._written
+            cutoff = now - self._settle
+            covered_audio = 0
+            for index, when in self._marks:
+                if when > cutoff:
+                    break
+                covered_audio = index
+            self._uncertain = covered
+        kept: deque[Entry] = deque()
+        dropped = 0
+        for position, entry in enumerate(self._entries):
+            if (
+                position < self._queued
+                and entry.index <= covered
+                and (not entry.audio_bytes or entry.index <= covered_audio)
+            ):
+                self._audio -= entry.audio_bytes
+                dropped += 1
+            else:
+                kept.append(entry)
+        self._entries = kept
+        self._queued -= dropped
+        while self._marks and self._marks[0][0] <= covered_audio:
+            self._marks.popleft()
+        self._at_risk = 0
+        return dropped
+
+    # -- between connections --------------------------------------------------------------------
+
+    def connection_lost(self) -> None:
+        """The current connection is gone: everything held waits for the next one.
+
+        Audio written before the newest checkpoint arrived but not covered by it is of unknown
+        fate: it is dropped and counted as lost, never replayed (it may have been consumed).
+        """
+        lost = self._at_risk
+        keep: deque[Entry] = deque()
+        for entry in self._entries:
+            if entry.index and entry.index <= self._uncertain and entry.audio_bytes:
+                lost += entry.audio_bytes
+                self._audio -= entry.audio_bytes
+                continue
+            if entry.index and entry.message is not None:
+                self._waiting_messages += 1
+            entry.index = 0
+            keep.append(entry)
+        self._entries = keep
+        self._queued = 0
+        self._next_index = 1
+        self._written = 0
+        self._marks.clear()
+        self._uncertain = 0
+        self._at_risk = 0
+        self._lost += lost
+
+    def take_lost(self) -> int:
+        """Audio bytes lost since the last call (to report with the resume); resets the count."""
+        lost, self._lost = self._lost, 0
+        self.lost_audio_bytes += lost
+        return lost
+
+    def drain(self) -> int:
+        """Drop everything held (the session ended for good); return the messages dropped."""
+        count = len(self._entries)
+        for entry in self._entries:
+            if not entry.index:
+                self.dropped_audio_bytes += entry.audio_bytes
+        self._entries.clear()
+        self._queued = self._audio = self._waiting_messages = 0
+        return count
+
+    # -- bounds ---------------------------------------------------------------------------------
+
+    def _add_audio(self, entry: Entry) -> None:
+        if not entry.audio_bytes:
+            return
+        self._audio += entry.audio_bytes
+        while self._audio > self._audio_limit and self._evict_oldest_audio():
+            pass
+
+    def _evict_oldest_audio(self) -> bool:
+        position = next(
+            (
+                i
+                for i, entry in enumerate(self._entries)
+                if entry.audio_bytes and entry is not self._sending
+            ),
+            None,
+        )
+        if position is None:
+            return False
+        entry = self._entries[position]
+        del self._entries[position]
+        self._audio -= entry.audio_bytes
+        if position < self._queued:
+            self._queued -= 1
+            self._at_risk += entry.audio_bytes  # on the wire already: lost only if we resume
+        else:
+            self.dropped_audio_bytes += entry.audio_bytes
+            self._lost += entry.audio_bytes
+        return True

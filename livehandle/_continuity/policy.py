@@ -1,0 +1,86 @@
+"""How a session that outlives its connection reconnects: :class:`ResumePolicy`.
+
+With ``LiveConfig(auto_resume=True)`` one :class:`~livehandle.LiveHandle` lives across any number
+of connections; this policy bounds the reconnect attempts and the input buffered meanwhile.
+Every check runs when a value is built and fails with a ``ValueError`` that names the field.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import attrs
+
+__all__ = ["ResumePolicy"]
+
+
+def _non_negative(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+def _positive_int(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be an integer >= 1, got {value!r}")
+
+
+def _fraction(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"{attribute.name} must be a number from 0 to 1, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ResumePolicy:
+    """Bounds of automatic resumption (used when ``LiveConfig.auto_resume`` is on).
+
+    Attributes:
+        max_attempts: connection attempts in a row that may fail before the session ends with
+            :class:`~livehandle.ResumeFailed` (the count starts again after each success).
+        backoff_initial: seconds to wait before the second attempt; the first one after a drop
+            or a goAway is made at once.
+        backoff_max: the longest wait between attempts (the wait doubles up to it).
+        jitter: the fraction by which each wait is randomly shortened or lengthened, so that
+            many sessions dropped together do not reconnect in step.
+        go_away_margin: after a ``goAway``, switch connections at the latest this many seconds
+            before its ``timeLeft`` runs out, even without a safe point (the server may go
+            silent after a ``goAway``).
+        buffer_audio_ms: the most microphone audio held for the next connection: audio sent
+            during a gap, and audio not yet covered by a resumable checkpoint.  Beyond it the
+            oldest audio is dropped and counted in ``Resumed.lost_audio_ms``.
+        buffer_messages: the most other messages (text, tool responses, instructions) waiting
+            for the next connection; a send beyond it waits.  They are never dropped.
+        settle: seconds before a resumable checkpoint arrives during which microphone audio may
+            still have been on its way to the server (Google AI reports no consumed-message
+            index).  If the connection is lost later, that audio is of unknown fate: it is not
+            replayed and is counted in ``Resumed.lost_audio_ms``.  Other messages written before
+            the checkpoint arrived are taken as covered by it (checkpoints come at turn and tool
+            boundaries, after the server has answered them).  With ``transparent_resumption``
+            (Vertex) the server's consumed index decides exactly and this is not used.
+
+    Raises:
+        ValueError: naming the field, for a value out of its range.
+    """
+
+    max_attempts: int = attrs.field(default=6, validator=_positive_int)
+    backoff_initial: float = attrs.field(default=0.5, validator=_non_negative)
+    backoff_max: float = attrs.field(default=8.0, validator=_non_negative)
+    jitter: float = attrs.field(default=0.25, validator=_fraction)
+    go_away_margin: float = attrs.field(default=5.0, validator=_non_negative)
+    buffer_audio_ms: int = attrs.field(default=10_000, validator=_positive_int)
+    buffer_messages: int = attrs.field(default=256, validator=_positive_int)
+    settle: float = attrs.field(default=0.3, validator=_non_negative)
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before attempt number ``attempt`` (1 for the first: no wait)."""
+        if attempt <= 1:
+            return 0.0
+        base = min(float(self.backoff_initial) * 2.0 ** (attempt - 2), float(self.backoff_max))
+        spread: float = (rng or random).uniform(-self.jitter, self.jitter)
+        return max(0.0, base * (1.0 + spread))
