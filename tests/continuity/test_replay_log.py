@@ -1,0 +1,154 @@
+"""The replay log: what the server may not have, trimmed by checkpoints, bounded and accounted."""
+
+from __future__ import annotations
+
+import pytest
+
+from livehandle._continuity.log import Entry, ReplayLog
+from livehandle._wire import messages as m
+
+TEXT = m.ClientContent(turns=(m.Content(parts=(m.Part(text="hi"),), role="user"),))
+
+
+def audio(n: int = 640) -> Entry:
+    return Entry("audio", None, n)
+
+
+def text(label: str = "t") -> Entry:
+    return Entry(label, TEXT)
+
+
+def make(**kwargs: object) -> ReplayLog:
+    options: dict[str, object] = {"audio_limit": 10_000, "message_limit": 4, "settle": 0.5}
+    options.update(kwargs)
+    return ReplayLog(**options)  # type: ignore[arg-type]
+
+
+def test_queued_messages_are_numbered_in_wire_order_from_one() -> None:
+    log = make()
+    entries = [text("a"), audio(), text("b")]
+    for entry in entries:
+        log.add_queued(entry)
+    assert [e.index for e in entries] == [1, 2, 3]
+    assert len(log) == 3 and log.all_queued and log.audio_bytes == 640
+
+
+def test_a_transparent_checkpoint_trims_exactly_what_the_server_consumed() -> None:
+    log = make()
+    entries = [text("a"), audio(), audio(), text("b")]
+    for entry in entries:
+        log.add_queued(entry)
+    log.written(4, now=10.0)
+    assert log.checkpoint(now=10.0, consumed=2) == 2
+    log.connection_lost()
+    assert [e.text for e in _waiting(log)] == ["audio", "b"]
+    assert log.take_lost() == 0  # nothing of unknown fate: the index is exact
+
+
+def test_without_an_index_recent_audio_is_of_unknown_fate_and_text_is_covered() -> None:
+    log = make(settle=0.5)
+    early, late, typed = audio(), audio(320), text("typed")
+    log.add_queued(early)
+    log.written(1, now=1.0)
+    log.add_queued(typed)
+    log.add_queued(late)
+    log.written(2, now=9.8)  # within the settle window before the checkpoint at 10.0
+    after = text("after")
+    log.add_queued(after)  # not written yet when the checkpoint arrives
+    assert log.checkpoint(now=10.0) == 2  # the early audio and the typed turn
+    log.connection_lost()
+    assert log.take_lost() == 320  # the late audio: maybe consumed, maybe not, never replayed
+    assert _waiting(log) == [after]
+
+
+def test_what_was_written_after_the_checkpoint_is_replayed() -> None:
+    log = make(settle=0.0)
+    first = text("first")
+    log.add_queued(first)
+    log.written(1, now=1.0)
+    log.checkpoint(now=2.0)
+    later = [audio(), text("later")]
+    for entry in later:
+        log.add_queued(entry)
+    log.written(2, now=3.0)
+    log.connection_lost()
+    assert _waiting(log) == later and log.take_lost() == 0
+    assert [e.index for e in later] == [0, 0]
+
+
+def test_replay_numbers_messages_again_on_the_new_connection() -> None:
+    log = make()
+    for entry in (text("a"), text("b")):
+        log.add_queued(entry)
+    log.connection_lost()
+    replayed = []
+    while (entry := log.next_waiting()) is not None:
+        log.mark_queued(entry)
+        replayed.append(entry.index)
+    assert replayed == [1, 2] and log.all_queued
+    with pytest.raises(RuntimeError):
+        log.mark_queued(text("never handed out"))
+
+
+def test_held_audio_is_bounded_and_waiting_audio_dropped_first_is_lost_for_certain() -> None:
+    log = make(audio_limit=1000)
+    log.connection_lost()
+    frames = [audio(400) for _ in range(4)]
+    for frame in frames:
+        log.add_waiting(frame)
+    assert log.audio_bytes == 800
+    assert _waiting(log) == frames[2:]
+    assert log.dropped_audio_bytes == 800 and log.take_lost() == 800
+
+
+def test_audio_dropped_after_it_was_sent_is_lost_only_if_a_resume_follows() -> None:
+    log = make(audio_limit=1000, settle=0.0)
+    for _ in range(4):
+        log.add_queued(audio(400))
+    assert log.dropped_audio_bytes == 0  # they were sent: maybe the server has them
+    log.connection_lost()
+    assert log.take_lost() == 800
+
+    calm = make(audio_limit=1000, settle=0.0)
+    for _ in range(4):
+        calm.add_queued(audio(400))
+    calm.written(4, now=1.0)
+    calm.checkpoint(now=2.0)  # covered after all
+    calm.connection_lost()
+    assert calm.take_lost() == 0
+
+
+def test_an_entry_being_handed_to_a_connection_is_never_dropped() -> None:
+    log = make(audio_limit=500)
+    log.connection_lost()
+    first = audio(400)
+    log.add_waiting(first)
+    assert log.next_waiting() is first
+    log.add_waiting(audio(400))  # over the limit: the one being sent stays
+    assert _waiting(log)[0] is first
+    log.mark_queued(first)
+
+
+def test_messages_other_than_audio_are_never_dropped_and_say_when_to_wait() -> None:
+    log = make(audio_limit=100, message_limit=2)
+    log.connection_lost()
+    log.add_waiting(text("a"))
+    assert log.message_room()
+    log.add_waiting(text("b"))
+    assert not log.message_room()
+    log.add_waiting(audio(400))  # audio over the limit goes, text stays
+    assert [e.text for e in _waiting(log)] == ["a", "b"]
+
+
+def test_drain_drops_everything_and_counts_unsent_audio() -> None:
+    log = make()
+    log.add_queued(audio(100))
+    log.connection_lost()
+    log.add_waiting(audio(200))
+    assert log.drain() == 2
+    assert len(log) == 0 and log.audio_bytes == 0
+    assert log.dropped_audio_bytes == 300
+
+
+def _waiting(log: ReplayLog) -> list[Entry]:
+    return list(log._entries)
