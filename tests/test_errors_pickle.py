@@ -41,6 +41,12 @@ EXAMPLES: list[tuple[BaseException, tuple[str, ...]]] = [
         livehandle.SessionClosed("ended", cause=livehandle.ConnectionLost(1006, "gone")),
         ("cause",),
     ),
+    (
+        livehandle.ResumeFailed(
+            "no connection", cause=livehandle.ConnectionLost(1006, "gone"), attempts=3
+        ),
+        ("cause", "attempts"),
+    ),
     (livehandle.SessionTaskFailed("the reader failed"), ()),
     (livehandle.Lagged(7), ("missed",)),
     (livehandle.ReactionFailed("greet", "PromptModel", ValueError("boom")), ("source", "effect")),
