@@ -14,8 +14,12 @@ Kinds:
   a short ``clientContent`` frame (a typed turn; only short frames are unmasked to see that) is
   answered with an empty ``turnComplete``, preceded, when the turn's text is ``stream``, by
   ``--chunks`` pre-encoded 40 ms 24 kHz audio chunks written at once (so that a receiving client,
-  not the server, sets the pace).  It answers pings and close
-  frames.  It needs a fraction of a client's CPU per frame (measured: 0.2 of a core at 2500
+  not the server, sets the pace).  When the setup asked for session resumption
+  (``sessionResumption``), each answer is followed by a resumable checkpoint
+  (``sessionResumptionUpdate`` with a fresh ``newHandle`` and ``resumable: true``), as the real
+  service sends one at each turn boundary: a client with ``auto_resume`` trims its replay log on
+  it (without checkpoints the log would fill up to its audio bound and evict).  It answers pings
+  and close frames.  It needs a fraction of a client's CPU per frame (measured: 0.2 of a core at 2500
   frames/s on the 2-core benchmark machine, mostly wake-ups and TLS), so the client process, not
   the server, is what runs out of CPU.
 
@@ -101,6 +105,7 @@ _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _SETUP_COMPLETE = b'{"setupComplete":{}}'
 _TURN_COMPLETE = b'{"serverContent":{"turnComplete":true}}'
 _SHORT = 400  # a typed turn is short; audio frames (900+ bytes) are never looked into
+_RESUMPTION = b'"sessionResumption"'  # in a setup: the client wants resumable checkpoints
 _MAX_HEADER = 16384
 
 
@@ -128,6 +133,8 @@ class SinkProtocol(asyncio.Protocol):
         self.buffer = bytearray()
         self.upgraded = False
         self.answered = False
+        self.resumption = False  # the setup asked for session resumption: send checkpoints
+        self.checkpoints = 0
         self.frames = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -146,6 +153,11 @@ class SinkProtocol(asyncio.Protocol):
         if stream and self.burst:
             self.transport.write(self.burst)
         self.transport.write(_frame(1, _TURN_COMPLETE))
+        if self.resumption:  # a turn boundary: the real service issues a resumable handle here
+            self.checkpoints += 1
+            handle = f"sink-{self.checkpoints}"
+            update = {"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}}
+            self.transport.write(_frame(1, json.dumps(update, separators=(",", ":")).encode()))
 
     def _upgrade(self) -> bool:
         assert self.transport is not None
@@ -197,6 +209,13 @@ class SinkProtocol(asyncio.Protocol):
             if opcode in (0, 1, 2):
                 if not self.answered and first & 0x80:  # the end of the first message: setup
                     self.answered = True
+                    if second & 0x80 and length <= _MAX_HEADER:
+                        start = pos + header
+                        mask = buffer[mask_at : mask_at + 4]
+                        text = bytes(
+                            b ^ mask[i % 4] for i, b in enumerate(buffer[start : start + length])
+                        )
+                        self.resumption = _RESUMPTION in text
                     self.transport.write(_frame(1, _SETUP_COMPLETE))
                 else:
                     self.frames += 1
