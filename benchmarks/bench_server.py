@@ -19,9 +19,9 @@ Kinds:
   (``sessionResumptionUpdate`` with a fresh ``newHandle`` and ``resumable: true``), as the real
   service sends one at each turn boundary: a client with ``auto_resume`` trims its replay log on
   it (without checkpoints the log would fill up to its audio bound and evict).  It answers pings
-  and close frames.  It needs a fraction of a client's CPU per frame (measured: 0.2 of a core at 2500
-  frames/s on the 2-core benchmark machine, mostly wake-ups and TLS), so the client process, not
-  the server, is what runs out of CPU.
+  and close frames.  It needs a fraction of a client's CPU per frame (measured: 0.2 of a core at
+  2500 frames/s on the 2-core benchmark machine, mostly wake-ups and TLS), so the client process,
+  not the server, is what runs out of CPU.
 
 Stop it with SIGTERM or SIGINT.
 """
