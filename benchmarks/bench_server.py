@@ -8,7 +8,14 @@ Kinds:
   written; CLOCK_MONOTONIC is system-wide on Linux, so a client process can subtract it from its
   own clock.  With ``--stamp-file PATH`` the time each ``interrupted`` message is about to be
   written is appended to PATH (one integer per line).  Both are done by a subclass of the
-  emulator's engine, installed here only.
+  emulator's engine, installed here only.  For ``bench_resume.py``, ``--resume-stamp-file PATH``
+  appends one line ``KIND NS CONNECTION SEQ`` per event (``NS`` is ``time.monotonic_ns()``;
+  connections are numbered from 1 in the order they were accepted; ``SEQ`` is the little-endian
+  uint32 the client put in the low bytes of a microphone frame's first four samples): ``goaway``
+  just before a ``goAway`` is encoded and written, ``drop`` just before the connection is
+  dropped, ``first`` when the first audio frame of a connection is read, ``last`` with the last
+  audio frame it read, when the connection ends.  ``--drop-after S`` drops every connection (no
+  close frame: the client sees 1006) ``S`` seconds after its setup completed.
 * ``sink``: a minimal asyncio WebSocket server: it completes the upgrade, answers the first
   message (``setup``) with ``setupComplete``, then reads and discards frames without decoding them;
   a short ``clientContent`` frame (a typed turn; only short frames are unmasked to see that) is
@@ -74,6 +81,69 @@ def install_stamping_engine(stamp_audio: bool, stamp_file: str | None) -> None:
     emulator_module.Engine = StampingEngine  # type: ignore[misc]  # this process only
 
 
+def install_resume_engine(stamp_file: str, drop_after: float | None) -> None:
+    """Stamp goAways, drops and each connection's first and last audio frame (see above)."""
+    import itertools
+
+    import trio
+
+    import livehandle.testing._emulator as emulator_module
+    from livehandle._wire import messages as m
+
+    stamps = open(stamp_file, "a", encoding="ascii")  # noqa: SIM115  # until the process ends
+    numbers = itertools.count(1)
+    base = emulator_module.Engine
+
+    def stamp(kind: str, connection: int, seq: int = -1, when: int | None = None) -> None:
+        stamps.write(f"{kind} {when or time.monotonic_ns()} {connection} {seq}\n")
+        stamps.flush()  # a few lines per connection; read after this process ends
+
+    class ResumeEngine(base):  # type: ignore[misc,valid-type]
+        bench_number = 0
+        bench_last: tuple[int, int] | None = None  # (monotonic ns, seq) of the last audio frame
+
+        async def run(self) -> None:
+            self.bench_number = next(numbers)
+            self.bench_ready = trio.Event()  # set once setupComplete was sent
+            try:
+                async with trio.open_nursery() as nursery:
+                    if drop_after is not None:
+                        nursery.start_soon(self._bench_drop_later, drop_after)
+                    await super().run()
+                    nursery.cancel_scope.cancel()
+            finally:
+                if self.bench_last is not None:
+                    when, seq = self.bench_last
+                    stamp("last", self.bench_number, seq, when)
+
+        async def _bench_drop_later(self, after: float) -> None:
+            await self.bench_ready.wait()
+            await trio.sleep(after)
+            stamp("drop", self.bench_number)
+            await self.drop()
+
+        async def _handshake(self) -> bool:
+            ready: bool = await super()._handshake()
+            if ready:
+                self.bench_ready.set()
+            return ready
+
+        async def send(self, message: m.ServerMessage) -> None:
+            if isinstance(message, m.GoAway):
+                stamp("goaway", self.bench_number)
+            await super().send(message)
+
+        async def _dispatch(self, message: m.ClientMessage) -> None:
+            if isinstance(message, m.RealtimeInput) and message.audio is not None:
+                seq = int.from_bytes(message.audio.data[0:8:2], "little")
+                if self.bench_last is None:
+                    stamp("first", self.bench_number, seq)
+                self.bench_last = (time.monotonic_ns(), seq)
+            await super()._dispatch(message)
+
+    emulator_module.Engine = ResumeEngine  # type: ignore[misc]  # this process only
+
+
 def serve_emulator(args: argparse.Namespace) -> None:
     import trio
 
@@ -81,6 +151,8 @@ def serve_emulator(args: argparse.Namespace) -> None:
 
     if args.stamp or args.stamp_file:
         install_stamping_engine(args.stamp, args.stamp_file)
+    if args.resume_stamp_file:
+        install_resume_engine(args.resume_stamp_file, args.drop_after)
     scenario = Scenario.from_json(args.scenario) if args.scenario else None
     emulator = LiveEmulator(
         scenario,
@@ -272,6 +344,12 @@ def main() -> None:
     parser.add_argument("--stamp", action="store_true", help="stamp model audio chunks")
     parser.add_argument("--stamp-file", help="append the time of each `interrupted` here")
     parser.add_argument("--plain", action="store_true", help="serve ws:// instead of wss://")
+    parser.add_argument(
+        "--resume-stamp-file", help="append goaway/drop/first/last audio frame stamps here"
+    )
+    parser.add_argument(
+        "--drop-after", type=float, help="drop each connection this many seconds after setup"
+    )
     args = parser.parse_args()
     pin("server")
     if args.kind == "emulator":
