@@ -9,7 +9,8 @@
   ``TurnComplete`` travel on different lanes); ``on_audio`` sees each chunk's PCM bytes.  Returns
   how many audio chunks arrived.
 
-``handle``, ``session`` and ``trio-ws`` run under Trio; ``genai`` under asyncio.
+``handle``, ``resume`` (the handle with ``auto_resume=True``), ``session`` and ``trio-ws`` run
+under Trio; ``genai`` under asyncio.
 """
 
 from __future__ import annotations
@@ -184,10 +185,10 @@ async def connect(
     ``transport`` is passed to the livehandle clients; ``genai`` is a shared ``genai.Client``
     and ``context`` a shared client ``ssl.SSLContext`` (each is made when None).
     """
-    if kind == "handle":
+    if kind in ("handle", "resume"):
         from livehandle import open_live_session
 
-        config = live_config(modality)
+        config = live_config(modality, auto_resume=kind == "resume")
         where = endpoint(url, tls, context)
         async with open_live_session(config, endpoint=where, transport=transport) as handle:
             yield HandleClient(handle)

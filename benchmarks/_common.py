@@ -12,6 +12,9 @@ The four clients:
 * ``trio-ws``: a bare ``trio_websocket`` client with plain ``json`` + ``base64``;
 * ``genai``: google-genai's ``client.aio.live.connect`` (asyncio, ``websockets``).
 
+One more kind, ``resume``, is the ``handle`` client opened with ``LiveConfig(auto_resume=True)``
+(every send also goes into the replay log); ``bench_send_cpu.py`` compares it with ``handle``.
+
 google-genai only speaks ``wss://``, so the servers serve TLS (a trustme CA) and every client
 connects over TLS, so that all four pay the same encryption.
 """
@@ -45,6 +48,7 @@ LABELS = {
     "session": "L0 Session",
     "trio-ws": "bare trio-websocket",
     "genai": "google-genai",
+    "resume": "LiveHandle + auto_resume",
 }
 
 MODEL = "gemini-live-2.5-flash-preview"

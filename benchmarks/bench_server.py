@@ -8,16 +8,27 @@ Kinds:
   written; CLOCK_MONOTONIC is system-wide on Linux, so a client process can subtract it from its
   own clock.  With ``--stamp-file PATH`` the time each ``interrupted`` message is about to be
   written is appended to PATH (one integer per line).  Both are done by a subclass of the
-  emulator's engine, installed here only.
+  emulator's engine, installed here only.  For ``bench_resume.py``, ``--resume-stamp-file PATH``
+  appends one line ``KIND NS CONNECTION SEQ`` per event (``NS`` is ``time.monotonic_ns()``;
+  connections are numbered from 1 in the order they were accepted; ``SEQ`` is the little-endian
+  uint32 the client put in the low bytes of a microphone frame's first four samples): ``goaway``
+  just before a ``goAway`` is encoded and written, ``drop`` just before the connection is
+  dropped, ``first`` when the first audio frame of a connection is read, ``last`` with the last
+  audio frame it read, when the connection ends.  ``--drop-after S`` drops every connection (no
+  close frame: the client sees 1006) ``S`` seconds after its setup completed.
 * ``sink``: a minimal asyncio WebSocket server: it completes the upgrade, answers the first
   message (``setup``) with ``setupComplete``, then reads and discards frames without decoding them;
   a short ``clientContent`` frame (a typed turn; only short frames are unmasked to see that) is
   answered with an empty ``turnComplete``, preceded, when the turn's text is ``stream``, by
   ``--chunks`` pre-encoded 40 ms 24 kHz audio chunks written at once (so that a receiving client,
-  not the server, sets the pace).  It answers pings and close
-  frames.  It needs a fraction of a client's CPU per frame (measured: 0.2 of a core at 2500
-  frames/s on the 2-core benchmark machine, mostly wake-ups and TLS), so the client process, not
-  the server, is what runs out of CPU.
+  not the server, sets the pace).  When the setup asked for session resumption
+  (``sessionResumption``), each answer is followed by a resumable checkpoint
+  (``sessionResumptionUpdate`` with a fresh ``newHandle`` and ``resumable: true``), as the real
+  service sends one at each turn boundary: a client with ``auto_resume`` trims its replay log on
+  it (without checkpoints the log would fill up to its audio bound and evict).  It answers pings
+  and close frames.  It needs a fraction of a client's CPU per frame (measured: 0.2 of a core at
+  2500 frames/s on the 2-core benchmark machine, mostly wake-ups and TLS), so the client process,
+  not the server, is what runs out of CPU.
 
 Stop it with SIGTERM or SIGINT.
 """
@@ -70,6 +81,69 @@ def install_stamping_engine(stamp_audio: bool, stamp_file: str | None) -> None:
     emulator_module.Engine = StampingEngine  # type: ignore[misc]  # this process only
 
 
+def install_resume_engine(stamp_file: str, drop_after: float | None) -> None:
+    """Stamp goAways, drops and each connection's first and last audio frame (see above)."""
+    import itertools
+
+    import trio
+
+    import livehandle.testing._emulator as emulator_module
+    from livehandle._wire import messages as m
+
+    stamps = open(stamp_file, "a", encoding="ascii")  # noqa: SIM115  # until the process ends
+    numbers = itertools.count(1)
+    base = emulator_module.Engine
+
+    def stamp(kind: str, connection: int, seq: int = -1, when: int | None = None) -> None:
+        stamps.write(f"{kind} {when or time.monotonic_ns()} {connection} {seq}\n")
+        stamps.flush()  # a few lines per connection; read after this process ends
+
+    class ResumeEngine(base):  # type: ignore[misc,valid-type]
+        bench_number = 0
+        bench_last: tuple[int, int] | None = None  # (monotonic ns, seq) of the last audio frame
+
+        async def run(self) -> None:
+            self.bench_number = next(numbers)
+            self.bench_ready = trio.Event()  # set once setupComplete was sent
+            try:
+                async with trio.open_nursery() as nursery:
+                    if drop_after is not None:
+                        nursery.start_soon(self._bench_drop_later, drop_after)
+                    await super().run()
+                    nursery.cancel_scope.cancel()
+            finally:
+                if self.bench_last is not None:
+                    when, seq = self.bench_last
+                    stamp("last", self.bench_number, seq, when)
+
+        async def _bench_drop_later(self, after: float) -> None:
+            await self.bench_ready.wait()
+            await trio.sleep(after)
+            stamp("drop", self.bench_number)
+            await self.drop()
+
+        async def _handshake(self) -> bool:
+            ready: bool = await super()._handshake()
+            if ready:
+                self.bench_ready.set()
+            return ready
+
+        async def send(self, message: m.ServerMessage) -> None:
+            if isinstance(message, m.GoAway):
+                stamp("goaway", self.bench_number)
+            await super().send(message)
+
+        async def _dispatch(self, message: m.ClientMessage) -> None:
+            if isinstance(message, m.RealtimeInput) and message.audio is not None:
+                seq = int.from_bytes(message.audio.data[0:8:2], "little")
+                if self.bench_last is None:
+                    stamp("first", self.bench_number, seq)
+                self.bench_last = (time.monotonic_ns(), seq)
+            await super()._dispatch(message)
+
+    emulator_module.Engine = ResumeEngine  # type: ignore[misc]  # this process only
+
+
 def serve_emulator(args: argparse.Namespace) -> None:
     import trio
 
@@ -77,6 +151,8 @@ def serve_emulator(args: argparse.Namespace) -> None:
 
     if args.stamp or args.stamp_file:
         install_stamping_engine(args.stamp, args.stamp_file)
+    if args.resume_stamp_file:
+        install_resume_engine(args.resume_stamp_file, args.drop_after)
     scenario = Scenario.from_json(args.scenario) if args.scenario else None
     emulator = LiveEmulator(
         scenario,
@@ -101,6 +177,7 @@ _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _SETUP_COMPLETE = b'{"setupComplete":{}}'
 _TURN_COMPLETE = b'{"serverContent":{"turnComplete":true}}'
 _SHORT = 400  # a typed turn is short; audio frames (900+ bytes) are never looked into
+_RESUMPTION = b'"sessionResumption"'  # in a setup: the client wants resumable checkpoints
 _MAX_HEADER = 16384
 
 
@@ -128,6 +205,8 @@ class SinkProtocol(asyncio.Protocol):
         self.buffer = bytearray()
         self.upgraded = False
         self.answered = False
+        self.resumption = False  # the setup asked for session resumption: send checkpoints
+        self.checkpoints = 0
         self.frames = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -146,6 +225,11 @@ class SinkProtocol(asyncio.Protocol):
         if stream and self.burst:
             self.transport.write(self.burst)
         self.transport.write(_frame(1, _TURN_COMPLETE))
+        if self.resumption:  # a turn boundary: the real service issues a resumable handle here
+            self.checkpoints += 1
+            handle = f"sink-{self.checkpoints}"
+            update = {"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}}
+            self.transport.write(_frame(1, json.dumps(update, separators=(",", ":")).encode()))
 
     def _upgrade(self) -> bool:
         assert self.transport is not None
@@ -197,6 +281,13 @@ class SinkProtocol(asyncio.Protocol):
             if opcode in (0, 1, 2):
                 if not self.answered and first & 0x80:  # the end of the first message: setup
                     self.answered = True
+                    if second & 0x80 and length <= _MAX_HEADER:
+                        start = pos + header
+                        mask = buffer[mask_at : mask_at + 4]
+                        text = bytes(
+                            b ^ mask[i % 4] for i, b in enumerate(buffer[start : start + length])
+                        )
+                        self.resumption = _RESUMPTION in text
                     self.transport.write(_frame(1, _SETUP_COMPLETE))
                 else:
                     self.frames += 1
@@ -253,6 +344,12 @@ def main() -> None:
     parser.add_argument("--stamp", action="store_true", help="stamp model audio chunks")
     parser.add_argument("--stamp-file", help="append the time of each `interrupted` here")
     parser.add_argument("--plain", action="store_true", help="serve ws:// instead of wss://")
+    parser.add_argument(
+        "--resume-stamp-file", help="append goaway/drop/first/last audio frame stamps here"
+    )
+    parser.add_argument(
+        "--drop-after", type=float, help="drop each connection this many seconds after setup"
+    )
     args = parser.parse_args()
     pin("server")
     if args.kind == "emulator":

@@ -1,12 +1,15 @@
 """Run every client benchmark and print one summary table, with the targets met or missed.
 
 Run: ``nox -s bench`` or ``python benchmarks/run_all.py`` (``--only send,receive,burst,latency,
-memory,capacity,vad,bargein``, ``--json results.json``).  Takes about five minutes on a 2-core
-machine.
+memory,capacity,vad,bargein,resume``, ``--json results.json``).  Takes about six minutes on a
+2-core machine.
 
 ``vad`` is the input VAD's cost per 30 ms frame (``bench_vad.py``); ``bargein`` the time from the
 emulator sending ``interrupted`` to the ``Interrupted`` event at a subscriber
-(``bench_bargein.py``).
+(``bench_bargein.py``).  ``resume`` is the resume gap with ``auto_resume``: from ``goAway`` sent to
+the first frame on the new connection, and from a dropped connection to ``Resumed`` at the client
+(``bench_resume.py``).  ``send`` also measures the handle with ``auto_resume`` on (every frame
+also goes into the replay log), interleaved with the handle without it.
 
 ``receive`` streams model audio from the emulator; ``burst`` receives the same chunks from the sink
 of ``bench_server.py``, which writes them all at once, so the client sets the pace (and a client
@@ -20,7 +23,9 @@ Targets (from the benchmark issue):
 
 * the handle adds at most 15 % CPU per frame sent over the bare trio-websocket client;
 * the handle uses at most two thirds of google-genai's CPU per frame sent;
-* one process keeps at least 200 handle sessions at real-time pace (p99 send lag < 20 ms).
+* one process keeps at least 200 handle sessions at real-time pace (p99 send lag < 20 ms);
+* the replay log of ``auto_resume`` adds at most 5 % to the handle's CPU per frame sent
+  (issue 12).
 """
 
 from __future__ import annotations
@@ -38,11 +43,12 @@ import bench_capacity
 import bench_latency
 import bench_memory
 import bench_receive_cpu
+import bench_resume
 import bench_send_cpu
 import bench_vad
 from _common import CLIENTS, LABELS, fmt, table
 
-STEPS = ("send", "receive", "burst", "latency", "memory", "capacity", "vad", "bargein")
+STEPS = ("send", "receive", "burst", "latency", "memory", "capacity", "vad", "bargein", "resume")
 MAX_OVER_TRIO_WS = 1.15
 MAX_OF_GENAI = 2 / 3
 MIN_SESSIONS = 200
@@ -141,6 +147,31 @@ def voice_summary(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def resume_summary(results: dict[str, Any]) -> str:
+    """auto_resume's numbers: the send CPU with the replay log, and the resume gaps."""
+    lines = []
+    send = (results.get("send") or {}).get("clients", {})
+    handle, resume = send.get("handle", {}), send.get("resume", {})
+    if "median" in handle and "median" in resume:
+        lines.append(
+            f"send with auto_resume (replay log): {fmt(resume['median'])} / {fmt(resume['min'])} "
+            f"CPU ms per 1000 frames (median / best), without: {fmt(handle['median'])} / "
+            f"{fmt(handle['min'])}"
+        )
+    for mode, r in ((results.get("resume") or {}).get("modes") or {}).items():
+        if "error" in r:
+            lines.append(f"resume gap ({mode}): {r['error']}")
+            continue
+        for name, stats in r["rows"].items():
+            if "Resumed.gap_ms" in name or "last frame" in name:
+                continue
+            lines.append(
+                f"resume gap: {name}, ms: p50 {fmt(stats['p50'], 1)} / p99 "
+                f"{fmt(stats['p99'], 1)} ({stats['counted']} switches)"
+            )
+    return "\n".join(lines)
+
+
 def _verdict(ok: bool | None) -> str:
     return "not measured" if ok is None else ("MET" if ok else "MISSED")
 
@@ -178,6 +209,7 @@ def targets(results: dict[str, Any]) -> list[str]:
             )
     else:
         lines.append(f"  {_verdict(None):6}  handle keeps >= {MIN_SESSIONS} real-time sessions")
+    lines.append("  " + bench_send_cpu.replay_log_verdict(results.get("send") or {}))
     for step in ("receive", "burst"):
         found = (results.get(step) or {}).get("clients", {})
         for kind, r in found.items():
@@ -212,6 +244,7 @@ def main() -> None:
         "capacity": (bench_capacity.run, bench_capacity.report),
         "vad": (bench_vad.run, bench_vad.report),
         "bargein": (bench_bargein.run, bench_bargein.report),
+        "resume": (bench_resume.run, bench_resume.report),
     }
     results: dict[str, Any] = {}
     began = time.perf_counter()
@@ -231,6 +264,7 @@ def main() -> None:
     print(f"\n== summary ({time.perf_counter() - began:.0f} s in all)")
     print(summary(results))
     print(voice_summary(results))
+    print(resume_summary(results))
     print("\nTargets:")
     print("\n".join(targets(results)))
     if args.json:
