@@ -119,6 +119,17 @@ class ReplayLog:
         self._queued += 1
         self._add_audio(entry)
 
+    def add_queued_audio(self, text: str, audio_bytes: int) -> None:
+        """:meth:`add_queued` for a microphone frame (the hot path, kept short)."""
+        entry = Entry(text, None, audio_bytes)
+        entry.index = self._next_index
+        self._next_index += 1
+        self._entries.append(entry)
+        self._queued += 1
+        self._audio += audio_bytes
+        if self._audio > self._audio_limit:
+            self._evict_until_within_limit()
+
     def add_waiting(self, entry: Entry) -> None:
         """Hold a message for the next connection."""
         entry.index = 0
@@ -229,14 +240,17 @@ class ReplayLog:
         return lost
 
     def drain(self) -> int:
-        """Drop everything held (the session ended for good); return the messages dropped."""
-        count = len(self._entries)
-        for entry in self._entries:
-            if not entry.index:
-                self.dropped_audio_bytes += entry.audio_bytes
+        """Drop everything held (the session ended for good); return the undelivered count.
+
+        Messages already queued on the last connection went out with it; those still waiting
+        for a connection are the ones that can no longer be delivered.
+        """
+        waiting = list(self._entries)[self._queued :]
+        for entry in waiting:
+            self.dropped_audio_bytes += entry.audio_bytes
         self._entries.clear()
         self._queued = self._audio = self._waiting_messages = 0
-        return count
+        return len(waiting)
 
     # -- bounds ---------------------------------------------------------------------------------
 
@@ -244,8 +258,25 @@ class ReplayLog:
         if not entry.audio_bytes:
             return
         self._audio += entry.audio_bytes
-        while self._audio > self._audio_limit and self._evict_oldest_audio():
-            pass
+        if self._audio > self._audio_limit:
+            self._evict_until_within_limit()
+
+    def _evict_until_within_limit(self) -> None:
+        entries = self._entries
+        while self._audio > self._audio_limit:
+            oldest = entries[0] if entries else None
+            if (
+                oldest is not None
+                and oldest.audio_bytes
+                and oldest is not self._sending
+                and self._queued  # usual case: the oldest is a queued frame
+            ):
+                entries.popleft()
+                self._audio -= oldest.audio_bytes
+                self._queued -= 1
+                self._at_risk += oldest.audio_bytes
+            elif not self._evict_oldest_audio():
+                return
 
     def _evict_oldest_audio(self) -> bool:
         position = next(

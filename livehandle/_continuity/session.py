@@ -216,8 +216,20 @@ class ResumingSession:
         Raises:
             SessionClosed: the session has ended for good.
         """
+        text = encode_realtime_audio(pcm, mime_type)
+        live, log = self._live, self._log
+        if live is not None and log.all_queued:  # the hot path: one frame, no detour
+            self._busy = True
+            try:
+                await live.send_encoded(text)
+            except SessionClosed:
+                self._check_open()  # ended for good: raise; else the connection died
+                log.add_waiting(Entry(text, None, len(pcm)))
+                return
+            log.add_queued_audio(text, len(pcm))
+            return
         self._check_open()
-        await self._submit(Entry(encode_realtime_audio(pcm, mime_type), None, len(pcm)))
+        await self._submit(Entry(text, None, len(pcm)))
 
     async def _submit(self, entry: Entry) -> None:
         while True:

@@ -168,8 +168,8 @@ class Session:
             SessionClosed: the session has ended or is closing (raised at once).
             ProtocolError: the message cannot be encoded.
         """
-        self._check_open()
-        await self._enqueue(encode_client(message), message)
+        self._check_open()  # before encoding: a closed session refuses at once
+        await self.send_encoded(encode_client(message), message)
 
     async def send_audio(self, pcm: bytes, mime_type: str) -> None:
         """Queue one ``realtimeInput.audio`` frame, encoded directly (the microphone's hot path).
@@ -180,8 +180,7 @@ class Session:
         Raises:
             SessionClosed: the session has ended or is closing (raised at once).
         """
-        self._check_open()
-        await self._enqueue(encode_realtime_audio(pcm, mime_type), None)
+        await self.send_encoded(encode_realtime_audio(pcm, mime_type))
 
     async def send_encoded(self, text: str, message: m.ClientMessage | None = None) -> None:
         """Queue a client message already encoded to JSON text (for a layer that keeps it).
@@ -193,9 +192,6 @@ class Session:
             SessionClosed: the session has ended or is closing (raised at once).
         """
         self._check_open()
-        await self._enqueue(text, message)
-
-    async def _enqueue(self, text: str, message: m.ClientMessage | None) -> None:
         # A cancel point always; a scheduler round trip only when the queue is full.  A burst of
         # frames then queues up while the caller runs and the writer sends it as one batch.
         await trio.lowlevel.checkpoint_if_cancelled()

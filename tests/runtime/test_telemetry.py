@@ -33,6 +33,12 @@ SNAPSHOT_KEYS = {
     "tokens_by_modality",
     "dropped",
     "lagged",
+    "reconnects",
+    "resume_attempts",
+    "resume_gap_p50_ms",
+    "resume_gap_p99_ms",
+    "replayed_messages",
+    "lost_audio_ms",
 }
 
 
@@ -411,3 +417,17 @@ def test_latency_stats_reject_impossible_samples(bad):
     with pytest.raises(ValueError, match="latency"):
         stats.record(bad)
     assert stats.count == 0
+
+
+def test_resumption_is_counted_with_its_gaps_and_losses(telemetry: SessionTelemetry) -> None:
+    telemetry.record_reconnecting()
+    telemetry.record_reconnecting()
+    telemetry.record_resumed(gap_ms=40.0, replayed=3, lost_audio_ms=20.0)
+    telemetry.record_resumed(gap_ms=10.0, replayed=0, lost_audio_ms=0.0)
+    snap = telemetry.snapshot()
+    assert (snap["reconnects"], snap["resume_attempts"]) == (2, 2)
+    assert (snap["replayed_messages"], snap["lost_audio_ms"]) == (3, 20.0)
+    assert snap["resume_gap_p99_ms"] == 40.0 and telemetry.reconnects == 2
+    assert telemetry.resume_gap.count == 2
+    with pytest.raises(ValueError, match="gap_ms"):
+        telemetry.record_resumed(gap_ms=-1.0, replayed=0, lost_audio_ms=0.0)
