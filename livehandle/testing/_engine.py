@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from livehandle.testing._host import EmulatorHost
+    from livehandle.testing._line import Line
     from livehandle.testing._link import Link
     from livehandle.testing._record import Controls, EmulatorConnection
-    from livehandle.testing._responder import Line
 
 log = logging.getLogger("livehandle.testing")
 
@@ -82,6 +82,7 @@ class Engine:
                 with stopping():
                     if await self._handshake():
                         scenario = self.host.scenario
+                        await self.responder.start()
                         nursery.start_soon(self._until_stopped, self.responder.run)
                         if (after := scenario.go_away_after) is not None:
                             nursery.start_soon(self.responder.go_away_later, after)

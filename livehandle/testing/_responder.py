@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -32,11 +32,9 @@ from livehandle.testing._scenario import (
 )
 
 if TYPE_CHECKING:
-    from livehandle.testing._conversation import Conversation
-    from livehandle.testing._host import EmulatorHost
-    from livehandle.testing._record import EmulatorConnection
+    from livehandle.testing._line import Line
 
-__all__ = ["Line", "Responder"]
+__all__ = ["Responder"]
 
 log = logging.getLogger("livehandle.testing")
 
@@ -64,84 +62,6 @@ class _Template(dict[str, str]):
         return "{" + key + "}"
 
 
-class Line(Protocol):
-    """The connection as the responder uses it (implemented by the connection's engine)."""
-
-    @property
-    def host(self) -> EmulatorHost:
-        """The emulator serving the connection."""
-        ...
-
-    @property
-    def record(self) -> EmulatorConnection:
-        """The connection's record (its index; where problems are noted)."""
-        ...
-
-    @property
-    def setup(self) -> m.Setup | None:
-        """The connection's setup message, once received."""
-        ...
-
-    @property
-    def nursery(self) -> trio.Nursery | None:
-        """The connection's nursery, while it runs; tasks started there end with it."""
-        ...
-
-    @property
-    def interrupts(self) -> bool:
-        """User activity interrupts a reply (activity handling is not NO_INTERRUPTION)."""
-        ...
-
-    @property
-    def audio_out(self) -> bool:
-        """The model answers with audio."""
-        ...
-
-    @property
-    def resumption(self) -> bool:
-        """The client asked for session resumption."""
-        ...
-
-    @property
-    def transparent(self) -> bool:
-        """Vertex transparent resumption: handles carry ``lastConsumedClientMessageIndex``."""
-        ...
-
-    @property
-    def consumed(self) -> int:
-        """The index of the last client message the model has consumed on this connection."""
-        ...
-
-    @property
-    def silent(self) -> bool:
-        """The server went silent after ``goAway``: nothing more is sent."""
-        ...
-
-    def silence(self) -> None:
-        """Go silent from now on (see :attr:`silent`)."""
-        ...
-
-    def current_conversation(self) -> Conversation:
-        """The conversation the connection is attached to; raises ``Stop`` once it is not."""
-        ...
-
-    async def send(self, message: m.ServerMessage) -> None:
-        """Send one message; raises ``Stop`` once the connection is gone."""
-        ...
-
-    async def send_raw(self, data: str | bytes, message: m.ServerMessage | None = None) -> None:
-        """Send a frame as it is; raises ``Stop`` once the connection is gone."""
-        ...
-
-    async def close(self, code: int, reason: str) -> None:
-        """Close the connection with a close frame (bounded)."""
-        ...
-
-    async def drop(self) -> None:
-        """End the connection without a close frame."""
-        ...
-
-
 class Responder:
     """Answers the user turns of one connection (see the module docstring)."""
 
@@ -160,6 +80,7 @@ class Responder:
         self.ids = itertools.count(1)
         self.handing_out = trio.Lock()  # one checkpoint at a time, so handles go out in order
         self.reply = _Reply(UserTurn("text", ""), (), [], _Template())
+        self.resuming_reply = False  # start() restored a reply waiting at a tool boundary
 
     # -- turns in -----------------------------------------------------------------------------
 
@@ -273,11 +194,13 @@ class Responder:
 
     # -- replies ----------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Answer queued turns one at a time until the connection ends.
+    async def start(self) -> None:
+        """Begin the connection: its first handle, and the calls a resume issues again.
 
-        A resumed connection first issues again the tool calls its checkpoint was waiting for
-        (same ids) and, at a tool boundary, goes on with the rest of that reply.
+        Runs before any client message after ``setup`` is read, so the first handle names the
+        state the connection starts from.  A resumed connection issues again the tool calls its
+        checkpoint waited for (same ids); at a tool boundary, :meth:`run` then goes on with the
+        rest of that reply.
         """
         conversation = self.line.current_conversation()
         pending, calls = conversation.pending, conversation.resumed_calls
@@ -288,14 +211,19 @@ class Responder:
             await self.checkpoint()
             if calls:
                 await self.line.send(m.ToolCall(calls))
-        else:
-            self.owed += 1
-            self.reply = _Reply(
-                pending.turn, pending.rest, list(pending.said), _Template(pending.values)
-            )
-            self.blocking = {c.id or "": c for c in pending.blocking}
-            self.answers, self.answered = {}, trio.Event()
-            await self.checkpoint(tool_call=m.ToolCall(calls))
+            return
+        self.owed += 1
+        values = _Template(pending.values)
+        self.reply = _Reply(pending.turn, pending.rest, list(pending.said), values)
+        self.blocking = {c.id or "": c for c in pending.blocking}
+        self.answers, self.answered = {}, trio.Event()
+        self.resuming_reply = True
+        await self.checkpoint(tool_call=m.ToolCall(calls))
+
+    async def run(self) -> None:
+        """Answer queued turns one at a time until the connection ends."""
+        if self.resuming_reply:
+            self.resuming_reply = False
             await self._play(resumed=True)
         async for turn in self.turns_out:
             await self._reply(turn)
