@@ -40,6 +40,19 @@ class Controls(Protocol):
         ...
 
 
+def _redacted(path: str) -> str:
+    """``path`` with every query value hidden: ``?key=`` and ``?access_token=`` are secrets."""
+    parts = urllib.parse.urlsplit(path)
+    if not parts.query:
+        return path
+    names = [name for name, _ in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)]
+    return parts.path + "?" + "&".join(f"{name}=***" for name in names)
+
+
+def _count(items: list[object]) -> str:
+    return f"<{len(items)}>"
+
+
 @attrs.frozen
 class Received:
     """A client message as the emulator decoded it, with the Trio time it arrived."""
@@ -81,19 +94,21 @@ class EmulatorConnection:
     """
 
     index: int
-    path: str
+    path: str = attrs.field(repr=lambda path: repr(_redacted(path)))
     backend: Literal["google_ai", "vertex"]
     api_version: str
     constrained: bool
     headers: dict[str, str] = attrs.field(repr=lambda headers: f"<{len(headers)} headers>")
-    received: list[Received] = attrs.field(factory=list)
-    sent: list[Sent] = attrs.field(factory=list)
+    received: list[Received] = attrs.field(factory=list, repr=_count)
+    sent: list[Sent] = attrs.field(factory=list, repr=_count)
     setup: m.Setup | None = None
     resumed_from: str | None = None
-    conversation: Conversation | None = None
+    conversation: Conversation | None = attrs.field(
+        default=None, repr=lambda c: "None" if c is None else f"<conversation {c.id}>"
+    )
     errors: list[str] = attrs.field(factory=list)
     audio_bytes: int = 0
-    checkpoints: list[Checkpoint] = attrs.field(factory=list)
+    checkpoints: list[Checkpoint] = attrs.field(factory=list, repr=_count)
     close_code: int | None = None
     close_reason: str | None = None
     ended_at: float | None = None
