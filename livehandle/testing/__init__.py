@@ -12,6 +12,10 @@ from __future__ import annotations
 from livehandle import _public
 from livehandle.testing import audio as audio
 from livehandle.testing._checks import DEFAULT_MODELS as DEFAULT_MODELS
+from livehandle.testing._conversation import (
+    Checkpoint as Checkpoint,
+    Conversation as Conversation,
+)
 from livehandle.testing._emulator import MEMORY_URL as MEMORY_URL, LiveEmulator as LiveEmulator
 from livehandle.testing._record import (
     EmulatorConnection as EmulatorConnection,
@@ -48,6 +52,8 @@ __all__ = [
     "START_THRESHOLD_DBFS",
     "Audio",
     "CallTools",
+    "Checkpoint",
+    "Conversation",
     "EmulatorConnection",
     "Fault",
     "FaultKind",

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MODELS",
+    "INTERNAL_ERROR",
     "INVALID_ARGUMENT",
+    "INVALID_HANDLE",
     "NOT_A_LIVE_PATH",
     "credential_problem",
     "route",
@@ -40,6 +42,8 @@ DEFAULT_MODELS = frozenset(
 )
 
 INVALID_ARGUMENT = "Request contains an invalid argument."
+INVALID_HANDLE = "Invalid session resumption handle."  # unknown or expired (emulator's wording)
+INTERNAL_ERROR = "Internal error occurred."  # the generic 1011 text (wire-protocol.md §5.4)
 NOT_A_LIVE_PATH = "not a Live API path"  # the body of the HTTP 404 for other paths
 BAD_KEY = "API key not valid. Please pass a valid API key."
 BAD_TOKEN = "Request had invalid authentication credentials."
@@ -124,5 +128,8 @@ def setup_problem(
         return 1007, INVALID_ARGUMENT
     resumption = setup.session_resumption
     if resumption is not None and resumption.transparent and record.backend != "vertex":
+        # Transparent resumption is Vertex only (wire-protocol.md §2.1, §8; the SDKs refuse it
+        # on Google AI: "Transparent session resumption is only supported for Vertex AI", ADK
+        # #5771); a server that receives it refuses the setup as an invalid argument (§5.4).
         return 1007, INVALID_ARGUMENT
     return None

@@ -9,7 +9,6 @@ the same path routing, credential and setup checks, recording, faults and close 
 
 from __future__ import annotations
 
-import itertools
 import logging
 import urllib.parse
 from collections import deque
@@ -23,12 +22,14 @@ from livehandle._transport.endpoints import redact_query
 from livehandle._transport.memory import MemoryTransport
 from livehandle.testing._checks import (
     DEFAULT_MODELS,
+    INTERNAL_ERROR,
+    INVALID_HANDLE,
     NOT_A_LIVE_PATH,
     credential_problem,
     route,
     setup_problem,
 )
-from livehandle.testing._conversation import Conversation
+from livehandle.testing._conversation import Checkpoint, Conversation
 from livehandle.testing._engine import Engine
 from livehandle.testing._link import MemoryLink, WebSocketLink
 from livehandle.testing._record import EmulatorConnection
@@ -132,8 +133,8 @@ class LiveEmulator:
         self.chunk_ms = chunk_ms
         self.connections: list[EmulatorConnection] = []
         self._transcripts: deque[str] = deque()
-        self._handles: dict[str, Conversation] = {}
-        self._conversation_ids = itertools.count(1)
+        self.conversations: list[Conversation] = []
+        self._checkpoints: dict[str, Checkpoint] = {}  # handle -> checkpoint (expiry: on use)
         self._bound_port: int | None = None
         self._nursery: trio.Nursery | None = None  # where connections are served, while serving
         self._live: set[Link] = set()  # open connections, dropped when the emulator stops
@@ -280,18 +281,45 @@ class LiveEmulator:
 
     def new_conversation(self) -> Conversation:
         """Start a fresh conversation (used by the engine)."""
-        return Conversation(next(self._conversation_ids))
-
-    def conversation_for(self, handle: str) -> Conversation | None:
-        """The conversation a resumption handle belongs to, or None if unknown."""
-        return self._handles.get(handle)
+        conversation = Conversation(len(self.conversations) + 1)
+        self.conversations.append(conversation)
+        return conversation
 
     def new_handle(self, conversation: Conversation) -> str:
-        """Mint a resumption handle for ``conversation`` (old handles stay valid)."""
+        """Mint a resumption handle for ``conversation`` (used by the engine)."""
         conversation.handles += 1
-        handle = f"emu-{conversation.id}-{conversation.handles}"
-        self._handles[handle] = conversation
-        return handle
+        return f"emu-{conversation.id}-{conversation.handles}"
+
+    def keep(self, checkpoint: Checkpoint) -> None:
+        """Make ``checkpoint`` resumable by its handle (used by the engine)."""
+        self._checkpoints[checkpoint.handle] = checkpoint
+
+    def checkpoint(self, handle: str) -> Checkpoint | None:
+        """The checkpoint ``handle`` names, or None if the emulator never issued it."""
+        return self._checkpoints.get(handle)
+
+    def resume(self, handle: str) -> Conversation | tuple[int, str]:
+        """The conversation restored from ``handle``'s checkpoint, or why the resume is refused.
+
+        Refusals, as ``(code, reason)``: an unknown handle, or one that expired
+        (:attr:`Scenario.handle_ttl` after the connection that issued it ended), is refused with
+        1007 (wire-protocol.md §5.2 "2 h after the last session termination"; §5.4: 1007 for an
+        invalid argument); a conversation whose connection is still open is refused with 1011
+        (wire-protocol.md §5.2; sip-to-ai PR #14, which reports the code only, so the reason is
+        the generic 1011 text of §5.4).
+        """
+        checkpoint = self._checkpoints.get(handle)
+        if checkpoint is not None:
+            ended = self.connections[checkpoint.connection].ended_at
+            if ended is not None and trio.current_time() >= ended + self.scenario.handle_ttl:
+                checkpoint = None
+        if checkpoint is None:
+            return 1007, INVALID_HANDLE
+        conversation = self.conversations[checkpoint.conversation - 1]
+        if conversation.attached:
+            return 1011, INTERNAL_ERROR
+        conversation.restore(checkpoint)
+        return conversation
 
     def declarations(self, setup: m.Setup | None) -> dict[str, str]:
         """Function name -> behaviour (``BLOCKING``/``NON_BLOCKING``) from a setup's tools."""

@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from livehandle.testing._host import EmulatorHost
+    from livehandle.testing._line import Line
     from livehandle.testing._link import Link
     from livehandle.testing._record import Controls, EmulatorConnection
-    from livehandle.testing._responder import Line
 
 log = logging.getLogger("livehandle.testing")
 
@@ -67,6 +67,9 @@ class Engine:
         self.activity_audio_ms = 0.0
         self.nursery: trio.Nursery | None = None
         self.seeding_history = False
+        self.consumed = 0  # index of the last client message consumed (setup is 0)
+        self.silent = False  # gone quiet after goAway (Scenario.silent_after_go_away)
+        self.ended = False  # the engine closed or dropped the connection
         self.responder = Responder(self)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -78,20 +81,29 @@ class Engine:
                 self.nursery = nursery
                 with stopping():
                     if await self._handshake():
+                        scenario = self.host.scenario
+                        await self.responder.start()
                         nursery.start_soon(self._until_stopped, self.responder.run)
-                        if (after := self.host.scenario.go_away_after) is not None:
+                        if (after := scenario.go_away_after) is not None:
                             nursery.start_soon(self.responder.go_away_later, after)
+                        if (lifetime := scenario.connection_lifetime) is not None:
+                            nursery.start_soon(
+                                self._until_stopped, self.responder.live_for, lifetime
+                            )
                         await self._run_reader()
                 nursery.cancel_scope.cancel()  # the reader ended: the connection is over
         finally:
-            if self.conversation is not None:
-                self.conversation.attached = False
+            self.ended = True  # the conversation may be resumed from now on
 
-    async def _until_stopped(self, task: Callable[[], Awaitable[None]]) -> None:
+    def is_open(self) -> bool:
+        """The emulator has not seen this connection end (a resume of its conversation waits)."""
+        return not self.ended and self.link.is_open()
+
+    async def _until_stopped(self, task: Callable[..., Awaitable[None]], *args: Any) -> None:
         # Only a closed connection ends a task.  The reader is left to finish on its own: it
         # still has to record what the client sent before its close frame.
         with stopping():
-            await task()
+            await task(*args)
 
     async def inject(self, fault: Fault) -> None:
         """Apply ``fault`` now, outside any reply (a test control)."""
@@ -136,15 +148,18 @@ class Engine:
             return False
         resumption = first.session_resumption
         if resumption is not None and resumption.handle:
-            conversation = self.host.conversation_for(resumption.handle)
-            if conversation is None:
-                await self.close(1007, "Invalid session resumption handle.")
+            found = self.host.resume(resumption.handle)
+            if isinstance(found, tuple):
+                self.record.errors.append(f"resume refused: {found[1]}")
+                await self.close(*found)
                 return False
+            conversation = found
             self.record.resumed_from = resumption.handle
         else:
             conversation = self.host.new_conversation()
+        # No await since resume(): no other connection can claim the conversation in between.
         self.conversation = conversation
-        conversation.attached = True
+        conversation.attach(self.record.index, self.is_open)
         self.record.conversation = conversation
         if first.system_instruction is not None:
             conversation.set_instruction(text_of(first.system_instruction))
@@ -161,7 +176,7 @@ class Engine:
             f"emulator-session-{conversation.id}" if self.record.backend == "vertex" else None
         )
         await self.send(m.SetupComplete(session_id=session_id))
-        await self._checkpoint()
+        await trio.lowlevel.checkpoint()
         return True
 
     def _configure_activity(self, config: m.RealtimeInputConfig | None) -> None:
@@ -195,10 +210,28 @@ class Engine:
     def resumption(self) -> bool:
         return bool(self.setup and self.setup.session_resumption is not None)
 
+    @property
+    def transparent(self) -> bool:
+        """Vertex transparent resumption (Google AI refuses it at setup: ``check_setup``)."""
+        resumption = self.setup.session_resumption if self.setup else None
+        return bool(resumption and resumption.transparent and self.record.backend == "vertex")
+
+    def silence(self) -> None:
+        """Send nothing more on this connection (the server went quiet after goAway)."""
+        self.silent = True
+
     # -- sending ------------------------------------------------------------------------------
 
     async def send(self, message: m.ServerMessage) -> None:
-        """Encode and send one message (shielded: a barge-in never cuts a frame)."""
+        """Encode and send one message (shielded: a barge-in never cuts a frame).
+
+        Once :attr:`silent`, nothing is sent; a closed connection still raises ``Stop``.
+        """
+        if self.silent:
+            if not self.is_open():
+                raise Stop
+            await trio.lowlevel.checkpoint()
+            return
         text = encode_server(message)
         await self.send_raw(text.encode() if self.host.binary_frames else text, message)
 
@@ -220,6 +253,7 @@ class Engine:
         Bounded: a WebSocket waits for the peer's close reply, which never comes from a peer
         that has already dropped the TCP connection; after the grace the link is dropped.
         """
+        self.ended = True
         with trio.CancelScope(shield=True):
             with trio.move_on_after(CLOSE_GRACE) as waited:
                 await self.link.close(code, reason)
@@ -229,11 +263,9 @@ class Engine:
 
     async def drop(self) -> None:
         """End the connection without a close frame (a lost TCP link)."""
+        self.ended = True
         with trio.CancelScope(shield=True):
             await self.link.drop()
-
-    async def _checkpoint(self) -> None:
-        await trio.lowlevel.checkpoint()
 
     # -- reader -------------------------------------------------------------------------------
 
@@ -254,8 +286,26 @@ class Engine:
     async def _run_reader(self) -> None:
         while (message := await self._receive()) is not None:
             await self._dispatch(message)
+            if self.conversation is not None:
+                await self._quiet_checkpoint()
+
+    async def _quiet_checkpoint(self) -> None:
+        # Vertex transparent mode may checkpoint more often than at turn boundaries (issue 12
+        # part 8; wire-protocol.md §3.6 reports the consumed index for exactly this): here, at
+        # a quiet point (nothing owed, no user speech in progress) once enough messages came.
+        every = self.host.scenario.checkpoint_every_messages
+        if every is None or not self.transparent or self.activity_started_at is not None:
+            return
+        taken = [c for c in self.record.checkpoints if c.connection == self.record.index]
+        since = self.consumed - (taken[-1].consumed_index if taken else 0)
+        if since >= every and self.responder.quiet and not self.responder.replying:
+            await self.responder.checkpoint()
 
     async def _dispatch(self, message: m.ClientMessage) -> None:
+        # The message counts as consumed from here: the state changes it makes happen before
+        # any await below, so a checkpoint (taken with no await) sees all of them or none.
+        if self.conversation is not None:
+            self.consumed = len(self.record.received) - 1
         match message:
             case m.Setup():
                 await self.close(1007, INVALID_ARGUMENT)  # setup is the first message only
@@ -319,11 +369,17 @@ class Engine:
                 # is refused (reported by client developers: BasedHardware/omi#7611).
                 await self.close(1007, INVALID_ARGUMENT)
                 return
+            self._count_audio(pcm)
             if self.activity_started_at is not None:
                 self.activity_audio_ms += audio.duration_ms(pcm, sample_rate=16000)
             return
         assert self.vad is not None
+        self._count_audio(pcm)
         await self._vad_edges(self.vad.feed(pcm))
+
+    def _count_audio(self, pcm: bytes) -> None:
+        self.record.audio_bytes += len(pcm)
+        self.current_conversation().audio_bytes += len(pcm)
 
     async def _vad_edges(self, edges: list[Any]) -> None:
         for edge in edges:
@@ -337,10 +393,14 @@ class Engine:
     async def _speech_turn(self, duration_ms: float) -> None:
         transcript = self.host.take_transcript() or f"[speech {duration_ms / 1000:.1f} s]"
         self.current_conversation().history.append(("user", transcript))
-        if self.setup is not None and self.setup.input_audio_transcription is not None:
-            await self.send(
-                m.ServerContent(input_transcription=m.Transcription(transcript, finished=True))
-            )
+        self.responder.owed += 1  # owed from now, though queued after the transcription
+        try:
+            if self.setup is not None and self.setup.input_audio_transcription is not None:
+                await self.send(
+                    m.ServerContent(input_transcription=m.Transcription(transcript, finished=True))
+                )
+        finally:
+            self.responder.owed -= 1
         self.responder.user_turn(
             UserTurn("speech", transcript, duration_ms=duration_ms), interrupt=False
         )
@@ -350,8 +410,12 @@ class Engine:
             self.current_conversation().set_instruction(text_of(message.system_instruction))
 
     def current_conversation(self) -> Conversation:
-        assert self.conversation is not None
-        return self.conversation
+        """The conversation; ``Stop`` once another connection has resumed it (never mutate it)."""
+        conversation = self.conversation
+        assert conversation is not None
+        if conversation.connection != self.record.index:
+            raise Stop
+        return conversation
 
 
 if TYPE_CHECKING:  # static proof that the engine gives the responder and the record what they use

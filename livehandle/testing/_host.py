@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from livehandle._wire import messages as m
-    from livehandle.testing._conversation import Conversation
+    from livehandle.testing._conversation import Checkpoint, Conversation
     from livehandle.testing._record import EmulatorConnection
     from livehandle.testing._scenario import Scenario
 
@@ -49,12 +49,16 @@ class EmulatorHost(Protocol):
         """Start a fresh conversation."""
         ...
 
-    def conversation_for(self, handle: str) -> Conversation | None:
-        """The conversation a resumption handle belongs to, or None if unknown."""
-        ...
-
     def new_handle(self, conversation: Conversation) -> str:
         """Mint a resumption handle for ``conversation``."""
+        ...
+
+    def keep(self, checkpoint: Checkpoint) -> None:
+        """Make ``checkpoint`` resumable by its handle."""
+        ...
+
+    def resume(self, handle: str) -> Conversation | tuple[int, str]:
+        """The conversation restored from ``handle``, or ``(code, reason)`` refusing it."""
         ...
 
     def declarations(self, setup: m.Setup | None) -> dict[str, str]:

@@ -47,6 +47,10 @@ class Link(Protocol):
         """How the connection ended: ``(code, reason)``, 1006 when it was dropped."""
         ...
 
+    def is_open(self) -> bool:
+        """No close has been sent or received yet (a drop shows only once it is noticed)."""
+        ...
+
 
 class WebSocketLink:
     """A :class:`Link` over an accepted trio-websocket connection and the stream under it."""
@@ -82,6 +86,12 @@ class WebSocketLink:
         closed = self._ws.closed
         return (1006, "") if closed is None else (closed.code, closed.reason or "")
 
+    def is_open(self) -> bool:
+        """No close frame sent or received yet (see :class:`Link`)."""
+        # trio-websocket sets the reason before it answers a client's close frame, so a client
+        # whose close has completed always finds its old connection no longer open.
+        return self._ws.closed is None
+
 
 class MemoryLink:
     """A :class:`Link` over the server end of an in-memory connection."""
@@ -116,3 +126,7 @@ class MemoryLink:
         """``(code, reason)`` of the close (see :class:`Link`)."""
         code = self._connection.close_code
         return (1006, "") if code is None else (code, self._connection.close_reason)
+
+    def is_open(self) -> bool:
+        """Neither end has closed or aborted (see :class:`Link`); both ends learn at once."""
+        return self._connection.close_code is None

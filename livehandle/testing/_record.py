@@ -17,7 +17,7 @@ import trio
 
 from livehandle._transport.endpoints import redact_query
 from livehandle._wire import messages as m
-from livehandle.testing._conversation import Conversation
+from livehandle.testing._conversation import Checkpoint, Conversation
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,6 +39,10 @@ class Controls(Protocol):
     async def inject(self, fault: Fault) -> None:
         """Apply ``fault`` now, as a task of the connection."""
         ...
+
+
+def _count(items: list[object]) -> str:
+    return f"<{len(items)}>"
 
 
 @attrs.frozen
@@ -74,8 +78,12 @@ class EmulatorConnection:
         setup: the connection's setup message, once received.
         resumed_from: the resumption handle it presented, if any.
         conversation: the conversation it is attached to.
-        errors: problems the emulator noticed (undecodable frames, unknown call ids).
+        errors: problems the emulator noticed (undecodable frames, unknown call ids, refused
+            resumes).
+        audio_bytes: bytes of client audio this connection received and the model consumed.
+        checkpoints: the checkpoints taken on this connection, one per resumable handle sent.
         close_code, close_reason: how the connection ended, once it has.
+        ended_at: the Trio time the emulator saw the connection end (handles expire from it).
     """
 
     index: int
@@ -84,14 +92,19 @@ class EmulatorConnection:
     api_version: str
     constrained: bool
     headers: dict[str, str] = attrs.field(repr=lambda headers: f"<{len(headers)} headers>")
-    received: list[Received] = attrs.field(factory=list)
-    sent: list[Sent] = attrs.field(factory=list)
+    received: list[Received] = attrs.field(factory=list, repr=_count)
+    sent: list[Sent] = attrs.field(factory=list, repr=_count)
     setup: m.Setup | None = None
     resumed_from: str | None = None
-    conversation: Conversation | None = None
+    conversation: Conversation | None = attrs.field(
+        default=None, repr=lambda c: "None" if c is None else f"<conversation {c.id}>"
+    )
     errors: list[str] = attrs.field(factory=list)
+    audio_bytes: int = 0
+    checkpoints: list[Checkpoint] = attrs.field(factory=list, repr=_count)
     close_code: int | None = None
     close_reason: str | None = None
+    ended_at: float | None = None
     closed: trio.Event = attrs.field(factory=trio.Event)
     _arrived: trio.Event = attrs.field(factory=trio.Event, repr=False)
     _controls: Controls | None = attrs.field(default=None, repr=False)
@@ -132,6 +145,8 @@ class EmulatorConnection:
 
     def mark_closed(self) -> None:
         """Note that the connection has ended (used by the engine); wakes every waiter."""
+        if self.ended_at is None:
+            self.ended_at = trio.current_time()
         self.closed.set()
         self._arrived.set()
 

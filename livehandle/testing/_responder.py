@@ -12,13 +12,14 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+import attrs
 import trio
 
 from livehandle._wire import messages as m
 from livehandle.testing import audio
-from livehandle.testing._conversation import Stop
+from livehandle.testing._conversation import PendingReply, Stop
 from livehandle.testing._scenario import (
     Audio,
     CallTools,
@@ -31,11 +32,9 @@ from livehandle.testing._scenario import (
 )
 
 if TYPE_CHECKING:
-    from livehandle.testing._conversation import Conversation
-    from livehandle.testing._host import EmulatorHost
-    from livehandle.testing._record import EmulatorConnection
+    from livehandle.testing._line import Line
 
-__all__ = ["Line", "Responder"]
+__all__ = ["Responder"]
 
 log = logging.getLogger("livehandle.testing")
 
@@ -63,65 +62,6 @@ class _Template(dict[str, str]):
         return "{" + key + "}"
 
 
-class Line(Protocol):
-    """The connection as the responder uses it (implemented by the connection's engine)."""
-
-    @property
-    def host(self) -> EmulatorHost:
-        """The emulator serving the connection."""
-        ...
-
-    @property
-    def record(self) -> EmulatorConnection:
-        """The connection's record (its index; where problems are noted)."""
-        ...
-
-    @property
-    def setup(self) -> m.Setup | None:
-        """The connection's setup message, once received."""
-        ...
-
-    @property
-    def nursery(self) -> trio.Nursery | None:
-        """The connection's nursery, while it runs; tasks started there end with it."""
-        ...
-
-    @property
-    def interrupts(self) -> bool:
-        """User activity interrupts a reply (activity handling is not NO_INTERRUPTION)."""
-        ...
-
-    @property
-    def audio_out(self) -> bool:
-        """The model answers with audio."""
-        ...
-
-    @property
-    def resumption(self) -> bool:
-        """The client asked for session resumption."""
-        ...
-
-    def current_conversation(self) -> Conversation:
-        """The conversation the connection is attached to (after setup)."""
-        ...
-
-    async def send(self, message: m.ServerMessage) -> None:
-        """Send one message; raises ``Stop`` once the connection is gone."""
-        ...
-
-    async def send_raw(self, data: str | bytes, message: m.ServerMessage | None = None) -> None:
-        """Send a frame as it is; raises ``Stop`` once the connection is gone."""
-        ...
-
-    async def close(self, code: int, reason: str) -> None:
-        """Close the connection with a close frame (bounded)."""
-        ...
-
-    async def drop(self) -> None:
-        """End the connection without a close frame."""
-        ...
-
-
 class Responder:
     """Answers the user turns of one connection (see the module docstring)."""
 
@@ -132,11 +72,15 @@ class Responder:
         self.blocking: dict[str, m.FunctionCall] = {}
         self.answers: dict[str, m.FunctionResponse] = {}
         self.answered = trio.Event()
-        self.background: dict[str, str] = {}
+        self.background: dict[str, m.FunctionCall] = {}
         self.turns_in, self.turns_out = trio.open_memory_channel[UserTurn](TURN_QUEUE)
+        self.owed = 0  # user turns queued or being answered: while any, no quiet point
         self.turns_on_connection = 0
         self.go_away_sent = False
         self.ids = itertools.count(1)
+        self.handing_out = trio.Lock()  # one checkpoint at a time, so handles go out in order
+        self.reply = _Reply(UserTurn("text", ""), (), [], _Template())
+        self.resuming_reply = False  # start() restored a reply waiting at a tool boundary
 
     # -- turns in -----------------------------------------------------------------------------
 
@@ -148,11 +92,19 @@ class Responder:
             self.turns_in.send_nowait(turn)
         except trio.WouldBlock:
             log.warning("emulator: %d user turns are waiting; dropping %r", TURN_QUEUE, turn)
+            self.line.record.errors.append(f"turn queue full; dropped {turn!r}")
+        else:
+            self.owed += 1
 
     def barge_in(self) -> None:
         """Cut the current reply short (unless activity handling is NO_INTERRUPTION)."""
         if self.replying and self.line.interrupts and self.reply_scope is not None:
             self.reply_scope.cancel()
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing owed: no turn queued or being answered, no blocking call waited for."""
+        return self.owed == 0 and not self.blocking
 
     async def tool_response(self, message: m.ToolResponse) -> None:
         """Take the client's answers: wake a waiting reply, or schedule a background result."""
@@ -162,12 +114,12 @@ class Responder:
                 self.answers[call_id] = response
             elif call_id in self.background:
                 if response.will_continue:  # an interim answer ("running"): more will follow
-                    name = self.background[call_id]
+                    name = self.background[call_id].name
                     self.line.current_conversation().history.append(
                         ("tool", f"{name}: {_output_of(response)} (more to come)")
                     )
                     continue
-                name = self.background.pop(call_id)
+                name = self.background.pop(call_id).name
                 await self._background_result(name, response)
             else:
                 self.line.record.errors.append(f"toolResponse for unknown call id {call_id!r}")
@@ -185,17 +137,102 @@ class Responder:
             self.reply_scope.cancel()
         self.user_turn(turn, interrupt=False)
 
+    # -- checkpoints --------------------------------------------------------------------------
+
+    async def checkpoint(self, *, tool_call: m.ToolCall | None = None) -> None:
+        """Take a checkpoint and send its handle, if the connection asked for resumption.
+
+        Only at a quiet point (nothing owed) or, with ``tool_call``, at a tool boundary: the
+        checkpoint is taken before ``tool_call`` is sent and includes it, and its handle follows
+        the call (wire-protocol.md §3.6; issue 12 part 8: checkpoints at turn and tool
+        boundaries).  The snapshot is taken with no await between it and the state it copies.
+        """
+        if not self.line.resumption:
+            if tool_call is not None:
+                await self.line.send(tool_call)
+            return
+        async with self.handing_out:
+            waiting = tool_call is not None and self.owed == 1
+            update = None
+            if (waiting or self.quiet) and not self.line.silent:
+                update = self._snapshot(waiting=waiting)
+            if tool_call is not None:
+                await self.line.send(tool_call)
+            if update is not None:
+                await self.line.send(update)
+
+    def _snapshot(self, *, waiting: bool) -> m.SessionResumptionUpdate:
+        line = self.line
+        conversation = line.current_conversation()
+        pending = None
+        if waiting:
+            reply = self.reply
+            pending = PendingReply(
+                reply.turn,
+                reply.rest,
+                tuple(reply.said),
+                tuple(reply.values.items()),
+                tuple(self.blocking.values()),
+            )
+        handle = line.host.new_handle(conversation)
+        checkpoint = conversation.snapshot(
+            handle,
+            line.record.index,
+            trio.current_time(),
+            line.consumed,
+            tool_calls=(*(pending.blocking if pending else ()), *self.background.values()),
+            reply=pending,
+        )
+        line.host.keep(checkpoint)
+        line.record.checkpoints.append(checkpoint)
+        # Vertex transparent mode reports the last client message the checkpoint includes
+        # (wire-protocol.md §3.6, §8); the index counts this connection's messages after setup.
+        index = checkpoint.consumed_index if line.transparent else None
+        return m.SessionResumptionUpdate(
+            new_handle=handle, resumable=True, last_consumed_client_message_index=index
+        )
+
     # -- replies ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Begin the connection: its first handle, and the calls a resume issues again.
+
+        Runs before any client message after ``setup`` is read, so the first handle names the
+        state the connection starts from.  A resumed connection issues again the tool calls its
+        checkpoint waited for (same ids); at a tool boundary, :meth:`run` then goes on with the
+        rest of that reply.
+        """
+        conversation = self.line.current_conversation()
+        pending, calls = conversation.pending, conversation.resumed_calls
+        conversation.pending, conversation.resumed_calls = None, ()
+        waiting = {c.id or "" for c in pending.blocking} if pending else set()
+        self.background = {c.id or "": c for c in calls if (c.id or "") not in waiting}
+        if pending is None:
+            await self.checkpoint()
+            if calls:
+                await self.line.send(m.ToolCall(calls))
+            return
+        self.owed += 1
+        values = _Template(pending.values)
+        self.reply = _Reply(pending.turn, pending.rest, list(pending.said), values)
+        self.blocking = {c.id or "": c for c in pending.blocking}
+        self.answers, self.answered = {}, trio.Event()
+        self.resuming_reply = True
+        await self.checkpoint(tool_call=m.ToolCall(calls))
 
     async def run(self) -> None:
         """Answer queued turns one at a time until the connection ends."""
-        if self.line.resumption:
-            await self._new_handle()
+        if self.resuming_reply:
+            self.resuming_reply = False
+            await self._play(resumed=True)
         async for turn in self.turns_out:
             await self._reply(turn)
 
     async def _reply(self, turn: UserTurn) -> None:
         conversation = self.line.current_conversation()
+        if self.line.silent:  # a server gone quiet after goAway answers nothing
+            self.owed -= 1
+            return
         steps = self.line.host.scenario.reply_for(turn, conversation.rule_uses)
         values = _Template(
             user_text=turn.text,
@@ -205,29 +242,39 @@ class Responder:
             result=turn.tool_result or "",
             results=turn.tool_result or "",
         )
-        said: list[str] = []
+        self.reply = _Reply(turn, steps, [], values)
+        await self._play(resumed=False)
+
+    async def _play(self, *, resumed: bool) -> None:
+        reply = self.reply
         with trio.CancelScope() as scope:
             self.reply_scope = scope
             self.replying = True
-            if self.line.resumption:
+            if resumed:
+                await self._collect_answers()
+            elif self.line.resumption:
                 await self.line.send(m.SessionResumptionUpdate(resumable=False))
-            for step in steps:
-                await self._run_step(step, values, said)
+            steps = reply.rest
+            for index, step in enumerate(steps):
+                reply.rest = steps[index + 1 :]  # what a tool-boundary checkpoint still owes
+                await self._run_step(step, reply.values, reply.said)
         self.reply_scope = None
         self.replying = False
         if scope.cancelled_caught:
             await self._interrupted()
         else:
-            if said:
-                conversation.history.append(("model", " ".join(said)))
             await self.line.send(m.ServerContent(generation_complete=True))
-            await self.line.send(
-                m.ServerContent(turn_complete=True, usage_metadata=self._usage(said))
-            )
+            usage = self._usage(reply.said)
+            await self.line.send(m.ServerContent(turn_complete=True, usage_metadata=usage))
+        conversation = self.line.current_conversation()  # Stop if resumed elsewhere meanwhile
+        if not scope.cancelled_caught:
+            if reply.said:
+                conversation.history.append(("model", " ".join(reply.said)))
+            conversation.answered.append(reply.turn)
         conversation.turns += 1
         self.turns_on_connection += 1
-        if self.line.resumption:
-            await self._new_handle()
+        self.owed -= 1
+        await self.checkpoint()  # a turn boundary
         limit = self.line.host.scenario.go_away_after_turns
         if limit is not None and self.turns_on_connection >= limit:
             self._start_go_away(self.line.host.scenario.go_away_time_left)
@@ -242,10 +289,6 @@ class Responder:
         self.background.clear()
         self.answers.clear()
         await self.line.send(m.ServerContent(turn_complete=True))
-
-    async def _new_handle(self) -> None:
-        handle = self.line.host.new_handle(self.line.current_conversation())
-        await self.line.send(m.SessionResumptionUpdate(new_handle=handle, resumable=True))
 
     def _usage(self, said: list[str]) -> m.UsageMetadata:
         conversation = self.line.current_conversation()
@@ -287,7 +330,7 @@ class Responder:
                 else:
                     await self.line.send(m.ServerContent(output_transcription=fragment))
             case CallTools(calls=calls):
-                await self._call_tools(calls, values)
+                await self._call_tools(calls)
             case Pause(seconds=seconds):
                 await trio.sleep(seconds)
             case Fault():
@@ -330,7 +373,7 @@ class Responder:
         else:
             await trio.lowlevel.checkpoint()  # lets the reader see a barge-in between chunks
 
-    async def _call_tools(self, specs: tuple[Any, ...], values: _Template) -> None:
+    async def _call_tools(self, specs: tuple[Any, ...]) -> None:
         declarations = self.line.host.declarations(self.line.setup)
         calls = []
         for spec in specs:
@@ -338,20 +381,27 @@ class Responder:
             calls.append(m.FunctionCall(name=spec.name, id=call_id, args=dict(spec.args)))
         self.blocking = {c.id or "": c for c in calls if declarations.get(c.name) != "NON_BLOCKING"}
         self.background.update(
-            {c.id or "": c.name for c in calls if declarations.get(c.name) == "NON_BLOCKING"}
+            {c.id or "": c for c in calls if declarations.get(c.name) == "NON_BLOCKING"}
         )
         self.answers = {}
         self.answered = trio.Event()
-        await self.line.send(m.ToolCall(tuple(calls)))
-        if not self.blocking:
-            return
+        await self.checkpoint(tool_call=m.ToolCall(tuple(calls)))  # a tool boundary
+        if self.blocking:
+            await self._collect_answers()
+
+    async def _collect_answers(self) -> None:
+        """Wait for every blocking call's answer, then fill in ``{result}`` and go on."""
         await self.answered.wait()
+        if self.line.resumption:  # generating again (wire-protocol.md §3.6)
+            await self.line.send(m.SessionResumptionUpdate(resumable=False))
+        calls = list(self.blocking.values())
         outputs = [_output_of(self.answers[call_id]) for call_id in self.blocking]
+        values = self.reply.values
         values["result"] = outputs[-1]
         values["results"] = ", ".join(outputs)
         values["name"] = calls[-1].name
         self.line.current_conversation().history.extend(
-            ("tool", f"{c.name}: {o}") for c, o in zip(self.blocking.values(), outputs, strict=True)
+            ("tool", f"{c.name}: {o}") for c, o in zip(calls, outputs, strict=True)
         )
         self.blocking = {}
         self.answers = {}
@@ -385,6 +435,19 @@ class Responder:
         await trio.sleep(after)
         self._start_go_away(self.line.host.scenario.go_away_time_left)
 
+    async def live_for(self, lifetime: float) -> None:
+        """End the connection at ``lifetime``: ``goAway`` a lead time before, then close 1011.
+
+        The lead is ``Scenario.go_away_time_left`` (wire-protocol.md §3.5, §5.2: about 10 min,
+        ``goAway`` about 50-60 s before); the close is the deadline close of §5.4, whatever
+        other ``goAway`` came first.
+        """
+        lead = self.line.host.scenario.go_away_time_left
+        await trio.sleep(lifetime - lead)
+        self._start_go_away(lead)
+        await trio.sleep(lead)
+        await self.line.close(1011, DEADLINE)
+
     def _start_go_away(self, time_left: float) -> None:
         if not self.go_away_sent and self.line.nursery is not None:
             self.go_away_sent = True
@@ -395,5 +458,21 @@ class Responder:
             await self.line.send(m.GoAway(time_left=time_left))
         except Stop:
             return
+        if self.line.host.scenario.silent_after_go_away:
+            # The server can go quiet after goAway (tau2-bench PR #461): the reply in progress
+            # stops where it is and nothing more is sent until the deadline close.
+            self.line.silence()
+            if self.reply_scope is not None:
+                self.reply_scope.cancel()
         await trio.sleep(time_left)
         await self.line.close(1011, DEADLINE)
+
+
+@attrs.define
+class _Reply:
+    """The reply being played: its turn, the steps still to run, what was said, the values."""
+
+    turn: UserTurn
+    rest: tuple[Step, ...]
+    said: list[str]
+    values: _Template

@@ -221,8 +221,19 @@ class Scenario:
         setup_complete: False never answers ``setup`` (the client should time out).
         go_away_after: seconds after connecting to send ``goAway`` (None: never).
         go_away_after_turns: send ``goAway`` after this many completed turns on one connection.
-        go_away_time_left: the ``timeLeft`` of ``goAway``; the connection closes with 1011
-            ``Deadline expired before operation could complete.`` when it runs out.
+        go_away_time_left: the ``timeLeft`` of ``goAway`` (its lead time); the connection closes
+            with 1011 ``Deadline expired before operation could complete.`` when it runs out
+            (wire-protocol.md §3.5, §5.4).
+        connection_lifetime: seconds a connection lives (None: no limit; the real server's is
+            about 600, wire-protocol.md §5.2): ``goAway`` at ``connection_lifetime -
+            go_away_time_left``, then the 1011 deadline close at ``connection_lifetime``.
+        silent_after_go_away: after ``goAway`` the server sends nothing more (no replies, no
+            handles) until its deadline close, as the real server can (tau2-bench PR #461).
+        handle_ttl: seconds a resumption handle stays valid after the connection that issued it
+            ended (wire-protocol.md §5.2: 2 h); later it is refused like an unknown one.
+        checkpoint_every_messages: Vertex transparent mode only: also take a checkpoint (and
+            send a new handle) at a quiet point once this many client messages have been
+            consumed since the last one (None: only at turn and tool boundaries).
     """
 
     rules: tuple[Rule, ...] = attrs.field(default=(), converter=_rules)
@@ -232,7 +243,22 @@ class Scenario:
     setup_complete: bool = True
     go_away_after: float | None = None
     go_away_after_turns: int | None = None
-    go_away_time_left: float = 50.0
+    go_away_time_left: float = attrs.field(default=50.0, validator=attrs.validators.ge(0))
+    connection_lifetime: float | None = attrs.field(default=None)
+    silent_after_go_away: bool = False
+    handle_ttl: float = attrs.field(default=7200.0, validator=attrs.validators.gt(0))
+    checkpoint_every_messages: int | None = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        lifetime = self.connection_lifetime
+        if lifetime is not None and not lifetime >= self.go_away_time_left:
+            raise ValueError(
+                f"connection_lifetime ({lifetime}) must be at least go_away_time_left "
+                f"({self.go_away_time_left}): goAway comes that long before the end"
+            )
+        every = self.checkpoint_every_messages
+        if every is not None and every < 1:
+            raise ValueError(f"checkpoint_every_messages must be at least 1, got {every}")
 
     @classmethod
     def echo(cls) -> Scenario:
@@ -275,7 +301,8 @@ class Scenario:
         obj = _mapping(data, "scenario")
         known = {
             "rules", "default", "on_tool_result", "setup_delay", "setup_complete",
-            "go_away_after", "go_away_after_turns", "go_away_time_left",
+            "go_away_after", "go_away_after_turns", "go_away_time_left", "connection_lifetime",
+            "silent_after_go_away", "handle_ttl", "checkpoint_every_messages",
         }  # fmt: skip
         _no_extra(obj, known, "scenario")
         kwargs: dict[str, Any] = {}
@@ -286,14 +313,20 @@ class Scenario:
         for key in ("default", "on_tool_result"):
             if key in obj:
                 kwargs[key] = _steps(obj[key], key)
-        for key in ("setup_delay", "go_away_after", "go_away_time_left"):
+        numbers = ("setup_delay", "go_away_after", "go_away_time_left", "connection_lifetime")
+        for key in (*numbers, "handle_ttl"):
             if key in obj and obj[key] is not None:
                 kwargs[key] = _number(obj[key], key)
-        if "go_away_after_turns" in obj and obj["go_away_after_turns"] is not None:
-            kwargs["go_away_after_turns"] = _int(obj["go_away_after_turns"], "go_away_after_turns")
-        if "setup_complete" in obj:
-            kwargs["setup_complete"] = _bool(obj["setup_complete"], "setup_complete")
-        return cls(**kwargs)
+        for key in ("go_away_after_turns", "checkpoint_every_messages"):
+            if key in obj and obj[key] is not None:
+                kwargs[key] = _int(obj[key], key)
+        for key in ("setup_complete", "silent_after_go_away"):
+            if key in obj:
+                kwargs[key] = _bool(obj[key], key)
+        try:
+            return cls(**kwargs)
+        except ValueError as exc:
+            raise ValueError(f"scenario: {exc}") from None
 
 
 # -- JSON parsing helpers: every error names the path of the bad value ------------------------
