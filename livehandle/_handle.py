@@ -114,6 +114,8 @@ def assemble_live_handle(
         on_interrupted=voice.interrupted,
         dispatch_tools=dispatch_tools,
         cancel_tools=tools.cancel,
+        tools_arrived=tools.arrived,
+        turn_ended=tools.turn_ended,
         barge_in=barge_in,
     )
     session.add_tap(lanes.route)  # the router sees every event, in order

@@ -147,6 +147,8 @@ class Lanes:
         on_interrupted: Callable[[], None] | None = None,
         dispatch_tools: Callable[[tuple[FunctionCall, ...]], None] | None = None,
         cancel_tools: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
+        tools_arrived: Callable[[tuple[FunctionCall, ...]], None] | None = None,
+        turn_ended: Callable[[], None] | None = None,
         barge_in: CurrentBargeIn | None = None,
     ) -> None:
         self._live = live_events
@@ -162,6 +164,9 @@ class Lanes:
         # the tool dispatcher: started on the control lane, cancelled from the router at once
         self._dispatch_tools = dispatch_tools
         self._cancel_tools = cancel_tools
+        # ... and told at once which calls are in flight (so a cancellation can only name those)
+        self._tools_arrived = tools_arrived
+        self._turn_ended = turn_ended
         # never waits (the router runs in the session's reader); overflow is counted and
         # reported by the control lane as a Lagged error
         self._control_send, self._control_receive = trio.open_memory_channel[SessionEvent](capacity)
@@ -254,6 +259,12 @@ class Lanes:
                 self._to_control(event)
             case SessionEvent.TurnComplete():
                 self._stale_audio = False  # what follows belongs to the next turn
+                if self._turn_ended is not None:
+                    self._turn_ended()
+                self._to_control(event)
+            case SessionEvent.ToolCall(calls=calls):
+                if self._tools_arrived is not None:
+                    self._tools_arrived(calls)  # in flight from now: cancellable at once
                 self._to_control(event)
             case SessionEvent.TextDelta() | SessionEvent.Thought():
                 self._deliver(event)
@@ -278,7 +289,6 @@ class Lanes:
                     self._to_control(SessionEvent.ToolCallCancelled(ids))
             case (
                 SessionEvent.UserTextSent()
-                | SessionEvent.ToolCall()
                 | SessionEvent.GenerationComplete()
                 | SessionEvent.GoAway()
                 | SessionEvent.Connected()
