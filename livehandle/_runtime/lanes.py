@@ -61,10 +61,8 @@ _DROPPABLE = (
     SessionEvent.UserTextSent,
 )
 
-#: The most critical events the control lane may fall behind by (see ``_to_backlog``).  They
-#: come a few per turn, so this is hours of conversation with a hook stuck (or a flood no real
-#: server sends), far above any real burst; each is a small object, so the bound is well under
-#: a few MB.
+#: The most critical events the control lane may fall behind by (see ``_to_backlog``): they
+#: come a few per turn, so this is hours with a hook stuck, far above any real burst.
 CONTROL_BACKLOG_LIMIT = 4096
 
 log = logging.getLogger("livehandle.lanes")
@@ -260,8 +258,7 @@ class Lanes:
         """Route one session event (the session calls this for every event, in order).
 
         Raises:
-            SessionTaskFailed: the control lane is stuck and its backlog of critical events is
-                full; raised once, in the session's reader, which ends the session.
+            SessionTaskFailed: the control lane's backlog is full (once; see ``_to_backlog``).
         """
         if self._failed:
             # The session is ending: only its very last event still goes out (once, one past
@@ -373,12 +370,9 @@ class Lanes:
         would leave the model waiting for ever or the audio held for ever); transcripts and
         typed-text notices are dropped, counted and reported as a ``Lagged`` error.
 
-        The backlog holds at most ``backlog_limit`` events.  One more critical event cannot be
-        dropped and the router cannot wait, so it ends the session instead: a
-        :class:`~livehandle.SessionTaskFailed` saying so is raised into the session's reader.
-
         Raises:
-            SessionTaskFailed: the backlog is full.
+            SessionTaskFailed: ``backlog_limit`` events are kept already: one more critical
+                event cannot be dropped and the router cannot wait, so the session ends.
         """
         if isinstance(event, _DROPPABLE):
             self._control_overflow += 1

@@ -568,3 +568,39 @@ async def test_a_subscription_made_after_the_first_checkpoint_gets_no_old_events
             rest_raw = [e async for e in late_raw]
     assert names(rest) == ["Disconnected"]
     assert not any(isinstance(e, SessionEvent.Connected | SessionEvent.AudioData) for e in rest_raw)
+
+
+async def test_a_hook_stuck_until_the_control_backlog_is_full_ends_the_session_loudly(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from livehandle._runtime.lanes import Lanes
+
+    monkeypatch.setitem(Lanes.__init__.__kwdefaults__, "backlog_limit", 3)  # type: ignore[index]
+    stuck = trio.Event()
+
+    async def on_event(event: LiveEvent) -> None:
+        if isinstance(event, LiveEvent.Connected):
+            stuck.set()
+            await trio.sleep_forever()  # the control lane never moves again
+
+    config = LiveConfig(response_modality="TEXT", lane_capacity=2)
+
+    async def stuck_session(emu: LiveEmulator) -> None:
+        async with open_live_session(
+            config, endpoint=emu.url, transport=emu.memory_transport(), hooks=Hooks(on_event)
+        ) as handle:
+            seen.append(handle)
+            await stuck.wait()
+            for n in range(10):  # each turn ends with critical events the lane must keep
+                await handle.send_text(f"turn {n}")
+                await trio.sleep(1)
+            await trio.sleep_forever()
+
+    seen: list[LiveHandle] = []
+    with trio.fail_after(600):
+        async with LiveEmulator().in_memory() as emu:
+            with pytest.raises(SessionTaskFailed) as info:
+                await stuck_session(emu)
+    handle = seen[0]
+    assert "control lane is stuck" in str(info.value)
+    assert handle.state.get("session:disconnected") is True
