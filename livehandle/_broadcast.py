@@ -16,6 +16,12 @@ Guarantees:
   cancelled receive takes nothing out of the buffer.
 * After :meth:`Broadcast.close`, subscribers drain what is buffered for them, then receive
   :exc:`trio.EndOfChannel` (``async for`` loops simply end).
+* While the broadcast **retains** (from :meth:`Broadcast.retain` to :meth:`Broadcast.release`)
+  it also keeps the newest ``capacity`` items it published, and a subscription made then starts
+  with them: it sees every item from the start of the retention, minus what overflowed, which
+  it learns about like any lag.  The sessions retain from their start until the body of their
+  ``async with`` reaches its first checkpoint, so a subscription made on the body's first line
+  misses nothing, ``Connected`` included; one made later sees only what follows.
 """
 
 from __future__ import annotations
@@ -207,6 +213,10 @@ class Broadcast(Generic[T]):
         self._subscriptions: dict[Subscription[T], None] = {}  # insertion-ordered set
         self._published = 0
         self._closed = False
+        # What subscriptions made during a retention start with (None: not retaining); bounded
+        # by the capacity, the oldest dropped first and counted in _evicted.
+        self._retained: deque[T] | None = None
+        self._evicted = 0
 
     @property
     def closed(self) -> bool:
@@ -239,11 +249,35 @@ class Broadcast(Generic[T]):
         if self._closed:
             return False
         self._published += 1
+        if (retained := self._retained) is not None:
+            if len(retained) == retained.maxlen:
+                self._evicted += 1  # the deque drops the oldest itself
+            retained.append(value)
         for subscription in self._subscriptions:
             accept = subscription._accept
             if accept is None or accept(value):
                 subscription._push(value)
         return True
+
+    def retain(self) -> None:
+        """Keep what is published from now on for subscriptions made before :meth:`release`.
+
+        At most ``capacity`` items are kept (the oldest go first, and a subscription made later
+        learns how many it missed, as for any lag).  Idempotent while retaining.
+        """
+        if self._retained is None:
+            self._retained = deque(maxlen=self._capacity)
+            self._evicted = 0
+
+    def release(self) -> None:
+        """Stop retaining and drop what was kept: later subscriptions see only new items."""
+        self._retained = None
+        self._evicted = 0
+
+    @property
+    def retaining(self) -> bool:
+        """Whether subscriptions made now start with the items kept since :meth:`retain`."""
+        return self._retained is not None
 
     def subscribe(
         self,
@@ -253,6 +287,10 @@ class Broadcast(Generic[T]):
         accept: Callable[[T], bool] | None = None,
     ) -> Subscription[T]:
         """Register a subscriber that sees every value published from now on.
+
+        While the broadcast retains (see :meth:`retain`), the subscription starts with the
+        values kept so far, in publish order (what overflowed is reported as lag), even when
+        the broadcast has been closed since.
 
         Args:
             capacity: this subscription's buffer size; defaults to the broadcast's.
@@ -273,6 +311,13 @@ class Broadcast(Generic[T]):
         if on_lag not in ("raise", "skip"):
             raise ValueError(f'on_lag must be "raise" or "skip" (got {on_lag!r})')
         subscription = Subscription[T]._create(self, deque(maxlen=size), on_lag, accept)
+        if self._retained is not None:
+            if self._evicted:
+                subscription._missed += self._evicted
+                subscription._total_missed += self._evicted
+            for value in self._retained:
+                if accept is None or accept(value):
+                    subscription._push(value)
         if self._closed:
             subscription._end()
         else:

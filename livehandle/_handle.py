@@ -63,6 +63,7 @@ def assemble_live_handle(
         the handle, and the runner to start in the session's nursery once the session runs.
     """
     events: Broadcast[LiveEvent] = Broadcast(config.event_capacity)
+    events.retain()  # until the runner's release_events(): see open_live_session
     state = State()
     telemetry = SessionTelemetry()
     barge_in = CurrentBargeIn()
@@ -114,6 +115,8 @@ def assemble_live_handle(
         on_interrupted=voice.interrupted,
         dispatch_tools=dispatch_tools,
         cancel_tools=tools.cancel,
+        tools_arrived=tools.arrived,
+        turn_ended=tools.turn_ended,
         barge_in=barge_in,
     )
     session.add_tap(lanes.route)  # the router sees every event, in order
@@ -128,7 +131,7 @@ def assemble_live_handle(
         tools=tools,
         lanes=lanes,
     )
-    return handle, LiveRunner(voice, tools, lanes)
+    return handle, LiveRunner(voice, tools, lanes, events)
 
 
 @final
@@ -138,10 +141,21 @@ class LiveRunner:
     ``open_live_session`` starts :meth:`run` in the session's nursery, after the session itself.
     """
 
-    def __init__(self, voice: VoiceRuntime, tools: ToolDispatcher, lanes: Lanes) -> None:
+    def __init__(
+        self,
+        voice: VoiceRuntime,
+        tools: ToolDispatcher,
+        lanes: Lanes,
+        events: Broadcast[LiveEvent],
+    ) -> None:
         self._voice = voice
         self._tools = tools
         self._lanes = lanes
+        self._events = events
+
+    def release_events(self) -> None:
+        """End the retention of the handle's LiveEvents (kept for the first subscribers)."""
+        self._events.release()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Start the voice runtime's and the tools' task hosts, then the lanes; report started."""

@@ -28,7 +28,7 @@ from livehandle._transport.endpoints import Endpoint
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from livehandle._handle import LiveHandle
+    from livehandle._handle import LiveHandle, LiveRunner
     from livehandle._runtime.lanes import Hooks
     from livehandle._session.port import SessionPort
     from livehandle._transport.base import Transport
@@ -81,6 +81,9 @@ async def open_live_session(
 
     Yields:
         the :class:`~livehandle.LiveHandle`, once ``setupComplete`` arrived and the lanes run.
+        A subscription (``events()``, ``stream()``, ``subscribe()``) made before the body's
+        first checkpoint sees every event from the session's start, ``Connected`` included;
+        one made later sees what follows it.
 
     Raises:
         ValueError: invalid configuration, or no endpoint and no key.
@@ -107,8 +110,19 @@ async def open_live_session(
         )
     else:
         session = Session(setup, endpoint=resolved, transport=transport, options=options)
+    session.retain_events()  # and the handle's LiveEvents, retained by assemble_live_handle
     handle, runner = assemble_live_handle(session, config, resolved, hooks=hooks)
     async with open_owned_nursery(handle.disconnect, "live session") as nursery:
         await nursery.start(session.run)
         await nursery.start(runner.run)  # the voice effects, the tools and the lanes
+        # Trio runs a new task only once the running one reaches a checkpoint: this one ends
+        # the retention once the body has reached its first, so subscriptions made before it
+        # see every event from the start.
+        nursery.start_soon(_release, session, runner)
         yield handle
+
+
+async def _release(session: SessionPort, runner: LiveRunner) -> None:
+    """End the retention of the session's events and the handle's LiveEvents."""
+    session.release_events()
+    runner.release_events()

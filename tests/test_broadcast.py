@@ -354,3 +354,57 @@ def test_a_subscription_is_final_and_still_a_trio_receive_channel():
     subscription = Broadcast[int]().subscribe()
     assert type(subscription) is Subscription
     assert isinstance(subscription, trio.abc.ReceiveChannel)
+
+
+# -- retention: the first subscribers miss nothing ---------------------------------------------
+
+
+async def test_a_subscription_made_while_retaining_starts_at_the_beginning():
+    broadcast: Broadcast[int] = Broadcast(8)
+    early = broadcast.subscribe()
+    broadcast.retain()
+    for i in range(3):
+        broadcast.publish(i)
+    assert broadcast.retaining
+    sub = broadcast.subscribe()
+    evens = broadcast.subscribe(accept=lambda v: v % 2 == 0)
+    broadcast.publish(3)
+    broadcast.release()
+    late = broadcast.subscribe()
+    broadcast.publish(4)
+    assert [sub.receive_nowait() for _ in range(sub.pending)] == [0, 1, 2, 3, 4]
+    assert [evens.receive_nowait() for _ in range(evens.pending)] == [0, 2, 4]
+    assert [late.receive_nowait() for _ in range(late.pending)] == [4]
+    assert [early.receive_nowait() for _ in range(early.pending)] == [0, 1, 2, 3, 4]
+    assert not broadcast.retaining
+
+
+async def test_retention_is_bounded_by_capacity_and_overflow_is_reported_as_lag():
+    broadcast: Broadcast[int] = Broadcast(4)
+    broadcast.retain()
+    for i in range(10):
+        broadcast.publish(i)
+    raising = broadcast.subscribe()
+    skipping = broadcast.subscribe(on_lag="skip")
+    small = broadcast.subscribe(capacity=2, on_lag="skip")
+    with pytest.raises(Lagged) as lagged:
+        raising.receive_nowait()
+    assert lagged.value.missed == 6
+    assert [raising.receive_nowait() for _ in range(raising.pending)] == [6, 7, 8, 9]
+    assert [skipping.receive_nowait() for _ in range(skipping.pending)] == [6, 7, 8, 9]
+    assert skipping.total_missed == 6
+    assert [small.receive_nowait() for _ in range(small.pending)] == [8, 9]
+    assert small.total_missed == 8
+
+
+async def test_a_subscription_made_after_close_still_gets_what_was_retained(autojump_clock):
+    broadcast: Broadcast[str] = Broadcast()
+    broadcast.retain()
+    broadcast.publish("connected")
+    broadcast.publish("disconnected")
+    broadcast.close()
+    sub = broadcast.subscribe()
+    assert [item async for item in sub] == ["connected", "disconnected"]
+    broadcast.release()
+    with pytest.raises(trio.EndOfChannel):
+        broadcast.subscribe().receive_nowait()

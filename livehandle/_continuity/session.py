@@ -183,6 +183,14 @@ class ResumingSession:
         """Subscribe to the session's events from now on, across connections."""
         return self._events.subscribe(capacity=capacity, on_lag=on_lag, accept=accept)
 
+    def retain_events(self) -> None:
+        """Keep the events published from now on for subscriptions made later (see Session)."""
+        self._events.retain()
+
+    def release_events(self) -> None:
+        """Stop keeping events: later subscriptions see only what is published after them."""
+        self._events.release()
+
     def add_tap(self, tap: Callable[[SessionEvent], None]) -> None:
         """Call ``tap`` synchronously with every event, in order, before subscribers get it."""
         self._taps.append(tap)

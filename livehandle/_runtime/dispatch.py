@@ -8,8 +8,14 @@ control lane) and returns:
 * **inline** calls (ordinary tools) run concurrently, inside the barge-in group captured when the
   message arrived: a barge-in cancels them, and they are reported as cancelled, not answered.
   Each has its own cancel scope, so a server ``toolCallCancellation`` stops exactly the calls it
-  names.  Exceptions, bad arguments, unknown tool names and timeouts are answered as
-  ``{"error": ...}``: the model never waits for ever;
+  names.  A cancellation is remembered only for calls **in flight** (seen in a ``toolCall``
+  and not finished; a call left to the application stays in flight until the server's turn
+  ends): one naming anything else is ignored, counted in
+  :attr:`~livehandle.ToolStats.ignored_cancellations` and logged, so it can never withdraw a
+  later call that reuses the id, and the memory of cancelled ids never outgrows the calls in
+  flight.
+  Exceptions, bad arguments, unknown tool names and timeouts are answered as ``{"error": ...}``:
+  the model never waits for ever;
 * **background** calls (``@tool(background=True)``, declared NON_BLOCKING) are acknowledged at
   once where the backend supports ``willContinue`` (the formatter's "running" payload,
   ``scheduling: SILENT``) and run in their own task and cancel scope, tracked by call id, outside
@@ -62,7 +68,11 @@ log = logging.getLogger("livehandle.tools")
 
 @attrs.define
 class ToolStats:
-    """What happened to the tool calls of one session (for telemetry and tests)."""
+    """What happened to the tool calls of one session (for telemetry and tests).
+
+    Each call is counted once under what ended it.  ``ignored_cancellations`` counts server
+    cancellations naming no call in flight (never seen, or already finished).
+    """
 
     calls: int = 0
     answered: int = 0
@@ -73,6 +83,7 @@ class ToolStats:
     left_to_application: int = 0
     stale_dropped: int = 0
     background_running: int = 0
+    ignored_cancellations: int = 0
 
 
 @attrs.frozen
@@ -132,8 +143,15 @@ class ToolDispatcher:
         self._inline: dict[int, tuple[str, trio.CancelScope]] = {}
         self._background: dict[int, tuple[str, trio.CancelScope]] = {}
         self._keys = itertools.count()
+        # Calls in flight by id (the router registers them as they arrive; ids may repeat),
+        # and the calls left to the application, in flight until the server's turn ends.  The
+        # two sets below only ever hold ids of calls in flight: an id leaves them when its last
+        # call finishes, so they stay as small as the calls running now.
+        self._in_flight: dict[str, int] = {}
+        self._left: set[str] = set()
         self._server_cancelled: set[str] = set()
         self._reported: set[str] = set()  # ids already named in a ToolCancelled event
+        self._stopped = False
         self._host = TaskHost("the tool dispatcher")
         self.stats = ToolStats()
 
@@ -144,7 +162,14 @@ class ToolDispatcher:
         await self._host.run(task_status=task_status)
 
     def stop(self) -> None:
-        """Cancel every tool still running, background ones included."""
+        """Cancel every tool still running, background ones included.  Idempotent.
+
+        The calls it cuts are counted in ``cancelled_by_disconnect`` once, by the first call
+        (the runner and ``disconnect()`` both call it when the connection drops).
+        """
+        if self._stopped:
+            return
+        self._stopped = True
         self.stats.cancelled_by_disconnect += len(self._inline) + len(self._background)
         self._host.stop()
 
@@ -154,6 +179,23 @@ class ToolDispatcher:
         return tuple(i for i, _ in (*self._inline.values(), *self._background.values()))
 
     # -- from the lanes -----------------------------------------------------------------------
+
+    def arrived(self, calls: tuple[m.FunctionCall, ...]) -> None:
+        """Note calls the server just issued (called by the router, at once, before dispatch).
+
+        From now until they finish, a ``toolCallCancellation`` naming them withdraws them, even
+        while the control lane has not dispatched them yet.
+        """
+        for call in calls:
+            if call.id:
+                self._in_flight[call.id] = self._in_flight.get(call.id, 0) + 1
+
+    def turn_ended(self) -> None:
+        """The server's turn ended: calls left to the application are no longer in flight."""
+        left, self._left = self._left, set()
+        for call_id in left:
+            if call_id not in self._in_flight:
+                self._forget(call_id)
 
     def dispatch(self, calls: tuple[m.FunctionCall, ...]) -> None:
         """Start answering one ``toolCall`` message (called on the control lane; never waits)."""
@@ -166,9 +208,19 @@ class ToolDispatcher:
     def cancel(self, ids: Sequence[str]) -> tuple[str, ...]:
         """The server withdrew these calls: stop their tools (called by the router, at once).
 
-        Returns the ids not yet reported in a ``ToolCancelled`` event (the control lane reports
-        those).
+        Only ids of calls in flight count; the others are ignored (counted and logged): a call
+        never seen cannot be withdrawn, and remembering its id would withdraw a later call that
+        reuses it.
+
+        Returns the ids of calls in flight not yet reported in a ``ToolCancelled`` event (the
+        control lane reports those).
         """
+        known = [i for i in ids if i in self._in_flight or i in self._left]
+        if len(known) < len(ids):
+            ignored = [i for i in ids if i not in known]
+            self.stats.ignored_cancellations += len(ignored)
+            log.debug("ignoring a cancellation of calls not in flight: %s", ignored)
+        ids = known
         withdrawn = set(ids)
         self._server_cancelled |= withdrawn
         for call_id, scope in (*self._inline.values(), *self._background.values()):
@@ -183,15 +235,29 @@ class ToolDispatcher:
     async def _answer(
         self, calls: tuple[m.FunctionCall, ...], group: BargeIn, connection: int
     ) -> None:
-        answers: list[_Answer] = []
         started: list[m.FunctionCall] = []  # background calls now running on their own
+        try:
+            await self._answer_calls(calls, group, connection, started)
+        finally:
+            for call in calls:
+                if call.id and not any(call is s for s in started):
+                    self._release(call.id)
+
+    async def _answer_calls(
+        self,
+        calls: tuple[m.FunctionCall, ...],
+        group: BargeIn,
+        connection: int,
+        started: list[m.FunctionCall],
+    ) -> None:
+        answers: list[_Answer] = []
         with group.scope() as barge_in:
             hooked = await self._hooked_answers(calls)
             if hooked is not None:
                 answers = hooked
             else:
                 background = [c for c in calls if self._bg(c)]
-                started = await self._start_background(background, connection)
+                await self._start_background(background, connection, started)
                 answers = await self._run_inline([c for c in calls if not self._bg(c)])
         if barge_in.cancelled_caught:
             # A barge-in ended this turn: its calls are cancelled, not answered (the server
@@ -240,6 +306,8 @@ class ToolDispatcher:
         if tool is None:
             if self._manual or call.name in self._declared:
                 self.stats.left_to_application += 1
+                if call_id:
+                    self._left.add(call_id)  # in flight until the server's turn ends
                 return
             self.stats.errors += 1
             message = f"unknown tool {call.name!r}: this client has no such function"
@@ -278,18 +346,23 @@ class ToolDispatcher:
             return False, f"{type(exc).__name__}: {exc}"
 
     async def _start_background(
-        self, calls: list[m.FunctionCall], connection: int
-    ) -> list[m.FunctionCall]:
-        """Start background calls, acknowledge them (where the backend allows it); the started."""
-        started = [c for c in calls if not (c.id and c.id in self._server_cancelled)]
+        self, calls: list[m.FunctionCall], connection: int, started: list[m.FunctionCall]
+    ) -> None:
+        """Start background calls, acknowledge them (where the backend allows it).
+
+        Each call is added to ``started`` as its task starts (from then on the task owns it).
+        """
         acks = []
-        for call in started:
+        for call in calls:
+            if call.id and call.id in self._server_cancelled:
+                continue
             tool = self._tools.get(call.name)
             assert tool is not None
             key = next(self._keys)
             scope = trio.CancelScope()  # registered now: a cancel can reach it before it runs
             self._background[key] = (call.id or "", scope)
             self._host.nursery.start_soon(self._run_background, call, tool, connection, key, scope)
+            started.append(call)
             try:
                 running = tool.formatter.running(tool.name)
             except Exception as exc:
@@ -299,7 +372,6 @@ class ToolDispatcher:
             acks.append(_Answer(call, attrs.evolve(ack, will_continue=True)))
         if self._acknowledge:
             await self._send(acks, connection, final=False)
-        return started
 
     async def _run_background(
         self,
@@ -316,6 +388,8 @@ class ToolDispatcher:
         finally:
             del self._background[key]
             self.stats.background_running -= 1
+            if call.id:
+                self._release(call.id)
         if scope.cancelled_caught:
             self.stats.cancelled_by_server += 1
             return
@@ -428,6 +502,20 @@ class ToolDispatcher:
                     background=background,
                 )
             )
+
+    def _release(self, call_id: str) -> None:
+        """One call with this id finished; forget the id once no call with it is in flight."""
+        count = self._in_flight.get(call_id, 0) - 1
+        if count > 0:
+            self._in_flight[call_id] = count
+            return
+        self._in_flight.pop(call_id, None)
+        if call_id not in self._left:
+            self._forget(call_id)
+
+    def _forget(self, call_id: str) -> None:
+        self._server_cancelled.discard(call_id)
+        self._reported.discard(call_id)
 
     def _report_cancelled(self, ids: Sequence[str]) -> None:
         fresh = tuple(i for i in ids if i not in self._reported)

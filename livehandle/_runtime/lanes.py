@@ -11,11 +11,19 @@
   the control lane has published ``Interrupted``, so an application that flushes playback on
   ``Interrupted`` never flushes the next reply.  Held events are bounded (``lane_capacity``);
   classes with the ``drop_newest`` delivery policy are dropped instead of held (counted);
+* **connection first**: from ``Connected`` until the control lane has published it, the fast
+  path holds what it would deliver (bounded the same way, overflow counted), so a subscriber
+  sees ``Connected`` before the connection's first audio or text;
 * the **control lane** is a task owning the transcript and the turn pipeline: typed turns (in
   send order), tool calls, interruptions, finished transcripts at turn end, GoAway, errors,
   connection events.  Hooks run there, inline, inside the barge-in group.  Its channel is
   bounded and the router never waits for it: an overflow (only possible when a hook is stuck
-  for hundreds of control events) is counted and reported as a ``Lagged`` error event;
+  for hundreds of control events) drops transcripts and typed-text notices (counted, reported
+  as a ``Lagged`` error event) and keeps the critical events (tool calls, interruptions, turn
+  ends, GoAway, the connection's events) in a backlog bounded by ``backlog_limit``.  A full
+  backlog ends the session with :class:`~livehandle.SessionTaskFailed`: the router cannot
+  wait, and dropping a critical event would leave the model waiting for an answer or the audio
+  held for ever, so a loud end is the only honest outcome;
 * **telemetry** counters are updated by the router; an optional emitter task publishes
   ``Telemetry``/``TurnMetrics`` and refreshes the timing keys every ``telemetry_interval``.
 """
@@ -32,7 +40,7 @@ from typing import TYPE_CHECKING, Literal
 import attrs
 import trio
 
-from livehandle._errors import Lagged
+from livehandle._errors import Lagged, SessionTaskFailed
 from livehandle._events import LiveEvent, SessionEvent, SessionPhase
 from livehandle._runtime.transcript import TranscriptBuffer
 
@@ -52,6 +60,10 @@ _DROPPABLE = (
     SessionEvent.TextComplete,
     SessionEvent.UserTextSent,
 )
+
+#: The most critical events the control lane may fall behind by (see ``_to_backlog``): they
+#: come a few per turn, so this is hours with a hook stuck, far above any real burst.
+CONTROL_BACKLOG_LIMIT = 4096
 
 log = logging.getLogger("livehandle.lanes")
 
@@ -130,7 +142,8 @@ class Lanes:
     """The router and the control lane of one live session; see the module docstring.
 
     ``barge_in`` is the current-group holder shared with the voice runtime and the tool
-    dispatcher (a private one when not given).
+    dispatcher (a private one when not given).  ``backlog_limit`` bounds the critical events
+    kept while the control lane is stuck (:data:`CONTROL_BACKLOG_LIMIT` by default).
     """
 
     def __init__(
@@ -147,8 +160,13 @@ class Lanes:
         on_interrupted: Callable[[], None] | None = None,
         dispatch_tools: Callable[[tuple[FunctionCall, ...]], None] | None = None,
         cancel_tools: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
+        tools_arrived: Callable[[tuple[FunctionCall, ...]], None] | None = None,
+        turn_ended: Callable[[], None] | None = None,
         barge_in: CurrentBargeIn | None = None,
+        backlog_limit: int = CONTROL_BACKLOG_LIMIT,
     ) -> None:
+        if backlog_limit < 1:
+            raise ValueError(f"backlog_limit must be at least 1 (got {backlog_limit})")
         self._live = live_events
         self._telemetry = telemetry
         self._state = state
@@ -162,19 +180,25 @@ class Lanes:
         # the tool dispatcher: started on the control lane, cancelled from the router at once
         self._dispatch_tools = dispatch_tools
         self._cancel_tools = cancel_tools
+        # ... and told at once which calls are in flight (so a cancellation can only name those)
+        self._tools_arrived = tools_arrived
+        self._turn_ended = turn_ended
         # never waits (the router runs in the session's reader); overflow is counted and
         # reported by the control lane as a Lagged error
         self._control_send, self._control_receive = trio.open_memory_channel[SessionEvent](capacity)
         self._control_overflow = 0
-        # Events that did not fit in the control channel and must not be lost (see _to_backlog).
-        # Unbounded, but only while a hook is stuck, and these events are rare (a few per turn).
+        # Events that did not fit in the control channel and must not be lost (see _to_backlog):
+        # only while a hook is stuck, bounded by backlog_limit; full, it ends the session.
         self._backlog: deque[SessionEvent] = deque()
+        self._backlog_limit = backlog_limit
+        self._failed = False  # the backlog overflowed: the session is ending, route nothing
         self.transcript = TranscriptBuffer()
         self._barge_in = barge_in if barge_in is not None else CurrentBargeIn()
         self._stale_audio = False  # the rest of an interrupted turn's audio: dropped
         self._held: deque[SessionEvent] = deque()  # new audio waiting for Interrupted to go out
         self._interruptions_routed = 0
         self._interruptions_handled = 0
+        self._connecting = 0  # Connected events routed, not yet published by the control lane
         self._control_scope = trio.CancelScope()
         self._emitter_scope = trio.CancelScope()
         self._control_done = trio.Event()
@@ -193,6 +217,11 @@ class Lanes:
     def interrupted(self) -> bool:
         """True between a barge-in and the control lane having handled it."""
         return self._interruptions_handled < self._interruptions_routed
+
+    @property
+    def _holding(self) -> bool:
+        """New model output waits in ``_held`` (after a barge-in, or before ``Connected``)."""
+        return bool(self._connecting) or self.interrupted
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -226,7 +255,18 @@ class Lanes:
     # -- router: runs in the session's reader, synchronously ----------------------------------
 
     def route(self, event: SessionEvent) -> None:
-        """Route one session event (the session calls this for every event, in order)."""
+        """Route one session event (the session calls this for every event, in order).
+
+        Raises:
+            SessionTaskFailed: the control lane's backlog is full (once; see ``_to_backlog``).
+        """
+        if self._failed:
+            # The session is ending: only its very last event still goes out (once, one past
+            # the backlog's bound), so every stream ends with Disconnected as usual.
+            if isinstance(event, SessionEvent.Disconnected):
+                self._observe(event)
+                self._backlog.append(event)
+            return
         self._observe(event)
         match event:
             case SessionEvent.AudioData() | SessionEvent.Media():
@@ -234,6 +274,8 @@ class Lanes:
                 kind: FastKind = "audio" if audio else "media"
                 if self._stale_audio:
                     self._telemetry.record_dropped(f"{kind}_after_interrupt")
+                elif self._connecting:
+                    self._hold(event, kind)
                 elif not self.interrupted:
                     self._deliver(event)
                 elif self._drops(kind) or len(self._held) >= self._capacity:
@@ -254,18 +296,28 @@ class Lanes:
                 self._to_control(event)
             case SessionEvent.TurnComplete():
                 self._stale_audio = False  # what follows belongs to the next turn
+                if self._turn_ended is not None:
+                    self._turn_ended()
+                self._to_control(event)
+            case SessionEvent.ToolCall(calls=calls):
+                if self._tools_arrived is not None:
+                    self._tools_arrived(calls)  # in flight from now: cancellable at once
                 self._to_control(event)
             case SessionEvent.TextDelta() | SessionEvent.Thought():
-                self._deliver(event)
+                self._deliver_after_connected(event, "text")
             case (
                 SessionEvent.TextComplete()
                 | SessionEvent.InputTranscription()
                 | SessionEvent.OutputTranscription()
             ):
-                self._deliver(event)
+                self._deliver_after_connected(event, "transcript")
                 self._to_control(event)
             case SessionEvent.VoiceActivityStart() | SessionEvent.VoiceActivityEnd():
-                self._deliver(event)
+                self._deliver_after_connected(event, "vad")
+            case SessionEvent.Connected() | SessionEvent.Resumed():
+                # Hold the connection's output until the control lane has published this.
+                self._connecting += 1
+                self._to_control(event)
             case SessionEvent.Disconnected():
                 self._to_control(event)
                 self._control_send.close()  # the last event: the control lane ends after it
@@ -278,17 +330,26 @@ class Lanes:
                     self._to_control(SessionEvent.ToolCallCancelled(ids))
             case (
                 SessionEvent.UserTextSent()
-                | SessionEvent.ToolCall()
                 | SessionEvent.GenerationComplete()
                 | SessionEvent.GoAway()
                 | SessionEvent.Reconnecting()
-                | SessionEvent.Resumed()
-                | SessionEvent.Connected()
                 | SessionEvent.Error()
             ):
                 self._to_control(event)
             case _:
                 pass  # phases, usage, resumption updates: telemetry and state only
+
+    def _hold(self, event: SessionEvent, kind: FastKind) -> None:
+        if len(self._held) >= self._capacity:
+            self._telemetry.record_dropped(kind)
+        else:
+            self._held.append(event)
+
+    def _deliver_after_connected(self, event: SessionEvent, kind: FastKind) -> None:
+        if self._connecting:
+            self._hold(event, kind)
+        else:
+            self._deliver(event)
 
     def _drops(self, kind: FastKind) -> bool:
         return bool(getattr(self._delivery, kind) == "drop_newest")
@@ -310,10 +371,23 @@ class Lanes:
         Tool calls, interruptions, turn ends and the connection's events are kept (a lost one
         would leave the model waiting for ever or the audio held for ever); transcripts and
         typed-text notices are dropped, counted and reported as a ``Lagged`` error.
+
+        Raises:
+            SessionTaskFailed: ``backlog_limit`` events are kept already: one more critical
+                event cannot be dropped and the router cannot wait, so the session ends.
         """
         if isinstance(event, _DROPPABLE):
             self._control_overflow += 1
             self._telemetry.record_lagged(1)
+        elif len(self._backlog) >= self._backlog_limit:
+            self._failed = True
+            self._control_send.close()  # the control lane ends once it gets going again
+            kind = type(event).__name__
+            raise SessionTaskFailed(
+                f"the control lane is stuck (a hook that never returns?): "
+                f"{len(self._backlog)} critical events are waiting and a {kind} cannot be "
+                f"dropped, so the session ends"
+            )
         else:
             self._backlog.append(event)
 
@@ -344,7 +418,7 @@ class Lanes:
                 publish(LiveEvent.VadEnd())
 
     def _release_held(self) -> None:
-        while self._held and not self.interrupted:
+        while self._held and not self._holding:
             self._deliver(self._held.popleft())
 
     # -- control lane -------------------------------------------------------------------------
@@ -418,9 +492,17 @@ class Lanes:
             case SessionEvent.Resumed(
                 connection=connection, gap_ms=gap, replayed=replayed, lost_audio_ms=lost
             ):
-                await self._emit(LiveEvent.Resumed(connection, gap, replayed, lost))
+                try:
+                    await self._emit(LiveEvent.Resumed(connection, gap, replayed, lost))
+                finally:
+                    self._connecting -= 1
+                    self._release_held()  # the new connection's first output
             case SessionEvent.Connected(session_id=session_id, resumed=resumed):
-                await self._emit(LiveEvent.Connected(session_id, resumed))
+                try:
+                    await self._emit(LiveEvent.Connected(session_id, resumed))
+                finally:
+                    self._connecting -= 1
+                    self._release_held()  # the connection's first output, held meanwhile
             case SessionEvent.Error(error=error):
                 await self._emit(LiveEvent.Error(error))
             case SessionEvent.Disconnected(end=end):

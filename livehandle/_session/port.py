@@ -55,6 +55,14 @@ class SessionPort(Protocol):
         """Subscribe to the event stream from now on."""
         ...
 
+    def retain_events(self) -> None:
+        """Keep published events for subscriptions made later, until :meth:`release_events`."""
+        ...
+
+    def release_events(self) -> None:
+        """Stop keeping events for later subscriptions."""
+        ...
+
     def add_tap(self, tap: Callable[[SessionEvent], None]) -> None:
         """Call ``tap`` synchronously with every event, in order."""
         ...

@@ -150,6 +150,20 @@ class Session:
         """
         return self._events.subscribe(capacity=capacity, on_lag=on_lag, accept=accept)
 
+    def retain_events(self) -> None:
+        """Keep the events published from now on for subscriptions made later.
+
+        Until :meth:`release_events`, a new subscription starts with every event kept so far
+        (at most ``event_capacity``; what overflowed is reported as lag).  :func:`open_session`
+        retains from before the connection until its body's first checkpoint, so a
+        subscription made on the body's first line sees ``Connected`` and everything after.
+        """
+        self._events.retain()
+
+    def release_events(self) -> None:
+        """Stop keeping events: later subscriptions see only what is published after them."""
+        self._events.release()
+
     async def wait_closed(self) -> SessionEnd:
         """Wait until the session has ended, and say how."""
         await self._ended.wait()
@@ -482,12 +496,23 @@ async def open_session(
 ) -> AsyncIterator[Session]:
     """Open an L0 session for the duration of the ``async with`` block.
 
-    Yields once ``setupComplete`` has arrived.  On exit the session is closed gracefully (bounded
-    by ``options.close_grace``) and no task is left behind.  Errors before the yield (connect,
-    timeout, rejected setup) are raised as they are; an exception from the body propagates
-    unchanged, after the session is closed.
+    Yields once ``setupComplete`` has arrived.  A subscription made before the body's first
+    checkpoint sees every event from the start, ``Connected`` included (the session's events
+    are retained until then); one made later sees what follows it.  On exit the session is
+    closed gracefully (bounded by ``options.close_grace``) and no task is left behind.  Errors
+    before the yield (connect, timeout, rejected setup) are raised as they are; an exception
+    from the body propagates unchanged, after the session is closed.
     """
     session = Session(setup, endpoint=endpoint, transport=transport, options=options)
+    session.retain_events()
     async with open_owned_nursery(session.close, "session") as nursery:
         await nursery.start(session.run)
+        # Trio runs a new task only once the running one reaches a checkpoint: this one ends
+        # the retention once the body has reached its first.
+        nursery.start_soon(_call, session.release_events)
         yield session
+
+
+async def _call(function: Callable[[], None]) -> None:
+    """Call ``function`` (a task that runs only once its starter has reached a checkpoint)."""
+    function()

@@ -156,21 +156,26 @@ async def test_attempts_run_out_with_resume_failed_carrying_the_last_cause(
     assert isinstance(seen[-2], LiveEvent.Error) and seen[-2].error is info.value
 
 
-async def test_a_refused_handle_ends_the_session_with_resume_failed(
+async def test_an_expired_handle_ends_the_session_with_resume_failed(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with (
-        LiveEmulator().in_memory() as emu,
-        open_live_session(TEXT, endpoint=emu.url, transport=emu.memory_transport()) as handle,
-    ):
-        events = handle.events()
-        await ask(handle, events, "one")
-        emu.conversation_for = lambda handle: None  # type: ignore[method-assign]
-        await emu.connections[0].fault(Fault("drop"))
-        with pytest.raises(ResumeFailed) as info:
-            await handle.done()
+    policy = ResumePolicy(backoff_initial=1.0, jitter=0.0)
+    config = attrs.evolve(TEXT, resume_policy=policy)
+    async with LiveEmulator(Scenario(handle_ttl=0.5)).in_memory() as emu:
+        transport = emu.memory_transport()
+        async with open_live_session(config, endpoint=emu.url, transport=transport) as handle:
+            events = handle.events()
+            await ask(handle, events, "one")
+            transport.refuse = True  # the first attempt fails; the handle expires meanwhile
+            await emu.connections[0].fault(Fault("drop"))
+            while (await until(events, LiveEvent.Reconnecting))[-1].attempt < 2:
+                pass  # attempt 2 is announced once attempt 1 has failed
+            transport.refuse = False
+            with pytest.raises(ResumeFailed) as info:
+                await handle.done()
     assert isinstance(info.value.cause, InvalidArgument)
-    assert info.value.attempts == 1
+    assert "resumption handle" in info.value.cause.reason
+    assert info.value.attempts == 2
     assert len(emu.connections) == 2
 
 

@@ -508,3 +508,99 @@ async def test_done_raises_with_a_fresh_traceback_each_time() -> None:
                 depth, tb = depth + 1, tb.tb_next
             depths.append(depth)
     assert max(depths) == min(depths)
+
+
+# -- the first subscription misses nothing (issue 12, part 9 c) ---------------------------------
+
+FRAMES = 5
+
+
+@pytest.mark.parametrize("run", range(5))
+async def test_a_stream_opened_on_the_first_line_sees_connected_and_every_frame(
+    autojump_clock: trio.testing.MockClock, run: int
+) -> None:
+    from tests.greeting import GreetingTransport
+
+    with trio.fail_after(60):
+        async with (
+            LiveEmulator().in_memory() as emu,
+            open_live_session(
+                VOICE, endpoint=emu.url, transport=GreetingTransport(emu, FRAMES)
+            ) as handle,
+        ):
+            stream = handle.stream()  # the body's first line: before any checkpoint
+            events = handle.events()
+            raw = handle.subscribe()
+            seen: list[LiveEvent] = []
+            async for event in stream:
+                seen.append(event)
+                if len([e for e in seen if isinstance(e, LiveEvent.Audio)]) == FRAMES:
+                    break
+            strict = await until(events, LiveEvent.Audio)
+            wire = await until(raw, SessionEvent.AudioData)
+    assert isinstance(seen[0], LiveEvent.Connected)
+    assert stream.total_missed == 0
+    assert len([e for e in seen if isinstance(e, LiveEvent.Audio)]) == FRAMES
+    assert isinstance(strict[0], LiveEvent.Connected)
+    assert isinstance(wire[0], SessionEvent.PhaseChanged)  # the session's very first event
+    assert any(isinstance(e, SessionEvent.Connected) for e in wire)
+
+
+async def test_a_subscription_made_after_the_first_checkpoint_gets_no_old_events(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from tests.greeting import GreetingTransport
+
+    with trio.fail_after(60):
+        async with (
+            LiveEmulator().in_memory() as emu,
+            open_live_session(
+                VOICE, endpoint=emu.url, transport=GreetingTransport(emu, FRAMES)
+            ) as handle,
+        ):
+            first = handle.events()
+            await until(first, LiveEvent.Connected)
+            await trio.testing.wait_all_tasks_blocked()  # everything so far is published
+            late, late_raw = handle.events(), handle.subscribe()
+            assert (late.pending, late_raw.pending) == (0, 0)
+            await handle.disconnect()
+            rest = [e async for e in late]
+            rest_raw = [e async for e in late_raw]
+    assert names(rest) == ["Disconnected"]
+    assert not any(isinstance(e, SessionEvent.Connected | SessionEvent.AudioData) for e in rest_raw)
+
+
+async def test_a_hook_stuck_until_the_control_backlog_is_full_ends_the_session_loudly(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from livehandle._runtime.lanes import Lanes
+
+    monkeypatch.setitem(Lanes.__init__.__kwdefaults__, "backlog_limit", 3)  # type: ignore[index]
+    stuck = trio.Event()
+
+    async def on_event(event: LiveEvent) -> None:
+        if isinstance(event, LiveEvent.Connected):
+            stuck.set()
+            await trio.sleep_forever()  # the control lane never moves again
+
+    config = LiveConfig(response_modality="TEXT", lane_capacity=2)
+
+    async def stuck_session(emu: LiveEmulator) -> None:
+        async with open_live_session(
+            config, endpoint=emu.url, transport=emu.memory_transport(), hooks=Hooks(on_event)
+        ) as handle:
+            seen.append(handle)
+            await stuck.wait()
+            for n in range(10):  # each turn ends with critical events the lane must keep
+                await handle.send_text(f"turn {n}")
+                await trio.sleep(1)
+            await trio.sleep_forever()
+
+    seen: list[LiveHandle] = []
+    with trio.fail_after(600):
+        async with LiveEmulator().in_memory() as emu:
+            with pytest.raises(SessionTaskFailed) as info:
+                await stuck_session(emu)
+    handle = seen[0]
+    assert "control lane is stuck" in str(info.value)
+    assert handle.state.get("session:disconnected") is True

@@ -173,3 +173,58 @@ async def test_drain_before_the_lanes_ran_returns_at_once(
     rig = Rig()
     await rig.lanes.drain(0.25)
     assert trio.current_time() == 0
+
+
+async def test_the_critical_backlog_is_bounded_and_a_full_one_ends_the_session() -> None:
+    import pytest
+
+    from livehandle._errors import SessionTaskFailed
+    from livehandle._runtime.lanes import CONTROL_BACKLOG_LIMIT
+
+    rig = Rig(capacity=4)  # nothing drains the control lane: a hook stuck for ever
+    rig.feed(*(SessionEvent.GenerationComplete() for _ in range(4 + CONTROL_BACKLOG_LIMIT)))
+    assert len(rig.lanes._backlog) == CONTROL_BACKLOG_LIMIT  # every critical event kept so far
+    rig.feed(SessionEvent.InputTranscription("droppable"))  # still dropped and counted, no end
+    with pytest.raises(SessionTaskFailed, match=r"control lane is stuck.*ToolCall"):
+        rig.feed(SessionEvent.ToolCall(()))
+    assert len(rig.lanes._backlog) == CONTROL_BACKLOG_LIMIT  # bounded
+    # The session's reader ends on that error; its last events (Error, Disconnected) are
+    # routed while it ends, and must not raise again.
+    rig.feed(SessionEvent.Error(ServerError(1011, "x")), SessionEvent.Disconnected(END))
+    await rig.lanes._run_control_lane()  # what was kept still comes out, in order, then it ends
+    events = rig.received()
+    assert names(events).count("GenerationComplete") == 4 + CONTROL_BACKLOG_LIMIT
+    errors = [e.error for e in events if isinstance(e, LiveEvent.Error)]
+    assert len(errors) == 1 and isinstance(errors[0], Lagged) and errors[0].missed == 1
+    assert names(events)[-1] == "Disconnected"  # the end still comes out, last
+    assert "ServerError" not in repr(events[:-1])  # the Error routed while ending: ignored
+    assert rig.live.closed
+
+
+async def test_the_backlog_limit_is_checked() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="backlog_limit"):
+        Lanes(
+            Broadcast(),
+            telemetry=SessionTelemetry(),
+            state=State(),
+            delivery=Delivery(),
+            capacity=4,
+            backlog_limit=0,
+        )
+
+
+async def test_output_routed_before_connected_is_published_comes_out_after_it() -> None:
+    rig = Rig(capacity=3)
+    connected = SessionEvent.Connected(None, False)
+    rig.feed(connected, audio(1), SessionEvent.TextDelta("hi"), SessionEvent.VoiceActivityStart())
+    rig.feed(audio(2))  # past the hold's bound: dropped and counted
+    assert rig.received() == []  # held until the control lane has published Connected
+    async with trio.open_nursery() as nursery:
+        await nursery.start(rig.lanes.run)
+        await trio.testing.wait_all_tasks_blocked()
+        rig.feed(audio(3))  # once Connected is out, output flows straight through
+        assert names(rig.received()) == ["Connected", "Audio", "TextDelta", "VadStart", "Audio"]
+        rig.feed(SessionEvent.Disconnected(END))
+    assert rig.telemetry.snapshot()["dropped"] == {"audio": 1}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Literal
 
 import attrs
@@ -31,6 +32,8 @@ from livehandle.testing import (
 from tests.testing.helpers import until
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from livehandle._handle import LiveHandle
     from livehandle._state import State
     from livehandle.testing import EmulatorConnection
@@ -520,3 +523,143 @@ async def test_answers_for_a_replaced_connection_are_dropped_and_reported() -> N
     assert error.ids == ("c0",) and (error.issued_on, error.current) == (1, 2)
     assert responses(conn) == []
     assert handle.tool_stats.stale_dropped == 1
+
+
+# -- regressions (issue 12, part 9) -------------------------------------------------------------
+
+
+@asynccontextmanager
+async def fail_after_minutes() -> AsyncIterator[None]:
+    """Bound a mock-clock test: a defect that leaves something waiting fails it, not hangs."""
+    with trio.fail_after(600):
+        yield
+
+
+async def test_a_cancellation_for_an_unseen_id_does_not_poison_a_later_call(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    @tool
+    async def plus(a: int, b: int) -> int:
+        """Add two numbers (async: a worker thread would race the mock clock)."""
+        return a + b
+
+    async with (
+        fail_after_minutes(),
+        LiveEmulator(scenario(calls(("plus", {"a": 2, "b": 3})))).in_memory() as emu,
+        open_live_session(
+            text_config(plus), endpoint=emu.url, transport=emu.memory_transport()
+        ) as handle,
+    ):
+        events = handle.events()
+        # The server withdraws a call the client has never seen ("c0", the id the next call
+        # will have): nothing is running, so this must change nothing.
+        await emu.connections[0].send(m.ToolCallCancellation(("c0",)))
+        await handle.send_text("go")
+        seen = await until(events, LiveEvent.TurnComplete)
+        phase = handle.phase()
+        memory = (handle._tools._server_cancelled, handle._tools._reported)
+        conn = emu.connections[0]
+    (answer,) = responses(conn)
+    assert [(r.id, r.response) for r in answer] == [("c0", {"output": 5})]
+    executions = [e for e in seen if isinstance(e, LiveEvent.ToolExecution)]
+    assert [e.id for e in executions] == ["c0"]
+    assert not any(isinstance(e, LiveEvent.ToolCancelled) for e in seen)
+    assert phase.value in ("active", "model_speaking")
+    assert memory == (set(), set())
+    stats = handle.tool_stats
+    assert (stats.calls, stats.answered, stats.cancelled_by_server) == (1, 1, 0)
+    assert stats.ignored_cancellations == 1
+
+
+async def test_cancelled_ids_are_remembered_only_while_their_call_is_in_flight(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    running = trio.Event()
+
+    @tool
+    async def wait_forever() -> str:
+        """Never finishes on its own."""
+        running.set()
+        await trio.sleep_forever()
+        return "unreachable"
+
+    async with (
+        fail_after_minutes(),
+        LiveEmulator(scenario(calls(("wait_forever", {})))).in_memory() as emu,
+        open_live_session(
+            text_config(wait_forever), endpoint=emu.url, transport=emu.memory_transport()
+        ) as handle,
+    ):
+        events = handle.events()
+        conn = emu.connections[0]
+        for n in range(200):  # ids of nothing: not one is remembered
+            await conn.send(m.ToolCallCancellation((f"ghost{n}",)))
+        await handle.send_text("go")
+        await running.wait()
+        await conn.send(m.ToolCallCancellation(("c0",)))
+        seen = await until(events, LiveEvent.ToolCancelled)
+        await trio.testing.wait_all_tasks_blocked()  # the cancelled tool has unwound
+        assert handle._tools.running == ()
+        memory = (handle._tools._server_cancelled, handle._tools._reported)
+    assert seen[-1] == LiveEvent.ToolCancelled(("c0",))  # a call in flight: reported
+    assert memory == (set(), set())  # and forgotten once it ended
+    assert handle.tool_stats.ignored_cancellations == 200
+    assert handle.tool_stats.cancelled_by_server == 1
+    assert responses(conn) == []
+
+
+async def test_a_drop_during_a_tool_counts_each_call_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from livehandle._errors import ConnectionLost
+    from livehandle._runtime.dispatch import ToolStats
+    from livehandle.testing import Fault
+
+    running = trio.Event()
+
+    @tool
+    async def slow() -> str:
+        """Takes far longer than the connection lasts."""
+        running.set()
+        await trio.sleep(3600)
+        return "late"
+
+    async with (
+        fail_after_minutes(),
+        LiveEmulator(scenario(calls(("slow", {})), Say("x"))).in_memory() as emu,
+        open_live_session(
+            text_config(slow), endpoint=emu.url, transport=emu.memory_transport()
+        ) as handle,
+    ):
+        await handle.send_text("go")
+        await running.wait()
+        await emu.connections[0].fault(Fault("drop"))
+        with pytest.raises(ConnectionLost) as caught:
+            await handle.done()
+    assert caught.value.code == 1006
+    assert handle.tool_stats == ToolStats(calls=1, cancelled_by_disconnect=1)
+
+
+async def test_a_call_left_to_the_application_is_cancellable_until_the_turn_ends(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    declared = m.Tool(function_declarations=(m.FunctionDeclaration("lookup"),))
+    config = text_config(declared, manual_tools=True)
+    async with (
+        fail_after_minutes(),
+        LiveEmulator(scenario(calls(("lookup", {})), Say("ok"))).in_memory() as emu,
+        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
+    ):
+        events = handle.events()
+        conn = emu.connections[0]
+        await handle.send_text("go")
+        await until(events, LiveEvent.ToolCall)
+        await trio.testing.wait_all_tasks_blocked()  # the dispatcher left it to us
+        await conn.send(m.ToolCallCancellation(("c0",)))
+        seen = await until(events, LiveEvent.ToolCancelled)
+        await handle.send_tool_response([m.FunctionResponse("lookup", {"output": 1}, id="c0")])
+        await until(events, LiveEvent.TurnComplete)
+        memory = (handle._tools._server_cancelled, handle._tools._reported)
+    assert seen[-1] == LiveEvent.ToolCancelled(("c0",))  # the application learns of it
+    assert memory == (set(), set())  # forgotten at the end of the turn
+    assert handle.tool_stats.ignored_cancellations == 0

@@ -47,6 +47,14 @@ def kinds(events: list[SessionEvent]) -> list[str]:
     return [type(e).__name__ for e in events if not isinstance(e, SessionEvent.PhaseChanged)]
 
 
+def after_start(events: list[SessionEvent]) -> list[SessionEvent]:
+    """The events after the session's start (a subscription made first sees the start too)."""
+    start = [SessionPhase.CONNECTING, SessionPhase.SETUP_SENT, SessionPhase.ACTIVE]
+    assert [e.new for e in events[:3] if isinstance(e, SessionEvent.PhaseChanged)] == start
+    assert isinstance(events[3], SessionEvent.Connected)
+    return events[4:]
+
+
 @pytest.fixture
 def fail_after():
     with trio.fail_after(10):
@@ -92,7 +100,7 @@ async def test_text_turn_yields_deltas_joined_text_and_turn_complete() -> None:
     ):
         with session.subscribe() as sub:
             await session.send(TEXT_TURN)
-            events = await until(sub, SessionEvent.TurnComplete)
+            events = after_start(await until(sub, SessionEvent.TurnComplete))
     assert kinds(events) == [
         "UserTextSent",  # the typed turn went out, in send order
         "TextDelta",
@@ -167,7 +175,8 @@ async def test_tool_call_round_trip_and_phase_never_sticks() -> None:
                     await session.send(m.ToolResponse((answer,)))
                 if isinstance(event, SessionEvent.TurnComplete):
                     break
-    assert phases == [
+    assert phases[:3] == [SessionPhase.CONNECTING, SessionPhase.SETUP_SENT, SessionPhase.ACTIVE]
+    assert phases[3:] == [
         SessionPhase.TOOL_CALL_PENDING,
         SessionPhase.TOOL_CALL_EXECUTING,
         SessionPhase.ACTIVE,
@@ -329,7 +338,7 @@ async def test_malformed_frame_is_reported_and_the_session_continues() -> None:
         open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
     ):
         with session.subscribe() as sub:
-            events = await until(sub, SessionEvent.TurnComplete)
+            events = after_start(await until(sub, SessionEvent.TurnComplete))
     assert kinds(events) == ["Error", "TurnComplete"]
     error = events[0]
     assert isinstance(error, SessionEvent.Error) and isinstance(error.error, ProtocolError)
@@ -352,7 +361,7 @@ async def test_interrupted_drops_output_in_the_same_message_and_publishes_first(
         open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session,
     ):
         with session.subscribe() as sub:
-            events = await until(sub, SessionEvent.TurnComplete)
+            events = after_start(await until(sub, SessionEvent.TurnComplete))
     assert kinds(events) == ["AudioData", "Interrupted", "InputTranscription", "TurnComplete"]
     phases = [e.new for e in events if isinstance(e, SessionEvent.PhaseChanged)]
     assert phases == [SessionPhase.MODEL_SPEAKING, SessionPhase.INTERRUPTED, SessionPhase.ACTIVE]
@@ -536,3 +545,35 @@ def test_session_repr_does_not_show_the_key() -> None:
     endpoint = Endpoint.google_ai(API_KEY, key_in_query=True)
     assert API_KEY not in repr(Session(SETUP, endpoint=endpoint))
     assert json.dumps(repr(endpoint)).count(API_KEY) == 0
+
+
+@pytest.mark.parametrize("run", range(5))
+async def test_a_subscription_made_on_the_first_line_sees_every_event_from_the_start(
+    autojump_clock: trio.testing.MockClock, run: int
+) -> None:
+    from livehandle.testing import LiveEmulator
+    from tests.greeting import GreetingTransport
+    from tests.testing.helpers import SETUP_AUDIO
+
+    with trio.fail_after(60):
+        async with (
+            LiveEmulator().in_memory() as emu,
+            open_session(
+                SETUP_AUDIO,
+                endpoint=Endpoint.from_url(emu.url),
+                transport=GreetingTransport(emu, 5),
+            ) as session,
+        ):
+            sub = session.subscribe()  # before the body's first checkpoint
+            events = []
+            while len([e for e in events if isinstance(e, SessionEvent.AudioData)]) < 5:
+                events.append(await sub.receive())
+            await trio.testing.wait_all_tasks_blocked()
+            late = session.subscribe()
+            assert late.pending == 0  # after the first checkpoint: only what follows
+    assert kinds(events) == ["Connected"] + ["AudioData"] * 5
+    assert [e.new for e in events if isinstance(e, SessionEvent.PhaseChanged)][:3] == [
+        SessionPhase.CONNECTING,
+        SessionPhase.SETUP_SENT,
+        SessionPhase.ACTIVE,
+    ]
