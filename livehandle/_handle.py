@@ -23,9 +23,13 @@ from livehandle._broadcast import Broadcast, Subscription
 from livehandle._config.delivery import ContextDelivery
 from livehandle._events import SessionPhase
 from livehandle._public import NoPublicConstructor
+from livehandle._runtime.bargein import CurrentBargeIn
 from livehandle._runtime.context import DeferredWriter, PendingContext
 from livehandle._runtime.dispatch import ToolDispatcher
-from livehandle._runtime.lanes import CurrentBargeIn, Hooks, Lanes
+from livehandle._runtime.lanes import (
+    Hooks,
+    Lanes,
+)
 from livehandle._runtime.telemetry import SessionTelemetry
 from livehandle._runtime.voice import VoiceRuntime
 from livehandle._runtime.writer import SessionWriter, check_pcm16

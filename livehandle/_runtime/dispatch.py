@@ -56,7 +56,7 @@ from livehandle._wire import messages as m
 
 if TYPE_CHECKING:
     from livehandle._config.hooks import BeforeToolResponse, OnToolCall
-    from livehandle._runtime.lanes import BargeIn
+    from livehandle._runtime.bargein import BargeIn
     from livehandle._runtime.writer import SessionWriter
     from livehandle._state import State
     from livehandle._tools.declare import Tool, ToolSet

@@ -33,8 +33,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Literal
 
 import attrs
@@ -42,6 +41,7 @@ import trio
 
 from livehandle._errors import Lagged, SessionTaskFailed
 from livehandle._events import LiveEvent, SessionEvent, SessionPhase
+from livehandle._runtime.bargein import BargeIn, CurrentBargeIn
 from livehandle._runtime.transcript import TranscriptBuffer
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from livehandle._state import State
     from livehandle._wire.messages import FunctionCall
 
-__all__ = ["BargeIn", "CurrentBargeIn", "Hooks", "Lanes"]
+__all__ = ["Hooks", "Lanes"]
 
 #: Control-lane events that may be dropped (counted, reported as Lagged) when it is stuck.
 _DROPPABLE = (
@@ -87,55 +87,6 @@ class Hooks:
 
     on_event: Callable[[LiveEvent], Awaitable[None] | None] | None = None
     on_audio: Callable[[bytes], None] | None = None
-
-
-class BargeIn:
-    """The cancel scopes a barge-in cancels together: inline tools, hooks, blocking effects.
-
-    The router calls :meth:`cancel` the moment ``interrupted`` arrives; the control lane replaces
-    the whole group with a fresh one once it has handled the interruption.  Work started in a
-    cancelled group is cancelled at once.
-    """
-
-    def __init__(self) -> None:
-        self._scopes: set[trio.CancelScope] = set()
-        self.cancelled = False
-
-    @contextmanager
-    def scope(self) -> Iterator[trio.CancelScope]:
-        """Run the ``with`` body as part of this group."""
-        with trio.CancelScope() as scope:
-            if self.cancelled:
-                scope.cancel()
-            self._scopes.add(scope)
-            try:
-                yield scope
-            finally:
-                self._scopes.discard(scope)
-
-    def cancel(self) -> None:
-        """Cancel everything running in the group now, and anything started in it later."""
-        self.cancelled = True
-        for scope in list(self._scopes):
-            scope.cancel()
-
-
-class CurrentBargeIn:
-    """The barge-in group new work joins; the control lane starts a new one per interruption.
-
-    It is made before the parts that share it (the lanes, the voice runtime, the tool
-    dispatcher), so each is given it when it is built; calling it returns the current group.
-    """
-
-    def __init__(self) -> None:
-        self.group = BargeIn()
-
-    def __call__(self) -> BargeIn:
-        return self.group
-
-    def renew(self) -> None:
-        """Start a fresh group: work started from now on belongs to the next turn."""
-        self.group = BargeIn()
 
 
 class Lanes:

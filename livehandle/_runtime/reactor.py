@@ -41,8 +41,8 @@ from livehandle._wire import messages as m
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
+    from livehandle._runtime.bargein import BargeIn
     from livehandle._runtime.context import PendingContext
-    from livehandle._runtime.lanes import BargeIn
     from livehandle._runtime.writer import SessionWriter
 
 __all__ = [

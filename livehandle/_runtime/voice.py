@@ -57,8 +57,8 @@ if TYPE_CHECKING:
         VadConfig,
     )
     from livehandle._events import LiveEvent
+    from livehandle._runtime.bargein import BargeIn
     from livehandle._runtime.context import PendingContext
-    from livehandle._runtime.lanes import BargeIn
     from livehandle._runtime.reactor import ReactorEvent
     from livehandle._runtime.writer import SessionWriter
 

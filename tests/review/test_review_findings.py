@@ -15,7 +15,7 @@ import livehandle
 import livehandle.lowlevel
 import livehandle.testing
 from livehandle import Endpoint, LiveConfig, open_live_session
-from livehandle._runtime.lanes import CurrentBargeIn
+from livehandle._runtime.bargein import CurrentBargeIn
 from livehandle._runtime.voice import VoiceRuntime
 from livehandle._runtime.writer import SessionWriter
 from livehandle._wire import messages as m

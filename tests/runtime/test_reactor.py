@@ -11,8 +11,8 @@ import trio.testing
 
 from livehandle._errors import ReactionFailed, SessionClosed, SessionTimeout
 from livehandle._events import LiveEvent
+from livehandle._runtime.bargein import BargeIn
 from livehandle._runtime.context import PendingContext
-from livehandle._runtime.lanes import BargeIn
 from livehandle._runtime.reactor import (
     CancelDeferredPrompt,
     EffectExecutor,
