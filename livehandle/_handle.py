@@ -121,6 +121,7 @@ def assemble_live_handle(
         cancel_tools=tools.cancel,
         tools_arrived=tools.arrived,
         turn_ended=tools.turn_ended,
+        connection_lost=tools.connection_lost,
         barge_in=barge_in,
     )
     session.add_tap(lanes.route)  # the router sees every event, in order

@@ -174,9 +174,15 @@ class _LiveToolExecution(LiveEvent):
 @variant(LiveEvent, "ToolCancelled")
 @attrs.frozen
 class _LiveToolCancelled(LiveEvent):
-    """These calls were withdrawn (by the server or by a barge-in)."""
+    """These calls were stopped and will not be answered.
+
+    ``reason`` says why: ``"server"`` (the server withdrew them), ``"barge_in"`` (the user
+    interrupted the turn they belong to) or ``"connection_lost"`` (their connection ended; with
+    ``auto_resume`` the server issues them again if it still wants them).
+    """
 
     ids: tuple[str, ...]
+    reason: str = "server"
 
 
 @variant(LiveEvent, "GenerationComplete")

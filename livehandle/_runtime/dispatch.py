@@ -80,6 +80,7 @@ class ToolStats:
     cancelled_by_server: int = 0
     cancelled_by_barge_in: int = 0
     cancelled_by_disconnect: int = 0
+    cancelled_by_reconnect: int = 0
     left_to_application: int = 0
     stale_dropped: int = 0
     background_running: int = 0
@@ -151,6 +152,7 @@ class ToolDispatcher:
         self._left: set[str] = set()
         self._server_cancelled: set[str] = set()
         self._reported: set[str] = set()  # ids already named in a ToolCancelled event
+        self._lost_keys: set[int] = set()  # running calls cut because their connection ended
         self._stopped = False
         self._host = TaskHost("the tool dispatcher")
         self.stats = ToolStats()
@@ -179,6 +181,22 @@ class ToolDispatcher:
         return tuple(i for i, _ in (*self._inline.values(), *self._background.values()))
 
     # -- from the lanes -----------------------------------------------------------------------
+
+    def connection_lost(self) -> None:
+        """Their connection ended (``auto_resume`` is opening another): stop every running call.
+
+        Their answers could not be sent anyway (an answer is bound to the connection that asked).
+        Each is counted in ``cancelled_by_reconnect`` and reported in one ``ToolCancelled`` with
+        reason ``"connection_lost"``; the server issues the calls again after resuming if its
+        checkpoint still waits for them, and those run as new calls.
+        """
+        running = [*self._inline.items(), *self._background.items()]
+        for key, (_, scope) in running:
+            self._lost_keys.add(key)
+            scope.cancel()
+        ids = tuple(call_id for _, (call_id, _) in running if call_id)
+        if ids:
+            self._emit(LiveEvent.ToolCancelled(ids, reason="connection_lost"))
 
     def arrived(self, calls: tuple[m.FunctionCall, ...]) -> None:
         """Note calls the server just issued (called by the router, at once, before dispatch).
@@ -265,7 +283,7 @@ class ToolDispatcher:
             cut = [c.id or "" for c in calls if c not in started]
             cut = [i for i in cut if i not in self._server_cancelled]
             self.stats.cancelled_by_barge_in += len(cut)
-            self._report_cancelled(cut)
+            self._report_cancelled(cut, reason="barge_in")
             return
         await self._send(await self._rewrite(answers), connection)
 
@@ -321,7 +339,7 @@ class ToolDispatcher:
             finally:
                 del self._inline[key]
         if scope.cancelled_caught:
-            self.stats.cancelled_by_server += 1
+            self._count_cancelled(key)
             return
         payload = self._payload_of(tool, value) if ok else error_payload(str(value))
         out[index] = _Answer(call, self._response(call, payload))
@@ -391,7 +409,7 @@ class ToolDispatcher:
             if call.id:
                 self._release(call.id)
         if scope.cancelled_caught:
-            self.stats.cancelled_by_server += 1
+            self._count_cancelled(key)
             return
         body = self._background_body(tool, ok, value)
         scheduling = tool.scheduling or m.Scheduling.WHEN_IDLE
@@ -517,11 +535,18 @@ class ToolDispatcher:
         self._server_cancelled.discard(call_id)
         self._reported.discard(call_id)
 
-    def _report_cancelled(self, ids: Sequence[str]) -> None:
+    def _count_cancelled(self, key: int) -> None:
+        if key in self._lost_keys:
+            self._lost_keys.discard(key)
+            self.stats.cancelled_by_reconnect += 1
+        else:
+            self.stats.cancelled_by_server += 1
+
+    def _report_cancelled(self, ids: Sequence[str], reason: str = "server") -> None:
         fresh = tuple(i for i in ids if i not in self._reported)
         if fresh:
             self._reported.update(fresh)
-            self._emit(LiveEvent.ToolCancelled(fresh))
+            self._emit(LiveEvent.ToolCancelled(fresh, reason=reason))
 
 
 def _responses(result: object) -> list[m.FunctionResponse]:

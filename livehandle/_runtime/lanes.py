@@ -113,6 +113,7 @@ class Lanes:
         cancel_tools: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
         tools_arrived: Callable[[tuple[FunctionCall, ...]], None] | None = None,
         turn_ended: Callable[[], None] | None = None,
+        connection_lost: Callable[[], None] | None = None,
         barge_in: CurrentBargeIn | None = None,
         backlog_limit: int = CONTROL_BACKLOG_LIMIT,
     ) -> None:
@@ -134,6 +135,7 @@ class Lanes:
         # ... and told at once which calls are in flight (so a cancellation can only name those)
         self._tools_arrived = tools_arrived
         self._turn_ended = turn_ended
+        self._connection_lost = connection_lost
         # never waits (the router runs in the session's reader); overflow is counted and
         # reported by the control lane as a Lagged error
         self._control_send, self._control_receive = trio.open_memory_channel[SessionEvent](capacity)
@@ -269,6 +271,10 @@ class Lanes:
                 # Hold the connection's output until the control lane has published this.
                 self._connecting += 1
                 self._to_control(event)
+            case SessionEvent.Reconnecting(attempt=attempt):
+                if attempt == 1 and self._connection_lost is not None:
+                    self._connection_lost()  # its tools' answers could not be sent any more
+                self._to_control(event)
             case SessionEvent.Disconnected():
                 self._to_control(event)
                 self._control_send.close()  # the last event: the control lane ends after it
@@ -283,7 +289,6 @@ class Lanes:
                 SessionEvent.UserTextSent()
                 | SessionEvent.GenerationComplete()
                 | SessionEvent.GoAway()
-                | SessionEvent.Reconnecting()
                 | SessionEvent.Error()
             ):
                 self._to_control(event)

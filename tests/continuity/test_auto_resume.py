@@ -18,8 +18,18 @@ from livehandle import (
     SessionPhase,
     lowlevel as m,
     open_live_session,
+    tool,
 )
-from livehandle.testing import Fault, LiveEmulator, Scenario
+from livehandle.testing import (
+    CallTools,
+    Fault,
+    LiveEmulator,
+    Rule,
+    Say,
+    Scenario,
+    ToolCallSpec,
+    When,
+)
 from tests.testing.helpers import until
 
 TEXT = LiveConfig(response_modality="TEXT", auto_resume=True)
@@ -214,3 +224,46 @@ async def test_go_away_at_a_safe_point_switches_at_once(
         resumed = (await until(events, LiveEvent.Resumed))[-1]
         assert trio.current_time() == went_away
         assert (resumed.connection, resumed.replayed, resumed.lost_audio_ms) == (2, 0, 0.0)
+
+
+async def test_a_tool_running_when_the_connection_drops_is_cancelled_and_runs_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    runs: list[float] = []
+
+    @tool
+    async def slow_lookup(city: str) -> str:
+        """Look a city up (slowly)."""
+        runs.append(trio.current_time())
+        await trio.sleep(10)
+        return f"{city}: sunny"
+
+    scenario = Scenario(
+        rules=[
+            Rule(
+                When(text="weather"),
+                [CallTools([ToolCallSpec("slow_lookup", {"city": "Paris"}, id="c1")]), Say("done")],
+            )
+        ]
+    )
+    config = attrs.evolve(TEXT, tools=(slow_lookup,))
+    async with (
+        LiveEmulator(scenario).in_memory() as emu,
+        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
+    ):
+        events = handle.events()
+        await handle.send_text("weather")
+        await until(events, LiveEvent.ToolCall)
+        await trio.sleep(1)  # the tool is running
+        await emu.connections[0].fault(Fault("drop"))
+        seen = await until(events, LiveEvent.TurnComplete)
+    cancelled = [e for e in seen if isinstance(e, LiveEvent.ToolCancelled)]
+    assert cancelled == [LiveEvent.ToolCancelled(("c1",), reason="connection_lost")]
+    assert any(isinstance(e, LiveEvent.Resumed) for e in seen)
+    assert len(runs) == 2  # the server issued the call again after resuming
+    stats = handle.tool_stats
+    assert (stats.calls, stats.answered, stats.cancelled_by_reconnect) == (2, 1, 1)
+    assert stats.cancelled_by_server == 0 and stats.stale_dropped == 0
+    answered = emu.connections[1].messages(m.ToolResponse)
+    assert [r.function_responses[0].id for r in answered] == ["c1"]
+    assert not emu.connections[0].messages(m.ToolResponse)

@@ -313,7 +313,9 @@ async def test_barge_in_cancels_inline_calls_and_reports_them_once() -> None:
             seen += await until(events, LiveEvent.TurnComplete)  # the answer to "never mind"
         conn = await closed(emu)
     cancelled = [e for e in seen if isinstance(e, LiveEvent.ToolCancelled)]
-    assert cancelled == [LiveEvent.ToolCancelled(("c0",))]
+    # Reported once, by whichever came first: the barge-in or the server's withdrawal.
+    assert [e.ids for e in cancelled] == [("c0",)]
+    assert cancelled[0].reason in ("barge_in", "server")
     assert any(isinstance(e, LiveEvent.Interrupted) for e in seen)
     assert outcome == ["cancelled"]
     assert responses(conn) == []  # cancelled, not answered
