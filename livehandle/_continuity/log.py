@@ -6,20 +6,21 @@ sent again on the new connection.  :class:`ReplayLog` keeps those messages:
 
 * a message *queued* on the current connection gets its number there (1 for the first message
   after ``setup``), in the order the connection accepted it, which is the order on the wire;
-* the connection reports what it *wrote*, batch by batch, with the time of each write;
 * a resumable checkpoint trims the log.  With Vertex transparent resumption the server says which
   message it consumed last (``lastConsumedClientMessageIndex``) and the log drops exactly those.
-  Without it, the log drops what was written before the checkpoint arrived, except the audio of
-  the last ``settle`` seconds before it, which may still have been on its way to the server;
+  Without it, the log drops what the connection had written when the checkpoint arrived, except
+  the newest ``settle`` seconds of microphone audio among them, which may still have been on its
+  way to the server (audio is sent at real pace, so its duration measures how recent it is);
 * when the connection is lost, what is left goes out again on the next one, in order.  Audio whose
   fate cannot be known (written in the settle window) is not replayed: it is counted as lost.
   Text, tool responses and instructions are always replayed.
 
-Bounds: audio held is limited (``audio_limit`` bytes); beyond it the oldest audio is dropped and
-counted (lost for certain if it was never sent; lost only if a resume follows if it was already on
-the wire).  Other messages are never dropped: :meth:`ReplayLog.message_room` tells the sender
-whether it may add one more without waiting.  Everything is synchronous, so in Trio each call is
-atomic with respect to other tasks.
+Nothing here runs per written batch: the connection counts what it wrote, and a checkpoint reads
+that count.  Bounds: audio held is limited (``audio_limit`` bytes); beyond it the oldest audio is
+dropped and counted (lost for certain if it was never sent; lost only if a resume follows if it
+was already on the wire).  Other messages are never dropped: :meth:`ReplayLog.message_room`
+tells the sender whether it may add one more without waiting.  Everything is synchronous, so in
+Trio each call is atomic with respect to other tasks.
 """
 
 from __future__ import annotations
@@ -31,10 +32,6 @@ if TYPE_CHECKING:
     from livehandle._wire import messages as m
 
 __all__ = ["Entry", "ReplayLog"]
-
-#: Write marks kept at most (one per written batch since the last checkpoint); the oldest go first,
-#: which only makes trimming more careful.
-_MAX_MARKS = 4096
 
 
 class Entry:
@@ -59,19 +56,18 @@ class ReplayLog:
     Args:
         audio_limit: the most audio bytes held (replayable and waiting together).
         message_limit: the most non-audio messages waiting for a connection.
-        settle: seconds before a checkpoint's arrival in which a written message may still have
-            been on its way (used when the server reports no consumed index).
+        settle_bytes: how much of the newest written audio may still have been on its way when
+            a checkpoint arrived (used when the server reports no consumed index).
     """
 
-    def __init__(self, *, audio_limit: int, message_limit: int, settle: float) -> None:
+    def __init__(self, *, audio_limit: int, message_limit: int, settle_bytes: int) -> None:
         self._audio_limit = audio_limit
         self._message_limit = message_limit
-        self._settle = settle
+        self._settle_bytes = settle_bytes
         self._entries: deque[Entry] = deque()
         self._queued = 0  # entries at the left that are queued on the current connection
         self._next_index = 1
-        self._written = 0  # the highest number written on the current connection
-        self._marks: deque[tuple[int, float]] = deque()  # (written up to, when)
+        self._checkpoint_index = 1  # the number the first message after the newest checkpoint got
         self._uncertain = 0  # numbers up to this were written before the newest checkpoint came
         self._audio = 0
         self._waiting_messages = 0
@@ -104,6 +100,10 @@ class ReplayLog:
     def all_queued(self) -> bool:
         """True when nothing waits for the current connection (a new send may go straight out)."""
         return self._queued == len(self._entries)
+
+    def sent_since_checkpoint(self) -> bool:
+        """True when something was queued or held since the newest checkpoint arrived."""
+        return self._next_index > self._checkpoint_index or self._queued < len(self._entries)
 
     def message_room(self) -> bool:
         """True when one more non-audio message may wait for a connection."""
@@ -157,34 +157,29 @@ class ReplayLog:
         if entry.message is not None:
             self._waiting_messages -= 1
 
-    def written(self, count: int, now: float) -> None:
-        """The current connection wrote ``count`` more messages to the socket at ``now``."""
-        self._written += count
-        self._marks.append((self._written, now))
-        if len(self._marks) > _MAX_MARKS:
-            self._marks.popleft()
-
-    def checkpoint(self, now: float, consumed: int | None = None) -> int:
-        """A resumable checkpoint arrived at ``now``: drop what it covers; return how many.
+    def checkpoint(self, written: int, consumed: int | None = None) -> int:
+        """A resumable checkpoint arrived: drop what it covers; return how many.
 
         Args:
-            now: when it arrived.
+            written: how many messages the current connection had written when it arrived.
             consumed: the server's ``lastConsumedClientMessageIndex`` for this connection (Vertex
-                transparent resumption), or None to judge by write times.
+                transparent resumption), or None to judge by what was written.
         """
+        self._checkpoint_index = self._next_index
         if consumed is not None:
             covered = covered_audio = consumed
             self._uncertain = 0
         else:
-            # Everything written before the checkpoint arrived is taken as covered, except the
-            # audio of the last ``settle`` seconds, which may still have been on its way.
-            covered = self._written
-            cutoff = now - self._settle
-            covered_audio = 0
-            for index, when in self._marks:
-                if when > cutoff:
+            # Everything written is taken as covered, except the newest audio written, which
+            # may still have been on its way.
+            covered = covered_audio = written
+            recent = 0
+            for entry in reversed(self._entries):
+                if recent >= self._settle_bytes:
                     break
-                covered_audio = index
+                if 0 < entry.index <= written and entry.audio_bytes:
+                    recent += entry.audio_bytes
+                    covered_audio = entry.index - 1
             self._uncertain = covered
         kept: deque[Entry] = deque()
         dropped = 0
@@ -200,8 +195,6 @@ class ReplayLog:
                 kept.append(entry)
         self._entries = kept
         self._queued -= dropped
-        while self._marks and self._marks[0][0] <= covered_audio:
-            self._marks.popleft()
         self._at_risk = 0
         return dropped
 
@@ -226,9 +219,7 @@ class ReplayLog:
             keep.append(entry)
         self._entries = keep
         self._queued = 0
-        self._next_index = 1
-        self._written = 0
-        self._marks.clear()
+        self._next_index = self._checkpoint_index = 1
         self._uncertain = 0
         self._at_risk = 0
         self._lost += lost

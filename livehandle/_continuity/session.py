@@ -119,7 +119,7 @@ class ResumingSession:
         self._log = ReplayLog(
             audio_limit=policy.buffer_audio_ms * BYTES_PER_MS,
             message_limit=policy.buffer_messages,
-            settle=policy.settle,
+            settle_bytes=round(policy.settle * 1000 * BYTES_PER_MS),
         )
         self._room = trio.lowlevel.ParkingLot()  # senders waiting for buffer room
         self._current: Session | None = None  # the connection events come from
@@ -128,7 +128,7 @@ class ResumingSession:
         resumption = setup.session_resumption
         self._resume_handle = resumption.handle if resumption is not None else None
         self._phase = SessionPhase.DISCONNECTED
-        self._busy = False  # something was sent or received since the newest checkpoint
+        self._heard = False  # something was received since the newest checkpoint
         self._go_away: float | None = None  # the current connection's switch deadline
         self._switch: _Switch | None = None
         self._wake = trio.Event()  # the current connection ended, or a switch is due
@@ -227,7 +227,6 @@ class ResumingSession:
         text = encode_realtime_audio(pcm, mime_type)
         live, log = self._live, self._log
         if live is not None and log.all_queued:  # the hot path: one frame, no detour
-            self._busy = True
             try:
                 await live.send_encoded(text)
             except SessionClosed:
@@ -243,7 +242,6 @@ class ResumingSession:
         while True:
             live = self._live
             if live is not None and self._log.all_queued:
-                self._busy = True
                 try:
                     await live.send_encoded(entry.text, entry.message)
                 except SessionClosed:
@@ -322,18 +320,8 @@ class ResumingSession:
         if self._connections and setup.session_resumption is not None:
             resumption = attrs.evolve(setup.session_resumption, handle=self._resume_handle)
             setup = attrs.evolve(setup, session_resumption=resumption)
-        session: Session
-
-        def written(count: int) -> None:
-            if session is self._current:  # a late write of a connection left behind is no news
-                self._log.written(count, trio.current_time())
-
         session = Session(
-            setup,
-            endpoint=self._endpoint,
-            transport=self._transport,
-            options=self._options,
-            on_written=written,
+            setup, endpoint=self._endpoint, transport=self._transport, options=self._options
         )
         self._connections += 1
         self._current = session
@@ -474,8 +462,8 @@ class ResumingSession:
                 if resumable and handle:
                     self._resume_handle = handle
                     index = consumed if self._transparent else None
-                    self._log.checkpoint(trio.current_time(), index)
-                    self._busy = False
+                    self._log.checkpoint(session.messages_written, index)
+                    self._heard = False
                     self._room.unpark_all()
                     if self._go_away is not None:
                         self._request_switch("go_away")  # a fresh resumable point: switch now
@@ -485,14 +473,18 @@ class ResumingSession:
                 self._on_go_away(session, time_left)
             case _:
                 if not isinstance(event, _QUIET):
-                    self._busy = True
+                    self._heard = True
                 self._publish(event)
 
     def _on_go_away(self, session: Session, time_left: float | None) -> None:
         now = trio.current_time()
         left = 60.0 if time_left is None else time_left  # §3.5: about a minute when unsaid
         self._go_away = now + max(0.0, left - self._policy.go_away_margin)
-        if self._resume_handle is not None and not self._busy:
+        if (
+            self._resume_handle is not None
+            and not self._heard
+            and not self._log.sent_since_checkpoint()
+        ):
             self._request_switch("go_away")
         elif self._nursery is not None:
             self._nursery.start_soon(self._go_away_deadline, session, self._go_away)

@@ -67,7 +67,6 @@ class Session:
         endpoint: Endpoint,
         transport: Transport | None = None,
         options: SessionOptions | None = None,
-        on_written: Callable[[int], None] | None = None,
     ) -> None:
         if transport is None:
             transport = WebSocketTransport()
@@ -78,7 +77,7 @@ class Session:
         self._options = options or SessionOptions()
         self._events: Broadcast[SessionEvent] = Broadcast(self._options.event_capacity)
         self._taps: list[Callable[[SessionEvent], None]] = []
-        self._on_written = on_written
+        self._written = 0  # messages the writer has put on the wire
         # lossless: send() waits when the writer is behind
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[
             tuple[str, m.ClientMessage | None]  # None: an audio frame, nothing to do once sent
@@ -118,6 +117,15 @@ class Session:
     def resume_handle(self) -> str | None:
         """The newest handle the server marked resumable, or None."""
         return self._protocol.resume_handle
+
+    @property
+    def messages_written(self) -> int:
+        """How many client messages after ``setup`` the writer has put on the wire so far.
+
+        The n-th message :meth:`send` accepted is the n-th written (the writer keeps the order),
+        so a layer above can tell which of its messages have left.
+        """
+        return self._written
 
     @property
     def session_id(self) -> str | None:
@@ -414,8 +422,7 @@ class Session:
                         return  # the reader sees the same close and ends the session
                     for _, message in batch:
                         self._protocol.after_send(message)
-                    if self._on_written is not None:
-                        self._on_written(len(batch))
+                    self._written += len(batch)
         except (trio.EndOfChannel, trio.ClosedResourceError):
             pass  # closed and drained: a graceful close, or the end of the session
         finally:

@@ -19,7 +19,7 @@ def text(label: str = "t") -> Entry:
 
 
 def make(**kwargs: object) -> ReplayLog:
-    options: dict[str, object] = {"audio_limit": 10_000, "message_limit": 4, "settle": 0.5}
+    options: dict[str, object] = {"audio_limit": 10_000, "message_limit": 4, "settle_bytes": 0}
     options.update(kwargs)
     return ReplayLog(**options)  # type: ignore[arg-type]
 
@@ -38,39 +38,37 @@ def test_a_transparent_checkpoint_trims_exactly_what_the_server_consumed() -> No
     entries = [text("a"), audio(), audio(), text("b")]
     for entry in entries:
         log.add_queued(entry)
-    log.written(4, now=10.0)
-    assert log.checkpoint(now=10.0, consumed=2) == 2
+    assert log.checkpoint(written=4, consumed=2) == 2
     log.connection_lost()
     assert [e.text for e in _waiting(log)] == ["audio", "b"]
     assert log.take_lost() == 0  # nothing of unknown fate: the index is exact
 
 
 def test_without_an_index_recent_audio_is_of_unknown_fate_and_text_is_covered() -> None:
-    log = make(settle=0.5)
+    log = make(settle_bytes=320)  # the newest 10 ms of audio may still be on its way
     early, late, typed = audio(), audio(320), text("typed")
     log.add_queued(early)
-    log.written(1, now=1.0)
     log.add_queued(typed)
     log.add_queued(late)
-    log.written(2, now=9.8)  # within the settle window before the checkpoint at 10.0
     after = text("after")
     log.add_queued(after)  # not written yet when the checkpoint arrives
-    assert log.checkpoint(now=10.0) == 2  # the early audio and the typed turn
+    assert log.sent_since_checkpoint()
+    assert log.checkpoint(written=3) == 2  # the early audio and the typed turn
+    assert not log.sent_since_checkpoint()
     log.connection_lost()
     assert log.take_lost() == 320  # the late audio: maybe consumed, maybe not, never replayed
     assert _waiting(log) == [after]
 
 
 def test_what_was_written_after_the_checkpoint_is_replayed() -> None:
-    log = make(settle=0.0)
+    log = make()
     first = text("first")
     log.add_queued(first)
-    log.written(1, now=1.0)
-    log.checkpoint(now=2.0)
+    log.checkpoint(written=1)
     later = [audio(), text("later")]
     for entry in later:
         log.add_queued(entry)
-    log.written(2, now=3.0)
+    assert log.sent_since_checkpoint()
     log.connection_lost()
     assert _waiting(log) == later and log.take_lost() == 0
     assert [e.index for e in later] == [0, 0]
@@ -102,18 +100,17 @@ def test_held_audio_is_bounded_and_waiting_audio_dropped_first_is_lost_for_certa
 
 
 def test_audio_dropped_after_it_was_sent_is_lost_only_if_a_resume_follows() -> None:
-    log = make(audio_limit=1000, settle=0.0)
+    log = make(audio_limit=1000)
     for _ in range(4):
         log.add_queued(audio(400))
     assert log.dropped_audio_bytes == 0  # they were sent: maybe the server has them
     log.connection_lost()
     assert log.take_lost() == 800
 
-    calm = make(audio_limit=1000, settle=0.0)
+    calm = make(audio_limit=1000)
     for _ in range(4):
         calm.add_queued(audio(400))
-    calm.written(4, now=1.0)
-    calm.checkpoint(now=2.0)  # covered after all
+    calm.checkpoint(written=4)  # covered after all
     calm.connection_lost()
     assert calm.take_lost() == 0
 
@@ -152,3 +149,15 @@ def test_drain_drops_everything_and_counts_unsent_audio() -> None:
 
 def _waiting(log: ReplayLog) -> list[Entry]:
     return list(log._entries)
+
+
+def test_the_settle_window_counts_only_written_audio_newest_first() -> None:
+    log = make(settle_bytes=1000)
+    frames = [audio(400) for _ in range(5)]
+    for frame in frames:
+        log.add_queued(frame)
+    log.checkpoint(written=4)  # the fifth is not written yet: certainly not covered
+    # frames 3 and 4 (800 bytes) and 2 (to reach 1000) are of unknown fate; 1 is covered
+    log.connection_lost()
+    assert log.take_lost() == 1200
+    assert _waiting(log) == [frames[4]]
