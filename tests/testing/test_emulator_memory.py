@@ -13,7 +13,7 @@ from livehandle._session import open_session
 from livehandle._transport import Connection, Endpoint, MemoryTransport
 from livehandle._wire import messages as m
 from livehandle.testing import MEMORY_URL, Fault, LiveEmulator, Rule, Say, Scenario, When
-from tests.testing.helpers import ROUTED_ENDPOINTS, SETUP_TEXT, connect, text_of, until, user_text
+from tests.testing.helpers import SETUP_TEXT, connect, text_of, until, user_text
 
 KEY = "AIzaSy-emulator-memory-key"
 
@@ -38,23 +38,6 @@ async def test_in_memory_serves_a_turn_without_a_socket_on_a_mock_clock(
     assert repr(emulator) == "<LiveEmulator not serving connections=1>"
     with pytest.raises(RuntimeError, match="not serving"):
         _ = emulator.url
-
-
-@pytest.mark.parametrize(("make", "backend", "version", "constrained"), ROUTED_ENDPOINTS)
-async def test_paths_are_routed_as_over_a_socket(
-    make, backend: str, version: str, constrained: bool
-) -> None:
-    async with LiveEmulator().in_memory() as emu:
-        endpoint = make(emu.url)
-        setup = attrs.evolve(SETUP_TEXT, model=endpoint.model_name("gemini-3.8-live"))
-        async with connect(emu, setup, endpoint=endpoint) as (session, events):
-            await session.send(user_text("hi"))
-            assert text_of(await until(events, SessionEvent.TurnComplete)) == "You said: hi"
-    conn = emu.connections[0]
-    assert (conn.backend, conn.api_version, conn.constrained) == (backend, version, constrained)
-    if backend == "vertex":
-        assert conn.headers["authorization"] == "Bearer tok"
-        assert session.session_id is not None
 
 
 async def test_an_unknown_path_is_refused_with_404_before_anything_runs() -> None:

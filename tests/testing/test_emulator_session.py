@@ -45,11 +45,13 @@ async def test_serve_with_nursery_start_returns_once_listening() -> None:
     assert len(emu.connections) == 1
 
 
+@pytest.mark.parametrize("serving", ["socket", "memory"])
 @pytest.mark.parametrize(("make", "backend", "version", "constrained"), ROUTED_ENDPOINTS)
 async def test_google_ai_constrained_and_vertex_paths_are_served(
-    make, backend: str, version: str, constrained: bool
+    make, backend: str, version: str, constrained: bool, serving: str
 ) -> None:
-    async with LiveEmulator().running() as emu:
+    emulator = LiveEmulator()
+    async with emulator.running() if serving == "socket" else emulator.in_memory() as emu:
         endpoint = make(emu.url)
         setup = attrs.evolve(SETUP_TEXT, model=endpoint.model_name("gemini-3.8-live"))
         async with connect(emu, setup, endpoint=endpoint) as (session, events):
