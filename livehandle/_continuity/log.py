@@ -68,6 +68,7 @@ class ReplayLog:
         self._queued = 0  # entries at the left that are queued on the current connection
         self._next_index = 1
         self._checkpoint_index = 1  # the number the first message after the newest checkpoint got
+        self._heard_at = 0  # messages written when the server was last heard from
         self._uncertain = 0  # numbers up to this were written before the newest checkpoint came
         self._audio = 0
         self._waiting_messages = 0
@@ -157,6 +158,16 @@ class ReplayLog:
         if entry.message is not None:
             self._waiting_messages -= 1
 
+    def heard(self, written: int) -> None:
+        """The server sent something (not a checkpoint) when the connection had written ``written``.
+
+        A message that asks for a reply (a typed turn, a tool answer) is consumed before the
+        server says anything about it, and checkpoints come only after the server has answered.
+        So a message written after the server was last heard from, before a checkpoint arrived,
+        may have reached the server after it took that checkpoint.
+        """
+        self._heard_at = written
+
     def checkpoint(self, written: int, consumed: int | None = None) -> int:
         """A resumable checkpoint arrived: drop what it covers; return how many.
 
@@ -170,9 +181,11 @@ class ReplayLog:
             covered = covered_audio = consumed
             self._uncertain = 0
         else:
-            # Everything written is taken as covered, except the newest audio written, which
-            # may still have been on its way.
-            covered = covered_audio = written
+            # Audio written before the checkpoint arrived is covered, except the newest, which
+            # may still have been on its way.  Other messages are covered if the server spoke
+            # after they were written; those written later stay, to be sent again (never lost).
+            covered = min(written, self._heard_at)
+            covered_audio = written
             recent = 0
             for entry in reversed(self._entries):
                 if recent >= self._settle_bytes:
@@ -180,14 +193,12 @@ class ReplayLog:
                 if 0 < entry.index <= written and entry.audio_bytes:
                     recent += entry.audio_bytes
                     covered_audio = entry.index - 1
-            self._uncertain = covered
+            self._uncertain = written
         kept: deque[Entry] = deque()
         dropped = 0
         for position, entry in enumerate(self._entries):
-            if (
-                position < self._queued
-                and entry.index <= covered
-                and (not entry.audio_bytes or entry.index <= covered_audio)
+            if position < self._queued and entry.index <= (
+                covered_audio if entry.audio_bytes else covered
             ):
                 self._audio -= entry.audio_bytes
                 dropped += 1
@@ -220,6 +231,7 @@ class ReplayLog:
         self._entries = keep
         self._queued = 0
         self._next_index = self._checkpoint_index = 1
+        self._heard_at = 0
         self._uncertain = 0
         self._at_risk = 0
         self._lost += lost

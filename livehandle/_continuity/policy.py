@@ -56,13 +56,15 @@ class ResumePolicy:
             oldest audio is dropped and counted in ``Resumed.lost_audio_ms``.
         buffer_messages: the most other messages (text, tool responses, instructions) waiting
             for the next connection; a send beyond it waits.  They are never dropped.
-        settle: seconds before a resumable checkpoint arrives during which microphone audio may
-            still have been on its way to the server (Google AI reports no consumed-message
-            index).  If the connection is lost later, that audio is of unknown fate: it is not
-            replayed and is counted in ``Resumed.lost_audio_ms``.  Other messages written before
-            the checkpoint arrived are taken as covered by it (checkpoints come at turn and tool
-            boundaries, after the server has answered them).  With ``transparent_resumption``
-            (Vertex) the server's consumed index decides exactly and this is not used.
+        settle: how much of the newest microphone audio (in seconds of audio; it is sent at
+            real pace) may still have been on its way to the server when a resumable checkpoint
+            arrived (Google AI reports no consumed-message index).  If the connection is lost
+            later, that audio is of unknown fate: it is not replayed and is counted in
+            ``Resumed.lost_audio_ms``.  Other messages count as covered by a checkpoint only if
+            the server spoke after they were written (a typed turn or a tool answer is consumed
+            before the server replies to it); the rest are sent again, never dropped.  With
+            ``transparent_resumption`` (Vertex) the server's consumed index decides exactly and
+            this is not used.
 
     Raises:
         ValueError: naming the field, for a value out of its range.

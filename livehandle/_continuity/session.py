@@ -74,6 +74,9 @@ _QUIET = (
 )
 
 
+_LEAVING_PHASES = (SessionPhase.DISCONNECTING, SessionPhase.DISCONNECTED)
+
+
 @attrs.define
 class _Switch:
     """Why the current connection is being left, and when that started."""
@@ -129,6 +132,7 @@ class ResumingSession:
         self._resume_handle = resumption.handle if resumption is not None else None
         self._phase = SessionPhase.DISCONNECTED
         self._heard = False  # something was received since the newest checkpoint
+        self._leaving = False  # the current connection is being left (switch or end)
         self._go_away: float | None = None  # the current connection's switch deadline
         self._switch: _Switch | None = None
         self._wake = trio.Event()  # the current connection ended, or a switch is due
@@ -155,8 +159,13 @@ class ResumingSession:
 
     @property
     def connection_id(self) -> int:
-        """The current connection's number across the session: 1, then 2 after a switch..."""
-        return self._connections
+        """The current connection's number across the session: 1, then 2 after a switch...
+
+        While the session is leaving a connection (a switch, or a connection that ended) it is
+        the negated number, which no connection has: an answer computed then for a call of the
+        old connection is refused, never held and sent on the next one.
+        """
+        return -self._connections if self._leaving else self._connections
 
     @property
     def resume_handle(self) -> str | None:
@@ -254,6 +263,8 @@ class ResumingSession:
             if entry.message is None or self._log.message_room():
                 await trio.lowlevel.checkpoint()
                 self._check_open()
+                if self._live is not None and self._log.all_queued:
+                    continue  # the session went live meanwhile: send it now, after the replay
                 self._log.add_waiting(entry)
                 return
             await self._room.park()  # lossless: text, tool answers and instructions wait
@@ -324,6 +335,7 @@ class ResumingSession:
             setup, endpoint=self._endpoint, transport=self._transport, options=self._options
         )
         self._connections += 1
+        self._leaving = False
         self._current = session
         self._wake = trio.Event()
         self._go_away = None
@@ -343,9 +355,13 @@ class ResumingSession:
             if self._closing:
                 return
             switch = self._switch
+            announced = switch is not None
             if switch is not None:
                 self._live = None  # from now on sends wait for the next connection
                 self._gap_since = switch.since
+                # Announced before the old socket closes, so its running tools stop now.
+                self._set_phase(SessionPhase.CONNECTING)
+                self._publish(SessionEvent.Reconnecting(switch.reason, 1))
                 await session.close(1000, "resuming on a new connection")  # old socket first
                 reason = switch.reason
             else:
@@ -370,7 +386,7 @@ class ResumingSession:
                 )
                 return
             self._set_phase(SessionPhase.CONNECTING)
-            next_session = await self._reconnect(reason)
+            next_session = await self._reconnect(reason, announced=announced)
             if next_session is None:
                 return
             await self._replay(next_session)
@@ -393,12 +409,14 @@ class ResumingSession:
             return "connection_closed"
         return None if error is None else "connection_lost"
 
-    async def _reconnect(self, reason: str) -> Session | None:
+    async def _reconnect(self, reason: str, *, announced: bool = False) -> Session | None:
         """Open the next connection, with backoff; None when the session ended instead."""
         assert self._nursery is not None
         last: SessionError | None = None
         for attempt in range(1, self._policy.max_attempts + 1):
-            self._publish(SessionEvent.Reconnecting(reason, attempt))
+            self._set_phase(SessionPhase.CONNECTING)
+            if not (announced and attempt == 1):
+                self._publish(SessionEvent.Reconnecting(reason, attempt))
             await trio.sleep(self._policy.delay(attempt, self._rng))
             if self._closing:
                 return None
@@ -450,11 +468,13 @@ class ResumingSession:
                 else:
                     self._resumed()
             case SessionEvent.Disconnected():
+                self._leaving = True
                 self._wake.set()
             case SessionEvent.Error(error=error) if isinstance(error, ConnectionClosed):
                 pass  # the connection's end: published by _finish only if the session ends
             case SessionEvent.PhaseChanged(new=new):
-                if new is not SessionPhase.DISCONNECTED:
+                # A connection being left, or failing, says nothing of the session's phase.
+                if new not in _LEAVING_PHASES and not self._leaving:
                     self._set_phase(new)
             case SessionEvent.SessionResumeUpdate(
                 handle=handle, resumable=resumable, last_consumed_index=consumed
@@ -474,6 +494,7 @@ class ResumingSession:
             case _:
                 if not isinstance(event, _QUIET):
                     self._heard = True
+                    self._log.heard(session.messages_written)
                 self._publish(event)
 
     def _on_go_away(self, session: Session, time_left: float | None) -> None:
@@ -499,6 +520,7 @@ class ResumingSession:
         if self._switch is None and self._resume_handle is not None:
             self._switch = _Switch(reason, trio.current_time())
             self._live = None  # at once: nothing more goes to the old connection
+            self._leaving = True
             self._wake.set()
 
     def _resumed(self) -> None:

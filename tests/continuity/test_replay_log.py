@@ -53,6 +53,7 @@ def test_without_an_index_recent_audio_is_of_unknown_fate_and_text_is_covered() 
     after = text("after")
     log.add_queued(after)  # not written yet when the checkpoint arrives
     assert log.sent_since_checkpoint()
+    log.heard(written=3)  # the server answered after the typed turn was written
     assert log.checkpoint(written=3) == 2  # the early audio and the typed turn
     assert not log.sent_since_checkpoint()
     log.connection_lost()
@@ -64,6 +65,7 @@ def test_what_was_written_after_the_checkpoint_is_replayed() -> None:
     log = make()
     first = text("first")
     log.add_queued(first)
+    log.heard(written=1)
     log.checkpoint(written=1)
     later = [audio(), text("later")]
     for entry in later:
@@ -161,3 +163,14 @@ def test_the_settle_window_counts_only_written_audio_newest_first() -> None:
     log.connection_lost()
     assert log.take_lost() == 1200
     assert _waiting(log) == [frames[4]]
+
+
+def test_a_message_written_after_the_server_last_spoke_is_kept_for_replay() -> None:
+    log = make()
+    answered, typed = text("answered"), text("typed after the answer")
+    log.add_queued(answered)
+    log.heard(written=1)  # the reply to the first turn
+    log.add_queued(typed)  # written before the checkpoint arrives, after the server last spoke
+    assert log.checkpoint(written=2) == 1
+    log.connection_lost()
+    assert _waiting(log) == [typed] and log.take_lost() == 0
