@@ -39,8 +39,7 @@ class Watch:
         self.errors: list[LiveEvent.Error] = []
         self.turns = 0
         self.on_resumed: Callable[[LiveEvent.Resumed], None] | None = None
-        self._turn = trio.Event()
-        self._resume = trio.Event()
+        self._news = trio.lowlevel.ParkingLot()  # woken at every turn and every resume
 
     async def run(self) -> None:
         async for event in self.events:
@@ -49,8 +48,7 @@ class Watch:
                     self.resumed.append(event)
                     if self.on_resumed is not None:
                         self.on_resumed(event)
-                    self._resume.set()
-                    self._resume = trio.Event()
+                    self._news.unpark_all()
                 case LiveEvent.Reconnecting():
                     self.reconnecting.append(event)
                 case LiveEvent.ToolCancelled():
@@ -61,16 +59,17 @@ class Watch:
                     self.errors.append(event)
                 case LiveEvent.TurnComplete():
                     self.turns += 1
-                    self._turn.set()
-                    self._turn = trio.Event()
+                    self._news.unpark_all()
 
-    async def next_turn(self) -> None:
-        """Wait for the next ``TurnComplete``."""
-        await self._turn.wait()
+    async def turns_done(self, count: int) -> None:
+        """Wait until ``count`` turns have completed in all (at once if they have)."""
+        while self.turns < count:
+            await self._news.park()
 
-    async def next_resume(self) -> LiveEvent.Resumed:
-        """Wait for the next ``Resumed`` and return it."""
-        await self._resume.wait()
+    async def resumes_done(self, count: int) -> LiveEvent.Resumed:
+        """Wait until ``count`` resumes have been seen in all; return the last one."""
+        while len(self.resumed) < count:
+            await self._news.park()
         return self.resumed[-1]
 
     @property

@@ -87,7 +87,7 @@ async def run_soak(soak: Soak) -> tuple[LiveEmulator, Mic, Watch]:
                     # Half-way between ticks: the turns do not line up with the goAways.
                     await trio.sleep_until(start + (n + 0.5) * soak.turn_every)
                     await handle.send_text(f"turn {n}")
-                    await watch.next_turn()
+                    await watch.turns_done(n + 1)
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(watch.run)
