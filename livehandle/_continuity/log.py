@@ -185,7 +185,10 @@ class ReplayLog:
             # may still have been on its way.  Other messages are covered if the server spoke
             # after they were written; those written later stay, to be sent again (never lost).
             covered = min(written, self._heard_at)
-            covered_audio = written
+            # A checkpoint that comes before the server has said anything on this connection
+            # (the one sent as it opens) was taken before it read any of this connection's
+            # messages: it covers none of them.
+            covered_audio = written if self._heard_at else 0
             recent = 0
             for entry in reversed(self._entries):
                 if recent >= self._settle_bytes:
@@ -193,7 +196,7 @@ class ReplayLog:
                 if 0 < entry.index <= written and entry.audio_bytes:
                     recent += entry.audio_bytes
                     covered_audio = entry.index - 1
-            self._uncertain = written
+            self._uncertain = written if self._heard_at else 0
         kept: deque[Entry] = deque()
         dropped = 0
         for position, entry in enumerate(self._entries):

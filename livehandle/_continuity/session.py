@@ -127,7 +127,8 @@ class ResumingSession:
         self._room = trio.lowlevel.ParkingLot()  # senders waiting for buffer room
         self._current: Session | None = None  # the connection events come from
         self._live: Session | None = None  # the connection sends go to (None during a gap)
-        self._connections = 0
+        self._connections = 0  # attempts, refused ones included: each has its own id
+        self._established = 0  # connections that completed their setup
         resumption = setup.session_resumption
         self._resume_handle = resumption.handle if resumption is not None else None
         self._phase = SessionPhase.DISCONNECTED
@@ -463,7 +464,8 @@ class ResumingSession:
             return  # a late event of a connection the session has left
         match event:
             case SessionEvent.Connected():
-                if self._connections == 1:
+                self._established += 1
+                if self._established == 1:
                     self._publish(event)
                 else:
                     self._resumed()
@@ -528,7 +530,7 @@ class ResumingSession:
         since = self._gap_since if self._gap_since is not None else now
         lost_ms = self._log.take_lost() / BYTES_PER_MS
         self._publish(
-            SessionEvent.Resumed(self._connections, (now - since) * 1000.0, len(self._log), lost_ms)
+            SessionEvent.Resumed(self._established, (now - since) * 1000.0, len(self._log), lost_ms)
         )
 
     def _set_phase(self, new: SessionPhase) -> None:

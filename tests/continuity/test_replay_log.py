@@ -112,6 +112,7 @@ def test_audio_dropped_after_it_was_sent_is_lost_only_if_a_resume_follows() -> N
     calm = make(audio_limit=1000)
     for _ in range(4):
         calm.add_queued(audio(400))
+    calm.heard(written=4)
     calm.checkpoint(written=4)  # covered after all
     calm.connection_lost()
     assert calm.take_lost() == 0
@@ -158,6 +159,7 @@ def test_the_settle_window_counts_only_written_audio_newest_first() -> None:
     frames = [audio(400) for _ in range(5)]
     for frame in frames:
         log.add_queued(frame)
+    log.heard(written=4)
     log.checkpoint(written=4)  # the fifth is not written yet: certainly not covered
     # frames 3 and 4 (800 bytes) and 2 (to reach 1000) are of unknown fate; 1 is covered
     log.connection_lost()
@@ -174,3 +176,13 @@ def test_a_message_written_after_the_server_last_spoke_is_kept_for_replay() -> N
     assert log.checkpoint(written=2) == 1
     log.connection_lost()
     assert _waiting(log) == [typed] and log.take_lost() == 0
+
+
+def test_a_checkpoint_before_the_server_spoke_on_a_connection_covers_none_of_it() -> None:
+    log = make()
+    replayed = [audio(), text("typed")]
+    for entry in replayed:
+        log.add_queued(entry)
+    assert log.checkpoint(written=2) == 0  # the one sent as the connection opened
+    log.connection_lost()
+    assert _waiting(log) == replayed and log.take_lost() == 0
