@@ -52,8 +52,10 @@ class ResumePolicy:
             before its ``timeLeft`` runs out, even without a safe point (the server may go
             silent after a ``goAway``).
         buffer_audio_ms: the most microphone audio held for the next connection: audio sent
-            during a gap, and audio not yet covered by a resumable checkpoint.  Beyond it the
-            oldest audio is dropped and counted in ``Resumed.lost_audio_ms``.
+            during a gap, and audio not yet covered by a resumable checkpoint (on Google AI
+            checkpoints come at turn and tool boundaries, so a long stretch without a turn
+            fills it; about 1.3 MB per 30 s).  Beyond it the oldest audio is dropped and
+            counted in ``Resumed.lost_audio_ms``.
         buffer_messages: the most other messages (text, tool responses, instructions) waiting
             for the next connection; a send beyond it waits.  They are never dropped.
         settle: how much of the newest microphone audio (in seconds of audio; it is sent at
@@ -75,7 +77,7 @@ class ResumePolicy:
     backoff_max: float = attrs.field(default=8.0, validator=_non_negative)
     jitter: float = attrs.field(default=0.25, validator=_fraction)
     go_away_margin: float = attrs.field(default=5.0, validator=_non_negative)
-    buffer_audio_ms: int = attrs.field(default=10_000, validator=_positive_int)
+    buffer_audio_ms: int = attrs.field(default=30_000, validator=_positive_int)
     buffer_messages: int = attrs.field(default=256, validator=_positive_int)
     settle: float = attrs.field(default=0.3, validator=_non_negative)
 
