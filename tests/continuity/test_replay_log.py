@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from livehandle import ResumePolicy
 from livehandle._continuity.log import Entry, ReplayLog
 from livehandle._wire import messages as m
 
@@ -186,3 +189,29 @@ def test_a_checkpoint_before_the_server_spoke_on_a_connection_covers_none_of_it(
     assert log.checkpoint(written=2) == 0  # the one sent as the connection opened
     log.connection_lost()
     assert _waiting(log) == replayed and log.take_lost() == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_attempts", 0),
+        ("max_attempts", True),
+        ("backoff_initial", -1.0),
+        ("backoff_max", float("inf")),
+        ("jitter", 1.5),
+        ("settle", "0.3"),
+        ("buffer_audio_ms", 0),
+    ],
+)
+def test_resume_policy_refuses_values_out_of_range(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        ResumePolicy(**{field: value})  # type: ignore[arg-type]
+
+
+def test_resume_policy_backs_off_doubling_up_to_the_limit_with_jitter() -> None:
+    policy = ResumePolicy(backoff_initial=0.5, backoff_max=2.0, jitter=0.0)
+    assert [policy.delay(n) for n in range(1, 6)] == [0.0, 0.5, 1.0, 2.0, 2.0]
+    jittery = ResumePolicy(backoff_initial=1.0, jitter=0.25)
+    rng = random.Random(7)
+    delays = [jittery.delay(2, rng) for _ in range(200)]
+    assert min(delays) >= 0.75 and max(delays) <= 1.25 and len(set(delays)) > 100
