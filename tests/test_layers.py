@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "_public": 0,
     "_json": 0,
     "_errors": 0,
+    "_fields": 0,
     "_wire": 1,
     "_events": 2,
     "_broadcast": 2,

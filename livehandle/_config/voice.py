@@ -7,30 +7,11 @@ fails with a ``ValueError`` that names the field.
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import attrs
 
+from livehandle._fields import finite, int_at_least, positive_int
+
 __all__ = ["TurnCommitConfig", "VadConfig"]
-
-
-def _positive_int(_: object, attribute: attrs.Attribute[int], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive integer, got {value!r}")
-
-
-def _at_least(minimum: int) -> Any:
-    def check(_: object, attribute: attrs.Attribute[int], value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{attribute.name} must be an integer >= {minimum}, got {value!r}")
-
-    return check
-
-
-def _finite(_: object, attribute: attrs.Attribute[float], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{attribute.name} must be a finite number of dB, got {value!r}")
 
 
 def _zcr_range(value: object) -> tuple[float, float]:
@@ -79,15 +60,15 @@ class VadConfig:
             bad ``zcr_range``, or a frame shorter than two samples.
     """
 
-    sample_rate: int = attrs.field(default=16000, validator=_positive_int)
-    frame_duration_ms: int = attrs.field(default=30, validator=_positive_int)
-    start_threshold_db: float = attrs.field(default=15.0, validator=_finite)
-    stop_threshold_db: float = attrs.field(default=10.0, validator=_finite)
-    min_speech_frames: int = attrs.field(default=2, validator=_at_least(1))
-    hangover_frames: int = attrs.field(default=8, validator=_at_least(1))
+    sample_rate: int = attrs.field(default=16000, validator=positive_int)
+    frame_duration_ms: int = attrs.field(default=30, validator=positive_int)
+    start_threshold_db: float = attrs.field(default=15.0, validator=finite)
+    stop_threshold_db: float = attrs.field(default=10.0, validator=finite)
+    min_speech_frames: int = attrs.field(default=2, validator=int_at_least(1))
+    hangover_frames: int = attrs.field(default=8, validator=int_at_least(1))
     zcr_range: tuple[float, float] = attrs.field(default=(0.02, 0.5), converter=_zcr_range)
-    initial_noise_floor_db: float = attrs.field(default=-60.0, validator=_finite)
-    pre_speech_frames: int = attrs.field(default=3, validator=_at_least(0))
+    initial_noise_floor_db: float = attrs.field(default=-60.0, validator=finite)
+    pre_speech_frames: int = attrs.field(default=3, validator=int_at_least(0))
 
     def __attrs_post_init__(self) -> None:
         if self.stop_threshold_db > self.start_threshold_db:

@@ -7,33 +7,13 @@ Every check runs when a value is built and fails with a ``ValueError`` that name
 
 from __future__ import annotations
 
-import math
 import random
-from typing import Any
 
 import attrs
 
+from livehandle._fields import fraction, int_at_least, non_negative
+
 __all__ = ["ResumePolicy"]
-
-
-def _non_negative(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
-
-
-def _positive_int(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{attribute.name} must be an integer >= 1, got {value!r}")
-
-
-def _fraction(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ValueError(f"{attribute.name} must be a number from 0 to 1, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -72,14 +52,14 @@ class ResumePolicy:
         ValueError: naming the field, for a value out of its range.
     """
 
-    max_attempts: int = attrs.field(default=6, validator=_positive_int)
-    backoff_initial: float = attrs.field(default=0.5, validator=_non_negative)
-    backoff_max: float = attrs.field(default=8.0, validator=_non_negative)
-    jitter: float = attrs.field(default=0.25, validator=_fraction)
-    go_away_margin: float = attrs.field(default=5.0, validator=_non_negative)
-    buffer_audio_ms: int = attrs.field(default=30_000, validator=_positive_int)
-    buffer_messages: int = attrs.field(default=256, validator=_positive_int)
-    settle: float = attrs.field(default=0.3, validator=_non_negative)
+    max_attempts: int = attrs.field(default=6, validator=int_at_least(1))
+    backoff_initial: float = attrs.field(default=0.5, validator=non_negative)
+    backoff_max: float = attrs.field(default=8.0, validator=non_negative)
+    jitter: float = attrs.field(default=0.25, validator=fraction)
+    go_away_margin: float = attrs.field(default=5.0, validator=non_negative)
+    buffer_audio_ms: int = attrs.field(default=30_000, validator=int_at_least(1))
+    buffer_messages: int = attrs.field(default=256, validator=int_at_least(1))
+    settle: float = attrs.field(default=0.3, validator=non_negative)
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before attempt number ``attempt`` (1 for the first: no wait)."""
