@@ -69,6 +69,7 @@ class ReplayLog:
         self._next_index = 1
         self._checkpoint_index = 1  # the number the first message after the newest checkpoint got
         self._heard_at = 0  # messages written when the server was last heard from
+        self._heard_since_checkpoint = False
         self._uncertain = 0  # numbers up to this were written before the newest checkpoint came
         self._audio = 0
         self._waiting_messages = 0
@@ -105,6 +106,10 @@ class ReplayLog:
     def sent_since_checkpoint(self) -> bool:
         """True when something was queued or held since the newest checkpoint arrived."""
         return self._next_index > self._checkpoint_index or self._queued < len(self._entries)
+
+    def at_safe_point(self) -> bool:
+        """True when nothing was sent or heard since the newest checkpoint arrived."""
+        return not self._heard_since_checkpoint and not self.sent_since_checkpoint()
 
     def message_room(self) -> bool:
         """True when one more non-audio message may wait for a connection."""
@@ -167,6 +172,7 @@ class ReplayLog:
         may have reached the server after it took that checkpoint.
         """
         self._heard_at = written
+        self._heard_since_checkpoint = True
 
     def checkpoint(self, written: int, consumed: int | None = None) -> int:
         """A resumable checkpoint arrived: drop what it covers; return how many.
@@ -177,6 +183,7 @@ class ReplayLog:
                 transparent resumption), or None to judge by what was written.
         """
         self._checkpoint_index = self._next_index
+        self._heard_since_checkpoint = False
         if consumed is not None:
             covered = covered_audio = consumed
             self._uncertain = 0

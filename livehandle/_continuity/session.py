@@ -132,7 +132,6 @@ class ResumingSession:
         resumption = setup.session_resumption
         self._resume_handle = resumption.handle if resumption is not None else None
         self._phase = SessionPhase.DISCONNECTED
-        self._heard = False  # something was received since the newest checkpoint
         self._leaving = False  # the current connection is being left (switch or end)
         self._go_away: float | None = None  # the current connection's switch deadline
         self._switch: _Switch | None = None
@@ -485,7 +484,6 @@ class ResumingSession:
                     self._resume_handle = handle
                     index = consumed if self._transparent else None
                     self._log.checkpoint(session.messages_written, index)
-                    self._heard = False
                     self._room.unpark_all()
                     if self._go_away is not None:
                         self._request_switch("go_away")  # a fresh resumable point: switch now
@@ -495,7 +493,6 @@ class ResumingSession:
                 self._on_go_away(session, time_left)
             case _:
                 if not isinstance(event, _QUIET):
-                    self._heard = True
                     self._log.heard(session.messages_written)
                 self._publish(event)
 
@@ -503,11 +500,7 @@ class ResumingSession:
         now = trio.current_time()
         left = 60.0 if time_left is None else time_left  # §3.5: about a minute when unsaid
         self._go_away = now + max(0.0, left - self._policy.go_away_margin)
-        if (
-            self._resume_handle is not None
-            and not self._heard
-            and not self._log.sent_since_checkpoint()
-        ):
+        if self._resume_handle is not None and self._log.at_safe_point():
             self._request_switch("go_away")
         elif self._nursery is not None:
             self._nursery.start_soon(self._go_away_deadline, session, self._go_away)
