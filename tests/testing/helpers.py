@@ -132,3 +132,14 @@ ROUTED_ENDPOINTS = [
         False,
     ),
 ]
+
+
+def assert_key_kept_but_never_shown(emu: LiveEmulator, key: str, *, in_query: bool) -> None:
+    """The emulator's record keeps the key (its checks read it) but no repr ever shows it."""
+    good = emu.connections[0]
+    assert (good.query.get("key") == key) is in_query
+    for conn in emu.connections:
+        assert key not in repr(conn)
+        assert "wrong" not in repr(conn)
+    if in_query:
+        assert "key=***" in repr(good)
