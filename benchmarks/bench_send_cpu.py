@@ -2,8 +2,7 @@
 ``auto_resume``), in one run.
 
 Run: ``python benchmarks/bench_send_cpu.py`` (``--reps``, ``--frames``, ``--server``,
-``--clients``); ``--clients handle,resume`` compares the handle with and without its replay log
-only.
+``--clients``); ``--replay-log`` compares the handle with and without its replay log only.
 
 Each client runs in its own process (pinned to CPU 0; the server is pinned to CPU 1) and, per
 rep, sends ``frames`` frames of 20 ms 16 kHz PCM16 (640 bytes, encoded on every call) as fast as
@@ -20,20 +19,26 @@ VAD on them; it is slower than the clients, which then wait on a full socket).  
 sends the same setup, with server VAD on; the handle also runs its client-side input VAD on every
 frame, as its default configuration does.
 
-The replay log (``resume``, "LiveHandle + auto_resume"): the same handle opened with
-``LiveConfig(auto_resume=True)``, so that every frame also goes into the replay log, measured
-interleaved with ``handle`` in the same run; the report gives the ratio resume / handle (the
-target is at most 1.05: the log may add 5 %).  Its setup asks for session resumption, so the sink
-answers every typed turn with a resumable checkpoint (``sessionResumptionUpdate``, as the real
-service does at turn boundaries), which trims the log.  A checkpoint keeps the audio written in
-the last ``ResumePolicy.settle`` (0.3 s) before it arrived, and a rep writes its frames far faster
-than real time, so after each rep every client waits ``SETTLE_WAIT`` (untimed) before the turn
-that is measured as ``sync turn``: its checkpoint empties the log, and each rep starts from an
-empty log as it would after a turn in a real call.  Within a rep, the log fills up to its audio
-bound (``buffer_audio_ms``, 10 s = 500 frames) and then evicts the oldest frame for each new one,
-as it does in a call with no turn boundary for over 10 s; ``--frames 400`` measures the regime
-without eviction.  The table shows the audio the log held at its peak and what it still held after
-the trimming checkpoint.
+The replay log (``--replay-log``, client ``resume``, "LiveHandle + auto_resume"): the same
+handle opened with ``LiveConfig(auto_resume=True)``, so that every frame also goes into the replay
+log, alternated rep by rep with ``handle`` in the same run (``REPLAY_LOG_REPS`` reps by default).
+The target is at most 1.05 (the log may add 5 %), judged on the median of the per-rep ratios
+resume / handle: rep ``i`` of one client ran right after rep ``i`` of the other, so their ratio
+cancels what the machine was doing meanwhile.  On a shared virtual machine each rep's CPU time
+varies by up to 2x between neighbouring reps, which moves a ratio of medians or of bests by
+several percent from run to run; the paired median moves by about one.  The report also gives
+those two ratios, for reference.
+
+Its setup asks for session resumption, so the sink answers every typed turn with a resumable
+checkpoint (``sessionResumptionUpdate``, as the real service does at turn boundaries), which trims
+the log.  A checkpoint keeps the audio written in the last ``ResumePolicy.settle`` (0.3 s) before it
+arrived, and a rep writes its frames far faster than real time, so after each rep every client
+waits ``SETTLE_WAIT`` (untimed) before the turn that is measured as ``sync turn``: its checkpoint
+empties the log, and each rep starts from an empty log as it would after a turn in a real call.
+Within a rep, the log fills up to its audio bound (``buffer_audio_ms``, 30 s = 1500 frames) and
+then evicts the oldest frame for each new one, as it does in a call with no turn boundary for
+over 30 s; ``--frames 1000`` measures the regime without eviction.  The table shows the audio the
+log held at its peak and the messages it still held after the trimming checkpoint.
 """
 
 from __future__ import annotations
@@ -60,7 +65,9 @@ from _common import (
 
 THIS = Path(__file__).resolve()
 WORKER_TIMEOUT = 60.0  # seconds for a worker to connect, or to answer one rep
-SEND_CLIENTS = (*CLIENTS, "resume")
+SEND_CLIENTS = CLIENTS
+REPLAY_LOG_CLIENTS = ("handle", "resume")
+REPLAY_LOG_REPS = 41
 SETTLE_WAIT = 0.4  # seconds, > ResumePolicy.settle: the next checkpoint then covers the rep's audio
 MS_PER_BYTE = 1 / 32  # 16 kHz PCM16 mono
 MAX_REPLAY_LOG_COST = 1.05  # resume / handle
@@ -148,6 +155,11 @@ def run(
     }
 
 
+def run_replay_log(reps: int = REPLAY_LOG_REPS, frames: int = 2000) -> dict[str, Any]:
+    """The handle with and without ``auto_resume``, alternated rep by rep (see the module doc)."""
+    return run(reps, frames, REPLAY_LOG_CLIENTS)
+
+
 def replay_log_cost(clients: dict[str, Any]) -> dict[str, float] | None:
     """resume / handle: ratio of the medians, of the bests, and the median of per-rep ratios.
 
@@ -173,10 +185,10 @@ def replay_log_verdict(result: dict[str, Any]) -> str:
     name = f"replay log send CPU <= {MAX_REPLAY_LOG_COST:.2f} x without (auto_resume)"
     if not cost:
         return f"not measured  {name}"
-    ok = cost["median"] <= MAX_REPLAY_LOG_COST and cost["best"] <= MAX_REPLAY_LOG_COST
+    ok = cost["paired_median"] <= MAX_REPLAY_LOG_COST
     return (
-        f"{'MET' if ok else 'MISSED':6}  {name}: {cost['median']:.3f} x (median), "
-        f"{cost['best']:.3f} x (best), {cost['paired_median']:.3f} x (median of per-rep ratios)"
+        f"{'MET' if ok else 'MISSED':6}  {name}: {cost['paired_median']:.3f} x (median of "
+        f"per-rep ratios; ratio of medians {cost['median']:.3f}, of bests {cost['best']:.3f})"
     )
 
 
@@ -210,12 +222,19 @@ def main() -> None:
         worker(kind, url, tls, int(frames))
         return
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--reps", type=int, help=f"default 7; {REPLAY_LOG_REPS} with --replay-log")
     parser.add_argument("--frames", type=int, default=2000)
     parser.add_argument("--clients", default=",".join(SEND_CLIENTS))
     parser.add_argument("--server", choices=("sink", "emulator"), default="sink")
+    parser.add_argument(
+        "--replay-log", action="store_true", help="compare the handle with and without auto_resume"
+    )
     args = parser.parse_args()
-    print(report(run(args.reps, args.frames, tuple(args.clients.split(",")), args.server)))
+    if args.replay_log:
+        print(report(run_replay_log(args.reps or REPLAY_LOG_REPS, args.frames)))
+        return
+    clients = tuple(args.clients.split(","))
+    print(report(run(args.reps or 7, args.frames, clients, args.server)))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
 """Run every client benchmark and print one summary table, with the targets met or missed.
 
-Run: ``nox -s bench`` or ``python benchmarks/run_all.py`` (``--only send,receive,burst,latency,
-memory,capacity,vad,bargein,resume``, ``--json results.json``).  Takes about six minutes on a
-2-core machine.
+Run: ``nox -s bench`` or ``python benchmarks/run_all.py`` (``--only send,replay_log,receive,
+burst,latency,memory,capacity,vad,bargein,resume``, ``--json results.json``).  Takes about seven
+minutes on a 2-core machine.
 
 ``vad`` is the input VAD's cost per 30 ms frame (``bench_vad.py``); ``bargein`` the time from the
 emulator sending ``interrupted`` to the ``Interrupted`` event at a subscriber
 (``bench_bargein.py``).  ``resume`` is the resume gap with ``auto_resume``: from ``goAway`` sent to
 the first frame on the new connection, and from a dropped connection to ``Resumed`` at the client
-(``bench_resume.py``).  ``send`` also measures the handle with ``auto_resume`` on (every frame
-also goes into the replay log), interleaved with the handle without it.
+(``bench_resume.py``).  ``replay_log`` measures the send CPU of the handle with ``auto_resume`` on
+(every frame also goes into the replay log), alternated with the handle without it
+(``bench_send_cpu.py --replay-log``).
 
 ``receive`` streams model audio from the emulator; ``burst`` receives the same chunks from the sink
 of ``bench_server.py``, which writes them all at once, so the client sets the pace (and a client
@@ -48,7 +49,18 @@ import bench_send_cpu
 import bench_vad
 from _common import CLIENTS, LABELS, fmt, table
 
-STEPS = ("send", "receive", "burst", "latency", "memory", "capacity", "vad", "bargein", "resume")
+STEPS = (
+    "send",
+    "replay_log",
+    "receive",
+    "burst",
+    "latency",
+    "memory",
+    "capacity",
+    "vad",
+    "bargein",
+    "resume",
+)
 MAX_OVER_TRIO_WS = 1.15
 MAX_OF_GENAI = 2 / 3
 MIN_SESSIONS = 200
@@ -150,7 +162,7 @@ def voice_summary(results: dict[str, Any]) -> str:
 def resume_summary(results: dict[str, Any]) -> str:
     """auto_resume's numbers: the send CPU with the replay log, and the resume gaps."""
     lines = []
-    send = (results.get("send") or {}).get("clients", {})
+    send = (results.get("replay_log") or {}).get("clients", {})
     handle, resume = send.get("handle", {}), send.get("resume", {})
     if "median" in handle and "median" in resume:
         lines.append(
@@ -209,7 +221,7 @@ def targets(results: dict[str, Any]) -> list[str]:
             )
     else:
         lines.append(f"  {_verdict(None):6}  handle keeps >= {MIN_SESSIONS} real-time sessions")
-    lines.append("  " + bench_send_cpu.replay_log_verdict(results.get("send") or {}))
+    lines.append("  " + bench_send_cpu.replay_log_verdict(results.get("replay_log") or {}))
     for step in ("receive", "burst"):
         found = (results.get(step) or {}).get("clients", {})
         for kind, r in found.items():
@@ -234,6 +246,7 @@ def main() -> None:
     print(f"python {platform.python_version()}, {platform.platform()}", flush=True)
     runners = {
         "send": (bench_send_cpu.run, bench_send_cpu.report),
+        "replay_log": (bench_send_cpu.run_replay_log, bench_send_cpu.report),
         "receive": (bench_receive_cpu.run, bench_receive_cpu.report),
         "burst": (
             functools.partial(bench_receive_cpu.run, server="sink"),

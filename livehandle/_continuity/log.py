@@ -26,28 +26,26 @@ Trio each call is atomic with respect to other tasks.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 if TYPE_CHECKING:
     from livehandle._wire import messages as m
 
-__all__ = ["Entry", "ReplayLog"]
+__all__ = ["AUDIO", "INDEX", "MESSAGE", "TEXT", "Entry", "ReplayLog", "new_entry"]
+
+#: One client message, as a plain tuple (a microphone frame costs one tuple, no object):
+#: its JSON text, its decoded form (None for audio), its audio size in bytes, and its number on
+#: the connection it was queued on (0 while it waits for a connection).
+Entry: TypeAlias = "tuple[str, m.ClientMessage | None, int, int]"
+TEXT: Final = 0
+MESSAGE: Final = 1
+AUDIO: Final = 2
+INDEX: Final = 3
 
 
-class Entry:
-    """One client message: its JSON text, its decoded form (None for audio) and its audio size."""
-
-    __slots__ = ("audio_bytes", "index", "message", "text")
-
-    def __init__(self, text: str, message: m.ClientMessage | None, audio_bytes: int = 0) -> None:
-        self.text = text
-        self.message = message
-        self.audio_bytes = audio_bytes
-        self.index = 0  # its number on the connection it was queued on; 0 while waiting
-
-    def __repr__(self) -> str:
-        kind = "audio" if self.message is None else type(self.message).__name__
-        return f"<Entry {kind} index={self.index}>"
+def new_entry(text: str, message: m.ClientMessage | None, audio_bytes: int = 0) -> Entry:
+    """A message not queued on any connection yet (its number is 0)."""
+    return (text, message, audio_bytes, 0)
 
 
 class ReplayLog:
@@ -66,6 +64,9 @@ class ReplayLog:
         self._settle_bytes = settle_bytes
         self._entries: deque[Entry] = deque()
         self._queued = 0  # entries at the left that are queued on the current connection
+        #: Messages held for a connection (after the queued ones); 0 when a send may go straight
+        #: out.  A plain attribute: the microphone's hot path reads it for every frame.
+        self.waiting = 0
         self._next_index = 1
         self._checkpoint_index = 1  # the number the first message after the newest checkpoint got
         self._heard_at = 0  # messages written when the server was last heard from
@@ -101,11 +102,11 @@ class ReplayLog:
     @property
     def all_queued(self) -> bool:
         """True when nothing waits for the current connection (a new send may go straight out)."""
-        return self._queued == len(self._entries)
+        return not self.waiting
 
     def sent_since_checkpoint(self) -> bool:
         """True when something was queued or held since the newest checkpoint arrived."""
-        return self._next_index > self._checkpoint_index or self._queued < len(self._entries)
+        return self._next_index > self._checkpoint_index or self.waiting > 0
 
     def at_safe_point(self) -> bool:
         """True when nothing was sent or heard since the newest checkpoint arrived."""
@@ -119,30 +120,42 @@ class ReplayLog:
 
     def add_queued(self, entry: Entry) -> None:
         """Record a message the current connection has just accepted (after every held one)."""
-        entry.index = self._next_index
+        text, message, audio_bytes, _ = entry
+        self._entries.append((text, message, audio_bytes, self._next_index))
         self._next_index += 1
-        self._entries.append(entry)
         self._queued += 1
-        self._add_audio(entry)
+        self._add_audio(audio_bytes)
 
     def add_queued_audio(self, text: str, audio_bytes: int) -> None:
-        """:meth:`add_queued` for a microphone frame (the hot path, kept short)."""
-        entry = Entry(text, None, audio_bytes)
-        entry.index = self._next_index
-        self._next_index += 1
-        self._entries.append(entry)
+        """:meth:`add_queued` for a microphone frame: the hot path, one tuple and no call."""
+        index = self._next_index
+        self._next_index = index + 1
+        entries = self._entries
+        entries.append((text, None, audio_bytes, index))
         self._queued += 1
-        self._audio += audio_bytes
-        if self._audio > self._audio_limit:
-            self._evict_until_within_limit()
+        audio = self._audio + audio_bytes
+        self._audio = audio
+        if audio > self._audio_limit:
+            oldest = entries[0]
+            # The usual case when full: the oldest is a queued frame (not this one): it goes.
+            oldest_bytes = oldest[AUDIO]
+            if oldest_bytes and self._queued > 1 and oldest is not self._sending:
+                entries.popleft()
+                self._queued -= 1
+                self._audio = audio = audio - oldest_bytes
+                self._at_risk += oldest_bytes
+            if audio > self._audio_limit:
+                self._evict_until_within_limit()
 
     def add_waiting(self, entry: Entry) -> None:
         """Hold a message for the next connection."""
-        entry.index = 0
+        if entry[INDEX]:
+            entry = (entry[TEXT], entry[MESSAGE], entry[AUDIO], 0)
         self._entries.append(entry)
-        if entry.message is not None:
+        self.waiting += 1
+        if entry[MESSAGE] is not None:
             self._waiting_messages += 1
-        self._add_audio(entry)
+        self._add_audio(entry[AUDIO])
 
     def next_waiting(self) -> Entry | None:
         """The oldest message waiting for the current connection, now being handed to it."""
@@ -157,10 +170,11 @@ class ReplayLog:
         if self._queued >= len(self._entries) or self._entries[self._queued] is not entry:
             raise RuntimeError("mark_queued: not the oldest waiting entry")
         self._sending = None
-        entry.index = self._next_index
+        self._entries[self._queued] = (entry[TEXT], entry[MESSAGE], entry[AUDIO], self._next_index)
         self._next_index += 1
         self._queued += 1
-        if entry.message is not None:
+        self.waiting -= 1
+        if entry[MESSAGE] is not None:
             self._waiting_messages -= 1
 
     def heard(self, written: int) -> None:
@@ -197,23 +211,23 @@ class ReplayLog:
             # messages: it covers none of them.
             covered_audio = written if self._heard_at else 0
             recent = 0
-            for entry in reversed(self._entries):
+            for _, _, audio_bytes, index in reversed(self._entries):
                 if recent >= self._settle_bytes:
                     break
-                if 0 < entry.index <= written and entry.audio_bytes:
-                    recent += entry.audio_bytes
-                    covered_audio = entry.index - 1
+                if 0 < index <= written and audio_bytes:
+                    recent += audio_bytes
+                    covered_audio = index - 1
             self._uncertain = written if self._heard_at else 0
         kept: deque[Entry] = deque()
         dropped = 0
-        for position, entry in enumerate(self._entries):
-            if position < self._queued and entry.index <= (
-                covered_audio if entry.audio_bytes else covered
+        for position, held in enumerate(self._entries):
+            if position < self._queued and held[INDEX] <= (
+                covered_audio if held[AUDIO] else covered
             ):
-                self._audio -= entry.audio_bytes
+                self._audio -= held[AUDIO]
                 dropped += 1
             else:
-                kept.append(entry)
+                kept.append(held)
         self._entries = kept
         self._queued -= dropped
         self._at_risk = 0
@@ -229,17 +243,20 @@ class ReplayLog:
         """
         lost = self._at_risk
         keep: deque[Entry] = deque()
-        for entry in self._entries:
-            if entry.index and entry.index <= self._uncertain and entry.audio_bytes:
-                lost += entry.audio_bytes
-                self._audio -= entry.audio_bytes
+        for held in self._entries:
+            text, message, audio_bytes, index = held
+            if index and index <= self._uncertain and audio_bytes:
+                lost += audio_bytes
+                self._audio -= audio_bytes
                 continue
-            if entry.index and entry.message is not None:
-                self._waiting_messages += 1
-            entry.index = 0
-            keep.append(entry)
+            if index:
+                if message is not None:
+                    self._waiting_messages += 1
+                held = (text, message, audio_bytes, 0)
+            keep.append(held)
         self._entries = keep
         self._queued = 0
+        self.waiting = len(keep)
         self._next_index = self._checkpoint_index = 1
         self._heard_at = 0
         self._uncertain = 0
@@ -259,18 +276,22 @@ class ReplayLog:
         for a connection are the ones that can no longer be delivered.
         """
         waiting = list(self._entries)[self._queued :]
-        for entry in waiting:
-            self.dropped_audio_bytes += entry.audio_bytes
+        for held in waiting:
+            self.dropped_audio_bytes += held[AUDIO]
         self._entries.clear()
-        self._queued = self._audio = self._waiting_messages = 0
+        self._queued = self._audio = self._waiting_messages = self.waiting = 0
         return len(waiting)
+
+    def held(self) -> list[Entry]:
+        """A copy of what is held, oldest first (queued ones, then waiting ones): for tests."""
+        return list(self._entries)
 
     # -- bounds ---------------------------------------------------------------------------------
 
-    def _add_audio(self, entry: Entry) -> None:
-        if not entry.audio_bytes:
+    def _add_audio(self, audio_bytes: int) -> None:
+        if not audio_bytes:
             return
-        self._audio += entry.audio_bytes
+        self._audio += audio_bytes
         if self._audio > self._audio_limit:
             self._evict_until_within_limit()
 
@@ -280,14 +301,14 @@ class ReplayLog:
             oldest = entries[0] if entries else None
             if (
                 oldest is not None
-                and oldest.audio_bytes
+                and oldest[AUDIO]
                 and oldest is not self._sending
                 and self._queued  # usual case: the oldest is a queued frame
             ):
                 entries.popleft()
-                self._audio -= oldest.audio_bytes
+                self._audio -= oldest[AUDIO]
                 self._queued -= 1
-                self._at_risk += oldest.audio_bytes
+                self._at_risk += oldest[AUDIO]
             elif not self._evict_oldest_audio():
                 return
 
@@ -295,20 +316,21 @@ class ReplayLog:
         position = next(
             (
                 i
-                for i, entry in enumerate(self._entries)
-                if entry.audio_bytes and entry is not self._sending
+                for i, held in enumerate(self._entries)
+                if held[AUDIO] and held is not self._sending
             ),
             None,
         )
         if position is None:
             return False
-        entry = self._entries[position]
+        held = self._entries[position]
         del self._entries[position]
-        self._audio -= entry.audio_bytes
+        self._audio -= held[AUDIO]
         if position < self._queued:
             self._queued -= 1
-            self._at_risk += entry.audio_bytes  # on the wire already: lost only if we resume
+            self._at_risk += held[AUDIO]  # on the wire already: lost only if we resume
         else:
-            self.dropped_audio_bytes += entry.audio_bytes
-            self._lost += entry.audio_bytes
+            self.waiting -= 1
+            self.dropped_audio_bytes += held[AUDIO]
+            self._lost += held[AUDIO]
         return True

@@ -33,7 +33,7 @@ import attrs
 import trio
 
 from livehandle._broadcast import Broadcast, Subscription
-from livehandle._continuity.log import Entry, ReplayLog
+from livehandle._continuity.log import MESSAGE, TEXT, Entry, ReplayLog, new_entry
 from livehandle._errors import (
     ConnectionClosed,
     ConnectionLost,
@@ -225,7 +225,7 @@ class ResumingSession:
             ProtocolError: the message cannot be encoded.
         """
         self._check_open()
-        await self._submit(Entry(encode_client(message), message))
+        await self._submit(new_entry(encode_client(message), message))
 
     async def send_audio(self, pcm: bytes, mime_type: str) -> None:
         """Send one microphone frame, or hold it during a gap (the oldest held audio may go).
@@ -235,24 +235,24 @@ class ResumingSession:
         """
         text = encode_realtime_audio(pcm, mime_type)
         live, log = self._live, self._log
-        if live is not None and log.all_queued:  # the hot path: one frame, no detour
+        if live is not None and not log.waiting:  # the hot path: one frame, no detour
             try:
                 await live.send_encoded(text)
             except SessionClosed:
                 self._check_open()  # ended for good: raise; else the connection died
-                log.add_waiting(Entry(text, None, len(pcm)))
+                log.add_waiting(new_entry(text, None, len(pcm)))
                 return
             log.add_queued_audio(text, len(pcm))
             return
         self._check_open()
-        await self._submit(Entry(text, None, len(pcm)))
+        await self._submit(new_entry(text, None, len(pcm)))
 
     async def _submit(self, entry: Entry) -> None:
         while True:
             live = self._live
             if live is not None and self._log.all_queued:
                 try:
-                    await live.send_encoded(entry.text, entry.message)
+                    await live.send_encoded(entry[TEXT], entry[MESSAGE])
                 except SessionClosed:
                     self._check_open()  # ended for good: raise; else the connection died
                     self._log.add_waiting(entry)
@@ -260,7 +260,7 @@ class ResumingSession:
                 # No checkpoint since the connection accepted it: the log keeps the wire order.
                 self._log.add_queued(entry)
                 return
-            if entry.message is None or self._log.message_room():
+            if entry[MESSAGE] is None or self._log.message_room():
                 await trio.lowlevel.checkpoint()
                 self._check_open()
                 if self._live is not None and self._log.all_queued:
@@ -448,7 +448,7 @@ class ResumingSession:
         """Send what the log holds, in order, before anything newer; then go live."""
         while (entry := self._log.next_waiting()) is not None:
             try:
-                await session.send_encoded(entry.text, entry.message)
+                await session.send_encoded(entry[TEXT], entry[MESSAGE])
             except SessionClosed:
                 return  # this connection died too: the supervisor sees its end
             self._log.mark_queued(entry)

@@ -5,20 +5,21 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, strategies as st
 
 from livehandle import ResumePolicy
-from livehandle._continuity.log import Entry, ReplayLog
+from livehandle._continuity.log import AUDIO, INDEX, MESSAGE, TEXT, Entry, ReplayLog, new_entry
 from livehandle._wire import messages as m
 
-TEXT = m.ClientContent(turns=(m.Content(parts=(m.Part(text="hi"),), role="user"),))
+TYPED = m.ClientContent(turns=(m.Content(parts=(m.Part(text="hi"),), role="user"),))
 
 
 def audio(n: int = 640) -> Entry:
-    return Entry("audio", None, n)
+    return new_entry("audio", None, n)
 
 
 def text(label: str = "t") -> Entry:
-    return Entry(label, TEXT)
+    return new_entry(label, TYPED)
 
 
 def make(**kwargs: object) -> ReplayLog:
@@ -32,7 +33,7 @@ def test_queued_messages_are_numbered_in_wire_order_from_one() -> None:
     entries = [text("a"), audio(), text("b")]
     for entry in entries:
         log.add_queued(entry)
-    assert [e.index for e in entries] == [1, 2, 3]
+    assert [e[INDEX] for e in log.held()] == [1, 2, 3]
     assert len(log) == 3 and log.all_queued and log.audio_bytes == 640
 
 
@@ -43,7 +44,7 @@ def test_a_transparent_checkpoint_trims_exactly_what_the_server_consumed() -> No
         log.add_queued(entry)
     assert log.checkpoint(written=4, consumed=2) == 2
     log.connection_lost()
-    assert [e.text for e in _waiting(log)] == ["audio", "b"]
+    assert [e[TEXT] for e in _waiting(log)] == ["audio", "b"]
     assert log.take_lost() == 0  # nothing of unknown fate: the index is exact
 
 
@@ -76,7 +77,7 @@ def test_what_was_written_after_the_checkpoint_is_replayed() -> None:
     assert log.sent_since_checkpoint()
     log.connection_lost()
     assert _waiting(log) == later and log.take_lost() == 0
-    assert [e.index for e in later] == [0, 0]
+    assert [e[INDEX] for e in log.held()] == [0, 0]
 
 
 def test_replay_numbers_messages_again_on_the_new_connection() -> None:
@@ -87,7 +88,7 @@ def test_replay_numbers_messages_again_on_the_new_connection() -> None:
     replayed = []
     while (entry := log.next_waiting()) is not None:
         log.mark_queued(entry)
-        replayed.append(entry.index)
+        replayed.append(log.held()[len(replayed)][INDEX])
     assert replayed == [1, 2] and log.all_queued
     with pytest.raises(RuntimeError):
         log.mark_queued(text("never handed out"))
@@ -140,7 +141,7 @@ def test_messages_other_than_audio_are_never_dropped_and_say_when_to_wait() -> N
     log.add_waiting(text("b"))
     assert not log.message_room()
     log.add_waiting(audio(400))  # audio over the limit goes, text stays
-    assert [e.text for e in _waiting(log)] == ["a", "b"]
+    assert [e[TEXT] for e in _waiting(log)] == ["a", "b"]
 
 
 def test_drain_drops_everything_and_counts_unsent_audio() -> None:
@@ -154,7 +155,7 @@ def test_drain_drops_everything_and_counts_unsent_audio() -> None:
 
 
 def _waiting(log: ReplayLog) -> list[Entry]:
-    return list(log._entries)
+    return log.held()
 
 
 def test_the_settle_window_counts_only_written_audio_newest_first() -> None:
@@ -215,3 +216,51 @@ def test_resume_policy_backs_off_doubling_up_to_the_limit_with_jitter() -> None:
     rng = random.Random(7)
     delays = [jittery.delay(2, rng) for _ in range(200)]
     assert min(delays) >= 0.75 and max(delays) <= 1.25 and len(set(delays)) > 100
+
+
+def _check_invariants(log: ReplayLog) -> None:
+    held = log.held()
+    queued = log._queued
+    assert log.waiting == len(held) - queued
+    assert all(e[INDEX] > 0 for e in held[:queued]) and all(e[INDEX] == 0 for e in held[queued:])
+    indexes = [e[INDEX] for e in held[:queued]]
+    assert indexes == sorted(indexes) and len(set(indexes)) == len(indexes)
+    assert log.audio_bytes == sum(e[AUDIO] for e in held)
+    assert log._waiting_messages == sum(1 for e in held[queued:] if e[MESSAGE] is not None)
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            ["audio", "big", "text", "wait_audio", "wait_text", "replay", "heard", "check", "lost"]
+        ),
+        max_size=60,
+    )
+)
+def test_any_sequence_keeps_the_counts_consistent(ops: list[str]) -> None:
+    log = make(audio_limit=2000, message_limit=1000, settle_bytes=500)
+    for op in ops:
+        if op in ("audio", "big"):
+            if log.waiting:
+                log.add_waiting(audio(1500 if op == "big" else 400))
+            else:
+                log.add_queued_audio("frame", 1500 if op == "big" else 400)
+        elif op == "text":
+            (log.add_waiting if log.waiting else log.add_queued)(text())
+        elif op == "wait_audio":
+            log.add_waiting(audio(300))
+        elif op == "wait_text":
+            log.add_waiting(text())
+        elif op == "replay" and (entry := log.next_waiting()) is not None:
+            log.mark_queued(entry)
+        elif op == "heard":
+            log.heard(written=log._next_index - 1)  # in this model, everything queued is written
+        elif op == "check":
+            log.checkpoint(written=log._next_index - 1)
+        elif op == "lost":
+            log.connection_lost()
+        _check_invariants(log)
+    before = log.audio_bytes
+    log.connection_lost()
+    _check_invariants(log)
+    assert log.audio_bytes <= before
