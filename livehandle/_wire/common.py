@@ -6,13 +6,16 @@ Field references are wire-protocol.md §2 (client) and §3 (server).
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator, Mapping
 from typing import Any, TypeAlias
 
 import attrs
 
 __all__ = [
     "DURATION",
+    "EXTRA",
     "INT64",
+    "NO_EXTRA",
     "WIRE_NAME",
     "ActivityHandling",
     "Behavior",
@@ -20,6 +23,7 @@ __all__ = [
     "CodeExecutionResult",
     "Content",
     "EndSensitivity",
+    "ExtraMembers",
     "ExecutableCode",
     "FileData",
     "JsonObject",
@@ -30,6 +34,7 @@ __all__ = [
     "StartSensitivity",
     "TurnCoverage",
     "duration_field",
+    "extra_field",
     "int64_field",
 ]
 
@@ -40,6 +45,68 @@ JsonObject: TypeAlias = dict[str, Any]
 INT64 = "livehandle.int64"
 DURATION = "livehandle.duration"
 WIRE_NAME = "livehandle.wire_name"
+
+
+#: The attribute that keeps the JSON members a class does not model (see :func:`extra_field`).
+EXTRA = "extra"
+
+
+class ExtraMembers(Mapping[str, Any]):
+    """A read-only mapping of wire name to JSON value: the members the decoder did not know.
+
+    Equal to any mapping with the same items; not hashable (it holds JSON values); picklable.
+    The values are the decoded JSON, shared with the mapping's creator, so treat them as
+    read-only too.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any] | None = None) -> None:
+        self._items: dict[str, Any] = dict(items or {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"ExtraMembers({self._items!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ExtraMembers, (self._items,))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+NO_EXTRA = ExtraMembers()
+
+
+def _to_extra(value: Mapping[str, Any] | None) -> ExtraMembers:
+    if isinstance(value, ExtraMembers):
+        return value
+    if value is None:
+        return NO_EXTRA
+    if not isinstance(value, Mapping):
+        raise TypeError(f"extra: expected a mapping of wire name to JSON value, got {value!r:.60}")
+    for key in value:
+        if not isinstance(key, str):
+            raise TypeError(f"extra: wire names are strings, got {key!r:.60}")
+    return ExtraMembers(value) if value else NO_EXTRA
+
+
+def extra_field() -> Any:
+    """The ``extra`` field every wire class ends with.
+
+    It holds the JSON members the decoder did not recognise (wire name -> JSON value, empty by
+    default), and the encoder writes them back out unchanged, so a decode/encode round trip
+    keeps what a newer server or client sent.  It takes part in equality but not in the hash,
+    and it is left out of ``repr`` (each unknown name is logged once at DEBUG instead).
+    """
+    return attrs.field(default=NO_EXTRA, converter=_to_extra, hash=False, repr=False, kw_only=True)
 
 
 def int64_field() -> Any:
