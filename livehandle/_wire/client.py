@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from collections.abc import Mapping
+from typing import Any, TypeAlias
 
 import attrs
 
 from livehandle._wire.common import (
     Blob,
     Content,
+    FileData,
     JsonObject,
     Scheduling,
+    extra_field,
 )
 from livehandle._wire.setup import (
     Setup,
@@ -25,6 +28,7 @@ __all__ = [
     "ClientMessage",
     "ContextUpdate",
     "FunctionResponse",
+    "FunctionResponsePart",
     "RealtimeInput",
     "ToolResponse",
     "ToolsUpdate",
@@ -41,16 +45,21 @@ class ClientContent:
 
     turns: tuple[Content, ...] | None = None
     turn_complete: bool | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class ActivityStart:
     """Marks the start of user activity (only with automatic activity detection disabled)."""
 
+    extra: Mapping[str, Any] = extra_field()
+
 
 @attrs.frozen
 class ActivityEnd:
     """Marks the end of user activity (only with automatic activity detection disabled)."""
+
+    extra: Mapping[str, Any] = extra_field()
 
 
 REALTIME_INPUT_FIELDS = (
@@ -81,6 +90,7 @@ class RealtimeInput:
     activity_end: ActivityEnd | None = None
     audio_stream_end: bool | None = None
     media_chunks: tuple[Blob, ...] | None = None
+    extra: Mapping[str, Any] = extra_field()
 
     def __attrs_post_init__(self) -> None:
         present = [name for name in REALTIME_INPUT_FIELDS if getattr(self, name) is not None]
@@ -93,32 +103,47 @@ class RealtimeInput:
 
 
 @attrs.frozen
+class FunctionResponsePart:
+    """Media in a function result (multimodal tool results): inline bytes or a file URI."""
+
+    inline_data: Blob | None = None
+    file_data: FileData | None = None
+    extra: Mapping[str, Any] = extra_field()
+
+
+@attrs.frozen
 class FunctionResponse:
     """The answer to one function call (§2.4).
 
     ``response`` is ``{"output": ...}`` for results and ``{"error": ...}`` for failures by
-    convention.  ``scheduling`` and ``will_continue`` matter only for NON_BLOCKING functions.
+    convention.  ``parts`` carries media beside it (multimodal tool results).  ``scheduling``
+    and ``will_continue`` matter only for NON_BLOCKING functions.  An omitted ``name`` or
+    ``response`` decodes as ``""`` / ``{}`` (proto3 JSON leaves empty values out).
     """
 
-    name: str
-    response: JsonObject
+    name: str = ""
+    response: JsonObject = attrs.field(factory=dict)
     id: str | None = None
     scheduling: Scheduling | None = None
     will_continue: bool | None = None
+    parts: tuple[FunctionResponsePart, ...] | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class ToolResponse:
-    """Answers to one or more function calls."""
+    """Answers to one or more function calls (``{}`` decodes to none)."""
 
-    function_responses: tuple[FunctionResponse, ...]
+    function_responses: tuple[FunctionResponse, ...] = ()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class ToolsUpdate:
     """The wrapped tool list of a context update; an empty tuple clears every tool."""
 
-    tools: tuple[Tool, ...]
+    tools: tuple[Tool, ...] = ()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -127,6 +152,7 @@ class ContextUpdate:
 
     system_instruction: Content | None = None
     tools: ToolsUpdate | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 ClientMessage: TypeAlias = Setup | ClientContent | RealtimeInput | ToolResponse | ContextUpdate

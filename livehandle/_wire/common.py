@@ -23,8 +23,8 @@ __all__ = [
     "CodeExecutionResult",
     "Content",
     "EndSensitivity",
-    "ExtraMembers",
     "ExecutableCode",
+    "ExtraMembers",
     "FileData",
     "JsonObject",
     "MediaResolution",
@@ -32,6 +32,8 @@ __all__ = [
     "Part",
     "Scheduling",
     "StartSensitivity",
+    "ThinkingLevel",
+    "TranscriptionMode",
     "TurnCoverage",
     "duration_field",
     "extra_field",
@@ -175,6 +177,24 @@ class TurnCoverage(enum.StrEnum):
     TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO = "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO"
 
 
+class ThinkingLevel(enum.StrEnum):
+    """How much a model that takes a level (3.1) thinks; upper case on the wire."""
+
+    THINKING_LEVEL_UNSPECIFIED = "THINKING_LEVEL_UNSPECIFIED"
+    MINIMAL = "MINIMAL"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+
+
+class TranscriptionMode(enum.StrEnum):
+    """How audio is transcribed: cleaned up (``SMART``) or word for word (``VERBATIM``)."""
+
+    MODE_UNSPECIFIED = "MODE_UNSPECIFIED"
+    SMART = "SMART"
+    VERBATIM = "VERBATIM"
+
+
 class Behavior(enum.StrEnum):
     """Function behaviour: BLOCKING pauses the model until the response; NON_BLOCKING does not."""
 
@@ -199,28 +219,34 @@ class Scheduling(enum.StrEnum):
 
 @attrs.frozen
 class Blob:
-    """Inline media: ``{"mimeType": ..., "data": <base64>}``."""
+    """Inline media: ``{"mimeType": ..., "data": <base64>}``.
 
-    mime_type: str
-    data: bytes
+    proto3 JSON omits an empty MIME type or empty data, so both default to empty.
+    """
+
+    mime_type: str = ""
+    data: bytes = b""
     display_name: str | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class FileData:
-    """A reference to media by URI."""
+    """A reference to media by URI (an omitted URI decodes as ``""``)."""
 
-    file_uri: str
+    file_uri: str = ""
     mime_type: str | None = None
     display_name: str | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class ExecutableCode:
-    """Code the model generated for the code-execution tool."""
+    """Code the model generated for the code-execution tool (omitted code decodes as ``""``)."""
 
-    code: str
+    code: str = ""
     language: str | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -229,11 +255,17 @@ class CodeExecutionResult:
 
     outcome: str | None = None
     output: str | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class Part:
-    """One part of a :class:`Content`; normally exactly one field is set."""
+    """One part of a :class:`Content`; normally exactly one field is set.
+
+    ``thought_signature`` (opaque bytes, base64 on the wire) comes with thinking models' parts
+    and is sent back as it is.  Parts this version does not model (``functionCall``, ...) keep
+    their members in ``extra``.
+    """
 
     text: str | None = None
     inline_data: Blob | None = None
@@ -241,6 +273,8 @@ class Part:
     thought: bool | None = None
     executable_code: ExecutableCode | None = None
     code_execution_result: CodeExecutionResult | None = None
+    thought_signature: bytes | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -249,3 +283,4 @@ class Content:
 
     parts: tuple[Part, ...] = ()
     role: str | None = None
+    extra: Mapping[str, Any] = extra_field()

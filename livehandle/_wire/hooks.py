@@ -19,7 +19,14 @@ import cattrs
 
 from livehandle._json import json_kind
 from livehandle._wire import messages as m
-from livehandle._wire.common import DURATION, EXTRA, INT64, WIRE_NAME, ExtraMembers
+from livehandle._wire.common import (
+    DURATION,
+    EXTRA,
+    INT64,
+    WIRE_NAME,
+    ExtraMembers,
+    ThinkingLevel,
+)
 from livehandle._wire.leaves import (
     Invalid,
     structure_bool,
@@ -229,6 +236,12 @@ def _is_dict_type(tp: Any) -> bool:
     return tp is dict or get_origin(tp) is dict
 
 
+def _structure_thinking_level(value: Any, _: Any = None) -> ThinkingLevel:
+    if isinstance(value, str):
+        value = value.upper()
+    return structure_enum(value, ThinkingLevel)  # type: ignore[return-value]
+
+
 def _build_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     for tp, hook in (
@@ -241,6 +254,8 @@ def _build_converter() -> cattrs.Converter:
         converter.register_structure_hook(tp, hook)
     # StrEnum precedes str in the MRO, so this wins over the strict str hook for enum fields.
     converter.register_structure_hook(enum.StrEnum, structure_enum)
+    # The docs once spelled levels lower case; the API's enum is upper case.  Accept both.
+    converter.register_structure_hook(ThinkingLevel, _structure_thinking_level)
     converter.register_structure_hook_func(_is_dict_type, structure_object)
     converter.register_unstructure_hook(bytes, unstructure_bytes)
     converter.register_structure_hook_factory(_is_homogeneous_tuple, _make_tuple_structure)
@@ -251,4 +266,3 @@ def _build_converter() -> cattrs.Converter:
 
 
 converter = _build_converter()
-

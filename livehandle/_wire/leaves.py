@@ -8,11 +8,13 @@ as they are.  The codec's hook machinery (:mod:`livehandle._wire.hooks`) registe
 from __future__ import annotations
 
 import binascii
-import enum
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from livehandle._json import json_kind
+
+if TYPE_CHECKING:
+    import enum
 
 __all__ = [
     "Invalid",
@@ -165,5 +167,3 @@ def unstructure_duration(value: float) -> str:
             digits = digits[:width]
             break
     return f"{sign}{whole}.{digits}s"
-
-

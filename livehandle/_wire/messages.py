@@ -10,6 +10,9 @@ special encoding and are marked with field metadata the codec reads:
   ``"50s"`` strings on the wire;
 * a few keys are not the camelCase of their attribute (``voiceActivity.type``).
 
+Every class (but the two catch-all server messages) ends with ``extra``: the JSON members the
+decoder did not recognise, written back out unchanged by the encoder.
+
 ``bytes`` fields are base64 on the wire.  Free-form JSON objects (function arguments, responses,
 schemas) are plain ``dict``.  Field references are wire-protocol.md §2 (client) and §3 (server).
 """
@@ -24,12 +27,14 @@ from livehandle._wire.client import (
     ClientMessage as ClientMessage,
     ContextUpdate as ContextUpdate,
     FunctionResponse as FunctionResponse,
+    FunctionResponsePart as FunctionResponsePart,
     RealtimeInput as RealtimeInput,
     ToolResponse as ToolResponse,
     ToolsUpdate as ToolsUpdate,
 )
 from livehandle._wire.common import (
     DURATION as DURATION,
+    EXTRA as EXTRA,
     INT64 as INT64,
     WIRE_NAME as WIRE_NAME,
     ActivityHandling as ActivityHandling,
@@ -39,6 +44,7 @@ from livehandle._wire.common import (
     Content as Content,
     EndSensitivity as EndSensitivity,
     ExecutableCode as ExecutableCode,
+    ExtraMembers as ExtraMembers,
     FileData as FileData,
     JsonObject as JsonObject,
     MediaResolution as MediaResolution,
@@ -46,6 +52,8 @@ from livehandle._wire.common import (
     Part as Part,
     Scheduling as Scheduling,
     StartSensitivity as StartSensitivity,
+    ThinkingLevel as ThinkingLevel,
+    TranscriptionMode as TranscriptionMode,
     TurnCoverage as TurnCoverage,
 )
 from livehandle._wire.server import (
@@ -67,7 +75,9 @@ from livehandle._wire.server import (
     UsageMetadata as UsageMetadata,
     VoiceActivity as VoiceActivity,
     VoiceActivityDetectionSignal as VoiceActivityDetectionSignal,
+    VoiceConsentSignature as VoiceConsentSignature,
     WebChunk as WebChunk,
+    WordInfo as WordInfo,
 )
 from livehandle._wire.setup import (
     AudioTranscriptionConfig as AudioTranscriptionConfig,
@@ -82,6 +92,7 @@ from livehandle._wire.setup import (
     PrebuiltVoiceConfig as PrebuiltVoiceConfig,
     ProactivityConfig as ProactivityConfig,
     RealtimeInputConfig as RealtimeInputConfig,
+    ReplicatedVoiceConfig as ReplicatedVoiceConfig,
     SafetySetting as SafetySetting,
     SessionResumptionConfig as SessionResumptionConfig,
     Setup as Setup,
@@ -116,6 +127,7 @@ __all__ = [
     "FunctionCall",
     "FunctionDeclaration",
     "FunctionResponse",
+    "FunctionResponsePart",
     "GenerationConfig",
     "GoAway",
     "GoogleMaps",
@@ -132,6 +144,7 @@ __all__ = [
     "ProactivityConfig",
     "RealtimeInput",
     "RealtimeInputConfig",
+    "ReplicatedVoiceConfig",
     "SafetySetting",
     "Scheduling",
     "SearchEntryPoint",
@@ -145,12 +158,14 @@ __all__ = [
     "SpeechConfig",
     "StartSensitivity",
     "ThinkingConfig",
+    "ThinkingLevel",
     "Tool",
     "ToolCall",
     "ToolCallCancellation",
     "ToolResponse",
     "ToolsUpdate",
     "Transcription",
+    "TranscriptionMode",
     "TranslationConfig",
     "TurnCoverage",
     "UnknownServerMessage",
@@ -159,5 +174,7 @@ __all__ = [
     "VoiceActivity",
     "VoiceActivityDetectionSignal",
     "VoiceConfig",
+    "VoiceConsentSignature",
     "WebChunk",
+    "WordInfo",
 ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from collections.abc import Mapping
+from typing import Any, TypeAlias
 
 import attrs
 
@@ -11,6 +12,7 @@ from livehandle._wire.common import (
     Content,
     JsonObject,
     duration_field,
+    extra_field,
     int64_field,
 )
 
@@ -33,7 +35,9 @@ __all__ = [
     "UsageMetadata",
     "VoiceActivity",
     "VoiceActivityDetectionSignal",
+    "VoiceConsentSignature",
     "WebChunk",
+    "WordInfo",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -43,10 +47,11 @@ __all__ = [
 
 @attrs.frozen
 class ModalityTokenCount:
-    """Token count for one modality."""
+    """Token count for one modality; an omitted modality decodes as ``MODALITY_UNSPECIFIED``."""
 
-    modality: str
+    modality: str = "MODALITY_UNSPECIFIED"
     token_count: int | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -68,25 +73,58 @@ class UsageMetadata:
     response_tokens_details: tuple[ModalityTokenCount, ...] | None = None
     tool_use_prompt_tokens_details: tuple[ModalityTokenCount, ...] | None = None
     traffic_type: str | None = None
+    service_tier: str | None = None
+    extra: Mapping[str, Any] = extra_field()
+
+
+@attrs.frozen
+class VoiceConsentSignature:
+    """The server's signature for a replicated (custom) voice: ``{"signature": "..."}``."""
+
+    signature: str = ""
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class SetupComplete:
-    """The server accepted the setup; Vertex adds a ``session_id``."""
+    """The server accepted the setup; Vertex adds a ``session_id``.
+
+    ``voice_consent_signature`` comes with a replicated voice
+    (``VoiceConfig.replicated_voice_config``).
+    """
 
     session_id: str | None = None
-    voice_consent_signature: str | None = None
+    voice_consent_signature: VoiceConsentSignature | None = None
     usage_metadata: UsageMetadata | None = None
+    extra: Mapping[str, Any] = extra_field()
+
+
+@attrs.frozen
+class WordInfo:
+    """One recognised word with its offsets (seconds from the start of the audio)."""
+
+    word: str = ""
+    start_offset: float | None = duration_field()
+    end_offset: float | None = duration_field()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class Transcription:
-    """A transcription fragment; fragments of one turn are concatenated."""
+    """A transcription fragment; fragments of one turn are concatenated.
+
+    ``words`` (word timing) and the fragment's ``start_offset`` / ``end_offset`` come with word
+    timestamps or interim transcript timestamps when the setup asks for them.
+    """
 
     text: str | None = None
     finished: bool | None = None
     language_code: str | None = None
     speaker_label: str | None = None
+    words: tuple[WordInfo, ...] | None = None
+    start_offset: float | None = duration_field()
+    end_offset: float | None = duration_field()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -95,6 +133,7 @@ class WebChunk:
 
     uri: str | None = None
     title: str | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -102,6 +141,7 @@ class GroundingChunk:
     """One grounding source."""
 
     web: WebChunk | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -109,6 +149,7 @@ class SearchEntryPoint:
     """The search suggestion chip to render."""
 
     rendered_content: str | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -119,6 +160,7 @@ class GroundingMetadata:
     grounding_chunks: tuple[GroundingChunk, ...] | None = None
     grounding_supports: tuple[JsonObject, ...] | None = None
     search_entry_point: SearchEntryPoint | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -138,33 +180,37 @@ class ServerContent:
     waiting_for_input: bool | None = None
     interaction_status: str | None = None
     usage_metadata: UsageMetadata | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class FunctionCall:
     """One call the model wants the client to run; echo ``id`` in the response."""
 
-    name: str
+    name: str = ""
     id: str | None = None
     args: JsonObject | None = None
     partial_args: tuple[JsonObject, ...] | None = None
     will_continue: bool | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class ToolCall:
-    """Function calls to run (§3.3)."""
+    """Function calls to run (§3.3); ``{}`` (proto3's empty list) decodes to no calls."""
 
-    function_calls: tuple[FunctionCall, ...]
+    function_calls: tuple[FunctionCall, ...] = ()
     usage_metadata: UsageMetadata | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class ToolCallCancellation:
-    """Previously issued calls that should not run (§3.4)."""
+    """Previously issued calls that should not run (§3.4); ``{}`` decodes to no ids."""
 
-    ids: tuple[str, ...]
+    ids: tuple[str, ...] = ()
     usage_metadata: UsageMetadata | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -173,6 +219,7 @@ class GoAway:
 
     time_left: float | None = duration_field()
     usage_metadata: UsageMetadata | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -183,6 +230,7 @@ class SessionResumptionUpdate:
     resumable: bool | None = None
     last_consumed_client_message_index: int | None = int64_field()
     usage_metadata: UsageMetadata | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -192,6 +240,7 @@ class VoiceActivity:
     activity_type: str | None = attrs.field(default=None, metadata={WIRE_NAME: "type"})
     audio_offset: float | None = duration_field()
     usage_metadata: UsageMetadata | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -200,6 +249,7 @@ class VoiceActivityDetectionSignal:
 
     vad_signal_type: str | None = None
     usage_metadata: UsageMetadata | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import attrs
 
 from livehandle._wire.common import (
@@ -13,7 +16,10 @@ from livehandle._wire.common import (
     MediaResolution,
     Modality,
     StartSensitivity,
+    ThinkingLevel,
+    TranscriptionMode,
     TurnCoverage,
+    extra_field,
     int64_field,
 )
 
@@ -30,6 +36,7 @@ __all__ = [
     "PrebuiltVoiceConfig",
     "ProactivityConfig",
     "RealtimeInputConfig",
+    "ReplicatedVoiceConfig",
     "SafetySetting",
     "SessionResumptionConfig",
     "Setup",
@@ -42,6 +49,19 @@ __all__ = [
     "VoiceConfig",
 ]
 
+
+def _thinking_level(value: ThinkingLevel | str | None) -> ThinkingLevel | None:
+    if value is None or isinstance(value, ThinkingLevel):
+        return value
+    if isinstance(value, str):
+        try:
+            return ThinkingLevel(value.upper())
+        except ValueError:
+            pass
+    choices = ", ".join(level.value for level in ThinkingLevel)
+    raise ValueError(f"thinking_level: unknown level {value!r:.40}; expected one of {choices}")
+
+
 # --------------------------------------------------------------------------------------------
 # setup (§2.1)
 # --------------------------------------------------------------------------------------------
@@ -51,14 +71,29 @@ __all__ = [
 class PrebuiltVoiceConfig:
     """A named prebuilt voice (``Kore``, ``Puck``, ...)."""
 
-    voice_name: str
+    voice_name: str = ""
+    extra: Mapping[str, Any] = extra_field()
+
+
+@attrs.frozen
+class ReplicatedVoiceConfig:
+    """A custom voice replicated from a sample (the server answers with a consent signature).
+
+    ``mime_type`` is ``audio/wav`` (16-bit little-endian, 24 kHz) when left out.
+    """
+
+    mime_type: str | None = None
+    voice_sample_audio: bytes | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class VoiceConfig:
-    """Voice selection."""
+    """Voice selection: a prebuilt voice or a replicated one."""
 
     prebuilt_voice_config: PrebuiltVoiceConfig | None = None
+    replicated_voice_config: ReplicatedVoiceConfig | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -67,15 +102,24 @@ class SpeechConfig:
 
     voice_config: VoiceConfig | None = None
     language_code: str | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class ThinkingConfig:
-    """Thinking: a token budget (2.5) or a level (3.1: ``minimal``/``low``/``medium``/``high``)."""
+    """Thinking: a token budget (2.5) or a level (3.1: ``MINIMAL``/``LOW``/``MEDIUM``/``HIGH``).
+
+    The level is sent upper case, as the API's enum spells it; a string in any case is accepted
+    here (``"low"`` becomes :attr:`ThinkingLevel.LOW`).
+
+    Raises:
+        ValueError: ``thinking_level`` names no level.
+    """
 
     thinking_budget: int | None = None
     include_thoughts: bool | None = None
-    thinking_level: str | None = None
+    thinking_level: ThinkingLevel | None = attrs.field(default=None, converter=_thinking_level)
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -84,6 +128,7 @@ class TranslationConfig:
 
     target_language_code: str | None = None
     echo_target_language: bool | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -104,6 +149,7 @@ class GenerationConfig:
     media_resolution: MediaResolution | None = None
     enable_affective_dialog: bool | None = None
     translation_config: TranslationConfig | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -115,27 +161,37 @@ class FunctionDeclaration:
     parameters: JsonObject | None = None
     parameters_json_schema: JsonObject | None = None
     response: JsonObject | None = None
+    response_json_schema: JsonObject | None = None
     behavior: Behavior | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class GoogleSearch:
     """Enables the server-side Google Search tool (``{}``)."""
 
+    extra: Mapping[str, Any] = extra_field()
+
 
 @attrs.frozen
 class CodeExecution:
     """Enables the server-side code-execution tool (``{}``)."""
+
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class UrlContext:
     """Enables the server-side URL-context tool (``{}``)."""
 
+    extra: Mapping[str, Any] = extra_field()
+
 
 @attrs.frozen
 class GoogleMaps:
     """Enables the server-side Google Maps tool (``{}``)."""
+
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -147,6 +203,7 @@ class Tool:
     code_execution: CodeExecution | None = None
     url_context: UrlContext | None = None
     google_maps: GoogleMaps | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -158,6 +215,7 @@ class AutomaticActivityDetection:
     end_of_speech_sensitivity: EndSensitivity | None = None
     prefix_padding_ms: int | None = None
     silence_duration_ms: int | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -167,6 +225,8 @@ class RealtimeInputConfig:
     automatic_activity_detection: AutomaticActivityDetection | None = None
     activity_handling: ActivityHandling | None = None
     turn_coverage: TurnCoverage | None = None
+    interim_transcript_timestamp_enabled: bool | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -175,6 +235,7 @@ class SessionResumptionConfig:
 
     handle: str | None = None
     transparent: bool | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -182,6 +243,7 @@ class SlidingWindow:
     """Sliding-window compression target (``{}`` = server defaults)."""
 
     target_tokens: int | None = int64_field()
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -190,6 +252,7 @@ class ContextWindowCompression:
 
     trigger_tokens: int | None = int64_field()
     sliding_window: SlidingWindow | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -200,13 +263,18 @@ class AudioTranscriptionConfig:
     custom_vocabulary: tuple[str, ...] | None = None
     word_timestamp: bool | None = None
     diarization: bool | None = None
+    mode: TranscriptionMode | None = None
+    source_text: str | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class ProactivityConfig:
-    """Proactive audio (native-audio models)."""
+    """Proactive audio and video (native-audio models): the model may stay silent, or speak up."""
 
     proactive_audio: bool | None = None
+    proactive_video: bool | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
@@ -214,22 +282,27 @@ class HistoryConfig:
     """Seed the history through clientContent before realtime input starts."""
 
     initial_history_in_client_content: bool | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class SafetySetting:
-    """A safety threshold for one harm category."""
+    """A safety threshold for one harm category (omitted enums decode as their UNSPECIFIED)."""
 
-    category: str
-    threshold: str
+    category: str = "HARM_CATEGORY_UNSPECIFIED"
+    threshold: str = "HARM_BLOCK_THRESHOLD_UNSPECIFIED"
     method: str | None = None
+    extra: Mapping[str, Any] = extra_field()
 
 
 @attrs.frozen
 class Setup:
-    """The first and only setup message of a connection (§2.1)."""
+    """The first and only setup message of a connection (§2.1).
 
-    model: str
+    An omitted ``model`` decodes as ``""`` (proto3 JSON leaves empty strings out).
+    """
+
+    model: str = ""
     generation_config: GenerationConfig | None = None
     system_instruction: Content | None = None
     tools: tuple[Tool, ...] | None = None
@@ -243,3 +316,4 @@ class Setup:
     explicit_vad_signal: bool | None = None
     avatar_config: JsonObject | None = None
     safety_settings: tuple[SafetySetting, ...] | None = None
+    extra: Mapping[str, Any] = extra_field()

@@ -28,6 +28,11 @@ json_values = st.recursive(
 )
 json_objects = st.dictionaries(st.text(max_size=6), json_values, max_size=4)
 
+# Unknown members kept in ``extra``: names no class models ("x-" is never a wire name).
+extra_members = st.dictionaries(
+    st.text("abc", max_size=3).map(lambda name: "x-" + name), json_values, max_size=2
+)
+
 # Durations are whole nanoseconds on the wire; build them that way so they round-trip exactly.
 durations = st.integers(-(10**12), 10**12).map(lambda nanos: nanos / 1e9)
 
@@ -92,7 +97,13 @@ def for_class(cls: type) -> st.SearchStrategy[Any]:
         return st.dictionaries(keys, json_values, min_size=1, max_size=3).map(
             m.UnknownServerMessage
         )
-    return st.builds(cls, **{name: for_field(f) for name, f in fields.items()})
+    return st.builds(
+        cls,
+        **{
+            name: extra_members if name == m.EXTRA else for_field(f)
+            for name, f in fields.items()
+        },
+    )
 
 
 def snake(camel: str) -> str:

@@ -107,9 +107,12 @@ def test_free_form_objects_keep_their_keys_verbatim() -> None:
     assert json.loads(encode_server(msg)) == json.loads(text)
 
 
-def test_unknown_fields_are_ignored() -> None:
-    msg = decode_server('{"serverContent":{"turnComplete":true,"brandNewField":{"x":1}}}')
-    assert msg == m.ServerContent(turn_complete=True)
+def test_unknown_fields_are_kept_in_extra_and_encoded_back() -> None:
+    text = '{"serverContent":{"turnComplete":true,"brandNewField":{"x":1}}}'
+    msg = decode_server(text)
+    assert msg == m.ServerContent(turn_complete=True, extra={"brandNewField": {"x": 1}})
+    assert msg.turn_complete is True
+    assert json.loads(encode_server(msg)) == json.loads(text)
 
 
 def test_unknown_server_kind_keeps_the_raw_object() -> None:
@@ -183,7 +186,7 @@ def test_function_response_scheduling_is_a_sibling_of_response() -> None:
             '{"serverContent":{"modelTurn":{"parts":[{"text":5}]}}}',
             "serverContent.modelTurn.parts[0].text",
         ),
-        ('{"toolCall":{"functionCalls":[{"id":"1"}]}}', "toolCall.functionCalls[0]"),
+        ('{"toolCall":{"functionCalls":[{"id":1}]}}', "toolCall.functionCalls[0].id"),
         ('{"toolCall":{"functionCalls":{}}}', "toolCall.functionCalls"),
         ('{"goAway":{"timeLeft":50}}', "goAway.timeLeft"),
         ('{"goAway":{"timeLeft":"soon"}}', "goAway.timeLeft"),
@@ -228,7 +231,7 @@ def test_undecodable_server_frames_raise_protocol_error(data: bytes | str, reaso
         ("{}", "exactly one top-level key"),
         ('{"setup":{"model":"m"},"clientContent":{}}', "exactly one top-level key"),
         ('{"bogus":{}}', "unknown client message kind 'bogus'"),
-        ('{"setup":{}}', "missing required field 'model'"),
+        ('{"setup":{"model":7}}', "setup.model: expected a string"),
         (
             '{"setup":{"model":"m","generationConfig":{"responseModalities":["BOTH"]}}}',
             "is not one of",

@@ -29,6 +29,7 @@ USAGE = {
     "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": 96}],
     "toolUsePromptTokensDetails": [{"modality": "TEXT", "tokenCount": 0}],
     "trafficType": "ON_DEMAND",
+    "serviceTier": "STANDARD",
 }
 DECL = {
     "name": "book_table",
@@ -36,12 +37,13 @@ DECL = {
     "parameters": {"type": "OBJECT", "properties": {"when": {"type": "STRING"}}},
     "parametersJsonSchema": {"type": "object"},
     "response": {"type": "OBJECT"},
+    "responseJsonSchema": {"type": "string"},
     "behavior": "NON_BLOCKING",
 }
 CONTENT = {
     "role": "user",
     "parts": [
-        {"text": "hi", "thought": True},
+        {"text": "hi", "thought": True, "thoughtSignature": B64},
         {"inlineData": {"mimeType": "image/jpeg", "data": B64, "displayName": "frame"}},
         {"fileData": {"mimeType": "image/png", "fileUri": "gs://b/x.png", "displayName": "x"}},
         {"executableCode": {"language": "PYTHON", "code": "print(1)"}},
@@ -55,13 +57,16 @@ CLIENT_SAMPLES: list[dict[str, Any]] = [
             "generationConfig": {
                 "responseModalities": ["AUDIO"],
                 "speechConfig": {
-                    "voiceConfig": {"prebuiltVoiceConfig": {"voiceName": "Kore"}},
+                    "voiceConfig": {
+                        "prebuiltVoiceConfig": {"voiceName": "Kore"},
+                        "replicatedVoiceConfig": {"mimeType": "audio/wav", "voiceSampleAudio": B64},
+                    },
                     "languageCode": "de-DE",
                 },
                 "thinkingConfig": {
                     "thinkingBudget": 0,
                     "includeThoughts": True,
-                    "thinkingLevel": "minimal",
+                    "thinkingLevel": "MINIMAL",
                 },
                 "temperature": 0.7,
                 "topP": 0.9,
@@ -93,6 +98,7 @@ CLIENT_SAMPLES: list[dict[str, Any]] = [
                 },
                 "activityHandling": "NO_INTERRUPTION",
                 "turnCoverage": "TURN_INCLUDES_ALL_INPUT",
+                "interimTranscriptTimestampEnabled": True,
             },
             "sessionResumption": {"handle": "h1", "transparent": True},
             "contextWindowCompression": {
@@ -104,9 +110,11 @@ CLIENT_SAMPLES: list[dict[str, Any]] = [
                 "customVocabulary": ["livehandle"],
                 "wordTimestamp": True,
                 "diarization": True,
+                "mode": "VERBATIM",
+                "sourceText": "livehandle",
             },
             "outputAudioTranscription": {},
-            "proactivity": {"proactiveAudio": True},
+            "proactivity": {"proactiveAudio": True, "proactiveVideo": False},
             "historyConfig": {"initialHistoryInClientContent": True},
             "explicitVadSignal": True,
             "avatarConfig": {"avatarName": "x"},
@@ -136,6 +144,10 @@ CLIENT_SAMPLES: list[dict[str, Any]] = [
                     "response": {"output": {"status": "booked"}},
                     "scheduling": "WHEN_IDLE",
                     "willContinue": False,
+                    "parts": [
+                        {"inlineData": {"mimeType": "image/png", "data": B64}},
+                        {"fileData": {"fileUri": "gs://b/chart.png", "mimeType": "image/png"}},
+                    ],
                 }
             ]
         }
@@ -148,14 +160,23 @@ CLIENT_SAMPLES: list[dict[str, Any]] = [
     },
 ]
 SERVER_SAMPLES: list[dict[str, Any]] = [
-    {"setupComplete": {"sessionId": "s-1", "voiceConsentSignature": "sig"}, "usageMetadata": USAGE},
+    {
+        "setupComplete": {"sessionId": "s-1", "voiceConsentSignature": {"signature": "sig"}},
+        "usageMetadata": USAGE,
+    },
     {
         "serverContent": {
             "modelTurn": CONTENT,
             "generationComplete": True,
             "turnComplete": True,
             "interrupted": False,
-            "inputTranscription": {"text": "hi", "finished": True},
+            "inputTranscription": {
+                "text": "hi",
+                "finished": True,
+                "words": [{"word": "hi", "startOffset": "0.100s", "endOffset": "0.350s"}],
+                "startOffset": "0.100s",
+                "endOffset": "0.350s",
+            },
             "outputTranscription": {"text": "hello", "languageCode": "en", "speakerLabel": "1"},
             "interimInputTranscription": {"text": "h"},
             "groundingMetadata": {
@@ -209,7 +230,8 @@ def _all_fields() -> set[tuple[str, str]]:
     fields = set()
     for _, cls in inspect.getmembers(m, inspect.isclass):
         if attrs.has(cls):
-            fields |= {(cls.__name__, f.name) for f in attrs.fields(cls)}
+            # ``extra`` holds unknown members; test_codec_rules and test_proto3 cover it.
+            fields |= {(cls.__name__, f.name) for f in attrs.fields(cls) if f.name != m.EXTRA}
     return fields
 
 

@@ -45,6 +45,7 @@ _FREE_FORM = {
     "response",
     "parameters",
     "parametersJsonSchema",
+    "responseJsonSchema",
     "avatarConfig",
     "urlContextMetadata",
     "groundingSupports",
@@ -58,7 +59,12 @@ def _has_null(value: object) -> bool:
     if value is None:
         return True
     if isinstance(value, dict):
-        return any(_has_null(v) for k, v in value.items() if k not in _FREE_FORM)
+        # Unknown members ("x-..." in the strategies) are written back verbatim, nulls included.
+        return any(
+            _has_null(v)
+            for k, v in value.items()
+            if k not in _FREE_FORM and not k.startswith("x-")
+        )
     if isinstance(value, list):
         return any(_has_null(v) for v in value)
     return False
@@ -69,6 +75,9 @@ def _snake_keys(value: object) -> object:
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
+            if key.startswith("x-"):  # an unknown member: kept verbatim, not renamed
+                out[key] = item
+                continue
             if key == "data" and isinstance(item, str):
                 item = item.replace("+", "-").replace("/", "_").rstrip("=")
             out["".join("_" + c.lower() if c.isupper() else c for c in key)] = _snake_keys(item)
