@@ -30,6 +30,8 @@ __all__ = [
     "positive_seconds",
     "response_modality",
     "start_sensitivity",
+    "thinking_level",
+    "transcription_mode",
     "turn_coverage",
 ]
 
@@ -46,9 +48,24 @@ def parse_modality(value: object) -> m.Modality:
     raise ValueError(f"response_modality: unknown modality {value!r}; expected one of {choices}")
 
 
+#: The response modalities a Live session accepts; the server refuses IMAGE and VIDEO.
+LIVE_MODALITIES = (m.Modality.TEXT, m.Modality.AUDIO)
+
+
+def _live_modality(modality: m.Modality) -> m.Modality:
+    if modality not in LIVE_MODALITIES:
+        raise ValueError(
+            f"response_modality: {modality.value} is not a Live response modality; a Live "
+            "session answers with TEXT or AUDIO only (the server refuses anything else; send "
+            "video or images as input with send_video/clientContent instead)"
+        )
+    return modality
+
+
 def response_modality(value: m.Modality | str | Iterable[m.Modality | str]) -> m.Modality:
+    """The one response modality named by ``value``: TEXT or AUDIO, in any case."""
     if isinstance(value, str):
-        return parse_modality(value)
+        return _live_modality(parse_modality(value))
     if not isinstance(value, Iterable):
         raise ValueError(
             f"response_modality: expected a modality or a sequence of one, got {value!r}"
@@ -67,7 +84,7 @@ def response_modality(value: m.Modality | str | Iterable[m.Modality | str]) -> m
             f"response_modality: a Live session takes exactly one response modality; got {shown} "
             "(the Live API rejects more than one; use output_transcription for text beside audio)"
         )
-    return distinct[0]
+    return _live_modality(distinct[0])
 
 
 def enum_or_none(cls: type[_E], value: _E | str | None, name: str) -> _E | None:
@@ -96,6 +113,14 @@ def activity_handling(value: m.ActivityHandling | str | None) -> m.ActivityHandl
 
 def turn_coverage(value: m.TurnCoverage | str | None) -> m.TurnCoverage | None:
     return enum_or_none(m.TurnCoverage, value, "turn_coverage")
+
+
+def thinking_level(value: m.ThinkingLevel | str | None) -> m.ThinkingLevel | None:
+    return enum_or_none(m.ThinkingLevel, value, "thinking_level")
+
+
+def transcription_mode(value: m.TranscriptionMode | str | None) -> m.TranscriptionMode | None:
+    return enum_or_none(m.TranscriptionMode, value, "transcription_mode")
 
 
 def media_resolution(value: m.MediaResolution | str | None) -> m.MediaResolution | None:

@@ -47,6 +47,8 @@ from livehandle._config.checks import (
     positive_seconds,
     response_modality,
     start_sensitivity,
+    thinking_level,
+    transcription_mode,
     turn_coverage,
 )
 from livehandle._config.delivery import ContextDelivery, Delivery
@@ -109,6 +111,10 @@ def _context_delivery(value: ContextDelivery | str) -> ContextDelivery:
     raise ValueError(f"context_delivery: unknown value {value!r}; expected one of {choices}")
 
 
+def _sample_repr(value: bytes | None) -> str:
+    return "None" if value is None else f"<{len(value)} bytes>"
+
+
 def _tools(value: Iterable[m.Tool | Tool]) -> tuple[m.Tool | Tool, ...]:
     tools = tuple(value)
     for index, tool in enumerate(tools):
@@ -149,10 +155,21 @@ class LiveConfig:
             :class:`~livehandle.lowlevel.Modality`, its name in any case (``"audio"``), or a
             sequence of them that names a single modality; the Live API rejects more than one.
         voice: a prebuilt voice name (``Kore``, ``Puck``, ...), or None for the server's.
+        voice_sample: a custom (replicated) voice: a sample of the voice to speak with, sent as
+            ``speechConfig.voiceConfig.replicatedVoiceConfig``; the server answers with a
+            consent signature in ``setupComplete``.  Shown as its length in ``repr``.  Not with
+            ``voice``.
+        voice_sample_mime_type: the sample's MIME type; None lets the server assume
+            ``audio/wav`` (16-bit little-endian PCM, 24 kHz).  Only with ``voice_sample``.
         language_code: BCP-47 code of the spoken output (``de-DE``); native-audio models choose
             the language themselves and do not support it.
         input_transcription: ask for transcripts of the user's speech.
         output_transcription: ask for transcripts of the model's speech.
+        transcription_mode: how the requested transcriptions are written: ``"SMART"`` or
+            ``"VERBATIM"`` (a :class:`~livehandle.lowlevel.TranscriptionMode` or its name in any
+            case); None keeps the server default.  Needs a transcription turned on.
+        interim_transcript_timestamps: ask for timestamps on interim transcripts
+            (``realtimeInputConfig.interimTranscriptTimestampEnabled``); None leaves it out.
         server_vad: let the server detect speech turns.  False disables automatic activity
             detection and the client marks turns with ``activityStart`` / ``activityEnd``.
         start_sensitivity: how readily server VAD commits the start of speech.
@@ -166,9 +183,14 @@ class LiveConfig:
         temperature: sampling temperature, 0 to 2.
         max_output_tokens: cap on tokens per response (> 0).
         thinking_budget: thinking tokens (>= 0; 0 disables) for models that take a budget.
+        thinking_level: how much models that take a level think: ``MINIMAL``, ``LOW``,
+            ``MEDIUM`` or ``HIGH`` (a :class:`~livehandle.lowlevel.ThinkingLevel` or its name in
+            any case; sent upper case).  Not with ``thinking_budget``.
         media_resolution: token budget per video frame.
         proactive_audio: let the model stay silent when the input does not call for a reply
             (native-audio models); None leaves ``proactivity`` out.
+        proactive_video: let the model speak up about what it sees in the video input
+            (``proactivity.proactiveVideo``); None leaves it out.
         affective_dialog: adapt the voice to the user's tone (native-audio models that support it).
         session_resumption: ask the server for resumption handles.
         resume_handle: resume the session this handle belongs to; implies ``session_resumption``.
@@ -228,9 +250,19 @@ class LiveConfig:
         default=m.Modality.AUDIO, converter=response_modality
     )
     voice: str | None = None
+    voice_sample: bytes | None = attrs.field(
+        default=None,
+        repr=_sample_repr,
+        validator=attrs.validators.optional(attrs.validators.instance_of(bytes)),
+    )
+    voice_sample_mime_type: str | None = None
     language_code: str | None = None
     input_transcription: bool = True
     output_transcription: bool = True
+    transcription_mode: m.TranscriptionMode | None = attrs.field(
+        default=None, converter=transcription_mode
+    )
+    interim_transcript_timestamps: bool | None = None
 
     server_vad: bool = True
     start_sensitivity: m.StartSensitivity | None = attrs.field(
@@ -247,10 +279,12 @@ class LiveConfig:
     temperature: float | None = attrs.field(default=None, validator=check_temperature)
     max_output_tokens: int | None = attrs.field(default=None, validator=at_least(1))
     thinking_budget: int | None = attrs.field(default=None, validator=at_least(0))
+    thinking_level: m.ThinkingLevel | None = attrs.field(default=None, converter=thinking_level)
     media_resolution: m.MediaResolution | None = attrs.field(
         default=None, converter=media_resolution
     )
     proactive_audio: bool | None = None
+    proactive_video: bool | None = None
     affective_dialog: bool | None = None
 
     session_resumption: bool = False
@@ -296,6 +330,7 @@ class LiveConfig:
     setup_timeout: float = attrs.field(default=15.0, validator=positive_seconds)
 
     def __attrs_post_init__(self) -> None:
+        self._check_choices()
         if not self.server_vad:
             tuned = [
                 name
@@ -336,6 +371,27 @@ class LiveConfig:
                 f"delivery: expected a livehandle.Delivery, got {type(self.delivery).__name__}"
             )
 
+    def _check_choices(self) -> None:
+        """Settings that exclude or need each other (ValueError naming both)."""
+        if self.voice is not None and self.voice_sample is not None:
+            raise ValueError(
+                "voice, voice_sample: choose a prebuilt voice or a replicated one, not both"
+            )
+        if self.voice_sample_mime_type is not None and self.voice_sample is None:
+            raise ValueError("voice_sample_mime_type: describes voice_sample, which is not set")
+        if self.thinking_budget is not None and self.thinking_level is not None:
+            raise ValueError(
+                "thinking_budget, thinking_level: a model takes a budget (2.5) or a level (3.x); "
+                "set one of them"
+            )
+        if self.transcription_mode is not None and not (
+            self.input_transcription or self.output_transcription
+        ):
+            raise ValueError(
+                "transcription_mode: no transcription is requested; turn on "
+                "input_transcription or output_transcription, or remove the mode"
+            )
+
     # -- setup --------------------------------------------------------------------------------
 
     def to_setup(self, endpoint: Endpoint) -> m.Setup:
@@ -366,30 +422,44 @@ class LiveConfig:
             session_resumption=self._session_resumption(),
             context_window_compression=self._context_window_compression(),
             input_audio_transcription=(
-                m.AudioTranscriptionConfig() if self.input_transcription else None
+                m.AudioTranscriptionConfig(mode=self.transcription_mode)
+                if self.input_transcription
+                else None
             ),
             output_audio_transcription=(
-                m.AudioTranscriptionConfig() if self.output_transcription else None
+                m.AudioTranscriptionConfig(mode=self.transcription_mode)
+                if self.output_transcription
+                else None
             ),
             proactivity=(
                 None
-                if self.proactive_audio is None
-                else m.ProactivityConfig(proactive_audio=self.proactive_audio)
+                if self.proactive_audio is None and self.proactive_video is None
+                else m.ProactivityConfig(
+                    proactive_audio=self.proactive_audio, proactive_video=self.proactive_video
+                )
             ),
         )
 
     def _generation_config(self) -> m.GenerationConfig:
         speech = None
-        if self.voice is not None or self.language_code is not None:
-            voice = None
-            if self.voice is not None:
-                voice = m.VoiceConfig(
-                    prebuilt_voice_config=m.PrebuiltVoiceConfig(voice_name=self.voice)
+        voice = None
+        if self.voice is not None:
+            voice = m.VoiceConfig(
+                prebuilt_voice_config=m.PrebuiltVoiceConfig(voice_name=self.voice)
+            )
+        elif self.voice_sample is not None:
+            voice = m.VoiceConfig(
+                replicated_voice_config=m.ReplicatedVoiceConfig(
+                    mime_type=self.voice_sample_mime_type, voice_sample_audio=self.voice_sample
                 )
+            )
+        if voice is not None or self.language_code is not None:
             speech = m.SpeechConfig(voice_config=voice, language_code=self.language_code)
         thinking = None
-        if self.thinking_budget is not None:
-            thinking = m.ThinkingConfig(thinking_budget=self.thinking_budget)
+        if self.thinking_budget is not None or self.thinking_level is not None:
+            thinking = m.ThinkingConfig(
+                thinking_budget=self.thinking_budget, thinking_level=self.thinking_level
+            )
         return m.GenerationConfig(
             response_modalities=(self.response_modality,),
             speech_config=speech,
@@ -441,12 +511,18 @@ class LiveConfig:
                 prefix_padding_ms=self.prefix_padding_ms,
                 silence_duration_ms=self.silence_duration_ms,
             )
-        if detection is None and self.activity_handling is None and self.turn_coverage is None:
+        if (
+            detection is None
+            and self.activity_handling is None
+            and self.turn_coverage is None
+            and self.interim_transcript_timestamps is None
+        ):
             return None
         return m.RealtimeInputConfig(
             automatic_activity_detection=detection,
             activity_handling=self.activity_handling,
             turn_coverage=self.turn_coverage,
+            interim_transcript_timestamp_enabled=self.interim_transcript_timestamps,
         )
 
     def _session_resumption(self) -> m.SessionResumptionConfig | None:

@@ -50,6 +50,10 @@ __all__ = [
 ]
 
 
+def _length_repr(value: bytes | None) -> str:
+    return "None" if value is None else f"<{len(value)} bytes>"
+
+
 def _thinking_level(value: ThinkingLevel | str | None) -> ThinkingLevel | None:
     if value is None or isinstance(value, ThinkingLevel):
         return value
@@ -83,7 +87,7 @@ class ReplicatedVoiceConfig:
     """
 
     mime_type: str | None = None
-    voice_sample_audio: bytes | None = None
+    voice_sample_audio: bytes | None = attrs.field(default=None, repr=_length_repr)
     extra: Mapping[str, Any] = extra_field()
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import json
 
 import attrs
@@ -256,8 +257,7 @@ def test_tools_accept_any_iterable_and_are_stored_as_a_tuple():
         ("TEXT", m.Modality.TEXT),
         (["text"], m.Modality.TEXT),
         (("AUDIO", m.Modality.AUDIO, "audio"), m.Modality.AUDIO),
-        ("video", m.Modality.VIDEO),
-        ([m.Modality.IMAGE], m.Modality.IMAGE),
+        ([m.Modality.TEXT, "text"], m.Modality.TEXT),
     ],
 )
 def test_response_modality_accepts_one_modality_in_several_spellings(given, expected):
@@ -275,6 +275,71 @@ def test_both_response_modalities_are_rejected():
 def test_unknown_or_empty_response_modality_is_rejected(given):
     with pytest.raises(ValueError, match="response_modality"):
         LiveConfig(response_modality=given)
+
+
+@pytest.mark.parametrize(
+    "given", ["VIDEO", "video", m.Modality.VIDEO, "image", [m.Modality.IMAGE], ("Video",)]
+)
+def test_modalities_the_live_api_refuses_are_rejected_with_the_reason(given):
+    with pytest.raises(ValueError, match=r"response_modality: (VIDEO|IMAGE) is not a Live"):
+        LiveConfig(response_modality=given)
+
+
+# -- newer setup options ---------------------------------------------------------------------------
+
+
+def test_thinking_level_is_sent_upper_case_whatever_the_case_given():
+    for given in ("low", "LOW", "Low", m.ThinkingLevel.LOW):
+        config = LiveConfig(thinking_level=given)
+        assert config.thinking_level is m.ThinkingLevel.LOW
+        assert setup_json(config)["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "LOW"}
+
+
+def test_unknown_thinking_level_and_budget_with_level_are_rejected():
+    with pytest.raises(ValueError, match="thinking_level: unknown value 'lots'"):
+        LiveConfig(thinking_level="lots")
+    with pytest.raises(ValueError, match="thinking_budget, thinking_level"):
+        LiveConfig(thinking_budget=0, thinking_level="low")
+
+
+def test_voice_sample_becomes_a_replicated_voice_config_and_hides_its_bytes():
+    sample = b"RIFF" + bytes(40)
+    config = LiveConfig(voice_sample=sample, voice_sample_mime_type="audio/wav")
+    voice = setup_json(config)["generationConfig"]["speechConfig"]["voiceConfig"]
+    assert voice == {
+        "replicatedVoiceConfig": {
+            "mimeType": "audio/wav",
+            "voiceSampleAudio": base64.b64encode(sample).decode(),
+        }
+    }
+    assert "<44 bytes>" in repr(config)
+    assert "RIFF" not in repr(config)
+    assert "RIFF" not in repr(config.to_setup(GOOGLE_AI))
+
+
+def test_voice_sample_conflicts_are_rejected():
+    with pytest.raises(ValueError, match="voice, voice_sample"):
+        LiveConfig(voice="Kore", voice_sample=b"x")
+    with pytest.raises(ValueError, match="voice_sample_mime_type"):
+        LiveConfig(voice_sample_mime_type="audio/wav")
+
+
+def test_proactive_video_transcription_mode_and_interim_timestamps_reach_the_setup():
+    config = LiveConfig(
+        proactive_video=True, transcription_mode="verbatim", interim_transcript_timestamps=True
+    )
+    setup = setup_json(config)
+    assert setup["proactivity"] == {"proactiveVideo": True}
+    assert setup["inputAudioTranscription"] == {"mode": "VERBATIM"}
+    assert setup["outputAudioTranscription"] == {"mode": "VERBATIM"}
+    assert setup["realtimeInputConfig"] == {"interimTranscriptTimestampEnabled": True}
+
+
+def test_transcription_mode_without_any_transcription_is_rejected():
+    with pytest.raises(ValueError, match="transcription_mode: no transcription"):
+        LiveConfig(
+            transcription_mode="SMART", input_transcription=False, output_transcription=False
+        )
 
 
 # -- validation -----------------------------------------------------------------------------------
