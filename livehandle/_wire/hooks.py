@@ -178,7 +178,9 @@ def _make_class_structure(cls: type, converter: cattrs.Converter) -> StructureHo
 
 
 def _make_class_unstructure(cls: type, converter: cattrs.Converter) -> Hook:
-    plan = [(s.attr, s.wire, s.unstructure) for s in _field_specs(cls, converter)]
+    specs = _field_specs(cls, converter)
+    plan = [(s.attr, s.wire, s.unstructure) for s in specs]
+    modelled = frozenset(s.wire for s in specs) | frozenset(s.attr for s in specs)
     keeps_extra = any(f.name == EXTRA for f in attrs.fields(cls))
     name = cls.__name__
 
@@ -190,7 +192,8 @@ def _make_class_unstructure(cls: type, converter: cattrs.Converter) -> Hook:
                 out[wire] = value if hook is None else hook(value)
         if keeps_extra and obj.extra:
             for key, value in obj.extra.items():
-                if key in out:
+                if key in modelled:
+                    # It would decode into the field, not back into extra: refuse, never guess.
                     raise ValueError(f"{name}.extra repeats the modelled member {key!r}")
                 out[key] = value
         return out

@@ -158,9 +158,13 @@ class GenerationConfig:
 
 @attrs.frozen
 class FunctionDeclaration:
-    """A function the model may call; ``parameters`` is an OpenAPI-subset schema object."""
+    """A function the model may call; ``parameters`` is an OpenAPI-subset schema object.
 
-    name: str
+    ``response_json_schema`` describes the result as JSON Schema (beside or instead of the
+    OpenAPI-subset ``response``).  An omitted ``name`` decodes as ``""``.
+    """
+
+    name: str = ""
     description: str | None = None
     parameters: JsonObject | None = None
     parameters_json_schema: JsonObject | None = None

@@ -99,10 +99,7 @@ def for_class(cls: type) -> st.SearchStrategy[Any]:
         )
     return st.builds(
         cls,
-        **{
-            name: extra_members if name == m.EXTRA else for_field(f)
-            for name, f in fields.items()
-        },
+        **{name: extra_members if name == m.EXTRA else for_field(f) for name, f in fields.items()},
     )
 
 

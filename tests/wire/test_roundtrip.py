@@ -61,9 +61,7 @@ def _has_null(value: object) -> bool:
     if isinstance(value, dict):
         # Unknown members ("x-..." in the strategies) are written back verbatim, nulls included.
         return any(
-            _has_null(v)
-            for k, v in value.items()
-            if k not in _FREE_FORM and not k.startswith("x-")
+            _has_null(v) for k, v in value.items() if k not in _FREE_FORM and not k.startswith("x-")
         )
     if isinstance(value, list):
         return any(_has_null(v) for v in value)
