@@ -24,6 +24,9 @@ _overflowed = False
 _lock = threading.Lock()
 _local = threading.local()
 _OVERFLOW = ("", "")
+#: True once any thread has a name waiting to be logged; spares :func:`flush` the thread-local
+#: lookup on the hot path (nearly every frame has no new unknown name).
+_waiting = False
 
 
 def note(owner: str, key: str) -> None:
@@ -32,7 +35,7 @@ def note(owner: str, key: str) -> None:
     Cheap after the first sighting: one set lookup.  New names wait in a per-thread list until
     :func:`flush` logs them with their path, once the whole frame is known.
     """
-    global _overflowed
+    global _overflowed, _waiting
     pair = (owner, key)
     if pair in _seen:
         return
@@ -50,13 +53,20 @@ def note(owner: str, key: str) -> None:
     if pending is None:
         pending = _local.pending = []
     pending.append(pair)
+    _waiting = True
 
 
 def flush(root: str, body: Any) -> None:
     """Log the unknown members first seen while decoding ``body`` (the frame under ``root``)."""
+    global _waiting
+    if not _waiting:
+        return
     pending: list[tuple[str, str]] | None = getattr(_local, "pending", None)
     if not pending:
         return
+    # Decoding runs on one thread in practice; with several, another thread's names are logged
+    # at its next new name instead (they are in ``extra`` either way).
+    _waiting = False
     _local.pending = []
     for owner, key in pending:
         if (owner, key) == _OVERFLOW:
