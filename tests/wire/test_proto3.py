@@ -322,3 +322,22 @@ def test_new_server_fields_round_trip() -> None:
     assert '"startOffset":"0.100s"' in text
     assert '"serviceTier":"STANDARD"' in text
     assert decode_server(text) == msg
+
+
+def test_the_logged_path_is_found_through_lists_and_bounded_in_depth() -> None:
+    body = {"a": [{"b": 1}, {"c": {"newName": 2}}]}
+    assert unknown._find(body, "newName", "root") == "root.a[1].c.newName"
+    assert unknown._find(body, "absent", "root") is None
+    deep: Any = {"newName": 1}
+    for _ in range(100):
+        deep = {"x": deep}
+    assert unknown._find(deep, "newName", "root") is None
+
+
+@pytest.mark.usefixtures("fresh_unknown_names")
+def test_a_name_met_twice_in_one_frame_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="livehandle.wire")
+    decode_server('{"serverContent":{"modelTurn":{"parts":[{"zz":1},{"zz":2}]}}}')
+    lines = [r.getMessage() for r in caplog.records if r.name == "livehandle.wire"]
+    assert len(lines) == 1
+    assert "parts[0].zz" in lines[0]
