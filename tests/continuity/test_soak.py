@@ -53,8 +53,8 @@ def client_memory() -> int:
             # The emulator decodes every client message with the library's codec (the codec,
             # hooks and leaves modules) and keeps it, and holds the server ends of the memory
             # connections: with one frame per trace those cannot be told from the client's
-            # (eight frames would, at five times the cost).  The client's own encoded frames live in the replay log, whose size the
-            # soak checks at every switch.
+            # (eight frames would, at five times the cost).  The client's own encoded frames live
+            # in the replay log, whose size the soak checks at every switch.
             tracemalloc.Filter(False, "*/livehandle/_wire/codec.py"),
             tracemalloc.Filter(False, "*/livehandle/_wire/hooks.py"),
             tracemalloc.Filter(False, "*/livehandle/_wire/leaves.py"),
