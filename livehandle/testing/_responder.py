@@ -19,7 +19,7 @@ import trio
 
 from livehandle._wire import messages as m
 from livehandle.testing import audio
-from livehandle.testing._conversation import PendingReply, Stop
+from livehandle.testing._conversation import PendingReply, Stop, prompt_tokens
 from livehandle.testing._scenario import (
     Audio,
     CallTools,
@@ -291,9 +291,10 @@ class Responder:
         await self.line.send(m.ServerContent(turn_complete=True))
 
     def _usage(self, said: list[str]) -> m.UsageMetadata:
-        conversation = self.line.current_conversation()
-        prompt = 8 + len(conversation.instruction) // 4
-        prompt += sum(len(text) // 4 + 1 for _, text in conversation.history)
+        # Per-modality counts as the real server reports them (wire-protocol.md §3.7, §6's
+        # example: TEXT and AUDIO prompt tokens side by side), sent with turnComplete.
+        details = prompt_tokens(self.line.current_conversation())
+        prompt = sum(details.values())
         spoken = sum(len(text) for text in said)
         response = (spoken * MS_PER_CHAR * 25 // 1000) if self.line.audio_out else spoken // 4 + 1
         modality = "AUDIO" if self.line.audio_out else "TEXT"
@@ -301,7 +302,9 @@ class Responder:
             prompt_token_count=prompt,
             response_token_count=response,
             total_token_count=prompt + response,
-            prompt_tokens_details=(m.ModalityTokenCount("TEXT", prompt),),
+            prompt_tokens_details=tuple(
+                m.ModalityTokenCount(name, count) for name, count in details.items()
+            ),
             response_tokens_details=(m.ModalityTokenCount(modality, response),),
         )
 
