@@ -30,7 +30,7 @@ __all__ = [
     "unsupported_modality",
 ]
 
-#: Model ids the emulator knows (wire-protocol.md's table); others close with 1008.
+#: Model ids the emulator knows (wire-protocol.md's model table); others close with 1008 (§5.4).
 DEFAULT_MODELS = frozenset(
     {
         "gemini-2.0-flash-live-001",
@@ -47,7 +47,7 @@ DEFAULT_MODELS = frozenset(
 INVALID_ARGUMENT = "Request contains an invalid argument."  # the generic 1007 text (§5.4)
 INVALID_HANDLE = "Invalid session resumption handle."  # unknown or expired (emulator's wording)
 INTERNAL_ERROR = "Internal error occurred."  # the generic 1011 text (wire-protocol.md §5.4)
-NOT_A_LIVE_PATH = "not a Live API path"  # the body of the HTTP 404 for other paths
+NOT_A_LIVE_PATH = "not a Live API path"  # the HTTP 404 body for other paths (emulator's wording)
 BAD_KEY = "API key not valid. Please pass a valid API key."  # wire-protocol.md §5.4
 BAD_TOKEN = "Request had invalid authentication credentials."  # Vertex bearer (emulator's pick)
 
@@ -83,7 +83,9 @@ Route = tuple[Literal["google_ai", "vertex"], str, bool]
 def route(path: str) -> Route | None:
     """(backend, api_version, constrained) for a request path, or None if it is not served.
 
-    ``/`` (and the empty path) is treated as Google AI ``v1beta``.
+    The Google AI paths (``v1beta``/``v1alpha``, ``BidiGenerateContent`` and the ephemeral-token
+    ``BidiGenerateContentConstrained``) and the Vertex path, as wire-protocol.md §1.1-§1.3 list
+    them.  ``/`` (and the empty path) is treated as Google AI ``v1beta`` (an emulator shortcut).
     """
     bare = urllib.parse.urlsplit(path).path
     if bare in ("", "/"):
@@ -102,7 +104,13 @@ def credential_problem(
     ephemeral_tokens: Set[str],
     bearer_tokens: Set[str],
 ) -> str | None:
-    """The close reason for credentials that are not accepted, or None (checked when configured)."""
+    """The close reason for credentials that are not accepted, or None (checked when configured).
+
+    Where each backend takes its credential: Vertex a bearer token (wire-protocol.md §1.3), the
+    Constrained method an ephemeral token in ``?access_token=`` or ``Authorization: Token``
+    (§1.2), Google AI a key in ``x-goog-api-key`` or ``?key=`` (§1.1).  A bad one still completes
+    the upgrade and closes with 1007 and the key text of §5.4 (§1.5 step 1).
+    """
     query = record.query
     auth = record.headers.get("authorization", "")
     if record.backend == "vertex":
