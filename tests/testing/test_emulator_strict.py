@@ -20,6 +20,7 @@ from livehandle._transport import Endpoint
 from livehandle._wire import messages as m
 from livehandle._wire.codec import encode_client, to_camel
 from livehandle.testing import LiveEmulator, audio
+from livehandle.testing._conversation import Conversation, prompt_tokens, text_tokens
 from livehandle.testing._engine import MAX_REASON_BYTES, clip_reason
 from livehandle.testing._strict import SCHEMA_FIELDS, _fields_of, unknown_names
 from tests.testing.helpers import MODEL, SETUP_AUDIO, connect, mic, until, user_text
@@ -346,3 +347,16 @@ async def test_strict_activity_audio_off_takes_early_audio_in_without_a_turn(
     conversation = emu.connections[0].conversation
     assert conversation is not None
     assert ("user", "[speech 0.5 s]") in conversation.history  # the early audio is no turn
+
+
+def test_the_counts_behind_the_usage_survive_a_resume() -> None:
+    conversation = Conversation(1, history=[("user", "hi there"), ("user", "[speech 1.0 s]")])
+    conversation.audio_bytes, conversation.video_frames = 32000, 2
+    conversation.heard_tokens = text_tokens("[speech 1.0 s]")
+    before = prompt_tokens(conversation)
+    assert before == {"TEXT": 8 + text_tokens("hi there"), "AUDIO": 25, "VIDEO": 516}
+    checkpoint = conversation.snapshot("h", 0, 0.0, 0)
+    conversation.history.append(("user", "later"))
+    conversation.audio_bytes = conversation.video_frames = conversation.heard_tokens = 0
+    conversation.restore(checkpoint)
+    assert prompt_tokens(conversation) == before
