@@ -10,6 +10,8 @@ import re
 import urllib.parse
 from typing import TYPE_CHECKING, Literal
 
+from livehandle.testing._strict import unknown_names_reason
+
 if TYPE_CHECKING:
     from collections.abc import Set
 
@@ -25,9 +27,10 @@ __all__ = [
     "credential_problem",
     "route",
     "setup_problem",
+    "unsupported_modality",
 ]
 
-#: Model ids the emulator knows (wire-protocol.md's table); others close with 1008.
+#: Model ids the emulator knows (wire-protocol.md's model table); others close with 1008 (§5.4).
 DEFAULT_MODELS = frozenset(
     {
         "gemini-2.0-flash-live-001",
@@ -41,12 +44,29 @@ DEFAULT_MODELS = frozenset(
     }
 )
 
-INVALID_ARGUMENT = "Request contains an invalid argument."
+INVALID_ARGUMENT = "Request contains an invalid argument."  # the generic 1007 text (§5.4)
 INVALID_HANDLE = "Invalid session resumption handle."  # unknown or expired (emulator's wording)
 INTERNAL_ERROR = "Internal error occurred."  # the generic 1011 text (wire-protocol.md §5.4)
-NOT_A_LIVE_PATH = "not a Live API path"  # the body of the HTTP 404 for other paths
-BAD_KEY = "API key not valid. Please pass a valid API key."
-BAD_TOKEN = "Request had invalid authentication credentials."
+NOT_A_LIVE_PATH = "not a Live API path"  # the HTTP 404 body for other paths (emulator's wording)
+BAD_KEY = "API key not valid. Please pass a valid API key."  # wire-protocol.md §5.4
+BAD_TOKEN = "Request had invalid authentication credentials."  # Vertex bearer (emulator's pick)
+
+#: The response modalities a Live session can answer with (wire-protocol.md §2.1: "``["AUDIO"]``
+#: or ``["TEXT"]``"; IMAGE output does not exist in Live, and VIDEO is Vertex avatar output, which
+#: the emulator does not play).
+LIVE_MODALITIES = frozenset({"TEXT", "AUDIO"})
+
+
+def unsupported_modality(modality: str) -> str:
+    """The close reason for a response modality a Live session cannot answer with.
+
+    The emulator's wording (no production text for this case has been reported).
+    """
+    return (
+        f"Unsupported response modality {modality}: a Live session responds with TEXT or AUDIO "
+        "only."
+    )
+
 
 _GOOGLE_PATH = re.compile(
     r"/ws/google\.ai\.generativelanguage\.(v1[a-z0-9]*)\.GenerativeService"
@@ -63,7 +83,9 @@ Route = tuple[Literal["google_ai", "vertex"], str, bool]
 def route(path: str) -> Route | None:
     """(backend, api_version, constrained) for a request path, or None if it is not served.
 
-    ``/`` (and the empty path) is treated as Google AI ``v1beta``.
+    The Google AI paths (``v1beta``/``v1alpha``, ``BidiGenerateContent`` and the ephemeral-token
+    ``BidiGenerateContentConstrained``) and the Vertex path, as wire-protocol.md §1.1-§1.3 list
+    them.  ``/`` (and the empty path) is treated as Google AI ``v1beta`` (an emulator shortcut).
     """
     bare = urllib.parse.urlsplit(path).path
     if bare in ("", "/"):
@@ -82,7 +104,13 @@ def credential_problem(
     ephemeral_tokens: Set[str],
     bearer_tokens: Set[str],
 ) -> str | None:
-    """The close reason for credentials that are not accepted, or None (checked when configured)."""
+    """The close reason for credentials that are not accepted, or None (checked when configured).
+
+    Where each backend takes its credential: Vertex a bearer token (wire-protocol.md §1.3), the
+    Constrained method an ephemeral token in ``?access_token=`` or ``Authorization: Token``
+    (§1.2), Google AI a key in ``x-goog-api-key`` or ``?key=`` (§1.1).  A bad one still completes
+    the upgrade and closes with 1007 and the key text of §5.4 (§1.5 step 1).
+    """
     query = record.query
     auth = record.headers.get("authorization", "")
     if record.backend == "vertex":
@@ -102,10 +130,20 @@ def credential_problem(
 
 
 def setup_problem(
-    record: EmulatorConnection, setup: m.Setup, models: Set[str] | None
+    record: EmulatorConnection, setup: m.Setup, models: Set[str] | None, raw: object = None
 ) -> tuple[int, str] | None:
-    """Why this setup is refused, as ``(code, reason)``, or None; ``models=None`` accepts any."""
+    """Why this setup is refused, as ``(code, reason)``, or None; ``models=None`` accepts any.
+
+    ``raw`` is the setup's JSON object as the client sent it (the decoded ``setup`` drops the
+    names it does not know); when given, unknown names anywhere in it are refused first, as the
+    server's JSON parser refuses them before anything else is looked at.
+    """
+    if raw is not None and (unknown := unknown_names_reason(raw)) is not None:
+        # An unknown name anywhere fails the parse: 1007 with the parser's message (the
+        # module docstring of _strict cites the reports; wire-protocol.md §5.4 "bad field").
+        return 1007, unknown
     if record.backend == "vertex":
+        # Vertex wants the full publisher resource name (wire-protocol.md §1.3, §5.4 1008).
         match = _VERTEX_MODEL.fullmatch(setup.model)
         model_id = match.group(1) if match else None
         if model_id is None or (models is not None and model_id not in models):
@@ -115,6 +153,7 @@ def setup_problem(
                 "have access to it.",
             )
     else:
+        # Google AI wants ``models/{id}``; others are not found (wire-protocol.md §2.1, §5.4).
         model_id = setup.model.removeprefix("models/")
         if not setup.model.startswith("models/") or (models is not None and model_id not in models):
             return 1008, (
@@ -125,7 +164,12 @@ def setup_problem(
     config = setup.generation_config
     modalities = (config.response_modalities if config else None) or ()
     if len(modalities) > 1:
+        # "exactly one; both -> config error" (wire-protocol.md §2.1 generationConfig).
         return 1007, INVALID_ARGUMENT
+    for modality in modalities:
+        if modality not in LIVE_MODALITIES:
+            # Live answers with AUDIO or TEXT only (wire-protocol.md §2.1; issue 13 part 4).
+            return 1007, unsupported_modality(modality)
     resumption = setup.session_resumption
     if resumption is not None and resumption.transparent and record.backend != "vertex":
         # Transparent resumption is Vertex only (wire-protocol.md §2.1, §8; the SDKs refuse it

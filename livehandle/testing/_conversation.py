@@ -19,7 +19,23 @@ import attrs
 from livehandle._wire import messages as m
 from livehandle.testing._scenario import Step, UserTurn
 
-__all__ = ["Checkpoint", "Conversation", "PendingReply", "Stop", "stopping", "text_of"]
+__all__ = [
+    "Checkpoint",
+    "Conversation",
+    "PendingReply",
+    "Stop",
+    "prompt_tokens",
+    "stopping",
+    "text_of",
+    "text_tokens",
+]
+
+#: Input token rates (wire-protocol.md §3.7: audio about 25 tokens/s, video about 258 tokens/s,
+#: one frame a second at most, §5.1).  Text is estimated at 4 characters a token.
+AUDIO_TOKENS_PER_SECOND = 25
+VIDEO_TOKENS_PER_FRAME = 258
+MIC_BYTES_PER_SECOND = 32000  # 16 kHz, 16-bit mono (wire-protocol.md §5.1)
+BASE_PROMPT_TOKENS = 8
 
 
 @attrs.frozen
@@ -53,8 +69,8 @@ class Checkpoint:
             none of that connection's messages).  This is what Vertex transparent mode reports
             as ``lastConsumedClientMessageIndex``; it equals a position in that connection's
             :attr:`~livehandle.testing.EmulatorConnection.received`.
-        instruction, history, instructions, turns, audio_bytes, answered: the
-            :class:`Conversation` attributes of the same names, as they were.
+        instruction, history, instructions, turns, audio_bytes, video_frames, heard_tokens,
+            answered: the :class:`Conversation` attributes of the same names, as they were.
         rule_uses: how often each scenario rule had been used, as ``(rule index, uses)`` pairs.
         tool_calls: the calls the model had issued and still waited for; a connection resuming
             from this checkpoint issues them again, with the same ids.
@@ -74,6 +90,8 @@ class Checkpoint:
     answered: tuple[UserTurn, ...]
     tool_calls: tuple[m.FunctionCall, ...] = ()
     reply: PendingReply | None = attrs.field(default=None, repr=False)
+    video_frames: int = 0
+    heard_tokens: int = 0
 
 
 def _closed() -> bool:
@@ -98,6 +116,9 @@ class Conversation:
         audio_bytes: bytes of client audio (``realtimeInput`` audio) the model consumed.  A
             resume restarts from the checkpoint's count, so after a lossless resume it counts
             every byte exactly once.
+        video_frames: ``realtimeInput`` video frames the model consumed (counted the same way).
+        heard_tokens: the text-token estimate of the speech transcripts in :attr:`history`
+            (the usage counts speech as AUDIO tokens, so these are not TEXT tokens).
         answered: the user turns answered to the end (``turnComplete`` not after
             ``interrupted``), in order; e.g. ``[t.text for t in answered if t.kind == "text"]``.
         handles: resumption handles minted so far (never rewound).
@@ -112,6 +133,8 @@ class Conversation:
     rule_uses: dict[int, int] = attrs.field(factory=dict)
     turns: int = 0
     audio_bytes: int = 0
+    video_frames: int = 0
+    heard_tokens: int = 0
     answered: list[UserTurn] = attrs.field(factory=list)
     handles: int = 0
     connection: int | None = None
@@ -149,6 +172,8 @@ class Conversation:
             rule_uses=tuple(sorted(self.rule_uses.items())),
             turns=self.turns,
             audio_bytes=self.audio_bytes,
+            video_frames=self.video_frames,
+            heard_tokens=self.heard_tokens,
             answered=tuple(self.answered),
             **tools,
         )
@@ -161,6 +186,8 @@ class Conversation:
         self.rule_uses = dict(checkpoint.rule_uses)
         self.turns = checkpoint.turns
         self.audio_bytes = checkpoint.audio_bytes
+        self.video_frames = checkpoint.video_frames
+        self.heard_tokens = checkpoint.heard_tokens
         self.answered = list(checkpoint.answered)
         self.pending = checkpoint.reply
         self.resumed_calls = checkpoint.tool_calls
@@ -179,3 +206,26 @@ def text_of(content: m.Content | None) -> str:
     if content is None:
         return ""
     return "".join(part.text for part in content.parts if part.text)
+
+
+def text_tokens(text: str) -> int:
+    """The emulator's token estimate for one piece of text."""
+    return len(text) // 4 + 1
+
+
+def prompt_tokens(conversation: Conversation) -> dict[str, int]:
+    """The prompt's tokens per modality, as ``usageMetadata.promptTokensDetails`` reports them.
+
+    TEXT for the instruction and the typed turns, tool results and model replies in the
+    history; AUDIO for the speech the model heard (all realtime audio it consumed); VIDEO for
+    realtime video frames.  Modalities with no tokens are left out.
+    """
+    text = BASE_PROMPT_TOKENS + len(conversation.instruction) // 4
+    text += sum(text_tokens(entry) for _, entry in conversation.history)
+    text -= conversation.heard_tokens
+    counts = {
+        "TEXT": text,
+        "AUDIO": conversation.audio_bytes * AUDIO_TOKENS_PER_SECOND // MIC_BYTES_PER_SECOND,
+        "VIDEO": conversation.video_frames * VIDEO_TOKENS_PER_FRAME,
+    }
+    return {modality: count for modality, count in counts.items() if count > 0}

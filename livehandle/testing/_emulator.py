@@ -84,7 +84,10 @@ class LiveEmulator:
     ``BidiGenerateContentConstrained``), the Vertex path, and ``/`` (Google AI ``v1beta``); other
     paths are refused with HTTP 404 (:class:`~livehandle.ConnectFailed`).  Credentials are checked
     only when configured; a wrong one is accepted at the HTTP level and then closed with 1007 and
-    the real reason text, as Gemini does.  Server frames are binary JSON by default.  Connections
+    the real reason text, as Gemini does.  The setup is checked as strictly as Gemini checks it:
+    an unknown name anywhere in it, a schema keyword outside the API's subset in function
+    ``parameters``, or a response modality other than TEXT or AUDIO closes with 1007 (see
+    :ref:`testing-strictness`).  Server frames are binary JSON by default.  Connections
     are independent; conversations (history, instruction, rule use) survive session resumption.
     Every decoded client message is recorded with its Trio timestamp.
 
@@ -101,6 +104,11 @@ class LiveEmulator:
         binary_frames: send server JSON in binary frames (as Gemini does) or text frames.
         realtime: pace model audio at one chunk per chunk duration of Trio time.
         chunk_ms: duration of each model audio chunk.
+        strict_activity_audio: with automatic activity detection off, close with 1007
+            ("Request contains an invalid argument.") when audio arrives before the first
+            ``activityStart``.  The only source for this rule is one third-party report
+            (BasedHardware/omi#7611), so it can be turned off: audio before ``activityStart`` is
+            then taken in (counted) and belongs to no turn.
     """
 
     def __init__(
@@ -117,6 +125,7 @@ class LiveEmulator:
         binary_frames: bool = True,
         realtime: bool = False,
         chunk_ms: int = 40,
+        strict_activity_audio: bool = True,
     ) -> None:
         if chunk_ms <= 0:
             raise ValueError(f"chunk_ms must be positive, got {chunk_ms}")
@@ -131,6 +140,7 @@ class LiveEmulator:
         self.binary_frames = binary_frames
         self.realtime = realtime
         self.chunk_ms = chunk_ms
+        self.strict_activity_audio = strict_activity_audio
         self.connections: list[EmulatorConnection] = []
         self._transcripts: deque[str] = deque()
         self.conversations: list[Conversation] = []
@@ -405,9 +415,11 @@ class LiveEmulator:
             record.close_code, record.close_reason = link.ended()
             record.mark_closed()
 
-    def check_setup(self, record: EmulatorConnection, setup: m.Setup) -> tuple[int, str] | None:
+    def check_setup(
+        self, record: EmulatorConnection, setup: m.Setup, raw: object
+    ) -> tuple[int, str] | None:
         """Why this setup is refused, as ``(code, reason)``, or None (used by the engine)."""
-        return setup_problem(record, setup, self.models)
+        return setup_problem(record, setup, self.models, raw)
 
 
 def _request_path(url: str) -> str:

@@ -13,6 +13,7 @@ reaches the emulator only through the ``EmulatorHost`` interface.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,7 +24,7 @@ from livehandle._wire import messages as m
 from livehandle._wire.codec import decode_client, encode_server
 from livehandle.testing import audio
 from livehandle.testing._checks import INVALID_ARGUMENT
-from livehandle.testing._conversation import Conversation, Stop, stopping, text_of
+from livehandle.testing._conversation import Conversation, Stop, stopping, text_of, text_tokens
 from livehandle.testing._responder import Responder
 from livehandle.testing._scenario import Fault, UserTurn
 from livehandle.testing._vad import ServerVad
@@ -38,11 +39,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("livehandle.testing")
 
+# activityStart/End with server VAD on (wire-protocol.md §2.3 and §5.4, quoting gemini-rs).
 EXPLICIT_ACTIVITY = (
     "Explicit activity control is not supported when automatic activity detection is enabled"
 )
+#: Close reasons are cut to this many UTF-8 bytes, as on the real server (wire-protocol.md §5.4:
+#: "truncated to 123 bytes by the WebSocket spec"), on the socket and in memory alike.
+MAX_REASON_BYTES = 123
 CLOSE_GRACE = 1.0  # seconds to wait for the client's close reply
 SEND_TIMEOUT = 5.0  # seconds one frame may wait for a client that does not read
+
+
+def clip_reason(reason: str) -> str:
+    """``reason`` cut to :data:`MAX_REASON_BYTES` bytes of UTF-8, never inside a character."""
+    return reason.encode()[:MAX_REASON_BYTES].decode("utf-8", "ignore")
 
 
 def _level(value: str | None, low_default: bool) -> Literal["HIGH", "LOW"]:
@@ -70,6 +80,7 @@ class Engine:
         self.consumed = 0  # index of the last client message consumed (setup is 0)
         self.silent = False  # gone quiet after goAway (Scenario.silent_after_go_away)
         self.ended = False  # the engine closed or dropped the connection
+        self.last_frame: bytes | str = b""  # the raw frame of the message last received
         self.responder = Responder(self)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -138,12 +149,17 @@ class Engine:
         if first is None:
             return False
         if not isinstance(first, m.Setup):
+            # "Send {"setup": …} as the first and only setup message" (wire-protocol.md §1.5).
             await self.close(1007, INVALID_ARGUMENT)
             return False
         self.setup = first
         self.record.setup = first
-        problem = self.host.check_setup(self.record, first)
+        # The codec has parsed this frame already: one object with one key, the setup's.
+        (raw,) = json.loads(self.last_frame).values()
+        problem = self.host.check_setup(self.record, first, raw)
         if problem is not None:
+            if len(problem[1].encode()) > MAX_REASON_BYTES:
+                self.record.errors.append(f"setup refused: {problem[1]}")  # the whole reason
             await self.close(*problem)
             return False
         resumption = first.session_resumption
@@ -182,9 +198,11 @@ class Engine:
     def _configure_activity(self, config: m.RealtimeInputConfig | None) -> None:
         detection = config.automatic_activity_detection if config else None
         if detection is not None and detection.disabled:
+            # disabled: true hands turn-taking to activityStart/End (wire-protocol.md §2.1).
             self.manual_activity = True
             return
-        # Sensitivity defaults differ by backend: HIGH on Google AI, LOW on Vertex.
+        # Sensitivity defaults differ by backend: HIGH on Google AI, LOW on Vertex; silence
+        # duration about 800 ms by default (wire-protocol.md §2.1 realtimeInputConfig).
         low_default = self.record.backend == "vertex"
         start = detection.start_of_speech_sensitivity if detection else None
         end = detection.end_of_speech_sensitivity if detection else None
@@ -256,7 +274,7 @@ class Engine:
         self.ended = True
         with trio.CancelScope(shield=True):
             with trio.move_on_after(CLOSE_GRACE) as waited:
-                await self.link.close(code, reason)
+                await self.link.close(code, clip_reason(reason))
             if waited.cancelled_caught:
                 self.record.errors.append("the client did not answer the close frame in time")
                 await self.link.drop()
@@ -273,9 +291,12 @@ class Engine:
         data = await self.link.receive()
         if data is None:
             return None
+        self.last_frame = data
         try:
             message = decode_client(data)
         except ProtocolError as exc:
+            # Malformed JSON, several top-level keys, a wrong JSON type: the generic 1007
+            # (wire-protocol.md §1.4 "exactly one top-level key", §5.4).
             log.info("emulator: closing on an invalid client message: %s", exc)
             self.record.errors.append(str(exc))
             await self.close(1007, INVALID_ARGUMENT)
@@ -308,7 +329,8 @@ class Engine:
             self.consumed = len(self.record.received) - 1
         match message:
             case m.Setup():
-                await self.close(1007, INVALID_ARGUMENT)  # setup is the first message only
+                # setup is the first and only one (wire-protocol.md §1.5, §2.1).
+                await self.close(1007, INVALID_ARGUMENT)
             case m.ClientContent():
                 await self._client_content(message)
             case m.RealtimeInput():
@@ -332,22 +354,26 @@ class Engine:
         if not message.turn_complete:
             return
         if self.seeding_history:
-            self.seeding_history = False  # initial history: taken in, no reply
+            # initialHistoryInClientContent: taken in up to turnComplete, no reply
+            # (wire-protocol.md §2.2, the SDK's HistoryConfig docstring).
+            self.seeding_history = False
             return
         self.responder.user_turn(UserTurn("text", user_text), interrupt=True)
 
     async def _realtime_input(self, message: m.RealtimeInput) -> None:
         if message.text is not None:
+            # Realtime text counts as user activity and gets a reply (wire-protocol.md §2.3).
             self.current_conversation().history.append(("user", message.text))
             self.responder.user_turn(UserTurn("text", message.text), interrupt=True)
         elif message.audio is not None:
             await self._audio(message.audio.data)
         elif message.media_chunks:
+            # Deprecated; only the first element is used (wire-protocol.md §2.3).
             first = message.media_chunks[0]
             if first.mime_type.startswith("audio/"):
                 await self._audio(first.data)
         elif message.activity_start is not None or message.activity_end is not None:
-            if not self.manual_activity:
+            if not self.manual_activity:  # with server VAD on: wire-protocol.md §2.3, §5.4
                 await self.close(1007, EXPLICIT_ACTIVITY)
                 return
             if message.activity_start is not None:
@@ -359,14 +385,19 @@ class Engine:
                 self.activity_started_at = None
                 await self._speech_turn(self.activity_audio_ms)
         elif message.audio_stream_end and self.vad is not None:
+            # Flushes the cached audio (wire-protocol.md §2.3); trailing speech ends there.
             await self._vad_edges(self.vad.flush())
-        # video frames are recorded and otherwise ignored
+        elif message.video is not None:
+            # Frames do not count as activity (wire-protocol.md §2.3); they are context, and
+            # their tokens show in the usage (§3.7: video about 258 tokens per second).
+            self.current_conversation().video_frames += 1
 
     async def _audio(self, pcm: bytes) -> None:
         if self.manual_activity:
-            if not self.activity_seen:
+            if not self.activity_seen and self.host.strict_activity_audio:
                 # With automatic activity detection off, audio before the first activityStart
-                # is refused (reported by client developers: BasedHardware/omi#7611).
+                # is refused.  One third-party report only (BasedHardware/omi#7611), hence the
+                # LiveEmulator(strict_activity_audio=False) switch.
                 await self.close(1007, INVALID_ARGUMENT)
                 return
             self._count_audio(pcm)
@@ -392,7 +423,9 @@ class Engine:
 
     async def _speech_turn(self, duration_ms: float) -> None:
         transcript = self.host.take_transcript() or f"[speech {duration_ms / 1000:.1f} s]"
-        self.current_conversation().history.append(("user", transcript))
+        conversation = self.current_conversation()
+        conversation.history.append(("user", transcript))
+        conversation.heard_tokens += text_tokens(transcript)  # heard as audio, not text
         self.responder.owed += 1  # owed from now, though queued after the transcription
         try:
             if self.setup is not None and self.setup.input_audio_transcription is not None:

@@ -65,6 +65,13 @@ class EmulatorHost(Protocol):
         """Function name -> behaviour (``BLOCKING``/``NON_BLOCKING``) from a setup's tools."""
         ...
 
-    def check_setup(self, record: EmulatorConnection, setup: m.Setup) -> tuple[int, str] | None:
-        """Why this setup is refused, as ``(code, reason)``, or None."""
+    @property
+    def strict_activity_audio(self) -> bool:
+        """Audio before the first activityStart (server VAD off) closes the connection."""
+        ...
+
+    def check_setup(
+        self, record: EmulatorConnection, setup: m.Setup, raw: object
+    ) -> tuple[int, str] | None:
+        """Why this setup is refused, as ``(code, reason)``, or None (``raw``: its JSON object)."""
         ...

@@ -19,7 +19,7 @@ import trio
 
 from livehandle._wire import messages as m
 from livehandle.testing import audio
-from livehandle.testing._conversation import PendingReply, Stop
+from livehandle.testing._conversation import PendingReply, Stop, prompt_tokens
 from livehandle.testing._scenario import (
     Audio,
     CallTools,
@@ -38,8 +38,8 @@ __all__ = ["Responder"]
 
 log = logging.getLogger("livehandle.testing")
 
-DEADLINE = "Deadline expired before operation could complete."
-MODEL_RATE = 24000
+DEADLINE = "Deadline expired before operation could complete."  # wire-protocol.md §1.5, §5.4
+MODEL_RATE = 24000  # model audio is 24 kHz PCM (wire-protocol.md §5.1)
 MS_PER_CHAR = 55  # how long the synthesized voice takes to "say" one character
 TURN_QUEUE = 32  # user turns waiting for the responder; more are dropped and logged
 
@@ -98,6 +98,8 @@ class Responder:
 
     def barge_in(self) -> None:
         """Cut the current reply short (unless activity handling is NO_INTERRUPTION)."""
+        # START_OF_ACTIVITY_INTERRUPTS is the default; NO_INTERRUPTION lets the model finish
+        # (wire-protocol.md §2.1 realtimeInputConfig).
         if self.replying and self.line.interrupts and self.reply_scope is not None:
             self.reply_scope.cancel()
 
@@ -108,12 +110,14 @@ class Responder:
 
     async def tool_response(self, message: m.ToolResponse) -> None:
         """Take the client's answers: wake a waiting reply, or schedule a background result."""
+        # Responses are matched to calls by id (wire-protocol.md §2.4); BLOCKING calls hold the
+        # reply until all are answered, NON_BLOCKING ones are scheduled (§7).
         for response in message.function_responses:
             call_id = response.id or ""
             if call_id in self.blocking:
                 self.answers[call_id] = response
             elif call_id in self.background:
-                if response.will_continue:  # an interim answer ("running"): more will follow
+                if response.will_continue:  # interim answer, more will follow (§2.4, §7)
                     name = self.background[call_id].name
                     self.line.current_conversation().history.append(
                         ("tool", f"{name}: {_output_of(response)} (more to come)")
@@ -129,6 +133,8 @@ class Responder:
     async def _background_result(self, name: str, response: m.FunctionResponse) -> None:
         result = _output_of(response)
         self.line.current_conversation().history.append(("tool", f"{name}: {result}"))
+        # WHEN_IDLE by default; SILENT only adds to the context; INTERRUPT cuts the reply in
+        # progress (wire-protocol.md §7 NON_BLOCKING; §2.4 on the SDK default).
         scheduling = response.scheduling or m.Scheduling.WHEN_IDLE
         if scheduling == m.Scheduling.SILENT:
             return
@@ -252,7 +258,7 @@ class Responder:
             self.replying = True
             if resumed:
                 await self._collect_answers()
-            elif self.line.resumption:
+            elif self.line.resumption:  # not resumable while generating (wire-protocol.md §3.6)
                 await self.line.send(m.SessionResumptionUpdate(resumable=False))
             steps = reply.rest
             for index, step in enumerate(steps):
@@ -263,6 +269,7 @@ class Responder:
         if scope.cancelled_caught:
             await self._interrupted()
         else:
+            # generationComplete, then turnComplete with the usage (wire-protocol.md §3.2, §3.9).
             await self.line.send(m.ServerContent(generation_complete=True))
             usage = self._usage(reply.said)
             await self.line.send(m.ServerContent(turn_complete=True, usage_metadata=usage))
@@ -280,6 +287,8 @@ class Responder:
             self._start_go_away(self.line.host.scenario.go_away_time_left)
 
     async def _interrupted(self) -> None:
+        # interrupted, a cancellation of the calls still pending, turnComplete and no
+        # generationComplete (wire-protocol.md §3.2, §3.4, §3.9 "barge-in").
         await self.line.send(m.ServerContent(interrupted=True))
         pending = [call_id for call_id in self.blocking if call_id not in self.answers]
         pending += list(self.background)
@@ -291,9 +300,10 @@ class Responder:
         await self.line.send(m.ServerContent(turn_complete=True))
 
     def _usage(self, said: list[str]) -> m.UsageMetadata:
-        conversation = self.line.current_conversation()
-        prompt = 8 + len(conversation.instruction) // 4
-        prompt += sum(len(text) // 4 + 1 for _, text in conversation.history)
+        # Per-modality counts as the real server reports them (wire-protocol.md §3.7, §6's
+        # example: TEXT and AUDIO prompt tokens side by side), sent with turnComplete.
+        details = prompt_tokens(self.line.current_conversation())
+        prompt = sum(details.values())
         spoken = sum(len(text) for text in said)
         response = (spoken * MS_PER_CHAR * 25 // 1000) if self.line.audio_out else spoken // 4 + 1
         modality = "AUDIO" if self.line.audio_out else "TEXT"
@@ -301,7 +311,9 @@ class Responder:
             prompt_token_count=prompt,
             response_token_count=response,
             total_token_count=prompt + response,
-            prompt_tokens_details=(m.ModalityTokenCount("TEXT", prompt),),
+            prompt_tokens_details=tuple(
+                m.ModalityTokenCount(name, count) for name, count in details.items()
+            ),
             response_tokens_details=(m.ModalityTokenCount(modality, response),),
         )
 
@@ -348,6 +360,8 @@ class Responder:
             await self._pace(0.05)
 
     async def _speak(self, ms: int, transcript: str | None) -> None:
+        # Audio as inlineData parts of modelTurn, outputTranscription fragments alongside, only
+        # when outputAudioTranscription was asked for (wire-protocol.md §2.1, §3.2).
         pcm = audio.synth_voice(ms, sample_rate=MODEL_RATE, seed=transcript or ms)
         chunks = audio.chunked(pcm, self.line.host.chunk_ms, sample_rate=MODEL_RATE)
         words = transcript.split(" ") if transcript else []
@@ -379,6 +393,7 @@ class Responder:
         for spec in specs:
             call_id = spec.id or f"fc-{self.line.record.index}-{next(self.ids)}"
             calls.append(m.FunctionCall(name=spec.name, id=call_id, args=dict(spec.args)))
+        # BLOCKING unless declared NON_BLOCKING (wire-protocol.md §2.1 FunctionDeclaration, §7).
         self.blocking = {c.id or "": c for c in calls if declarations.get(c.name) != "NON_BLOCKING"}
         self.background.update(
             {c.id or "": c for c in calls if declarations.get(c.name) == "NON_BLOCKING"}

@@ -17,6 +17,12 @@ How it decides, one frame (``frame_ms``, 20 ms by default) at a time:
   frame reaches ``silence_duration_ms``, an ``"end"`` edge is emitted, dated at the end of that
   last voiced frame.
 
+Sources: the settings and their defaults are the Live API's (wire-protocol.md §2.1
+``realtimeInputConfig``: start/end sensitivity HIGH on Google AI and LOW on Vertex,
+``prefixPaddingMs``, ``silenceDurationMs`` "approximately 800ms" by default); a turn ends only
+after trailing silence in the stream, or at ``audioStreamEnd`` (§2.3, §5.6).  The detector itself
+and its thresholds are the emulator's own: the real detector is not documented.
+
 Resulting thresholds (start / continue, dBFS): HIGH/HIGH -45/-48, HIGH/LOW -45/-53,
 LOW/HIGH -35/-38, LOW/LOW -35/-43.  :func:`livehandle.testing.audio.synth_voice` at its default
 -16 dBFS never drops below about -26 dBFS in any frame, so it is one continuous stretch of speech
