@@ -124,15 +124,29 @@ def redact_query(target: str) -> str:
     return f"{head}?{'&'.join(pieces)}"
 
 
+#: A text that ends in this many or more leading characters of a credential had it cut off
+#: (a close reason holds at most 123 bytes): that start is scrubbed too.
+_MIN_CUT_SECRET = 4
+
+
+def _text_forms(resolved: ResolvedEndpoint) -> tuple[str, ...]:
+    """Every credential as it may appear in a text, plain and URL-encoded, longest first."""
+    forms = {form for s in resolved.secrets if s for form in (s, urllib.parse.quote(s, safe=""))}
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
 def _frame_patterns(resolved: ResolvedEndpoint) -> tuple[tuple[str, bytes], ...]:
     """The strings to scrub from received frames, as text and as UTF-8, longest first."""
-    forms: set[str] = set()
-    for secret in resolved.secrets:
-        if len(secret) >= _MIN_FRAME_SECRET:
-            forms.add(secret)
-            forms.add(urllib.parse.quote(secret, safe=""))
-    ordered = sorted(forms, key=len, reverse=True)
-    return tuple((form, form.encode()) for form in ordered)
+    forms = [form for form in _text_forms(resolved) if len(form) >= _MIN_FRAME_SECRET]
+    return tuple((form, form.encode()) for form in forms)
+
+
+def _cut_tail(text: str, form: str) -> int:
+    """How many characters at the end of ``text`` are the start of ``form`` (0 if too few)."""
+    for n in range(min(len(text), len(form) - 1), _MIN_CUT_SECRET - 1, -1):
+        if text.endswith(form[:n]):
+            return n
+    return 0
 
 
 @attrs.frozen(repr=False)
@@ -151,6 +165,9 @@ class ResolvedEndpoint:
     redacted_url: str
     secrets: tuple[str, ...]
     ssl_context: ssl.SSLContext | None = None
+    _forms: tuple[str, ...] = attrs.field(
+        init=False, eq=False, default=attrs.Factory(_text_forms, takes_self=True)
+    )
     _patterns: tuple[tuple[str, bytes], ...] = attrs.field(
         init=False, eq=False, default=attrs.Factory(_frame_patterns, takes_self=True)
     )
@@ -162,12 +179,15 @@ class ResolvedEndpoint:
         """Return ``text`` with every credential (plain or URL-encoded) replaced by ``***``.
 
         For any text a server sent (a close reason, an HTTP body) or that quotes the request,
-        before it goes into an error, an event or a log.
+        before it goes into an error, an event or a log.  A text that was cut short in the
+        middle of a credential (a close reason holds at most 123 bytes) ends in ``***`` too.
         """
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, _REDACTED)
-                text = text.replace(urllib.parse.quote(secret, safe=""), _REDACTED)
+        for form in self._forms:
+            text = text.replace(form, _REDACTED)
+        for form in self._forms:
+            cut = _cut_tail(text, form)
+            if cut:
+                text = text[:-cut] + _REDACTED
         return text
 
     def scrub_frame(self, data: str | bytes) -> str | bytes:

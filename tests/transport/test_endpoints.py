@@ -347,3 +347,16 @@ def test_scrub_frame_leaves_short_credentials_alone() -> None:
 
     assert resolved.scrub_frame(frame) == frame
     assert resolved.scrub("bad k") == "bad ***"
+
+
+@pytest.mark.parametrize("kept", [4, 10, 20])
+def test_scrub_hides_a_credential_cut_off_at_the_end(kept: int) -> None:
+    resolved = Endpoint.google_ai("CANARY-cut-key-0123456789").resolve()
+
+    assert resolved.scrub("bad key CANARY-cut-key-0123456789"[: 8 + kept]) == "bad key ***"
+
+
+def test_scrub_keeps_a_short_ending_that_only_looks_like_a_credential() -> None:
+    resolved = Endpoint.google_ai("CANARY-cut-key-0123456789").resolve()
+
+    assert resolved.scrub("ends with CAN") == "ends with CAN"
