@@ -16,6 +16,7 @@ never appear in ``repr()``, in :attr:`Endpoint.redacted_url`, or in errors built
 
 from __future__ import annotations
 
+import base64
 import os
 import ssl
 import urllib.parse
@@ -24,41 +25,128 @@ from typing import Literal
 
 import attrs
 
-__all__ = ["GOOGLE_AI_BASE_URL", "Endpoint", "ResolvedEndpoint", "redact_query"]
+__all__ = ["GOOGLE_AI_BASE_URL", "Endpoint", "ResolvedEndpoint", "is_secret_name", "redact_query"]
 
 GOOGLE_AI_BASE_URL = "wss://generativelanguage.googleapis.com"
 
 Backend = Literal["google_ai", "vertex", "url"]
 
-#: Query parameters that carry credentials (see Endpoint.from_url and redact_query); the one list.
-_SECRET_QUERY_NAMES = frozenset({"key", "access_token", "token", "api_key"})
+#: Names (query parameters, HTTP headers) that carry credentials, normalised by
+#: :func:`_normalise_name`: matched exactly, or as the end of a longer name (``SUFFIXES``).
+_SECRET_NAMES = frozenset(
+    {
+        "key",
+        "apikey",
+        "auth",
+        "authorization",
+        "bearer",
+        "code",
+        "cookie",
+        "credential",
+        "credentials",
+        "jwt",
+        "pass",
+        "passwd",
+        "password",
+        "pwd",
+        "secret",
+        "sig",
+        "signature",
+        "token",
+    }
+)
+#: A name ending in one of these carries a credential too: ``access_token``, ``x-goog-api-key``,
+#: ``client_secret``, ``X-Amz-Signature``, ``Proxy-Authorization``, ``sessionToken``...
+_SECRET_SUFFIXES = (
+    "apikey",
+    "authorization",
+    "credential",
+    "credentials",
+    "password",
+    "secret",
+    "signature",
+    "token",
+)
 
 _REDACTED = "***"
 
+#: Secrets shorter than this are not scrubbed from received frames: an echo of a short string
+#: cannot be told apart from ordinary content (and replacing it would corrupt the JSON).  Real
+#: API keys and tokens are far longer; error texts are scrubbed of secrets of any length.
+_MIN_FRAME_SECRET = 8
 
-def _is_secret_name(name: str) -> bool:
-    """True for a (decoded) query parameter name that carries a credential."""
-    return name.lower() in _SECRET_QUERY_NAMES
+
+def _normalise_name(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch not in "-_. ")
+
+
+def is_secret_name(name: str) -> bool:
+    """True for a query parameter or header name that carries a credential (any case).
+
+    ``key``, ``apiKey``, ``api_key``, ``token``, ``access_token``, ``Authorization``,
+    ``x-goog-api-key``, ``password``, ``signature`` and the like: separators (``-``, ``_``,
+    ``.``) and case are ignored, and a name ending in a credential word counts too.
+    """
+    normal = _normalise_name(name)
+    return normal in _SECRET_NAMES or normal.endswith(_SECRET_SUFFIXES)
+
+
+def _redact_userinfo(head: str) -> str:
+    """``head`` (the part of a URL before its query) with any ``user:password@`` as ``***@``."""
+    scheme, sep, rest = head.partition("://")
+    if not sep:
+        return head
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return head
+    return f"{scheme}://{_REDACTED}@{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def redact_query(target: str) -> str:
-    """``target`` (a URL, or a request path with its query) with credential values as ``***``.
+    """``target`` (a URL, or a request path with its query) with credentials shown as ``***``.
 
-    The values of the query parameters that carry credentials (``key``, ``access_token``,
-    ``token``, ``api_key``, any case) are replaced; everything else is kept exactly as written,
-    so the result is safe to show in reprs, logs and errors.  A fragment is dropped too (a
-    pasted URL may carry a token there).
+    The values of the query parameters that carry credentials (see ``is_secret_name``:
+    ``key``, ``apiKey``, ``access_token``, ``token``, ``api_key``... any case) are replaced, and
+    so is a URL's ``user:password@`` part; everything else is kept exactly as written, so the
+    result is safe to show in reprs, logs and errors.  A fragment is dropped too (a pasted URL
+    may carry a token there).
     """
     head, sep, query = target.partition("?")
+    head = _redact_userinfo(head.partition("#")[0])
     if not sep:
-        return head.partition("#")[0]
+        return head
     query = query.partition("#")[0]
     pieces = []
     for piece in query.split("&"):
         name, equals, _ = piece.partition("=")
-        secret = equals and _is_secret_name(urllib.parse.unquote_plus(name))
+        secret = equals and is_secret_name(urllib.parse.unquote_plus(name))
         pieces.append(f"{name}={_REDACTED}" if secret else piece)
     return f"{head}?{'&'.join(pieces)}"
+
+
+#: A text that ends in this many or more leading characters of a credential had it cut off
+#: (a close reason holds at most 123 bytes): that start is scrubbed too.
+_MIN_CUT_SECRET = 4
+
+
+def _text_forms(resolved: ResolvedEndpoint) -> tuple[str, ...]:
+    """Every credential as it may appear in a text, plain and URL-encoded, longest first."""
+    forms = {form for s in resolved.secrets if s for form in (s, urllib.parse.quote(s, safe=""))}
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _frame_patterns(resolved: ResolvedEndpoint) -> tuple[tuple[str, bytes], ...]:
+    """The strings to scrub from received frames, as text and as UTF-8, longest first."""
+    forms = [form for form in _text_forms(resolved) if len(form) >= _MIN_FRAME_SECRET]
+    return tuple((form, form.encode()) for form in forms)
+
+
+def _cut_tail(text: str, form: str) -> int:
+    """How many characters at the end of ``text`` are the start of ``form`` (0 if too few)."""
+    for n in range(min(len(text), len(form) - 1), _MIN_CUT_SECRET - 1, -1):
+        if text.endswith(form[:n]):
+            return n
+    return 0
 
 
 @attrs.frozen(repr=False)
@@ -77,17 +165,47 @@ class ResolvedEndpoint:
     redacted_url: str
     secrets: tuple[str, ...]
     ssl_context: ssl.SSLContext | None = None
+    _forms: tuple[str, ...] = attrs.field(
+        init=False, eq=False, default=attrs.Factory(_text_forms, takes_self=True)
+    )
+    _patterns: tuple[tuple[str, bytes], ...] = attrs.field(
+        init=False, eq=False, default=attrs.Factory(_frame_patterns, takes_self=True)
+    )
 
     def __repr__(self) -> str:
         return f"ResolvedEndpoint(url={self.redacted_url!r})"
 
     def scrub(self, text: str) -> str:
-        """Return ``text`` with every credential (plain or URL-encoded) replaced by ``***``."""
-        for secret in self.secrets:
-            if secret:
-                text = text.replace(secret, _REDACTED)
-                text = text.replace(urllib.parse.quote(secret, safe=""), _REDACTED)
+        """Return ``text`` with every credential (plain or URL-encoded) replaced by ``***``.
+
+        For any text a server sent (a close reason, an HTTP body) or that quotes the request,
+        before it goes into an error, an event or a log.  A text that was cut short in the
+        middle of a credential (a close reason holds at most 123 bytes) ends in ``***`` too.
+        """
+        for form in self._forms:
+            text = text.replace(form, _REDACTED)
+        for form in self._forms:
+            cut = _cut_tail(text, form)
+            if cut:
+                text = text[:-cut] + _REDACTED
         return text
+
+    def scrub_frame(self, data: str | bytes) -> str | bytes:
+        """Return a received frame with every credential echoed in it replaced by ``***``.
+
+        Frames are handed on unchanged (the same object) when they hold no credential, which is
+        the cost of one substring search per credential.  Credentials shorter than 8 characters
+        are left alone here (see :meth:`scrub` for texts).
+        """
+        if isinstance(data, str):
+            for text, _ in self._patterns:
+                if text in data:
+                    data = data.replace(text, _REDACTED)
+            return data
+        for _, raw in self._patterns:
+            if raw in data:
+                data = bytes(data).replace(raw, b"***")
+        return data
 
 
 @attrs.frozen(repr=False)
@@ -109,6 +227,7 @@ class Endpoint:
     _query_secrets: tuple[tuple[str, str], ...] = attrs.field(default=(), alias="query_secrets")
     _header_secrets: tuple[tuple[str, str], ...] = attrs.field(default=(), alias="header_secrets")
     _bearer: Callable[[], str] | None = attrs.field(default=None, alias="bearer")
+    _plain_secrets: tuple[str, ...] = attrs.field(default=(), alias="plain_secrets")
 
     # -- constructors -------------------------------------------------------------------------
 
@@ -230,21 +349,39 @@ class Endpoint:
     def from_url(cls, url: str, *, ssl_context: ssl.SSLContext | None = None) -> Endpoint:
         """A plain WebSocket URL (the emulator, a proxy).
 
-        A credential pasted into its query string (``key``, ``access_token``, ``token``,
-        ``api_key``) is treated as a secret: sent, but never shown in reprs, logs or errors.
+        A credential pasted into its query string (``key``, ``apiKey``, ``access_token``,
+        ``token``, ``password``... any case) is treated as a secret:
+        sent, but never shown in reprs, logs or errors.  So is a ``user:password@`` part: it is
+        sent as an ``Authorization: Basic`` header (user name and password both secret) and shown
+        as ``***@``.
         """
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("ws", "wss"):
-            raise ValueError(
-                f"endpoint URL must start with ws:// or wss://, got {parts.scheme or url!r}"
-            )
+            shown = parts.scheme or redact_query(url)
+            raise ValueError(f"endpoint URL must start with ws:// or wss://, got {shown!r}")
+        headers: tuple[tuple[str, str], ...] = ()
+        plain: tuple[str, ...] = ()
+        if "@" in parts.netloc:
+            userinfo, _, host = parts.netloc.rpartition("@")
+            user, _, password = userinfo.partition(":")
+            user, password = urllib.parse.unquote(user), urllib.parse.unquote(password)
+            basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            headers = (("authorization", f"Basic {basic}"),)
+            plain = tuple(value for value in (user, password) if value)
+            parts = parts._replace(netloc=host)
         query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-        secrets = tuple((k, v) for k, v in query if _is_secret_name(k))
-        if not secrets:
-            return cls(url, "url", ssl_context=ssl_context)
-        kept = urllib.parse.urlencode([(k, v) for k, v in query if (k, v) not in secrets])
-        bare = urllib.parse.urlunsplit(parts._replace(query=kept))
-        return cls(bare, "url", query_secrets=secrets, ssl_context=ssl_context)
+        secrets = tuple((k, v) for k, v in query if is_secret_name(k))
+        if secrets:
+            kept = urllib.parse.urlencode([(k, v) for k, v in query if (k, v) not in secrets])
+            parts = parts._replace(query=kept)
+        return cls(
+            urllib.parse.urlunsplit(parts) if (secrets or headers) else url,
+            "url",
+            query_secrets=secrets,
+            header_secrets=headers,
+            plain_secrets=plain,
+            ssl_context=ssl_context,
+        )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Endpoint | None:
@@ -262,12 +399,14 @@ class Endpoint:
         secrets += [value for _, value in self._header_secrets]
         # "Token auth_tokens/..." also leaks if only the token part is quoted somewhere.
         secrets += [value.partition(" ")[2] for _, value in self._header_secrets if " " in value]
+        secrets += self._plain_secrets
         if self._bearer is not None:
             token = self._bearer()
             if not token:
                 raise ValueError("the Vertex token callable returned an empty token")
             headers.append(("authorization", f"Bearer {token}"))
             secrets.append(token)
+        secrets = list(dict.fromkeys(secret for secret in secrets if secret))
         url = self.url
         if self._query_secrets:
             sep = "&" if urllib.parse.urlsplit(url).query else "?"
@@ -278,14 +417,22 @@ class Endpoint:
 
     @property
     def redacted_url(self) -> str:
-        """The URL with credential query values shown as ``***``; safe to log."""
+        """The URL with credentials shown as ``***``; safe to log.
+
+        Credential query values appear as ``name=***``; a ``user:password@`` part given to
+        :meth:`from_url` appears as ``***@``.
+        """
+        url = self.url
+        if self._plain_secrets:
+            scheme, _, rest = url.partition("://")
+            url = f"{scheme}://{_REDACTED}@{rest}"
         if not self._query_secrets:
-            return self.url
-        sep = "&" if urllib.parse.urlsplit(self.url).query else "?"
+            return url
+        sep = "&" if urllib.parse.urlsplit(url).query else "?"
         shown = urllib.parse.urlencode(
             [(name, _REDACTED) for name, _ in self._query_secrets], safe="*"
         )
-        return self.url + sep + shown
+        return url + sep + shown
 
     def model_name(self, model: str) -> str:
         """Write ``model`` the way this backend's ``setup.model`` expects it.
@@ -319,5 +466,12 @@ class Endpoint:
 def _join(base_url: str, path: str) -> str:
     parts = urllib.parse.urlsplit(base_url)
     if parts.scheme not in ("ws", "wss"):
-        raise ValueError(f"base_url must start with ws:// or wss://, got {base_url!r}")
+        shown = redact_query(base_url)
+        raise ValueError(f"base_url must start with ws:// or wss://, got {shown!r}")
+    if "@" in parts.netloc or parts.query:
+        # Whatever is there may be a credential: refuse it rather than send or show it.
+        raise ValueError(
+            "base_url must be a scheme and host only, without user:password@ or a query; "
+            f"got {redact_query(base_url)!r}"
+        )
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))

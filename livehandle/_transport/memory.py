@@ -17,6 +17,7 @@ a WebSocket upgrade (with an HTTP status).
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,11 @@ class MemoryConnection:
         endpoint: what the client connected to (URL with its query, headers), on both ends of a
             pair made by :class:`MemoryTransport`; None for a bare :func:`memory_connection_pair`.
             It may hold credentials: its ``repr`` shows only the redacted URL.
+
+    The client end of a pair (the first one :func:`memory_connection_pair` returns) scrubs the
+    endpoint's credentials from what it receives, frames and close reason alike, as
+    :class:`~livehandle.lowlevel.WebSocketConnection` does: a fake server that echoes the key
+    shows the client ``***``.
     """
 
     def __init__(
@@ -60,6 +66,7 @@ class MemoryConnection:
         self._peer: MemoryConnection | None = None
         self._close: tuple[int, str] | None = None
         self._stopped = False  # closed here or aborted: nothing more is delivered to this end
+        self._scrub: ResolvedEndpoint | None = None  # set on a client end with credentials
 
     @property
     def close_code(self) -> int | None:
@@ -100,9 +107,12 @@ class MemoryConnection:
             await trio.lowlevel.checkpoint()
             raise self._closed_error()
         try:
-            return await self._receive_channel.receive()
+            data = await self._receive_channel.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise self._closed_error() from None
+            pass  # raised below, out of the handler
+        else:
+            return data if self._scrub is None else self._scrub.scrub_frame(data)
+        raise self._closed_error()
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Close with ``code`` and ``reason``; idempotent, and the first close wins.
@@ -130,7 +140,7 @@ class MemoryConnection:
 
     def _record(self, code: int, reason: str) -> None:
         if self._close is None:
-            self._close = (code, reason)
+            self._close = (code, reason if self._scrub is None else self._scrub.scrub(reason))
 
     def _stop(self) -> None:
         self._stopped = True
@@ -151,12 +161,15 @@ def memory_connection_pair(
         endpoint: recorded as :attr:`MemoryConnection.endpoint` on both ends.
 
     Returns:
-        ``(client_end, server_end)``; the two are symmetrical.
+        ``(client_end, server_end)``; the two are symmetrical, except that the client end scrubs
+        ``endpoint``'s credentials from what it receives (frames and the close reason).
     """
     to_server, server_inbox = trio.open_memory_channel[str | bytes](capacity)
     to_client, client_inbox = trio.open_memory_channel[str | bytes](capacity)
     client = MemoryConnection(to_server, client_inbox, endpoint=endpoint)
     server = MemoryConnection(to_client, server_inbox, endpoint=endpoint)
+    if endpoint is not None and endpoint.secrets:
+        client._scrub = endpoint
     client._peer, server._peer = server, client
     return client, server
 
@@ -223,11 +236,13 @@ class MemoryTransport:
     async def _serve(self, server: MemoryConnection, resolved: ResolvedEndpoint) -> None:
         try:
             await self.handler(server)
-        except Exception:
+        except Exception as exc:
+            # The traceback as text, scrubbed: a fake server's error may quote the credential.
+            detail = resolved.scrub("".join(traceback.format_exception(exc)).rstrip())
             logger.warning(
-                "MemoryTransport handler for %s failed; aborting the connection",
+                "MemoryTransport handler for %s failed; aborting the connection\n%s",
                 resolved.redacted_url,
-                exc_info=True,
+                detail,
             )
             server.abort()
         except BaseException:

@@ -52,6 +52,9 @@ class WebSocketConnection:
         stream: the byte stream under ``ws``; :meth:`aclose` closes it, which guarantees that
             trio-websocket's reader task ends even when the server closed first.
         close_timeout: how long :meth:`aclose` waits for the peer's close frame, in seconds.
+        endpoint: what was connected to; its credentials are scrubbed from everything the
+            server sends (frames and the close reason) before anything else sees it.  None for
+            a connection that carries no credential.
     """
 
     def __init__(
@@ -60,8 +63,10 @@ class WebSocketConnection:
         *,
         stream: trio.abc.AsyncResource | None = None,
         close_timeout: float = 0.25,
+        endpoint: ResolvedEndpoint | None = None,
     ) -> None:
         self._ws = ws
+        self._endpoint = endpoint if endpoint is not None and endpoint.secrets else None
         self._stream = stream
         self._close_timeout = close_timeout
         self._close: tuple[int, str] | None = None
@@ -93,7 +98,10 @@ class WebSocketConnection:
         try:
             await self._ws.send_message(message)
         except trio_websocket.ConnectionClosed:
-            raise self._closed_error() from None
+            pass  # raised below, out of the handler: the error must not chain the close reason
+        else:
+            return
+        raise self._closed_error()
 
     async def send_batch(self, messages: Sequence[str]) -> None:
         """Send text ``messages`` in order, framed together and written with one ``send_all``.
@@ -126,16 +134,21 @@ class WebSocketConnection:
         try:
             await ws._stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            # What trio-websocket does when its own send fails: the connection is gone.
-            await ws._abort_web_socket()
-            raise self._closed_error() from None
+            broken = True
+        else:
+            broken = False
         finally:
             lock.release()
+        if broken:
+            # What trio-websocket does when its own send fails: the connection is gone.
+            await ws._abort_web_socket()
+            raise self._closed_error()
 
     async def receive(self) -> bytes | str:
         """Receive the next message, text (``str``) or binary (``bytes``).
 
         After the peer closes, the messages it sent before its close frame are returned first.
+        A credential of the endpoint echoed in a message arrives as ``***``.
 
         Raises:
             ConnectionClosed: the subclass for the close code, once the connection is closed.
@@ -144,9 +157,12 @@ class WebSocketConnection:
             await trio.lowlevel.checkpoint()
             raise self._closed_error()
         try:
-            return await self._ws.get_message()
+            data = await self._ws.get_message()
         except trio_websocket.ConnectionClosed:
-            raise self._closed_error() from None
+            pass  # raised below, out of the handler: the error must not chain the close reason
+        else:
+            return data if self._endpoint is None else self._endpoint.scrub_frame(data)
+        raise self._closed_error()
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame with ``code`` and ``reason`` and wait briefly for the peer's reply.
@@ -190,7 +206,10 @@ class WebSocketConnection:
         if self._close is not None:
             return self._close
         reason = self._ws.closed
-        return None if reason is None else (reason.code, reason.reason or "")
+        if reason is None:
+            return None
+        text = reason.reason or ""
+        return (reason.code, text if self._endpoint is None else self._endpoint.scrub(text))
 
     def _closed_error(self) -> ConnectionClosed:
         if self._close is None:
@@ -229,9 +248,10 @@ class WebSocketTransport:
             receiving (trio-websocket stops reading when its message queue is full).
         close_timeout: how long ``aclose`` waits for the server's close frame.
 
-    Limitation: a server that drops the TCP connection (or does not speak HTTP) before answering
-    the upgrade request makes ``connect`` wait until the caller's timeout, because trio-websocket
-    does not report that case; wrap ``connect`` in ``trio.fail_after`` as the protocol requires.
+    A server that closes the TCP connection before answering the upgrade request makes
+    ``connect`` fail at once with :class:`~livehandle.ConnectFailed` saying so.  A server that
+    keeps the connection open and never answers makes it wait until the caller's timeout; wrap
+    ``connect`` in ``trio.fail_after`` as the protocol requires.
     """
 
     max_message_size: int = 16 * 2**20
@@ -278,24 +298,14 @@ class WebSocketTransport:
     ) -> None:
         """Own one connection: its reader and keepalive tasks, and the stream under it."""
         started = False
+        failure: ConnectFailed | None = None
         try:
             target = _parse_url(resolved)
-            headers = [(name.encode(), value.encode()) for name, value in resolved.headers]
             async with trio.open_nursery() as helpers:
                 async with trio.open_nursery() as reader:
-                    ws = await trio_websocket.wrap_client_stream(
-                        reader,
-                        # Annotated as SocketStream | SSLStream; any Trio stream works.
-                        cast("trio.SocketStream", stream),
-                        target.host_header,
-                        target.resource,
-                        extra_headers=headers,
-                        message_queue_size=self.message_queue_size,
-                        max_message_size=self.max_message_size,
-                        receive_buffer_size=None,  # let Trio choose; 4 KiB slows big messages
-                    )
+                    ws = await self._upgrade(reader, stream, target, resolved)
                     connection = WebSocketConnection(
-                        ws, stream=stream, close_timeout=self.close_timeout
+                        ws, stream=stream, close_timeout=self.close_timeout, endpoint=resolved
                     )
                     if self.keepalive_interval is not None:
                         helpers.start_soon(
@@ -310,15 +320,98 @@ class WebSocketTransport:
             if error is None:
                 raise
             if not started:
-                raise _connect_failed(error, resolved) from None
-            logger.warning(
-                "WebSocket reader for %s failed: %s",
-                resolved.redacted_url,
-                resolved.scrub(repr(error)),
-            )
+                failure = _connect_failed(error, resolved)
+            else:
+                logger.warning(
+                    "WebSocket reader for %s failed: %s",
+                    resolved.redacted_url,
+                    resolved.scrub(repr(error)),
+                )
+            del error
         finally:
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(stream)
+        if failure is not None:
+            # Raised here, outside the handler, so that nothing chains the rejected response
+            # (its headers and body may hold the credential): __context__ stays None.
+            raise failure
+
+    async def _upgrade(
+        self,
+        reader: trio.Nursery,
+        stream: trio.abc.Stream,
+        target: _Target,
+        resolved: ResolvedEndpoint,
+    ) -> trio_websocket.WebSocketConnection:
+        """Run the upgrade; fail at once if the server ends the stream before answering it."""
+        watch = _UpgradeWatch(stream)
+        headers = [(name.encode(), value.encode()) for name, value in resolved.headers]
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as watcher:
+                watcher.start_soon(_cancel_when_set, watch.ended_early, scope)
+                ws = await trio_websocket.wrap_client_stream(
+                    reader,
+                    # Annotated as SocketStream | SSLStream; any Trio stream works.
+                    cast("trio.SocketStream", watch),
+                    target.host_header,
+                    target.resource,
+                    extra_headers=headers,
+                    message_queue_size=self.message_queue_size,
+                    max_message_size=self.max_message_size,
+                    receive_buffer_size=None,  # let Trio choose; 4 KiB slows big messages
+                )
+                watcher.cancel_scope.cancel()
+            watch.upgrading = False
+            if getattr(ws, "_stream", None) is watch:
+                ws._stream = stream  # the watch's work is done: no extra call per read after it
+            return ws
+        message = (
+            f"{resolved.redacted_url}: the server closed the connection before the WebSocket "
+            "handshake completed"
+        )
+        raise ConnectFailed(message, url=resolved.redacted_url)
+
+
+class _UpgradeWatch(trio.abc.Stream):
+    """A stream that notices its end while the WebSocket upgrade is still running.
+
+    trio-websocket does not report a server that closes (or resets) the connection before
+    answering the upgrade request: its handshake waits for ever.  This wrapper sets
+    ``ended_early`` when the stream ends (or breaks) while ``upgrading`` is true.
+    """
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self._stream = stream
+        self.upgrading = True
+        self.ended_early = trio.Event()
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._stream.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        try:
+            data = await self._stream.receive_some(max_bytes)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._ended()
+            raise
+        if not data:
+            self._ended()
+        return data
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    def _ended(self) -> None:
+        if self.upgrading:
+            self.ended_early.set()
+
+
+async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
 
 
 def _supports_batches(ws: trio_websocket.WebSocketConnection) -> bool:
@@ -350,7 +443,12 @@ def _parse_url(resolved: ResolvedEndpoint) -> _Target:
 
 
 async def _open_stream(target: _Target, resolved: ResolvedEndpoint) -> trio.abc.Stream:
-    """Open TCP, plus TLS with its handshake done, so that TLS errors surface here."""
+    """Open TCP, plus TLS with its handshake done, so that TLS errors surface here.
+
+    Failures are raised outside the ``except`` blocks, so no low-level error is chained.
+    """
+    failure: ConnectFailed | None = None
+    tls: trio.SSLStream[trio.SocketStream] | None = None
     try:
         if not target.secure:
             return await trio.open_tcp_stream(target.hostname, target.port)
@@ -361,17 +459,22 @@ async def _open_stream(target: _Target, resolved: ResolvedEndpoint) -> trio.abc.
             https_compatible=True,
         )
     except OSError as exc:
-        raise _connect_failed(exc, resolved) from None
+        failure = _connect_failed(exc, resolved)
+    if failure is not None:
+        raise failure
+    assert tls is not None
     try:
         await tls.do_handshake()
     except BaseException as exc:
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(tls)
-        if isinstance(exc, trio.BrokenResourceError):
-            detail = str(exc.__cause__ or exc) or "connection closed"
-            message = f"TLS handshake with {target.hostname} failed: {detail}"
-            raise ConnectFailed(resolved.scrub(message), url=resolved.redacted_url) from None
-        raise
+        if not isinstance(exc, trio.BrokenResourceError):
+            raise
+        detail = str(exc.__cause__ or exc) or "connection closed"
+        message = f"TLS handshake with {target.hostname} failed: {detail}"
+        failure = ConnectFailed(resolved.scrub(message), url=resolved.redacted_url)
+    if failure is not None:
+        raise failure
     return tls
 
 
@@ -415,6 +518,8 @@ def _describe(error: BaseException) -> str:
 
 def _connect_failed(error: BaseException, resolved: ResolvedEndpoint) -> ConnectFailed:
     """Describe ``error`` as a ConnectFailed whose message holds no credential."""
+    if isinstance(error, ConnectFailed):
+        return error
     url = resolved.redacted_url
     if isinstance(error, trio_websocket.ConnectionRejected):
         message = f"{url} rejected the WebSocket upgrade with HTTP {error.status_code}"

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import base64
 import urllib.parse
 
 import pytest
 
 from livehandle._transport import Endpoint
-from livehandle._transport.endpoints import redact_query
+from livehandle._transport.endpoints import is_secret_name, redact_query
 
 KEY = "AIzaSy-test-key-0123456789"
 GOOGLE_AI_PATH = "/ws/google.ai.generativelanguage.{}.GenerativeService.BidiGenerateContent"
@@ -233,7 +234,10 @@ def test_a_key_pasted_into_a_url_is_sent_but_never_shown() -> None:
     [
         ("/ws/x?key=AIza-secret&alt=1", "/ws/x?key=***&alt=1"),
         ("/ws/x?alt=1&access_token=auth_tokens%2Fsecret", "/ws/x?alt=1&access_token=***"),
-        ("wss://h/x?Token=s&API_KEY=s&apikey=kept", "wss://h/x?Token=***&API_KEY=***&apikey=kept"),
+        ("wss://h/x?Token=s&API_KEY=s&alt=kept", "wss://h/x?Token=***&API_KEY=***&alt=kept"),
+        ("wss://h/x?apiKey=s&X-Goog-Api-Key=s", "wss://h/x?apiKey=***&X-Goog-Api-Key=***"),
+        ("ws://user:pw@h:9/x?a=1", "ws://***@h:9/x?a=1"),
+        ("ws://tok@h/x", "ws://***@h/x"),
         ("/ws/x?%6Bey=secret", "/ws/x?%6Bey=***"),  # a percent-encoded name is still "key"
         ("/ws/x?key=a&key=b", "/ws/x?key=***&key=***"),
         ("/ws/x?key", "/ws/x?key"),  # no value, nothing to hide
@@ -254,3 +258,105 @@ def test_from_url_and_redact_query_treat_the_same_names_as_secrets() -> None:
     url = "ws://127.0.0.1:9/live?key=a&access_token=b&token=c&api_key=d&alt=e"
     secrets = {"key", "access_token", "token", "api_key"}
     assert hidden(redact_query(url)) == hidden(Endpoint.from_url(url).redacted_url) == secrets
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "key",
+        "apiKey",
+        "api_key",
+        "API-KEY",
+        "token",
+        "access_token",
+        "accessToken",
+        "id_token",
+        "auth",
+        "Authorization",
+        "Proxy-Authorization",
+        "x-goog-api-key",
+        "password",
+        "client_secret",
+        "sig",
+        "X-Amz-Signature",
+        "bearer",
+        "session_token",
+        "ephemeralToken",
+    ],
+)
+def test_credential_like_names_are_secret_in_any_case(name: str) -> None:
+    assert is_secret_name(name)
+    assert is_secret_name(name.upper())
+    assert redact_query(f"/x?{name}=SECRET-VALUE") == f"/x?{name}=***"
+
+
+@pytest.mark.parametrize("name", ["alt", "model", "monkey", "keyboard", "v", "location"])
+def test_ordinary_names_are_not_secret(name: str) -> None:
+    assert not is_secret_name(name)
+
+
+def test_userinfo_is_sent_as_basic_auth_and_never_shown() -> None:
+    endpoint = Endpoint.from_url("ws://someone:CANARY-pw-123@127.0.0.1:9/live?apiKey=CANARY-q-456")
+    resolved = endpoint.resolve()
+
+    assert endpoint.url == "ws://127.0.0.1:9/live"
+    assert endpoint.redacted_url == "ws://***@127.0.0.1:9/live?apiKey=***"
+    assert resolved.redacted_url == endpoint.redacted_url
+    basic = base64.b64encode(b"someone:CANARY-pw-123").decode()
+    assert resolved.headers == (("authorization", f"Basic {basic}"),)
+    assert resolved.url == "ws://127.0.0.1:9/live?apiKey=CANARY-q-456"
+    for shown in (repr(endpoint), repr(resolved), endpoint.redacted_url):
+        assert "CANARY" not in shown and "someone" not in shown
+    scrubbed = resolved.scrub(f"user someone pw CANARY-pw-123 basic {basic}")
+    assert "someone" not in scrubbed and "CANARY" not in scrubbed and basic not in scrubbed
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["ws://u:CANARY-b@127.0.0.1:9", "ws://127.0.0.1:9/?key=CANARY-b", "http://h/?key=CANARY-b"],
+)
+def test_base_url_with_credentials_is_refused_without_showing_them(base_url: str) -> None:
+    with pytest.raises(ValueError, match="base_url") as info:
+        Endpoint.google_ai("k", base_url=base_url)
+    assert "CANARY" not in str(info.value)
+
+
+def test_from_url_error_never_shows_a_pasted_credential() -> None:
+    with pytest.raises(ValueError, match="ws://") as info:
+        Endpoint.from_url("127.0.0.1:9/live?key=CANARY-x")
+    assert "CANARY" not in str(info.value)
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_scrub_frame_replaces_long_credentials_and_keeps_clean_frames(binary: bool) -> None:
+    resolved = Endpoint.google_ai("CANARY-frame-key-0123").resolve()
+    clean = '{"serverContent":{"turnComplete":true}}'
+    echo = '{"error":{"message":"API key CANARY-frame-key-0123 not valid"}}'
+    encode = (lambda text: text.encode()) if binary else (lambda text: text)
+
+    frame = encode(clean)
+    assert resolved.scrub_frame(frame) is frame
+    assert resolved.scrub_frame(encode(echo)) == encode(
+        '{"error":{"message":"API key *** not valid"}}'
+    )
+
+
+def test_scrub_frame_leaves_short_credentials_alone() -> None:
+    resolved = Endpoint.google_ai("k").resolve()
+    frame = '{"usageMetadata":{"totalTokenCount":3}}'
+
+    assert resolved.scrub_frame(frame) == frame
+    assert resolved.scrub("bad k") == "bad ***"
+
+
+@pytest.mark.parametrize("kept", [4, 10, 20])
+def test_scrub_hides_a_credential_cut_off_at_the_end(kept: int) -> None:
+    resolved = Endpoint.google_ai("CANARY-cut-key-0123456789").resolve()
+
+    assert resolved.scrub("bad key CANARY-cut-key-0123456789"[: 8 + kept]) == "bad key ***"
+
+
+def test_scrub_keeps_a_short_ending_that_only_looks_like_a_credential() -> None:
+    resolved = Endpoint.google_ai("CANARY-cut-key-0123456789").resolve()
+
+    assert resolved.scrub("ends with CAN") == "ends with CAN"

@@ -10,6 +10,7 @@ from livehandle._errors import (
     ConnectFailed,
     ConnectionClosed,
     ConnectionLost,
+    InvalidArgument,
     NormalClosure,
     ServerError,
 )
@@ -250,8 +251,47 @@ async def test_crashing_handler_aborts_connection_without_crashing_nursery(caplo
 
     records = [r for r in caplog.records if r.name == "livehandle.transport"]
     assert [r.levelno for r in records] == [logging.WARNING]
-    assert records[0].exc_info is not None
-    assert isinstance(records[0].exc_info[1], RuntimeError)
+    # The traceback is in the message as text (scrubbed of credentials), not as exc_info.
+    message = records[0].getMessage()
+    assert "Traceback" in message
+    assert "RuntimeError: fake server bug" in message
+
+
+async def test_crashing_handler_log_never_shows_the_key(caplog):
+    async def crash(end: MemoryConnection) -> None:
+        raise RuntimeError(f"fake server saw key {end.endpoint.headers[0][1]}")
+
+    transport = MemoryTransport(crash)
+    endpoint = Endpoint.google_ai(KEY, base_url="ws://127.0.0.1:1234")
+    async with trio.open_nursery() as nursery:
+        client = await transport.connect(endpoint, nursery)
+        with pytest.raises(ConnectionLost):
+            await client.receive()
+
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "fake server saw key ***" in text
+    assert KEY not in text
+
+
+async def test_client_end_scrubs_an_echoed_key_from_frames_and_close_reason():
+    async def echo(end: MemoryConnection) -> None:
+        await end.send(f"text {KEY}")
+        await end.send(f"bytes {KEY}".encode())
+        await end.aclose(1007, f"API key {KEY} not valid")
+
+    transport = MemoryTransport(echo)
+    endpoint = Endpoint.google_ai(KEY, base_url="ws://127.0.0.1:1234")
+    async with trio.open_nursery() as nursery:
+        client = await transport.connect(endpoint, nursery)
+        assert await client.receive() == "text ***"
+        assert await client.receive() == b"bytes ***"
+        with pytest.raises(InvalidArgument) as info:
+            await client.receive()
+
+    assert info.value.reason == "API key *** not valid"
+    assert client.close_reason == "API key *** not valid"
+    assert KEY not in str(info.value)
+    assert info.value.__context__ is None
 
 
 async def test_refusing_transport_raises_connect_failed_without_key(nursery):

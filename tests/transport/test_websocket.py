@@ -436,6 +436,100 @@ async def test_http_rejection_raises_connect_failed_with_status_code():
     assert KEY not in str(info.value)
 
 
+def chain(error: BaseException | None) -> list[BaseException]:
+    """``error`` and everything chained to it, by ``__cause__`` and ``__context__``."""
+    seen: list[BaseException] = []
+    todo = [error]
+    while todo:
+        current = todo.pop()
+        if current is None or any(current is known for known in seen):
+            continue
+        seen.append(current)
+        todo += [current.__cause__, current.__context__]
+    return seen
+
+
+async def test_http_rejection_chains_nothing_that_holds_the_response():
+    async def reject(request):
+        await request.reject(
+            403, extra_headers=[(b"x-echo", KEY.encode())], body=f"key {KEY}".encode()
+        )
+
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            port = await start_server(nursery, reject)
+            endpoint = Endpoint.google_ai(KEY, base_url=f"ws://127.0.0.1:{port}")
+            with pytest.raises(ConnectFailed) as info:
+                await WebSocketTransport().connect(endpoint, nursery)
+            nursery.cancel_scope.cancel()
+
+    assert info.value.__context__ is None
+    assert info.value.__cause__ is None
+    assert chain(info.value) == [info.value]
+
+
+async def test_close_reason_and_frames_echoing_the_key_arrive_scrubbed(nursery):
+    handler = closing_with(
+        1007, f"API key {KEY} not valid", messages=[f"text {KEY}", f"bytes {KEY}".encode()]
+    )
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, handler)
+        endpoint = Endpoint.google_ai(KEY, key_in_query=True, base_url=f"ws://127.0.0.1:{port}")
+        connection = await WebSocketTransport().connect(endpoint, nursery)
+
+        assert await connection.receive() == "text ***"
+        assert await connection.receive() == b"bytes ***"
+        with pytest.raises(InvalidArgument) as info:
+            await connection.receive()
+        with pytest.raises(InvalidArgument) as on_send:
+            await connection.send("too late")
+
+    for error in (info.value, on_send.value):
+        assert error.reason == "API key *** not valid"
+        assert all(KEY not in f"{e} {e!r}" for e in chain(error))
+        assert error.__context__ is None
+    assert connection.close_reason == "API key *** not valid"
+
+
+async def serve_tcp_closing(nursery, reply: bytes = b"") -> int:
+    """A loopback TCP server that reads the request, writes ``reply`` and closes at once."""
+
+    async def close_at_once(stream):
+        if reply:
+            await stream.receive_some()
+            await stream.send_all(reply)
+        await stream.aclose()
+
+    serve = functools.partial(trio.serve_tcp, host="127.0.0.1")
+    listeners = await nursery.start(serve, close_at_once, 0)
+    return listeners[0].socket.getsockname()[1]
+
+
+@pytest.mark.parametrize("reply", [b"", b"HTTP/1.1 101 Switching"], ids=["silent", "half"])
+async def test_tcp_close_before_the_upgrade_fails_at_once(nursery, reply):
+    port = await serve_tcp_closing(nursery, reply)
+    endpoint = Endpoint.google_ai(KEY, key_in_query=True, base_url=f"ws://127.0.0.1:{port}")
+
+    # Real time, bounded well below any connect timeout: before the fix this waited forever.
+    with trio.fail_after(2), pytest.raises(ConnectFailed) as info:
+        await WebSocketTransport().connect(endpoint, nursery)
+
+    assert "closed the connection before the WebSocket handshake completed" in str(info.value)
+    assert info.value.url.endswith("?key=***")
+    assert info.value.status_code is None
+    assert all(KEY not in f"{e} {e!r}" for e in chain(info.value))
+
+
+async def test_the_upgrade_watch_leaves_the_stream_once_upgraded(nursery):
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, echo)
+        connection = await WebSocketTransport().connect(local(port), nursery)
+        await connection.send("one")
+        assert await connection.receive() == "one"
+
+    assert isinstance(connection._ws._stream, trio.SocketStream)
+
+
 async def test_untrusted_certificate_raises_connect_failed(nursery):
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     trustme.CA().issue_cert("127.0.0.1").configure_cert(server_context)
