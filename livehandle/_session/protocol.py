@@ -87,6 +87,10 @@ class ProtocolState:
         match message:
             case m.ServerContent():
                 self._handle_content(message)
+            case m.ToolCall(function_calls=()) | m.ToolCallCancellation(ids=()):
+                # proto3 omits an empty list: `toolCall: {}` names no call, so nothing is pending
+                # and there is nothing to answer or cancel (no phase change, no event).
+                log.debug("ignoring a %s that names no call", type(message).__name__)
             case m.ToolCall(function_calls=calls):
                 self._pending_calls |= {c.id for c in calls if c.id is not None}
                 self.set_phase(SessionPhase.TOOL_CALL_PENDING)

@@ -205,6 +205,29 @@ async def test_tool_call_cancellation_is_published_and_leaves_the_tool_phase() -
             await session.close()
 
 
+async def test_an_empty_tool_call_or_cancellation_changes_nothing() -> None:
+    # proto3 omits empty lists: `toolCall: {}` is valid and names no call (issue 13).
+    async def script(peer: Peer) -> None:
+        await peer.send_raw('{"toolCall": {}}')
+        await peer.send_raw('{"toolCallCancellation": {}}')
+        await peer.send(m.ServerContent(turn_complete=True))
+
+    async with live_server(script) as server:
+        session = Session(SETUP, endpoint=Endpoint.from_url(server.url))
+        sub = session.subscribe()
+        seen: list[type] = []
+        async with trio.open_nursery() as nursery:
+            await nursery.start(session.run)
+            async for event in sub:
+                seen.append(type(event))
+                if isinstance(event, SessionEvent.TurnComplete):
+                    break
+            assert session.phase is SessionPhase.ACTIVE
+            await session.close()
+    assert SessionEvent.ToolCall not in seen and SessionEvent.ToolCallCancelled not in seen
+    assert SessionEvent.Error not in seen
+
+
 async def test_go_away_then_deadline_close_ends_cleanly_with_reason_go_away() -> None:
     async def script(peer: Peer) -> None:
         await peer.send(m.SessionResumptionUpdate(new_handle="h1", resumable=True))
