@@ -20,10 +20,11 @@ from livehandle import ConnectFailed, Endpoint, LiveConfig, open_live_session
 from livehandle._errors import SessionTimeout
 from livehandle._transport import MemoryConnection, MemoryTransport
 from livehandle._wire import messages as m
-from livehandle._wire.codec import encode_client, encode_server
+from livehandle._wire.codec import decode_server, encode_client, encode_server
 from livehandle.lowlevel import WebSocketTransport
 from livehandle.testing import LiveEmulator
 from tests.security.exposure import Exposure
+from tests.security.servers import socket_server
 from tests.security.test_canary import run
 from tests.testing.helpers import MODEL, connect, user_text
 from tests.testing.test_emulator_strict import first_reply
@@ -185,7 +186,7 @@ def test_a_token_in_the_url_fragment_is_not_shown() -> None:
 # =============================================================================================
 
 
-async def _raw_http_server(answer: bytes, nursery: trio.Nursery) -> int:
+async def _raw_http_server(answer: bytes, nursery: trio.Nursery, *, keep_open: bool = False) -> int:
     """A TCP server that reads one HTTP request, writes ``answer`` and closes; its port."""
 
     async def handler(stream: trio.SocketStream) -> None:
@@ -196,6 +197,8 @@ async def _raw_http_server(answer: bytes, nursery: trio.Nursery) -> int:
                 return
             request += chunk
         await stream.send_all(answer)
+        if keep_open:
+            await trio.sleep_forever()
         await stream.aclose()
 
     serve = functools.partial(trio.serve_tcp, handler, 0, host="127.0.0.1")
@@ -221,6 +224,29 @@ async def test_a_rejection_delimited_by_the_close_keeps_its_status() -> None:
             nursery.cancel_scope.cancel()
     assert caught.value.status_code == 403
     assert "does not have permission" in str(caught.value)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a server that answers the upgrade with something that is not HTTP (and stays "
+    "connected) is waited out: trio-websocket's protocol error is never reported",
+)
+async def test_a_non_http_answer_to_the_upgrade_fails_at_once() -> None:
+    # E.g. ws:// pointed at an SSH or other non-HTTP port; the session would wait the whole
+    # connect_timeout and then say "timed out ... waiting for the connection".
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            port = await _raw_http_server(b"SSH-2.0-OpenSSH_9.6\r\n", nursery, keep_open=True)
+            endpoint = Endpoint.google_ai(KEY, base_url=f"ws://127.0.0.1:{port}")
+            failure: ConnectFailed | None = None
+            with trio.move_on_after(2) as waited:
+                try:
+                    await WebSocketTransport().connect(endpoint, nursery)
+                except ConnectFailed as exc:
+                    failure = exc
+            nursery.cancel_scope.cancel()
+    assert not waited.cancelled_caught, "still waiting for the upgrade after 2 s"
+    assert failure is not None
 
 
 @pytest.mark.xfail(
@@ -303,3 +329,47 @@ async def test_an_unknown_name_in_a_later_client_message_closes_1007(
     conn = emu.connections[0]
     assert conn.close_code == 1007
     assert "Unknown name \"x\" at 'client_content'" in (conn.close_reason or "")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="trio-websocket logs the raw close reason at DEBUG ('trio-websocket' logger: "
+    "'websocket closed ConnectionClosed<CloseReason<... reason=...>>'), before any scrub",
+)
+async def test_the_close_reason_echo_is_not_in_any_debug_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The canary test sets DEBUG on "livehandle" only; a user who turns DEBUG on for the root
+    # logger also sees the logs of the WebSocket library the default transport is built on.
+    caplog.set_level(logging.DEBUG)
+    secrets = Endpoint.google_ai(KEY, base_url="ws://127.0.0.1:1").resolve().secrets
+    exposure = Exposure()
+    with trio.fail_after(10):
+        async with socket_server("close_1007", secrets) as port:
+            endpoint = Endpoint.google_ai(KEY, base_url=f"ws://127.0.0.1:{port}")
+            await run("close_1007", endpoint, WebSocketTransport(), exposure)
+    # The fake server is trio-websocket too: leave out its own ("server-N ...") records.
+    exposure.add_records(r for r in caplog.records if not r.getMessage().startswith("server-"))
+    exposure.assert_free_of(CANARY)
+
+
+# =============================================================================================
+# Items 1-3: the codec
+# =============================================================================================
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="decode_server drops an unknown top-level member beside a known kind (only the kind "
+    "and usageMetadata are read): not in extra, not logged",
+)
+def test_an_unknown_top_level_member_beside_a_kind_is_kept_or_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="livehandle.wire")
+    frame = '{"serverContent":{"turnComplete":true},"r13TopLevelField":{"a":1}}'
+    message = decode_server(frame)
+    assert isinstance(message, m.ServerContent) and message.turn_complete
+    kept = "r13TopLevelField" in message.extra
+    logged = any("r13TopLevelField" in r.getMessage() for r in caplog.records)
+    assert kept and logged
