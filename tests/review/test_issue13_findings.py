@@ -373,3 +373,31 @@ def test_an_unknown_top_level_member_beside_a_kind_is_kept_or_logged(
     kept = "r13TopLevelField" in message.extra
     logged = any("r13TopLevelField" in r.getMessage() for r in caplog.records)
     assert kept and logged
+
+
+# =============================================================================================
+# LiveConfig's new options
+# =============================================================================================
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="LiveConfig takes voice_sample=b'' and sends an empty replicatedVoiceConfig sample",
+)
+def test_an_empty_voice_sample_is_refused() -> None:
+    with pytest.raises(ValueError, match="voice_sample"):
+        LiveConfig(voice_sample=b"")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="interim_transcript_timestamps=True is taken with every transcription off, while "
+    "transcription_mode (same kind of option) is refused there",
+)
+def test_interim_transcript_timestamps_without_a_transcription_is_refused() -> None:
+    with pytest.raises(ValueError, match="interim_transcript_timestamps"):
+        LiveConfig(
+            interim_transcript_timestamps=True,
+            input_transcription=False,
+            output_transcription=False,
+        )
