@@ -87,7 +87,9 @@ def test_paths_index_list_elements_and_every_unknown_name_is_found_in_order() ->
 def test_every_field_of_the_wire_classes_is_known_in_both_spellings() -> None:
     # Derived from the attrs classes: a field added to them is known without touching the check.
     for cls in (m.Setup, m.GenerationConfig, m.RealtimeInputConfig, m.FunctionDeclaration):
-        names = [f.name for f in attrs.fields(cls) if f.name != "extra"]  # unknown members, not a field
+        names = [
+            f.name for f in attrs.fields(cls) if f.name != "extra"
+        ]  # unknown members, not a field
         assert unknown_names_in(cls, {to_camel(n): None for n in names}) == []
         assert unknown_names_in(cls, dict.fromkeys(names)) == []
         assert unknown_names_in(cls, {"extra": {}}) == ["extra"]  # not a wire name
