@@ -33,6 +33,7 @@ __all__ = [
     "thinking_level",
     "transcription_mode",
     "turn_coverage",
+    "voice_sample",
 ]
 
 _E = TypeVar("_E", bound=enum.StrEnum)
@@ -125,6 +126,20 @@ def transcription_mode(value: m.TranscriptionMode | str | None) -> m.Transcripti
 
 def media_resolution(value: m.MediaResolution | str | None) -> m.MediaResolution | None:
     return enum_or_none(m.MediaResolution, value, "media_resolution")
+
+
+def voice_sample(value: bytes | bytearray | memoryview | None) -> bytes | None:
+    """A replicated voice's sample as bytes: bytes-like input is copied, an empty one refused."""
+    if value is None:
+        return None
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise TypeError(
+            f"voice_sample: expected the audio sample as bytes, got {type(value).__name__}"
+        )
+    sample = bytes(value)
+    if not sample:
+        raise ValueError("voice_sample: the sample is empty; give the audio of the voice to use")
+    return sample
 
 
 def instance_or_none(cls: type[Any]) -> Any:

@@ -50,6 +50,7 @@ from livehandle._config.checks import (
     thinking_level,
     transcription_mode,
     turn_coverage,
+    voice_sample,
 )
 from livehandle._config.delivery import ContextDelivery, Delivery
 from livehandle._config.hooks import (
@@ -253,7 +254,7 @@ class LiveConfig:
     voice_sample: bytes | None = attrs.field(
         default=None,
         repr=_sample_repr,
-        validator=attrs.validators.optional(attrs.validators.instance_of(bytes)),
+        converter=voice_sample,
     )
     voice_sample_mime_type: str | None = None
     language_code: str | None = None
@@ -384,13 +385,13 @@ class LiveConfig:
                 "thinking_budget, thinking_level: a model takes a budget (2.5) or a level (3.x); "
                 "set one of them"
             )
-        if self.transcription_mode is not None and not (
-            self.input_transcription or self.output_transcription
-        ):
-            raise ValueError(
-                "transcription_mode: no transcription is requested; turn on "
-                "input_transcription or output_transcription, or remove the mode"
-            )
+        transcribing = self.input_transcription or self.output_transcription
+        for name in ("transcription_mode", "interim_transcript_timestamps"):
+            if getattr(self, name) not in (None, False) and not transcribing:
+                raise ValueError(
+                    f"{name}: no transcription is requested; turn on input_transcription or "
+                    f"output_transcription, or remove {name}"
+                )
 
     # -- setup --------------------------------------------------------------------------------
 

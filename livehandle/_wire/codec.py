@@ -38,7 +38,7 @@ from livehandle._json import json_kind
 from livehandle._wire import messages as m
 from livehandle._wire.hooks import Hook, StructureHook, converter
 from livehandle._wire.leaves import Invalid, to_camel
-from livehandle._wire.unknown import flush
+from livehandle._wire.unknown import flush, note
 
 __all__ = [
     "decode_client",
@@ -216,7 +216,9 @@ def decode_server(data: bytes | str) -> m.ServerMessage:
 
     A frame with no known member decodes to :class:`~livehandle.lowlevel.EmptyServerMessage`
     when it is empty or carries only usage, else to
-    :class:`~livehandle.lowlevel.UnknownServerMessage`.
+    :class:`~livehandle.lowlevel.UnknownServerMessage`.  Members beside the kind that are not
+    modelled are kept in the message's ``extra`` with the kind's own unknown members (and logged
+    once per name at DEBUG), so a newer envelope field is never dropped without a trace.
 
     Raises:
         ProtocolError: not JSON, several union members, or a known member is malformed.
@@ -248,9 +250,24 @@ def decode_server(data: bytes | str) -> m.ServerMessage:
         raise _fail("server", exc.under(wire_key), data) from None
     finally:
         flush(wire_key, obj[key])
+    beside = [k for k in obj if k != key and k not in _USAGE_KEYS]
+    if beside:
+        msg = _keep_beside(msg, {k: obj[k] for k in beside})
     if usage is not None:
         msg = attrs.evolve(msg, usage_metadata=usage)
     return msg
+
+
+def _keep_beside(msg: m.ServerMessage, members: dict[str, Any]) -> m.ServerMessage:
+    """Keep the envelope's unknown members (beside the kind) in the message's ``extra``.
+
+    The envelope and its kind are one object here (as ``usage_metadata`` is), so its unknown
+    members join the kind's own; a name found at both levels keeps the kind's value.
+    """
+    for name in members:
+        note("ServerMessage", name)
+    flush("message", members)
+    return attrs.evolve(msg, extra={**members, **msg.extra})
 
 
 def encode_server(msg: m.ServerMessage) -> str:

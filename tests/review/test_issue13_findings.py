@@ -358,11 +358,6 @@ async def test_the_close_reason_echo_is_not_in_any_debug_log(
 # =============================================================================================
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decode_server drops an unknown top-level member beside a known kind (only the kind "
-    "and usageMetadata are read): not in extra, not logged",
-)
 def test_an_unknown_top_level_member_beside_a_kind_is_kept_or_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -380,20 +375,11 @@ def test_an_unknown_top_level_member_beside_a_kind_is_kept_or_logged(
 # =============================================================================================
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LiveConfig takes voice_sample=b'' and sends an empty replicatedVoiceConfig sample",
-)
 def test_an_empty_voice_sample_is_refused() -> None:
     with pytest.raises(ValueError, match="voice_sample"):
         LiveConfig(voice_sample=b"")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="interim_transcript_timestamps=True is taken with every transcription off, while "
-    "transcription_mode (same kind of option) is refused there",
-)
 def test_interim_transcript_timestamps_without_a_transcription_is_refused() -> None:
     with pytest.raises(ValueError, match="interim_transcript_timestamps"):
         LiveConfig(

@@ -545,3 +545,12 @@ def test_model_turn_message_injects_the_instruction_as_a_model_turn():
 def test_empty_instruction_update_is_rejected():
     with pytest.raises(ValueError, match="text: the new instruction is empty"):
         LiveConfig().instruction_update_message("  ", GOOGLE_AI)
+
+
+def test_voice_sample_takes_bytes_like_input_and_says_plainly_what_else_is_wrong() -> None:
+    assert LiveConfig(voice_sample=bytearray(b"\x01\x02")).voice_sample == b"\x01\x02"
+    assert LiveConfig(voice_sample=memoryview(b"\x03")).voice_sample == b"\x03"
+    with pytest.raises(
+        TypeError, match=r"^voice_sample: expected the audio sample as bytes, got str$"
+    ):
+        LiveConfig(voice_sample="not audio")  # type: ignore[arg-type]
