@@ -29,7 +29,7 @@ from __future__ import annotations
 import binascii
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -267,7 +267,10 @@ def _keep_beside(msg: m.ServerMessage, members: dict[str, Any]) -> m.ServerMessa
     for name in members:
         note("ServerMessage", name)
     flush("message", members)
-    return attrs.evolve(msg, extra={**members, **msg.extra})
+    if isinstance(msg, m.EmptyServerMessage | m.UnknownServerMessage):  # no kind: never here
+        return msg
+    kept: m.ServerMessage = attrs.evolve(cast(Any, msg), extra={**members, **msg.extra})
+    return kept
 
 
 def encode_server(msg: m.ServerMessage) -> str:
