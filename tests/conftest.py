@@ -44,3 +44,12 @@ def _no_listening_socket_under_a_mock_clock(
     yield
     # Also caught when the test swallowed the error (e.g. a CLI that reports failures itself).
     assert not attempts, f"{SOCKET_UNDER_MOCK_CLOCK}: {attempts}"
+
+
+@pytest.fixture
+def fresh_unknown_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget which unknown wire names were logged, so a test sees its own DEBUG lines."""
+    from livehandle._wire import unknown
+
+    monkeypatch.setattr(unknown, "_seen", set())
+    monkeypatch.setattr(unknown, "_overflowed", False)

@@ -269,7 +269,7 @@ def _keep_beside(msg: m.ServerMessage, members: dict[str, Any]) -> m.ServerMessa
     flush("message", members)
     if isinstance(msg, m.EmptyServerMessage | m.UnknownServerMessage):  # no kind: never here
         return msg
-    kept: m.ServerMessage = attrs.evolve(cast(Any, msg), extra={**members, **msg.extra})
+    kept: m.ServerMessage = attrs.evolve(cast("Any", msg), extra={**members, **msg.extra})
     return kept
 
 

@@ -358,6 +358,7 @@ async def test_the_close_reason_echo_is_not_in_any_debug_log(
 # =============================================================================================
 
 
+@pytest.mark.usefixtures("fresh_unknown_names")
 def test_an_unknown_top_level_member_beside_a_kind_is_kept_or_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -216,12 +216,6 @@ def test_extra_repeating_a_modelled_member_cannot_be_encoded() -> None:
         encode_client(m.ClientContent(turns=(m.Content(parts=(m.Part(extra={"text": "x"}),)),)))
 
 
-@pytest.fixture
-def fresh_unknown_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(unknown, "_seen", set())
-    monkeypatch.setattr(unknown, "_overflowed", False)
-
-
 @pytest.mark.usefixtures("fresh_unknown_names")
 def test_each_unknown_name_is_logged_once_at_debug_with_its_wire_path(
     caplog: pytest.LogCaptureFixture,
