@@ -24,6 +24,8 @@ __all__ = [
     "INVALID_ARGUMENT",
     "INVALID_HANDLE",
     "NOT_A_LIVE_PATH",
+    "NO_THINKING_LEVEL",
+    "THINKING_LEVEL_UNSUPPORTED",
     "credential_problem",
     "route",
     "setup_problem",
@@ -50,6 +52,12 @@ INTERNAL_ERROR = "Internal error occurred."  # the generic 1011 text (wire-proto
 NOT_A_LIVE_PATH = "not a Live API path"  # the HTTP 404 body for other paths (emulator's wording)
 BAD_KEY = "API key not valid. Please pass a valid API key."  # wire-protocol.md §5.4
 BAD_TOKEN = "Request had invalid authentication credentials."  # Vertex bearer (emulator's pick)
+
+#: Models that refuse ``thinkingConfig.thinkingLevel``: the 3.8 generation closes with 1007
+#: "Thinking level is not supported for this model." (wire-protocol.md §2.1 ``thinkingConfig``
+#: and §5.4, an observed report).  2.5 takes a budget and 3.1 a level; neither is refused here.
+NO_THINKING_LEVEL = frozenset({"gemini-3.8-live", "gemini-3.8-live-extended-thinking"})
+THINKING_LEVEL_UNSUPPORTED = "Thinking level is not supported for this model."
 
 #: The response modalities a Live session can answer with (wire-protocol.md §2.1: "``["AUDIO"]``
 #: or ``["TEXT"]``"; IMAGE output does not exist in Live, and VIDEO is Vertex avatar output, which
@@ -170,6 +178,10 @@ def setup_problem(
         if modality not in LIVE_MODALITIES:
             # Live answers with AUDIO or TEXT only (wire-protocol.md §2.1; issue 13 part 4).
             return 1007, unsupported_modality(modality)
+    level = config.thinking_config.thinking_level if config and config.thinking_config else None
+    if level is not None and model_id in NO_THINKING_LEVEL:
+        # 3.8 has no thinking level (wire-protocol.md §2.1 thinkingConfig, §5.4 [OBS]).
+        return 1007, THINKING_LEVEL_UNSUPPORTED
     resumption = setup.session_resumption
     if resumption is not None and resumption.transparent and record.backend != "vertex":
         # Transparent resumption is Vertex only (wire-protocol.md §2.1, §8; the SDKs refuse it

@@ -86,8 +86,9 @@ class LiveEmulator:
     only when configured; a wrong one is accepted at the HTTP level and then closed with 1007 and
     the real reason text, as Gemini does.  The setup is checked as strictly as Gemini checks it:
     an unknown name anywhere in it, a schema keyword outside the API's subset in function
-    ``parameters``, or a response modality other than TEXT or AUDIO closes with 1007 (see
-    :ref:`testing-strictness`).  Server frames are binary JSON by default.  Connections
+    ``parameters``, or a response modality other than TEXT or AUDIO closes with 1007, and so
+    does an unknown name in any later client message (see :ref:`testing-strictness`).  Server
+    frames are binary JSON by default.  Connections
     are independent; conversations (history, instruction, rule use) survive session resumption.
     Every decoded client message is recorded with its Trio timestamp.
 

@@ -13,6 +13,7 @@ reaches the emulator only through the ``EmulatorHost`` interface.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,6 +28,7 @@ from livehandle.testing._checks import INVALID_ARGUMENT
 from livehandle.testing._conversation import Conversation, Stop, stopping, text_of, text_tokens
 from livehandle.testing._responder import Responder
 from livehandle.testing._scenario import Fault, UserTurn
+from livehandle.testing._strict import message_unknown_names_reason
 from livehandle.testing._vad import ServerVad
 
 if TYPE_CHECKING:
@@ -59,6 +61,24 @@ def _level(value: str | None, low_default: bool) -> Literal["HIGH", "LOW"]:
     if value is None or value.endswith("UNSPECIFIED"):
         return "LOW" if low_default else "HIGH"
     return "LOW" if value.endswith("_LOW") else "HIGH"
+
+
+def _consent(setup: m.Setup) -> m.VoiceConsentSignature | None:
+    """The consent signature ``setupComplete`` carries for a replicated voice, or None.
+
+    The real server signs a replicated (custom) voice in ``setupComplete.voiceConsentSignature``
+    as ``{"signature": "..."}`` (wire-protocol.md §3.1; issue 13 part 1 cites google-genai's
+    tests for the shape).  The emulator's signature is opaque too, derived from the sample so
+    that the same voice gets the same signature.
+    """
+    config = setup.generation_config
+    speech = config.speech_config if config else None
+    voice = speech.voice_config if speech else None
+    replicated = voice.replicated_voice_config if voice else None
+    if replicated is None:
+        return None
+    digest = hashlib.sha256(replicated.voice_sample_audio or b"").hexdigest()[:32]
+    return m.VoiceConsentSignature(signature=f"emulator-consent-{digest}")
 
 
 class Engine:
@@ -158,9 +178,7 @@ class Engine:
         (raw,) = json.loads(self.last_frame).values()
         problem = self.host.check_setup(self.record, first, raw)
         if problem is not None:
-            if len(problem[1].encode()) > MAX_REASON_BYTES:
-                self.record.errors.append(f"setup refused: {problem[1]}")  # the whole reason
-            await self.close(*problem)
+            await self._refuse(problem[1], "setup", problem[0])
             return False
         resumption = first.session_resumption
         if resumption is not None and resumption.handle:
@@ -191,7 +209,9 @@ class Engine:
         session_id = (
             f"emulator-session-{conversation.id}" if self.record.backend == "vertex" else None
         )
-        await self.send(m.SetupComplete(session_id=session_id))
+        await self.send(
+            m.SetupComplete(session_id=session_id, voice_consent_signature=_consent(first))
+        )
         await trio.lowlevel.checkpoint()
         return True
 
@@ -279,6 +299,12 @@ class Engine:
                 self.record.errors.append("the client did not answer the close frame in time")
                 await self.link.drop()
 
+    async def _refuse(self, reason: str, what: str, code: int = 1007) -> None:
+        """Close with ``code`` and ``reason``; a reason the close frame cuts is kept whole."""
+        if len(reason.encode()) > MAX_REASON_BYTES:
+            self.record.errors.append(f"{what} refused: {reason}")  # the whole reason
+        await self.close(code, reason)
+
     async def drop(self) -> None:
         """End the connection without a close frame (a lost TCP link)."""
         self.ended = True
@@ -302,6 +328,13 @@ class Engine:
             await self.close(1007, INVALID_ARGUMENT)
             return None
         self.record.record_received(message)
+        if not isinstance(message, m.Setup):  # setup is checked in full by check_setup
+            unknown = message_unknown_names_reason(message, data)
+            if unknown is not None:
+                # The real server's parser refuses unknown names in every client message,
+                # not only in setup: 1007 in its words (the docstring of _strict).
+                await self._refuse(unknown, "message")
+                return None
         return message
 
     async def _run_reader(self) -> None:

@@ -1,4 +1,4 @@
-"""The real server's parse rules for ``setup``: unknown names anywhere are refused.
+"""The real server's parse rules for client messages: unknown names anywhere are refused.
 
 Gemini parses the client's JSON into its protobuf messages before it looks at anything else, and
 a name that is not a field of the message it belongs to fails the whole request: the connection
@@ -22,11 +22,20 @@ API's own ``Schema`` message, an OpenAPI 3.0 subset whose keywords are listed in
 :data:`SCHEMA_FIELDS`; JSON Schema keywords outside it (``additionalProperties``, ``$ref``,
 ``oneOf``, ``const`` ...) are unknown names there, as the production reports above show.
 ``parametersJsonSchema`` takes full JSON Schema and is not restricted.
+
+The same parse applies to every later client message (``clientContent``, ``realtimeInput``,
+``toolResponse``, ``contextUpdate``), with the message's proto field as the root of the path
+(``Unknown name "x" at 'client_content'``).  Audio arrives about 50 times a second, so those
+messages are not parsed twice: :func:`needs_raw_check` looks at the decoded message first (the
+codec keeps every unknown member in the ``extra`` mapping of the object that held it), and only a
+message with some unknown member, or with a ``Schema``-valued field to check, has its raw JSON
+walked by :func:`message_unknown_names_reason`.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import types
 from typing import Any, Union, get_args, get_origin
 
@@ -35,7 +44,13 @@ import attrs
 from livehandle._wire import messages as m
 from livehandle._wire.codec import to_camel
 
-__all__ = ["SCHEMA_FIELDS", "unknown_names", "unknown_names_reason"]
+__all__ = [
+    "SCHEMA_FIELDS",
+    "message_unknown_names_reason",
+    "needs_raw_check",
+    "unknown_names",
+    "unknown_names_reason",
+]
 
 #: The fields of the API's ``Schema`` message (snake_case), as google-genai / @google/genai
 #: declare ``types.Schema`` for the Gemini API and the generativelanguage ``Schema`` proto has
@@ -96,10 +111,64 @@ def unknown_names(setup: object) -> list[tuple[str, str]]:
 
 def unknown_names_reason(setup: object) -> str | None:
     """The real server's close reason for the unknown names in ``setup``, or None if none."""
-    found = unknown_names(setup)
+    return _reason(unknown_names(setup))
+
+
+def _reason(found: list[tuple[str, str]]) -> str | None:
     if not found:
         return None
     return "\n".join(_LINE.format(name=name, path=path) for name, path in found)
+
+
+#: The proto field of the client message envelope that holds each kind: the root of the path.
+_ROOTS: dict[type, str] = {
+    m.Setup: "setup",
+    m.ClientContent: "client_content",
+    m.RealtimeInput: "realtime_input",
+    m.ToolResponse: "tool_response",
+    m.ContextUpdate: "context_update",
+}
+
+
+def needs_raw_check(message: Any) -> bool:
+    """Whether the decoded ``message`` may hold a name the real server's parser refuses.
+
+    True when some object in it kept unknown members in ``extra``, or when it holds a
+    ``Schema``-valued field (whose keywords only the raw JSON shows).  Cheap: it reads the
+    decoded objects only, never JSON (free-form values are not looked into).
+    """
+    if getattr(message, "extra", None):
+        return True
+    cls: type = type(message)
+    for name, repeated, schema in _nested_of(cls):
+        value = getattr(message, name)
+        if value is None:
+            continue
+        if schema:
+            return True
+        if repeated:
+            if any(needs_raw_check(item) for item in value):
+                return True
+        elif needs_raw_check(value):
+            return True
+    return False
+
+
+def message_unknown_names_reason(message: object, frame: bytes | str) -> str | None:
+    """The real server's close reason for unknown names in one client frame, or None.
+
+    ``message`` is what the codec decoded from ``frame``.  The frame is parsed again only when
+    :func:`needs_raw_check` says the message may hold an unknown name.
+    """
+    root = _ROOTS.get(type(message))
+    if root is None or not needs_raw_check(message):
+        return None
+    envelope = json.loads(frame)  # the codec parsed it already: one object with one member
+    (raw,) = envelope.values()
+    found: list[tuple[str, str]] = []
+    if isinstance(raw, dict):
+        _walk_message(raw, type(message), root, found)
+    return _reason(found)
 
 
 @attrs.frozen
@@ -128,6 +197,17 @@ def _fields_of(cls: type) -> dict[str, _Field]:
             if key:
                 table[key] = entry
     return table
+
+
+@functools.cache
+def _nested_of(cls: type) -> tuple[tuple[str, bool, bool], ...]:
+    """``(attribute, repeated, schema)`` per field of ``cls`` that holds messages or a Schema."""
+    fields = {field.name: field for field in _fields_of(cls).values()}
+    return tuple(
+        (field.name, field.repeated, field.schema)
+        for field in fields.values()
+        if field.kind is not None or field.schema
+    )
 
 
 def _element_type(tp: Any) -> tuple[Any, bool]:

@@ -279,11 +279,6 @@ async def test_a_server_that_never_answers_times_out_with_the_documented_stage()
 # =============================================================================================
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the emulator accepts thinkingLevel on gemini-3.8-live, which wire-protocol.md §2.1 "
-    "records as 1007 'Thinking level is not supported for this model.'",
-)
 async def test_thinking_level_on_a_model_without_it_is_refused() -> None:
     config = LiveConfig(model=MODEL.removeprefix("models/"), thinking_level="low")
     body = json.loads(encode_client(config.to_setup(Endpoint.google_ai(KEY))))["setup"]
@@ -296,11 +291,6 @@ async def test_thinking_level_on_a_model_without_it_is_refused() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with a replicated voice (LiveConfig.voice_sample) the emulator's setupComplete has "
-    "no voiceConsentSignature, though the real server sends one (LiveConfig's docstring)",
-)
 async def test_a_replicated_voice_gets_a_consent_signature_in_setup_complete() -> None:
     config = LiveConfig(model=MODEL.removeprefix("models/"), voice_sample=b"RIFF" + bytes(64))
     body = json.loads(encode_client(config.to_setup(Endpoint.google_ai(KEY))))["setup"]
@@ -313,11 +303,6 @@ async def test_a_replicated_voice_gets_a_consent_signature_in_setup_complete() -
     assert isinstance(signature, dict) and signature.get("signature")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="unknown names are refused only in setup: a toolResponse/clientContent with an "
-    "unknown name (which extra lets a bot send) is taken in, the real parser refuses it",
-)
 async def test_an_unknown_name_in_a_later_client_message_closes_1007(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
