@@ -448,9 +448,10 @@ class Endpoint:
     def scrub_content(self, text: str) -> str:
         """``text`` (model text or a transcript joined from fragments) with credentials hidden.
 
-        The same rule as for received frames (see :meth:`ResolvedEndpoint.scrub_frame`), for
-        this endpoint's credentials and the bearer tokens of its newest connections: an echo
-        split across two frames escapes each frame's scrub, and is caught here once joined.
+        The same rule as for received frames (see
+        :meth:`~livehandle.lowlevel.ResolvedEndpoint.scrub_frame`), for this endpoint's
+        credentials and the bearer tokens of its newest connections: an echo split across two
+        frames escapes each frame's scrub, and is caught here once joined.
         """
         text = self._static.content(text)
         for resolved in tuple(self._recent):
