@@ -123,6 +123,7 @@ def assemble_live_handle(
         turn_ended=tools.turn_ended,
         connection_lost=tools.connection_lost,
         barge_in=barge_in,
+        scrub=endpoint.scrub_content,
     )
     session.add_tap(lanes.route)  # the router sees every event, in order
     handle = LiveHandle._create(

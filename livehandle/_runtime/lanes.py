@@ -95,6 +95,7 @@ class Lanes:
     ``barge_in`` is the current-group holder shared with the voice runtime and the tool
     dispatcher (a private one when not given).  ``backlog_limit`` bounds the critical events
     kept while the control lane is stuck (:data:`CONTROL_BACKLOG_LIMIT` by default).
+    ``scrub`` (the endpoint's credential scrubber) is applied to the transcript's joined text.
     """
 
     def __init__(
@@ -116,6 +117,7 @@ class Lanes:
         connection_lost: Callable[[], None] | None = None,
         barge_in: CurrentBargeIn | None = None,
         backlog_limit: int = CONTROL_BACKLOG_LIMIT,
+        scrub: Callable[[str], str] | None = None,
     ) -> None:
         if backlog_limit < 1:
             raise ValueError(f"backlog_limit must be at least 1 (got {backlog_limit})")
@@ -145,7 +147,7 @@ class Lanes:
         self._backlog: deque[SessionEvent] = deque()
         self._backlog_limit = backlog_limit
         self._failed = False  # the backlog overflowed: the session is ending, route nothing
-        self.transcript = TranscriptBuffer()
+        self.transcript = TranscriptBuffer(scrub=scrub)
         self._barge_in = barge_in if barge_in is not None else CurrentBargeIn()
         self._stale_audio = False  # the rest of an interrupted turn's audio: dropped
         self._held: deque[SessionEvent] = deque()  # new audio waiting for Interrupted to go out

@@ -8,6 +8,7 @@ an interrupted turn is marked as such and keeps what the user heard.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 import attrs
 
@@ -27,9 +28,14 @@ class TranscriptTurn:
 
 @attrs.define(eq=False)
 class TranscriptBuffer:
-    """The current turn being assembled plus the most recent finished turns (bounded)."""
+    """The current turn being assembled plus the most recent finished turns (bounded).
+
+    ``scrub`` (the endpoint's credential scrubber) is applied to each side of a turn once its
+    fragments are joined: a credential echoed across two fragments is whole only there.
+    """
 
     max_turns: int = 1000
+    scrub: Callable[[str], str] | None = None
     _turns: deque[TranscriptTurn] = attrs.field(init=False)
     _typed: list[str] = attrs.field(init=False, factory=list)
     _spoken: list[str] = attrs.field(init=False, factory=list)
@@ -62,12 +68,15 @@ class TranscriptBuffer:
     def user_text(self) -> str:
         """The user side of the turn so far: typed text, then speech."""
         parts = [" ".join(self._typed), "".join(self._spoken).strip()]
-        return " ".join(part for part in parts if part)
+        return self._scrubbed(" ".join(part for part in parts if part))
 
     @property
     def model_text(self) -> str:
         """The model side of the turn so far."""
-        return "".join(self._model).strip()
+        return self._scrubbed("".join(self._model).strip())
+
+    def _scrubbed(self, text: str) -> str:
+        return text if self.scrub is None or not text else self.scrub(text)
 
     def finish_turn(self) -> TranscriptTurn:
         """Close the current turn, keep it, and start a new one."""

@@ -33,10 +33,16 @@ class ProtocolState:
 
     Args:
         publish: called with every event, in order (the session's taps and broadcast).
+        scrub: applied once to each turn's joined text before ``TextComplete`` is published
+            (the endpoint's credential scrubber: an echo split across frames is whole only
+            there).
     """
 
-    def __init__(self, publish: Callable[[SessionEvent], None]) -> None:
+    def __init__(
+        self, publish: Callable[[SessionEvent], None], scrub: Callable[[str], str] | None = None
+    ) -> None:
         self._publish = publish
+        self._scrub = scrub
         self.phase = SessionPhase.DISCONNECTED
         self.resume_handle: str | None = None
         #: When a ``goAway`` arrived (Trio time) and the time it left, or None.
@@ -163,7 +169,10 @@ class ProtocolState:
             publish(SessionEvent.GenerationComplete())
         if content.turn_complete:
             if self._turn_text:
-                publish(SessionEvent.TextComplete("".join(self._turn_text)))
+                text = "".join(self._turn_text)
+                if self._scrub is not None:
+                    text = self._scrub(text)
+                publish(SessionEvent.TextComplete(text))
                 self._turn_text.clear()
             self._pending_calls.clear()
             self.set_phase(SessionPhase.ACTIVE)  # already ACTIVE when subscribers see the event

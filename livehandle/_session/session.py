@@ -82,7 +82,7 @@ class Session:
         self._outbound_send, self._outbound_receive = trio.open_memory_channel[
             tuple[str, m.ClientMessage | None]  # None: an audio frame, nothing to do once sent
         ](self._options.outbound_capacity)
-        self._protocol = ProtocolState(self._publish)
+        self._protocol = ProtocolState(self._publish, endpoint.scrub_content)
         self._session_id: str | None = None
         self._closing = False
         self._end: SessionEnd | None = None

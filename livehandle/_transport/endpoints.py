@@ -20,10 +20,13 @@ import base64
 import os
 import ssl
 import urllib.parse
+from collections import deque
 from collections.abc import Callable
 from typing import Literal
 
 import attrs
+
+from livehandle._transport.scrub import REDACTED, Scrubber
 
 __all__ = ["GOOGLE_AI_BASE_URL", "Endpoint", "ResolvedEndpoint", "is_secret_name", "redact_query"]
 
@@ -68,16 +71,45 @@ _SECRET_SUFFIXES = (
     "token",
 )
 
-_REDACTED = "***"
+#: ``<word>key`` written as one word (any case) is a credential name for these words; other
+#: names ending in ``key`` count only when ``key`` is a separate word (see ``is_secret_name``).
+_KEY_QUALIFIERS = frozenset(
+    {
+        "access",
+        "api",
+        "app",
+        "auth",
+        "client",
+        "encryption",
+        "license",
+        "master",
+        "private",
+        "secret",
+        "session",
+        "signing",
+        "subscription",
+    }
+)
 
-#: Secrets shorter than this are not scrubbed from received frames: an echo of a short string
-#: cannot be told apart from ordinary content (and replacing it would corrupt the JSON).  Real
-#: API keys and tokens are far longer; error texts are scrubbed of secrets of any length.
-_MIN_FRAME_SECRET = 8
+_REDACTED = REDACTED
+
+#: An ephemeral token is a resource name: its id alone is a secret too.
+_TOKEN_COLLECTION = "auth_tokens/"
+#: Bearer tokens handed out by :meth:`Endpoint.resolve` that :meth:`Endpoint.scrub_content` still
+#: hides (the newest ones; older connections are long closed).
+_KEPT_BEARERS = 4
 
 
 def _normalise_name(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch not in "-_. ")
+
+
+def _ends_in_key_word(name: str) -> bool:
+    """``name`` ends in ``key`` as a word of its own: ``access_key``, ``sessionKey``, ``X-KEY``."""
+    if len(name) < 4 or name[-3:].lower() != "key":
+        return False
+    before = name[-4]
+    return before in "-_. " or (name[-3] == "K" and (before.islower() or before.isdigit()))
 
 
 def is_secret_name(name: str) -> bool:
@@ -85,10 +117,18 @@ def is_secret_name(name: str) -> bool:
 
     ``key``, ``apiKey``, ``api_key``, ``token``, ``access_token``, ``Authorization``,
     ``x-goog-api-key``, ``password``, ``signature`` and the like: separators (``-``, ``_``,
-    ``.``) and case are ignored, and a name ending in a credential word counts too.
+    ``.``) and case are ignored, and a name ending in a credential word counts too.  A name
+    ending in ``key`` counts when ``key`` is a word of its own there (``access_key``,
+    ``subscription-key``, ``sessionKey``) or the name is a known compound (``accesskey``,
+    ``secretkey``, ``privatekey``...); ordinary words such as ``monkey`` or ``turkey`` do not.
     """
     normal = _normalise_name(name)
-    return normal in _SECRET_NAMES or normal.endswith(_SECRET_SUFFIXES)
+    return (
+        normal in _SECRET_NAMES
+        or normal.endswith(_SECRET_SUFFIXES)
+        or _ends_in_key_word(name)
+        or (normal.endswith("key") and normal[:-3] in _KEY_QUALIFIERS)
+    )
 
 
 def _redact_userinfo(head: str) -> str:
@@ -124,31 +164,6 @@ def redact_query(target: str) -> str:
     return f"{head}?{'&'.join(pieces)}"
 
 
-#: A text that ends in this many or more leading characters of a credential had it cut off
-#: (a close reason holds at most 123 bytes): that start is scrubbed too.
-_MIN_CUT_SECRET = 4
-
-
-def _text_forms(resolved: ResolvedEndpoint) -> tuple[str, ...]:
-    """Every credential as it may appear in a text, plain and URL-encoded, longest first."""
-    forms = {form for s in resolved.secrets if s for form in (s, urllib.parse.quote(s, safe=""))}
-    return tuple(sorted(forms, key=len, reverse=True))
-
-
-def _frame_patterns(resolved: ResolvedEndpoint) -> tuple[tuple[str, bytes], ...]:
-    """The strings to scrub from received frames, as text and as UTF-8, longest first."""
-    forms = [form for form in _text_forms(resolved) if len(form) >= _MIN_FRAME_SECRET]
-    return tuple((form, form.encode()) for form in forms)
-
-
-def _cut_tail(text: str, form: str) -> int:
-    """How many characters at the end of ``text`` are the start of ``form`` (0 if too few)."""
-    for n in range(min(len(text), len(form) - 1), _MIN_CUT_SECRET - 1, -1):
-        if text.endswith(form[:n]):
-            return n
-    return 0
-
-
 @attrs.frozen(repr=False)
 class ResolvedEndpoint:
     """An endpoint with its credentials filled in for one connection attempt.
@@ -165,47 +180,39 @@ class ResolvedEndpoint:
     redacted_url: str
     secrets: tuple[str, ...]
     ssl_context: ssl.SSLContext | None = None
-    _forms: tuple[str, ...] = attrs.field(
-        init=False, eq=False, default=attrs.Factory(_text_forms, takes_self=True)
-    )
-    _patterns: tuple[tuple[str, bytes], ...] = attrs.field(
-        init=False, eq=False, default=attrs.Factory(_frame_patterns, takes_self=True)
+    _scrubber: Scrubber = attrs.field(
+        init=False, eq=False, default=attrs.Factory(lambda self: Scrubber(self.secrets), True)
     )
 
     def __repr__(self) -> str:
         return f"ResolvedEndpoint(url={self.redacted_url!r})"
 
     def scrub(self, text: str) -> str:
-        """Return ``text`` with every credential (plain or URL-encoded) replaced by ``***``.
+        """Return ``text`` with every credential replaced by ``***``.
 
         For any text a server sent (a close reason, an HTTP body) or that quotes the request,
-        before it goes into an error, an event or a log.  A text that was cut short in the
-        middle of a credential (a close reason holds at most 123 bytes) ends in ``***`` too.
+        before it goes into an error, an event or a log.  Credentials are found as written,
+        URL-encoded (either hex case), JSON-escaped and base64-encoded, and shortened: 8 or more
+        of their leading characters ending where the token ends (``AIzaSyAb12...``), or 4 or
+        more at the very end of a text cut short (a close reason holds at most 123 bytes).
         """
-        for form in self._forms:
-            text = text.replace(form, _REDACTED)
-        for form in self._forms:
-            cut = _cut_tail(text, form)
-            if cut:
-                text = text[:-cut] + _REDACTED
-        return text
+        return self._scrubber.text(text)
 
     def scrub_frame(self, data: str | bytes) -> str | bytes:
-        """Return a received frame with every credential echoed in it replaced by ``***``.
+        r"""Return a received frame with every credential echoed in it replaced by ``***``.
 
+        Found as written, URL-encoded, or with characters JSON-escaped (``\u003d``, ``\/``).
         Frames are handed on unchanged (the same object) when they hold no credential, which is
-        the cost of one substring search per credential.  Credentials shorter than 8 characters
-        are left alone here (see :meth:`scrub` for texts).
+        the cost of one substring search per form of each credential (and one for ``\u``).
+        Only credentials that look like one are scrubbed here: at least 8 characters, and not
+        made of letters only unless 20 or longer; a shorter or word-like secret (a user name)
+        is scrubbed from texts only (see :meth:`scrub`), where replacing it corrupts nothing.
         """
-        if isinstance(data, str):
-            for text, _ in self._patterns:
-                if text in data:
-                    data = data.replace(text, _REDACTED)
-            return data
-        for _, raw in self._patterns:
-            if raw in data:
-                data = bytes(data).replace(raw, b"***")
-        return data
+        return self._scrubber.frame(data)
+
+    def scrub_content(self, text: str) -> str:
+        """Return decoded model text with credentials replaced, as :meth:`scrub_frame` does."""
+        return self._scrubber.content(text)
 
 
 @attrs.frozen(repr=False)
@@ -228,6 +235,12 @@ class Endpoint:
     _header_secrets: tuple[tuple[str, str], ...] = attrs.field(default=(), alias="header_secrets")
     _bearer: Callable[[], str] | None = attrs.field(default=None, alias="bearer")
     _plain_secrets: tuple[str, ...] = attrs.field(default=(), alias="plain_secrets")
+    _static: Scrubber = attrs.field(
+        init=False, eq=False, default=attrs.Factory(lambda self: Scrubber(self._secrets()), True)
+    )
+    _recent: deque[ResolvedEndpoint] = attrs.field(
+        init=False, eq=False, factory=lambda: deque(maxlen=_KEPT_BEARERS)
+    )
 
     # -- constructors -------------------------------------------------------------------------
 
@@ -353,7 +366,7 @@ class Endpoint:
         ``token``, ``password``... any case) is treated as a secret:
         sent, but never shown in reprs, logs or errors.  So is a ``user:password@`` part: it is
         sent as an ``Authorization: Basic`` header (user name and password both secret) and shown
-        as ``***@``.
+        as ``***@``.  A ``#fragment`` is dropped: it is not part of a WebSocket request.
         """
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("ws", "wss"):
@@ -374,8 +387,12 @@ class Endpoint:
         if secrets:
             kept = urllib.parse.urlencode([(k, v) for k, v in query if (k, v) not in secrets])
             parts = parts._replace(query=kept)
+        # A WebSocket URL has no fragment (RFC 6455 §3): it is never sent, and never shown (a
+        # pasted URL may carry a token there).
+        changed = bool(secrets or headers or parts.fragment or url.endswith("#"))
+        parts = parts._replace(fragment="")
         return cls(
-            urllib.parse.urlunsplit(parts) if (secrets or headers) else url,
+            urllib.parse.urlunsplit(parts) if changed else url,
             "url",
             query_secrets=secrets,
             header_secrets=headers,
@@ -392,28 +409,54 @@ class Endpoint:
 
     # -- use ----------------------------------------------------------------------------------
 
-    def resolve(self) -> ResolvedEndpoint:
-        """Fill in credentials for one connection attempt (calls the bearer-token callable)."""
-        headers = list(self._header_secrets)
+    def _secrets(self) -> list[str]:
+        """The credentials known without calling the bearer-token callable."""
         secrets = [value for _, value in self._query_secrets]
         secrets += [value for _, value in self._header_secrets]
         # "Token auth_tokens/..." also leaks if only the token part is quoted somewhere.
         secrets += [value.partition(" ")[2] for _, value in self._header_secrets if " " in value]
         secrets += self._plain_secrets
+        # ... and so does the token's id, the part after "auth_tokens/".
+        secrets += [
+            secret.removeprefix(_TOKEN_COLLECTION)
+            for secret in secrets
+            if secret.startswith(_TOKEN_COLLECTION)
+        ]
+        return list(dict.fromkeys(secret for secret in secrets if secret))
+
+    def resolve(self) -> ResolvedEndpoint:
+        """Fill in credentials for one connection attempt (calls the bearer-token callable)."""
+        headers = list(self._header_secrets)
+        secrets = self._secrets()
         if self._bearer is not None:
             token = self._bearer()
             if not token:
                 raise ValueError("the Vertex token callable returned an empty token")
             headers.append(("authorization", f"Bearer {token}"))
             secrets.append(token)
-        secrets = list(dict.fromkeys(secret for secret in secrets if secret))
         url = self.url
         if self._query_secrets:
             sep = "&" if urllib.parse.urlsplit(url).query else "?"
             url += sep + urllib.parse.urlencode(self._query_secrets)
-        return ResolvedEndpoint(
+        resolved = ResolvedEndpoint(
             url, tuple(headers), self.redacted_url, tuple(secrets), self.ssl_context
         )
+        if self._bearer is not None:
+            self._recent.append(resolved)
+        return resolved
+
+    def scrub_content(self, text: str) -> str:
+        """``text`` (model text or a transcript joined from fragments) with credentials hidden.
+
+        The same rule as for received frames (see
+        :meth:`~livehandle.lowlevel.ResolvedEndpoint.scrub_frame`), for this endpoint's
+        credentials and the bearer tokens of its newest connections: an echo split across two
+        frames escapes each frame's scrub, and is caught here once joined.
+        """
+        text = self._static.content(text)
+        for resolved in tuple(self._recent):
+            text = resolved.scrub_content(text)
+        return text
 
     @property
     def redacted_url(self) -> str:

@@ -67,11 +67,6 @@ async def scan(
 # =============================================================================================
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scrub_frame works on the raw JSON text: a JSON-escaped echo of the key is decoded "
-    "after the scrub and reaches events, the transcript and the unknown-field DEBUG log",
-)
 async def test_a_json_escaped_echo_of_the_key_is_scrubbed_too(
     caplog: pytest.LogCaptureFixture, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -90,11 +85,6 @@ async def test_a_json_escaped_echo_of_the_key_is_scrubbed_too(
     exposure.assert_free_of(CANARY)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the id of an ephemeral token (after 'auth_tokens/') is not among the secrets: an "
-    "echo of the id alone is shown unscrubbed",
-)
 async def test_an_echo_of_the_ephemeral_token_id_alone_is_scrubbed(
     caplog: pytest.LogCaptureFixture, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -108,11 +98,6 @@ async def test_an_echo_of_the_ephemeral_token_id_alone_is_scrubbed(
     exposure.assert_free_of(CANARY)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scrub only finds a cut-off key at the very end of a text: a shortened echo "
-    "('AIzaSy...' in mid-sentence) keeps most of the key",
-)
 async def test_a_shortened_echo_of_the_key_inside_a_reason_is_scrubbed(
     caplog: pytest.LogCaptureFixture, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -123,10 +108,6 @@ async def test_a_shortened_echo_of_the_key_inside_a_reason_is_scrubbed(
     exposure.assert_free_of(CANARY)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the base64 form of a key or token is not scrubbed (only Basic auth's is)",
-)
 def test_a_base64_echo_of_the_key_is_scrubbed() -> None:
     resolved = Endpoint.google_ai(KEY).resolve()
     echoed = base64.b64encode(KEY.encode()).decode()
@@ -134,11 +115,6 @@ def test_a_base64_echo_of_the_key_is_scrubbed() -> None:
     assert echoed not in shown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="each frame is scrubbed alone: a key echoed across two transcription fragments "
-    "is whole again in the handle's transcript",
-)
 async def test_a_key_echoed_across_two_frames_does_not_show_in_the_transcript(
     caplog: pytest.LogCaptureFixture, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -159,22 +135,12 @@ async def test_a_key_echoed_across_two_frames_does_not_show_in_the_transcript(
     "name",
     ["access_key", "secret_key", "private_key", "subscription-key", "auth_key", "sessionKey"],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="is_secret_name misses credential-like names ending in 'key' (access_key, "
-    "secret_key, subscription-key...): from_url shows their values",
-)
 def test_credential_like_query_names_ending_in_key_are_hidden(name: str) -> None:
     endpoint = Endpoint.from_url(f"ws://proxy.invalid/live?{name}={CANARY}")
     assert CANARY not in repr(endpoint)
     assert CANARY not in endpoint.redacted_url
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="from_url keeps a URL fragment in Endpoint.url/redacted_url/repr, though redact_query "
-    "drops fragments because 'a pasted URL may carry a token there'",
-)
 def test_a_token_in_the_url_fragment_is_not_shown() -> None:
     endpoint = Endpoint.from_url(f"ws://proxy.invalid/live#access_token={CANARY}")
     assert CANARY not in repr(endpoint)

@@ -1,0 +1,219 @@
+r"""Scrubbing credentials out of what a server sends before anyone can see it.
+
+A server (or a proxy, or a fake one) may echo a credential back: in a close reason, an HTTP
+error body, a JSON error frame, a transcription.  :class:`Scrubber` replaces every form of a
+credential it can recognise with ``***``:
+
+* as written, URL-encoded (upper- or lower-case ``%XX``), and inside a JSON string with any
+  character written as a ``\uXXXX`` escape (any hex case) or ``\/`` (``\"``, ``\\``);
+* in texts (close reasons, HTTP bodies, error messages), also as standard or URL-safe base64
+  (with or without padding), and shortened: a run of 8 or more leading characters of a
+  credential that stops where a token stops (followed by ``...``, ``…``, or a character that
+  is not a letter, a digit or a character of the credential), or 4 or more at the very end of a
+  text (a close reason holds at most 123 bytes, so an echo may be cut off);
+* in frames and in model text joined from fragments, only the credentials that look like one
+  (see :func:`looks_like_credential`): a user name such as ``customer`` is hidden in errors but
+  not replaced in every model reply, where it would corrupt ordinary text.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import urllib.parse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["REDACTED", "Scrubber", "looks_like_credential"]
+
+REDACTED = "***"
+
+#: Credentials shorter than this are not scrubbed from frames, and have no base64 or shortened
+#: forms: an echo of a short string cannot be told apart from ordinary content.
+MIN_CONTENT_SECRET = 8
+#: A credential made of letters only is scrubbed from frames from this length on (below it, it
+#: may be an ordinary word, e.g. a user name).
+MIN_WORDLIKE_SECRET = 20
+#: A shortened echo in mid-text keeps at least this many leading characters of the credential.
+MIN_SHORTENED = 8
+#: A text that ends in this many or more leading characters of a credential had it cut off.
+MIN_CUT = 4
+
+_ELLIPSES = ("...", "\u2026")
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "/": "\\/"}
+
+
+def looks_like_credential(secret: str) -> bool:
+    """True for a secret worth scrubbing from frames and model text.
+
+    At least 8 characters, and either not made of letters only (keys, tokens, most passwords)
+    or at least 20 characters long.  Shorter or word-like secrets (``customer``, a user name)
+    are scrubbed from errors, close reasons and logs only.
+    """
+    if len(secret) < MIN_CONTENT_SECRET:
+        return False
+    return not secret.isalpha() or len(secret) >= MIN_WORDLIKE_SECRET
+
+
+def _percent_forms(secret: str) -> set[str]:
+    quoted = urllib.parse.quote(secret, safe="")
+    lower = re.sub(r"%[0-9A-F]{2}", lambda match: match.group().lower(), quoted)
+    return {secret, quoted, lower}
+
+
+def _base64_forms(secret: str) -> set[str]:
+    raw = secret.encode()
+    padded = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    return padded | {form.rstrip("=") for form in padded}
+
+
+def _hex_digit(digit: str) -> str:
+    return f"[{digit}{digit.upper()}]" if digit.isalpha() else digit
+
+
+def _escaped_pattern(secret: str) -> str:
+    """A regex for ``secret`` inside a JSON string, each character plain or escaped."""
+    pieces = []
+    for ch in secret:
+        choices = [re.escape(ch)]
+        if ord(ch) < 0x10000:
+            choices.append("\\\\u" + "".join(_hex_digit(d) for d in f"{ord(ch):04x}"))
+        if ch in _SHORT_ESCAPES:
+            choices.append(re.escape(_SHORT_ESCAPES[ch]))
+        pieces.append(f"(?:{'|'.join(choices)})")
+    return "".join(pieces)
+
+
+def _by_length(forms: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({form for form in forms if form}, key=len, reverse=True))
+
+
+class Scrubber:
+    """Replaces the given credentials with ``***`` in texts, frames and assembled content.
+
+    Args:
+        secrets: the credential strings (empty ones are ignored).
+    """
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self.secrets = tuple(dict.fromkeys(secret for secret in secrets if secret))
+        content = [secret for secret in self.secrets if looks_like_credential(secret)]
+        # texts: every secret of any length as written and URL-encoded; base64 for long ones
+        written = _by_length(form for secret in self.secrets for form in _percent_forms(secret))
+        encoded = (
+            form
+            for secret in self.secrets
+            if len(secret) >= MIN_CONTENT_SECRET
+            for form in _base64_forms(secret)
+        )
+        self._text_forms = _by_length([*written, *encoded])
+        self._shortened = tuple(form for form in written if len(form) > MIN_SHORTENED)
+        self._cut = tuple(form for form in written if len(form) > MIN_CUT)
+        # frames and content: credential-like secrets, as written and URL-encoded
+        self._content_forms = _by_length(
+            form for secret in content for form in _percent_forms(secret)
+        )
+        self._content_raw = tuple(form.encode() for form in self._content_forms)
+        self._escaped_text: re.Pattern[str] | None = None
+        self._escaped_frame: re.Pattern[str] | None = None
+        self._escaped_raw: re.Pattern[bytes] | None = None
+        self._short_escapes = any(ch in _SHORT_ESCAPES for secret in content for ch in secret)
+        if self.secrets:
+            by_length = sorted(self.secrets, key=len, reverse=True)
+            self._escaped_text = re.compile("|".join(map(_escaped_pattern, by_length)))
+        if content:
+            pattern = "|".join(_escaped_pattern(s) for s in sorted(content, key=len, reverse=True))
+            self._escaped_frame = re.compile(pattern)
+            self._escaped_raw = re.compile(pattern.encode())
+
+    def __repr__(self) -> str:
+        return f"<Scrubber of {len(self.secrets)} secret(s)>"
+
+    def __bool__(self) -> bool:
+        return bool(self.secrets)
+
+    def text(self, text: str) -> str:
+        """``text`` (a close reason, an HTTP body, an error message) with every form hidden."""
+        for form in self._text_forms:
+            text = text.replace(form, REDACTED)
+        if self._escaped_text is not None and "\\" in text:
+            text = self._escaped_text.sub(REDACTED, text)
+        for form in self._shortened:
+            text = _scrub_shortened(text, form)
+        for form in self._cut:
+            cut = _cut_tail(text, form)
+            if cut:
+                text = text[:-cut] + REDACTED
+        return text
+
+    def content(self, text: str) -> str:
+        """Decoded model text (e.g. joined from fragments) with credential-like secrets hidden."""
+        for form in self._content_forms:
+            if form in text:
+                text = text.replace(form, REDACTED)
+        return text
+
+    def frame(self, data: str | bytes) -> str | bytes:
+        r"""A received frame with credential-like secrets hidden, JSON-escaped ones too.
+
+        A frame holding none is returned unchanged (the same object), at the cost of one
+        substring search per form of each credential plus one for a ``\u`` escape.
+        """
+        if isinstance(data, str):
+            data = self.content(data)
+            if self._escaped_frame is not None and self._has_escape(data):
+                data = self._escaped_frame.sub(REDACTED, data)
+            return data
+        for raw in self._content_raw:
+            if raw in data:
+                data = bytes(data).replace(raw, b"***")
+        if self._escaped_raw is not None and self._has_raw_escape(data):
+            data = self._escaped_raw.sub(b"***", data)
+        return data
+
+    def _has_escape(self, data: str) -> bool:
+        return "\\u" in data or (self._short_escapes and "\\" in data)
+
+    def _has_raw_escape(self, data: bytes) -> bool:
+        return b"\\u" in data or (self._short_escapes and b"\\" in data)
+
+
+def _is_token_char(ch: str, form: str) -> bool:
+    return ch.isalnum() or ch in form
+
+
+def _scrub_shortened(text: str, form: str) -> str:
+    """``text`` with every shortened echo of ``form`` (see the module docs) replaced."""
+    head = form[:MIN_SHORTENED]
+    at = text.find(head)
+    if at < 0:
+        return text
+    pieces = []
+    start = 0
+    while at >= 0:
+        size = MIN_SHORTENED
+        while at + size < len(text) and size < len(form) and text[at + size] == form[size]:
+            size += 1
+        end = at + size
+        if (
+            end == len(text)
+            or text.startswith(_ELLIPSES, end)
+            or not _is_token_char(text[end], form)
+        ):
+            pieces += [text[start:at], REDACTED]
+            start = end
+            at = text.find(head, end)
+        else:
+            at = text.find(head, at + 1)
+    pieces.append(text[start:])
+    return "".join(pieces)
+
+
+def _cut_tail(text: str, form: str) -> int:
+    """How many characters at the end of ``text`` are the start of ``form`` (0 if too few)."""
+    for n in range(min(len(text), len(form) - 1), MIN_CUT - 1, -1):
+        if text.endswith(form[:n]):
+            return n
+    return 0
