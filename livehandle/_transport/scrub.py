@@ -173,11 +173,13 @@ class Scrubber:
             data = self._escaped_raw.sub(b"***", data)
         return data
 
+    # A one-character search first: it is a memchr, many times faster than looking for "\\u"
+    # (a frame of audio has no backslash at all).
     def _has_escape(self, data: str) -> bool:
-        return "\\u" in data or (self._short_escapes and "\\" in data)
+        return "\\" in data and (self._short_escapes or "\\u" in data)
 
     def _has_raw_escape(self, data: bytes) -> bool:
-        return b"\\u" in data or (self._short_escapes and b"\\" in data)
+        return b"\\" in data and (self._short_escapes or b"\\u" in data)
 
 
 def _is_token_char(ch: str, form: str) -> bool:
