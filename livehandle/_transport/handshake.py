@@ -42,6 +42,9 @@ _BODY_KEPT = 8 * BODY_EXCERPT
 _REQUEST_KEPT = 64 * 1024
 #: How many leading bytes of the answer are kept, for the message about a non-HTTP answer.
 _ANSWER_KEPT = 256
+#: How long a rejection's body may take to end, in seconds, before the rejection is reported with
+#: the body received so far (a server may send a body without a length and keep the connection).
+REJECTION_GRACE = 1.0
 #: How many characters of a non-HTTP answer the message shows.
 _ANSWER_SHOWN = 40
 _CLOSED_EARLY = "the server closed the connection before the WebSocket handshake completed"
@@ -55,9 +58,12 @@ class UpgradeWatch(trio.abc.Stream):
     request's ``Sec-WebSocket-Key`` (the request itself is dropped once the key is found; it holds
     the credential) and feeds what the server sends to its own h11 parser.  It sets
     :attr:`failed` when the upgrade can no longer succeed: the stream ends or breaks, the answer
-    is not HTTP, is malformed, is a complete rejection, or is a ``101`` that does not accept this
-    request's key.  Memory is bounded: at most 64 KiB of request, 256 bytes of raw answer and
-    2,400 bytes of a rejection body are kept; the rest of a body is dropped.
+    is not HTTP, is malformed, or is a rejection that is complete (or whose body has not ended
+    :data:`REJECTION_GRACE` seconds after its status line, see :meth:`wait_failed`).  Why a
+    ``101`` does not accept the request (a wrong ``Sec-WebSocket-Accept``, say) is only noted:
+    trio-websocket decides, and :meth:`failure` explains its failure.  Memory is bounded: at
+    most 64 KiB of request, 256 bytes of raw answer and 2,400 bytes of a rejection body are
+    kept; the rest of a body is dropped.
 
     Set :attr:`upgrading` to false once the upgrade succeeded; the watch then only passes data.
     """
@@ -66,6 +72,7 @@ class UpgradeWatch(trio.abc.Stream):
         self._stream = stream
         self.upgrading = True
         self.failed = trio.Event()
+        self._rejected = trio.Event()
         self._request = bytearray()
         self._key: bytes | None = None
         self._answer = bytearray()
@@ -117,6 +124,22 @@ class UpgradeWatch(trio.abc.Stream):
         """Whether the server's answer to the upgrade has been seen (its status line, at least)."""
         return self._status is not None or self._switched
 
+    async def wait_failed(self) -> None:
+        """Return once the upgrade cannot succeed: :attr:`failed` is set.
+
+        It is also set when a rejection's body has not ended :data:`REJECTION_GRACE` seconds
+        after the rejection's status line: its status and the body so far are reported then.
+        """
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._end_rejection_after_grace)
+            await self.failed.wait()
+            nursery.cancel_scope.cancel()
+
+    async def _end_rejection_after_grace(self) -> None:
+        await self._rejected.wait()
+        await trio.sleep(REJECTION_GRACE)
+        self._fail(None)  # failure() reports the status and the body so far
+
     # -- the diagnosis ----------------------------------------------------------------------
 
     def failure(self, resolved: ResolvedEndpoint) -> ConnectFailed:
@@ -163,6 +186,7 @@ class UpgradeWatch(trio.abc.Stream):
                 return
             if isinstance(event, h11.Response):
                 self._status = event.status_code
+                self._rejected.set()
             elif isinstance(event, h11.Data):
                 self._body += event.data[: _BODY_KEPT - len(self._body)]
             elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):

@@ -29,7 +29,7 @@ from livehandle._transport.handshake import UpgradeWatch, rejection_message
 from livehandle._transport.library_log import hide_server_text_in_library_log
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     from livehandle._errors import ConnectionClosed
     from livehandle._transport.base import BatchConnection, Transport
@@ -248,10 +248,14 @@ class WebSocketTransport:
             receiving (trio-websocket stops reading when its message queue is full).
         close_timeout: how long ``aclose`` waits for the server's close frame.
 
-    A server that closes the TCP connection before answering the upgrade request makes
-    ``connect`` fail at once with :class:`~livehandle.ConnectFailed` saying so.  A server that
-    keeps the connection open and never answers makes it wait until the caller's timeout; wrap
-    ``connect`` in ``trio.fail_after`` as the protocol requires.
+    ``connect`` fails at once with :class:`~livehandle.ConnectFailed`, saying plainly what went
+    wrong, when the server closes the connection before answering the upgrade request, answers
+    with something that is not HTTP or is malformed, or answers ``101`` without accepting this
+    request (a wrong ``Sec-WebSocket-Accept``, say).  An HTTP rejection keeps its status code and
+    a scrubbed excerpt of its body, also when the body ends with the connection; a rejection
+    whose body has not ended a second after its status line is reported with the body so far.
+    A server that keeps the connection open and never answers makes ``connect`` wait until the
+    caller's timeout; wrap ``connect`` in ``trio.fail_after`` as the protocol requires.
     """
 
     max_message_size: int = 16 * 2**20
@@ -350,7 +354,7 @@ class WebSocketTransport:
         headers = [(name.encode(), value.encode()) for name, value in resolved.headers]
         with trio.CancelScope() as scope:
             async with trio.open_nursery() as watcher:
-                watcher.start_soon(_cancel_when_set, watch.failed, scope)
+                watcher.start_soon(_cancel_when_done, watch.wait_failed, scope)
                 ws = await trio_websocket.wrap_client_stream(
                     reader,
                     # Annotated as SocketStream | SSLStream; any Trio stream works.
@@ -370,8 +374,8 @@ class WebSocketTransport:
         raise watch.failure(resolved)
 
 
-async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
-    await event.wait()
+async def _cancel_when_done(wait: Callable[[], Awaitable[None]], scope: trio.CancelScope) -> None:
+    await wait()
     scope.cancel()
 
 

@@ -16,7 +16,7 @@ from wsproto.utilities import RemoteProtocolError
 
 from livehandle._errors import ConnectFailed
 from livehandle._transport import Endpoint, WebSocketTransport
-from livehandle._transport.handshake import UpgradeWatch
+from livehandle._transport.handshake import REJECTION_GRACE, UpgradeWatch
 from livehandle._transport.library_log import _LOG_FILTER
 
 KEY = "AIzaSy-handshake-test-key-0123456789"
@@ -226,3 +226,23 @@ async def test_every_connection_puts_the_filter_back_on_the_library_logger():
             await connect(client, Endpoint.from_url("ws://h/").resolve(), nursery)
         assert library.filters.count(_LOG_FILTER) == 1
         nursery.cancel_scope.cancel()
+
+
+async def test_a_rejection_whose_body_never_ends_is_reported_after_a_grace(autojump_clock):
+    client, server = trio.testing.memory_stream_pair()
+    endpoint = Endpoint.google_ai(KEY, base_url="ws://h").resolve()
+
+    async def answer_and_stay() -> None:
+        await server.receive_some()  # the request
+        await server.send_all(b"HTTP/1.1 403 Forbidden\r\n\r\nno access, and more to come")
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(answer_and_stay)
+        with pytest.raises(ConnectFailed) as caught:
+            await WebSocketTransport().connect_stream(client, endpoint, nursery)
+        nursery.cancel_scope.cancel()
+
+    assert trio.current_time() == pytest.approx(REJECTION_GRACE)
+    assert caught.value.status_code == 403
+    assert str(caught.value).endswith("HTTP 403: no access, and more to come")
