@@ -113,17 +113,27 @@ class ConnectFailed(SessionError):
 
 
 class SessionTimeout(SessionError):
-    """A bounded wait ran out: connecting, or waiting for ``setupComplete``.
+    """A bounded wait ran out: connecting, waiting for ``setupComplete``, or a blocking reaction.
+
+    The message says in words what was awaited ("timed out after 10 s waiting for the
+    connection"); :attr:`stage` names it for code.
 
     Attributes:
-        stage: what was being waited for (``"connect"`` or ``"setup"``).
+        stage: what was being waited for: ``"connect"`` (opening the connection),
+            ``"setup"`` (the server's ``setupComplete``), or ``"reaction <source>"`` (a blocking
+            reaction of a :class:`~livehandle.LiveHandle` that ran past its timeout).
         seconds: the limit that was exceeded.
     """
 
     def __init__(self, stage: str, seconds: float) -> None:
-        super().__init__(f"timed out after {seconds:g} s waiting for {stage}")
+        awaited = _AWAITED.get(stage, stage)
+        super().__init__(f"timed out after {seconds:g} s waiting for {awaited}")
         self.stage = stage
         self.seconds = seconds
+
+
+#: How a SessionTimeout message names the stages whose code is not already words.
+_AWAITED = {"connect": "the connection", "setup": "setupComplete"}
 
 
 # -- closes -----------------------------------------------------------------------------------

@@ -325,7 +325,7 @@ class Session:
             with trio.fail_after(opts.connect_timeout):
                 connection = await self._transport.connect(self._endpoint, nursery)
         except trio.TooSlowError:
-            raise SessionTimeout("the connection", opts.connect_timeout) from None
+            raise SessionTimeout("connect", opts.connect_timeout) from None
         try:
             self._protocol.set_phase(SessionPhase.SETUP_SENT)
             await connection.send(self._setup_text)
@@ -333,7 +333,7 @@ class Session:
                 with trio.fail_after(opts.setup_timeout):
                     complete = await self._wait_setup_complete(connection)
             except trio.TooSlowError:
-                raise SessionTimeout("setupComplete", opts.setup_timeout) from None
+                raise SessionTimeout("setup", opts.setup_timeout) from None
         except BaseException:
             with trio.CancelScope(shield=True):
                 await connection.aclose(1000, "")

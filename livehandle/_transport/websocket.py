@@ -25,9 +25,11 @@ import trio_websocket
 from wsproto.events import TextMessage
 
 from livehandle._errors import ConnectFailed, classify_close
+from livehandle._transport.handshake import UpgradeWatch, rejection_message
+from livehandle._transport.library_log import hide_server_text_in_library_log
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     from livehandle._errors import ConnectionClosed
     from livehandle._transport.base import BatchConnection, Transport
@@ -36,9 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["WebSocketConnection", "WebSocketTransport"]
 
 logger = logging.getLogger("livehandle.transport")
-
-#: How much of an HTTP rejection body goes into the ConnectFailed message.
-_BODY_EXCERPT = 300
 
 
 class WebSocketConnection:
@@ -65,6 +64,7 @@ class WebSocketConnection:
         close_timeout: float = 0.25,
         endpoint: ResolvedEndpoint | None = None,
     ) -> None:
+        hide_server_text_in_library_log()
         self._ws = ws
         self._endpoint = endpoint if endpoint is not None and endpoint.secrets else None
         self._stream = stream
@@ -248,10 +248,14 @@ class WebSocketTransport:
             receiving (trio-websocket stops reading when its message queue is full).
         close_timeout: how long ``aclose`` waits for the server's close frame.
 
-    A server that closes the TCP connection before answering the upgrade request makes
-    ``connect`` fail at once with :class:`~livehandle.ConnectFailed` saying so.  A server that
-    keeps the connection open and never answers makes it wait until the caller's timeout; wrap
-    ``connect`` in ``trio.fail_after`` as the protocol requires.
+    ``connect`` fails at once with :class:`~livehandle.ConnectFailed`, saying plainly what went
+    wrong, when the server closes the connection before answering the upgrade request, answers
+    with something that is not HTTP or is malformed, or answers ``101`` without accepting this
+    request (a wrong ``Sec-WebSocket-Accept``, say).  An HTTP rejection keeps its status code and
+    a scrubbed excerpt of its body, also when the body ends with the connection; a rejection
+    whose body has not ended a second after its status line is reported with the body so far.
+    A server that keeps the connection open and never answers makes ``connect`` wait until the
+    caller's timeout; wrap ``connect`` in ``trio.fail_after`` as the protocol requires.
     """
 
     max_message_size: int = 16 * 2**20
@@ -297,13 +301,15 @@ class WebSocketTransport:
         task_status: trio.TaskStatus[WebSocketConnection] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Own one connection: its reader and keepalive tasks, and the stream under it."""
+        hide_server_text_in_library_log()
         started = False
         failure: ConnectFailed | None = None
+        watch = UpgradeWatch(stream)
         try:
             target = _parse_url(resolved)
             async with trio.open_nursery() as helpers:
                 async with trio.open_nursery() as reader:
-                    ws = await self._upgrade(reader, stream, target, resolved)
+                    ws = await self._upgrade(reader, watch, stream, target, resolved)
                     connection = WebSocketConnection(
                         ws, stream=stream, close_timeout=self.close_timeout, endpoint=resolved
                     )
@@ -320,7 +326,7 @@ class WebSocketTransport:
             if error is None:
                 raise
             if not started:
-                failure = _connect_failed(error, resolved)
+                failure = _connect_failed(error, resolved, watch)
             else:
                 logger.warning(
                     "WebSocket reader for %s failed: %s",
@@ -339,16 +345,16 @@ class WebSocketTransport:
     async def _upgrade(
         self,
         reader: trio.Nursery,
+        watch: UpgradeWatch,
         stream: trio.abc.Stream,
         target: _Target,
         resolved: ResolvedEndpoint,
     ) -> trio_websocket.WebSocketConnection:
-        """Run the upgrade; fail at once if the server ends the stream before answering it."""
-        watch = _UpgradeWatch(stream)
+        """Run the upgrade over ``watch``; fail at once when the watch sees it cannot succeed."""
         headers = [(name.encode(), value.encode()) for name, value in resolved.headers]
         with trio.CancelScope() as scope:
             async with trio.open_nursery() as watcher:
-                watcher.start_soon(_cancel_when_set, watch.ended_early, scope)
+                watcher.start_soon(_cancel_when_done, watch.wait_failed, scope)
                 ws = await trio_websocket.wrap_client_stream(
                     reader,
                     # Annotated as SocketStream | SSLStream; any Trio stream works.
@@ -365,52 +371,11 @@ class WebSocketTransport:
             if getattr(ws, "_stream", None) is watch:
                 ws._stream = stream  # the watch's work is done: no extra call per read after it
             return ws
-        message = (
-            f"{resolved.redacted_url}: the server closed the connection before the WebSocket "
-            "handshake completed"
-        )
-        raise ConnectFailed(message, url=resolved.redacted_url)
+        raise watch.failure(resolved)
 
 
-class _UpgradeWatch(trio.abc.Stream):
-    """A stream that notices its end while the WebSocket upgrade is still running.
-
-    trio-websocket does not report a server that closes (or resets) the connection before
-    answering the upgrade request: its handshake waits for ever.  This wrapper sets
-    ``ended_early`` when the stream ends (or breaks) while ``upgrading`` is true.
-    """
-
-    def __init__(self, stream: trio.abc.Stream) -> None:
-        self._stream = stream
-        self.upgrading = True
-        self.ended_early = trio.Event()
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self._stream.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self._stream.wait_send_all_might_not_block()
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        try:
-            data = await self._stream.receive_some(max_bytes)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self._ended()
-            raise
-        if not data:
-            self._ended()
-        return data
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
-
-    def _ended(self) -> None:
-        if self.upgrading:
-            self.ended_early.set()
-
-
-async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
-    await event.wait()
+async def _cancel_when_done(wait: Callable[[], Awaitable[None]], scope: trio.CancelScope) -> None:
+    await wait()
     scope.cancel()
 
 
@@ -516,18 +481,22 @@ def _describe(error: BaseException) -> str:
     return text
 
 
-def _connect_failed(error: BaseException, resolved: ResolvedEndpoint) -> ConnectFailed:
-    """Describe ``error`` as a ConnectFailed whose message holds no credential."""
+def _connect_failed(
+    error: BaseException, resolved: ResolvedEndpoint, watch: UpgradeWatch | None = None
+) -> ConnectFailed:
+    """Describe ``error`` as a ConnectFailed whose message holds no credential.
+
+    Once the server has answered the upgrade, ``watch`` explains a failure better than
+    trio-websocket's error (which may be h11's internal wording).
+    """
     if isinstance(error, ConnectFailed):
         return error
     url = resolved.redacted_url
     if isinstance(error, trio_websocket.ConnectionRejected):
-        message = f"{url} rejected the WebSocket upgrade with HTTP {error.status_code}"
-        if error.body:
-            # Scrub before cutting, so that a cut cannot leave half a secret behind.
-            body = resolved.scrub(error.body[: 8 * _BODY_EXCERPT].decode("utf-8", "replace"))
-            message += f": {body.strip()[:_BODY_EXCERPT]}"
-        return ConnectFailed(resolved.scrub(message), url=url, status_code=error.status_code)
+        message = rejection_message(url, error.status_code, error.body, resolved)
+        return ConnectFailed(message, url=url, status_code=error.status_code)
+    if watch is not None and (watch.failed.is_set() or watch.answered):
+        return watch.failure(resolved)
     message = f"could not open {url}: {_describe(error)}"
     return ConnectFailed(resolved.scrub(message), url=url)
 

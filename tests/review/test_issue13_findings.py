@@ -172,11 +172,6 @@ async def _raw_http_server(answer: bytes, nursery: trio.Nursery, *, keep_open: b
     return int(listeners[0].socket.getsockname()[1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a 403 whose body ends with the connection (no Content-Length, legal HTTP/1.1) is "
-    "reported as 'closed before the handshake completed', with no status code or body",
-)
 async def test_a_rejection_delimited_by_the_close_keeps_its_status() -> None:
     body = b'{"error": {"code": 403, "message": "The caller does not have permission"}}'
     answer = b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
@@ -192,11 +187,6 @@ async def test_a_rejection_delimited_by_the_close_keeps_its_status() -> None:
     assert "does not have permission" in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a server that answers the upgrade with something that is not HTTP (and stays "
-    "connected) is waited out: trio-websocket's protocol error is never reported",
-)
 async def test_a_non_http_answer_to_the_upgrade_fails_at_once() -> None:
     # E.g. ws:// pointed at an SSH or other non-HTTP port; the session would wait the whole
     # connect_timeout and then say "timed out ... waiting for the connection".
@@ -215,11 +205,6 @@ async def test_a_non_http_answer_to_the_upgrade_fails_at_once() -> None:
     assert failure is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SessionTimeout.stage is documented as 'connect' or 'setup' but holds 'the "
-    "connection' / 'setupComplete' (pre-existing; the message itself is right)",
-)
 async def test_a_server_that_never_answers_times_out_with_the_documented_stage() -> None:
     config = LiveConfig(response_modality="TEXT", connect_timeout=0.3)
 
@@ -282,11 +267,6 @@ async def test_an_unknown_name_in_a_later_client_message_closes_1007(
     assert "Unknown name \"x\" at 'client_content'" in (conn.close_reason or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="trio-websocket logs the raw close reason at DEBUG ('trio-websocket' logger: "
-    "'websocket closed ConnectionClosed<CloseReason<... reason=...>>'), before any scrub",
-)
 async def test_the_close_reason_echo_is_not_in_any_debug_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

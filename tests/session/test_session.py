@@ -415,7 +415,8 @@ async def test_setup_complete_never_arriving_times_out(
             SETUP, endpoint=Endpoint.from_url("ws://server.invalid"), transport=transport
         ):
             pytest.fail("must not get here")
-    assert info.value.stage == "setupComplete" and info.value.seconds == 15.0
+    assert info.value.stage == "setup" and info.value.seconds == 15.0
+    assert str(info.value) == "timed out after 15 s waiting for setupComplete"
     assert trio.current_time() - start == pytest.approx(15.0, abs=0.5)
 
 
