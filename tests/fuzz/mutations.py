@@ -29,7 +29,6 @@ from tests.wire.strategies import (
     SERVER_CLASSES,
     SERVER_KEYS,
     for_class,
-    json_values,
     snake,
 )
 
@@ -130,7 +129,7 @@ hostile_values: st.SearchStrategy[Any] = st.one_of(
     st.sampled_from(ODD_STRINGS),
     st.sampled_from(ODD_VALUES).map(copy.deepcopy),  # later mutations must not edit the constant
     st.builds(nested, st.sampled_from([2, 50, 500, 990, 5000]), objects=st.booleans()),
-    json_values,
+    st.builds(seeded.json_value, st.integers(0, 2**32)),
 )
 unknown_keys = st.one_of(
     st.sampled_from(WIRE_NAMES),
@@ -140,24 +139,45 @@ unknown_keys = st.one_of(
 
 
 # -- mutations --------------------------------------------------------------------------------
+# Choices inside a mutation are drawn as an index: a new ``st.sampled_from(...)`` per call costs
+# more than the whole mutation (Hypothesis validates every strategy it is given).
+
+_INDEX_CACHE: dict[int, st.SearchStrategy[int]] = {}
+_DIGITS = st.integers(0, 9)
+_COUNTS = st.integers(0, 3)
+
+
+def index(draw: Any, size: int) -> int:
+    """An index in ``range(size)`` (``size`` > 0), drawn so that it shrinks towards 0."""
+    strategy = _INDEX_CACHE.get(size)
+    if strategy is None:
+        strategy = st.integers(0, size - 1)
+        if size <= 256:  # the cache stays small; long texts build their strategy each time
+            _INDEX_CACHE[size] = strategy
+    return int(draw(strategy))
+
+
+def pick(draw: Any, items: Any) -> Any:
+    """One of ``items`` (a non-empty sequence)."""
+    return items[index(draw, len(items))]
 
 
 def _drop_key(draw: Any, tree: Any) -> None:
     objects = [d for d in containers(tree, dict) if d]
     if objects:
-        obj = draw(st.sampled_from(objects))
-        del obj[draw(st.sampled_from(sorted(obj)))]
+        obj = pick(draw, objects)
+        del obj[pick(draw, sorted(obj))]
 
 
 def _replace_value(draw: Any, tree: Any) -> None:
     places = slots(tree)
     if places:
-        node, key = draw(st.sampled_from(places))
+        node, key = pick(draw, places)
         node[key] = draw(hostile_values)
 
 
 def _insert_key(draw: Any, tree: Any) -> None:
-    obj = draw(st.sampled_from(containers(tree, dict) or [tree]))
+    obj = pick(draw, containers(tree, dict) or [tree])
     if isinstance(obj, dict):
         obj[draw(unknown_keys)] = draw(hostile_values)
 
@@ -166,9 +186,9 @@ def _rename_key(draw: Any, tree: Any) -> None:
     objects = [d for d in containers(tree, dict) if d]
     if not objects:
         return
-    obj = draw(st.sampled_from(objects))
-    key = draw(st.sampled_from(sorted(obj)))
-    style = draw(st.sampled_from(["snake", "upper-first", "kebab", "upper", "space"]))
+    obj = pick(draw, objects)
+    key = pick(draw, sorted(obj))
+    style = pick(draw, ["snake", "upper-first", "kebab", "upper", "space"])
     new = {
         "snake": snake(key),
         "upper-first": key[:1].upper() + key[1:],
@@ -182,20 +202,20 @@ def _rename_key(draw: Any, tree: Any) -> None:
 def _bad_base64(draw: Any, tree: Any) -> None:
     places = [(n, k) for n, k in slots(tree) if isinstance(n[k], str)]
     if places:
-        node, key = draw(st.sampled_from(places))
-        node[key] = draw(st.sampled_from(BAD_BASE64))
+        node, key = pick(draw, places)
+        node[key] = pick(draw, BAD_BASE64)
 
 
 def _wrap(draw: Any, tree: Any) -> None:
     """A value put one level deeper (in a list, or an object), or a list unwrapped."""
     places = slots(tree)
     if places:
-        node, key = draw(st.sampled_from(places))
+        node, key = pick(draw, places)
         value = node[key]
         if isinstance(value, list) and value and draw(st.booleans()):
             node[key] = value[0]
         else:
-            node[key] = draw(st.sampled_from([[value], {"value": value}, [value, value]]))
+            node[key] = pick(draw, [[value], {"value": value}, [value, value]])
 
 
 MUTATIONS = [_drop_key, _replace_value, _insert_key, _rename_key, _bad_base64, _wrap]
@@ -205,22 +225,21 @@ MUTATIONS = [_drop_key, _replace_value, _insert_key, _rename_key, _bad_base64, _
 def mutated_tree(draw: Any, valid: st.SearchStrategy[dict[str, Any]]) -> Any:
     """A valid message tree changed one to three times (or, rarely, not at all)."""
     tree = copy.deepcopy(draw(valid))
-    for _ in range(draw(st.integers(0, 3))):
-        draw(st.sampled_from(MUTATIONS))(draw, tree)
+    for _ in range(draw(_COUNTS)):
+        pick(draw, MUTATIONS)(draw, tree)
     return tree
 
 
 def _cut_text(draw: Any, text: str) -> str:
-    at = draw(st.integers(0, len(text)))
-    return draw(
-        st.sampled_from(
-            [
-                text[:at],
-                text[:at] + text[at + 1 :],
-                text[:at] + draw(st.sampled_from(['"', "{", "]", ",", "\\", "\x00"])) + text[at:],
-                text + text,
-            ]
-        )
+    at = index(draw, len(text) + 1)
+    return pick(
+        draw,
+        [
+            text[:at],
+            text[:at] + text[at + 1 :],
+            text[:at] + pick(draw, ['"', "{", "]", ",", "\\", "\x00"]) + text[at:],
+            text + text,
+        ],
     )
 
 
@@ -228,14 +247,14 @@ def _cut_text(draw: Any, text: str) -> str:
 def frames(draw: Any, valid: st.SearchStrategy[dict[str, Any]]) -> bytes | str:
     """One frame: a mutated message's JSON, sometimes cut, as text or bytes (maybe not UTF-8)."""
     text = dumps(draw(mutated_tree(valid)))
-    if draw(st.integers(0, 9)) == 0:
+    if draw(_DIGITS) == 0:
         text = _cut_text(draw, text)
     if draw(st.booleans()):
         return text
     data = text.encode("utf-8", "surrogatepass")
-    if draw(st.integers(0, 19)) == 0:
-        at = draw(st.integers(0, len(data)))
-        data = data[:at] + draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80"])) + data[at:]
+    if draw(_DIGITS) == 0:
+        at = index(draw, len(data) + 1)
+        data = data[:at] + pick(draw, [b"\xff", b"\xc3", b"\xed\xa0\x80"]) + data[at:]
     return data
 
 
@@ -275,12 +294,13 @@ def _valid(
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Valid trees: mostly seeded (fast), some from a recorded session, some built by Hypothesis.
 
-    Hypothesis picks among ``one_of``'s branches evenly, so the fast branch is listed thrice.
+    Hypothesis picks among ``one_of``'s branches evenly, so a branch listed more often is picked
+    more often: Hypothesis-built ones (about 10 ms each) are one in eight.
     """
     fast = _seeded(classes, to_tree)
     recorded = st.sampled_from(_corpus(direction)).map(copy.deepcopy)
     built = st.one_of([for_class(cls) for cls in classes]).map(to_tree)
-    one = st.one_of(fast, fast, fast, recorded, built)
+    one = st.one_of(fast, fast, fast, fast, fast, recorded, recorded, built)
     two = st.lists(st.one_of(fast, recorded), min_size=2, max_size=2).map(_two_kinds)
     return st.one_of(one, one, one, one, two)
 

@@ -42,3 +42,10 @@ if PROFILE not in ("ci-fast", "fuzz"):
 
 #: The settings every fuzz test uses (``@FUZZ`` above ``@given``).
 FUZZ = settings(settings.get_profile(PROFILE))
+
+#: Frames per live-handle example, and the settings of that test: one tenth of the examples, each
+#: feeding a fresh handle at least ``FRAMES_PER_HANDLE[0]`` frames, so the ``fuzz`` profile still
+#: sends at least 10,000 mutated frames through handles (at ~20 ms per handle opened, 10,000
+#: handles would take minutes on their own).
+FRAMES_PER_HANDLE = (10, 20)
+HANDLES = settings(FUZZ, max_examples=max(25, FUZZ.max_examples // FRAMES_PER_HANDLE[0]))

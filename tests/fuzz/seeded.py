@@ -10,15 +10,13 @@ they shrink; a failing example shows its frame text in its notes.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any, get_args, get_origin
+import random
+from typing import Any, get_args, get_origin
 
 import attrs
 
 from livehandle._wire import messages as m
 from tests.wire.strategies import SERVER_KEYS, snake, strip_optional
-
-if TYPE_CHECKING:
-    import random
 
 _TEXTS = ["", "a", "hello", "Grüße", "日本語", "x" * 40, "{user_text}", "models/gemini", "\u2028"]
 _UNKNOWN_KINDS = ["futureMessage", "sessionNotice", "x", "serverMetrics"]
@@ -39,6 +37,11 @@ def _json(rng: random.Random, depth: int) -> Any:
     if roll in (5, 6):
         return {rng.choice(_TEXTS): _json(rng, depth + 1) for _ in range(rng.randrange(4))}
     return [_json(rng, depth + 1) for _ in range(rng.randrange(4))]
+
+
+def json_value(seed: int) -> Any:
+    """A small arbitrary JSON value made from ``seed``."""
+    return _json(random.Random(seed), 1)
 
 
 def _value(rng: random.Random, tp: Any, depth: int) -> Any:

@@ -1,7 +1,7 @@
 """Fuzz a live handle: a server sends it mutated frames, and the session carries on.
 
 Each example opens a real :class:`~livehandle.LiveHandle` (``open_live_session``) on an in-memory
-transport whose server answers ``setup``, sends one to eight mutated frames
+transport whose server answers ``setup``, sends ten to twenty mutated frames
 (``tests/fuzz/mutations.py``), then one valid text turn.  The handle must:
 
 * surface nothing but :class:`~livehandle.ProtocolError` (as ``LiveEvent.Error``), and raise
@@ -11,7 +11,10 @@ transport whose server answers ``setup``, sends one to eight mutated frames
 * not end: ``done()`` stays unresolved.
 
 One handle per example, on its own ``trio.run`` with an autojumping MockClock (no real time
-passes, so the timeouts below cost nothing); an example costs a few milliseconds.
+passes, so the timeouts below cost nothing).  Opening a handle costs more than decoding a frame,
+so this test runs a tenth of the profile's examples with at least ten frames each: the ``fuzz``
+profile sends 10,000 to 20,000 mutated frames through 1,000 handles
+(``tests/fuzz/profiles.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from livehandle.lowlevel import (
 )
 from tests.fuzz.known_bugs import describe
 from tests.fuzz.mutations import frames, valid_server_trees
-from tests.fuzz.profiles import FUZZ
+from tests.fuzz.profiles import FRAMES_PER_HANDLE as FRAMES, HANDLES
 
 if TYPE_CHECKING:
     from livehandle.lowlevel import ClientMessage, MemoryConnection
@@ -112,8 +115,8 @@ async def _exercise(frames: list[bytes | str]) -> None:
         assert isinstance(error, ProtocolError), f"unexpected error event: {error!r}"
 
 
-@FUZZ
-@given(st.lists(frames(valid_server_trees), min_size=1, max_size=8))
+@HANDLES
+@given(st.lists(frames(valid_server_trees), min_size=FRAMES[0], max_size=FRAMES[1]))
 def test_handle_survives_mutated_frames(frames: list[bytes | str]) -> None:
     for frame in frames:
         note(f"frame: {describe(frame)}")
