@@ -1,28 +1,27 @@
-"""Fuzz scenario parsing: only ValueError comes out, and what parses can answer a turn.
+"""Fuzz scenario parsing with valid scenarios, mutated: only ValueError comes out.
 
-The public entries that read a scenario from data are :meth:`~livehandle.testing.Scenario.from_dict`
-(decoded JSON), :meth:`~livehandle.testing.Scenario.from_json` (text) and
-:meth:`~livehandle.testing.Scenario.load` (a file; what ``livehandle emulator --scenario`` uses, and
-it turns a ValueError into exit status 2).  All three document ValueError as their one error (an
-unreadable file included), so ValueError is the only exception allowed here; ``UnicodeDecodeError``
-is a ValueError too.  A scenario that parses must pick a reply for every kind of user turn.
+Each mutated scenario goes through all three public entries: ``Scenario.from_json`` (its text),
+``Scenario.load`` (the same text in a file, as ``livehandle emulator --scenario`` reads it) and
+``Scenario.from_dict`` (its decoded JSON, when it is JSON).  The property is in
+``tests/fuzz/checks.py``; arbitrary text and JSON values are in ``test_arbitrary.py``.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import event, given, note, strategies as st
+from hypothesis import given, strategies as st
 
-from livehandle.testing import Scenario, UserTurn
-from tests.fuzz.known_bugs import SCENARIO_BUGS, describe, known
+from livehandle.testing import Scenario
+from tests.fuzz.checks import check_scenario
 from tests.fuzz.mutations import dumps, mutated_tree
 from tests.fuzz.profiles import FUZZ
 from tests.wire.strategies import json_values
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
@@ -82,67 +81,23 @@ valid_scenarios = st.fixed_dictionaries(
         "checkpoint_every_messages": st.integers(1, 100),
     },
 )
-TURNS = [
-    UserTurn("text", "what is the weather"),
-    UserTurn("speech", "hi", duration_ms=800.0),
-    UserTurn("tool_result", "done", tool_name="book", tool_result="ok"),
-]
 
 
-def check_parsed(parse: Any, source: Any) -> None:
-    note(f"{parse.__name__} input: {describe(source)}")
-    error: ValueError | None = None
-    try:
-        scenario = parse(source)
-    except ValueError as exc:
-        error = exc
-    except Exception as exc:
-        if (bug := known(exc, SCENARIO_BUGS)) is None:
-            raise
-        event(f"known bug {bug.name}")
-        return
-    if error is not None:
-        event(f"ValueError from {parse.__name__}")
-        assert str(error), "a ValueError must say what is wrong"
-        return
-    event(f"parsed by {parse.__name__}")
-    uses: dict[int, int] = {}
-    for turn in TURNS:
-        assert isinstance(scenario.reply_for(turn, uses), tuple)
-
-
-def _utf8(text: str) -> bytes:
-    return text.encode("utf-8", "surrogatepass")  # a lone surrogate makes invalid UTF-8: good
+@pytest.fixture(scope="module")
+def scenario_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One file, rewritten by every example (a module fixture: Hypothesis reuses it safely)."""
+    return tmp_path_factory.mktemp("fuzz") / "scenario.json"
 
 
 @FUZZ
-@given(st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
-def test_arbitrary_text(text: str) -> None:
-    check_parsed(Scenario.from_json, text)
-
-
-@FUZZ
-@given(json_values)
-def test_arbitrary_json_values(value: object) -> None:
-    check_parsed(Scenario.from_dict, value)
-
-
-@FUZZ
-@given(mutated_tree(valid_scenarios))
-def test_mutated_scenarios(tree: Any) -> None:
+@given(tree=mutated_tree(valid_scenarios))
+def test_mutated_scenarios(tree: Any, scenario_file: Path) -> None:
     text = dumps(tree)
-    check_parsed(Scenario.from_json, text)
+    check_scenario(Scenario.from_json, text)
+    scenario_file.write_bytes(text.encode("utf-8", "surrogatepass"))  # a lone surrogate: not UTF-8
+    check_scenario(Scenario.load, scenario_file)
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
         return  # not JSON: only from_json and load see it
-    check_parsed(Scenario.from_dict, data)
-
-
-@FUZZ
-@given(st.one_of(mutated_tree(valid_scenarios).map(dumps).map(_utf8), st.binary(max_size=64)))
-def test_scenario_files(content: bytes) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "scenario.json"
-        path.write_bytes(content)
-        check_parsed(Scenario.load, path)
+    check_scenario(Scenario.from_dict, data)
