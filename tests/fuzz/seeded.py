@@ -94,3 +94,83 @@ def instance(rng: random.Random, cls: type, depth: int = 0) -> Any:
             continue
         kwargs[field.name] = _field(rng, field, depth)
     return cls(**kwargs)
+
+
+# -- scenarios ------------------------------------------------------------------------------------
+
+_FAULTS = ["drop", "close", "malformed", "unknown_kind", "usage_only", "empty_content", "stall"]
+_PATTERNS = ["weather", "^hi$", "a|b", "[0-9]+", "(?i)x", "book (a )?table"]
+_KINDS = ["any", "text", "speech", "tool_result"]
+
+
+def _step(rng: random.Random) -> dict[str, Any]:
+    kind = rng.randrange(6)
+    if kind == 0:
+        return {"say": rng.choice(_TEXTS)}
+    if kind == 1:
+        step: dict[str, Any] = {"audio_ms": rng.randint(1, 5000)}
+        if rng.random() < 0.5:
+            step["transcript"] = rng.choice(_TEXTS)
+        return step
+    if kind == 2:
+        step = {"transcript": rng.choice(_TEXTS)}
+        if rng.random() < 0.5:
+            step["of_user"] = rng.random() < 0.5
+        return step
+    if kind == 3:
+        calls = []
+        for _ in range(rng.randint(1, 2)):
+            call: dict[str, Any] = {"name": rng.choice(_TEXTS)}
+            if rng.random() < 0.5:
+                call["args"] = _json(rng, 2) if rng.random() < 0.2 else {"city": "Paris"}
+            if rng.random() < 0.3:
+                call["id"] = rng.choice(_TEXTS)
+            calls.append(call)
+        return {"call": calls}
+    if kind == 4:
+        return {"pause": rng.choice([0, 0.5, rng.uniform(0, 1e4)])}
+    fault: dict[str, Any] = {"fault": rng.choice([*_FAULTS, "go_away"])}
+    for key, value in (("code", 1011), ("reason", "x"), ("time_left", 5.0)):
+        if rng.random() < 0.3:
+            fault[key] = rng.randint(1000, 4999) if key == "code" else value
+    return fault
+
+
+def _steps(rng: random.Random) -> list[dict[str, Any]]:
+    return [_step(rng) for _ in range(rng.randrange(4))]
+
+
+def scenario(seed: int) -> dict[str, Any]:
+    """A valid scenario as decoded JSON (what ``Scenario.from_dict`` reads), made from ``seed``."""
+    rng = random.Random(seed)
+    data: dict[str, Any] = {}
+    if rng.random() < 0.7:
+        rules = []
+        for _ in range(rng.randrange(4)):
+            rule: dict[str, Any] = {"reply": _steps(rng)}
+            when = {}
+            if rng.random() < 0.6:
+                when["text"] = rng.choice(_PATTERNS)
+            if rng.random() < 0.5:
+                when["kind"] = rng.choice(_KINDS)
+            if when or rng.random() < 0.5:
+                rule["when"] = when
+            if rng.random() < 0.3:
+                rule["times"] = rng.randint(1, 5)
+            rules.append(rule)
+        data["rules"] = rules
+    options: list[tuple[str, Any]] = [
+        ("default", _steps(rng)),
+        ("on_tool_result", _steps(rng)),
+        ("setup_delay", rng.choice([0, 1.5, rng.uniform(0, 100)])),
+        ("setup_complete", rng.random() < 0.8),
+        ("go_away_after", rng.uniform(0, 600)),
+        ("go_away_after_turns", rng.randint(1, 100)),
+        ("go_away_time_left", rng.uniform(0, 50)),
+        ("connection_lifetime", rng.uniform(50, 600)),
+        ("silent_after_go_away", rng.random() < 0.5),
+        ("handle_ttl", rng.uniform(1, 7200)),
+        ("checkpoint_every_messages", rng.randint(1, 100)),
+    ]
+    data.update((key, value) for key, value in options if rng.random() < 0.3)
+    return data
