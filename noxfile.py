@@ -1,6 +1,15 @@
-"""Developer sessions.  CI (``.ci/run``) runs ``tests coverage lint typecheck compat docs demo``."""
+"""Developer sessions.
+
+CI (``.ci/run``) runs ``tests coverage lint typecheck compat docs demo fuzz``.
+
+Every pytest run goes through ``session.run``, which fails the session on any exit status but 0:
+a selection that collects nothing (pytest's status 5) fails it too, never passes silently.
+"""
 
 from __future__ import annotations
+
+import os
+import random
 
 import nox
 
@@ -44,6 +53,28 @@ def lint(session: nox.Session) -> None:
     session.install(RUFF)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Hypothesis fuzzing at 10,000 examples per test (tests/fuzz; the ``fuzz`` profile).
+
+    Both decoders (bytes, JSON values, mutated messages), scenario parsing, and live handles fed
+    mutated frames.  The other sessions run the same tests at 100 examples.  The seed is
+    ``FUZZ_SEED`` when set, else a fresh random one; it is printed first, so any run (a CI
+    failure included) can be replayed exactly with ``FUZZ_SEED=<seed> nox -s fuzz``.
+    """
+    session.install("-e", ".[test]")
+    seed = os.environ.get("FUZZ_SEED") or str(random.SystemRandom().randrange(2**32))
+    session.log(f"fuzz seed {seed}: replay with FUZZ_SEED={seed} nox -s fuzz")
+    session.run(
+        "pytest",
+        "tests/fuzz",
+        f"--hypothesis-seed={seed}",
+        "--hypothesis-show-statistics",
+        *session.posargs,
+        env={"LIVEHANDLE_FUZZ_PROFILE": "fuzz"},
+    )
 
 
 @nox.session
