@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import math
 import re
 from typing import Any, cast
 
@@ -98,6 +99,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number as a float; one beyond a float's range (``1e400``) is refused, not inf."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
 def _excerpt(data: bytes | str) -> str:
     text = data if isinstance(data, str) else data[: _EXCERPT_CHARS * 4].decode("utf-8", "replace")
     if len(text) > _EXCERPT_CHARS:
@@ -110,7 +119,7 @@ def _load_object(data: bytes | str, side: str) -> dict[str, Any]:
         raise ProtocolError(f"{side} message must be bytes or str, got {type(data).__name__}")
     try:
         text = data if isinstance(data, str) else bytes(data).decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = "nesting too deep" if isinstance(exc, RecursionError) else str(exc)
         raise ProtocolError(

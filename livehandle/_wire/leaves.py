@@ -140,6 +140,7 @@ def unstructure_int64(value: int) -> str:
     return str(value)
 
 
+_MAX_DURATION_SECONDS = 315_576_000_000  # google.protobuf.Duration's documented bound
 _DURATION_RE = re.compile(r"(-?)([0-9]+)(?:\.([0-9]{1,9}))?s")
 
 
@@ -150,6 +151,12 @@ def structure_duration(value: Any) -> float:
     if match is None:
         raise Invalid(f'expected a duration string like "50s" or "1.250s", got {value!r:.40}')
     sign, whole, frac = match.groups()
+    # proto3 durations span about +-10,000 years; past that (or past what a float holds) the
+    # value cannot be one, and a long digit string must not reach int() (which caps digits).
+    if len(whole) > 12 or int(whole) > _MAX_DURATION_SECONDS:
+        raise Invalid(
+            f"duration out of range (at most {_MAX_DURATION_SECONDS} s), got {value!r:.40}"
+        )
     nanos = int(whole) * 1_000_000_000 + int((frac or "").ljust(9, "0"))
     return (-nanos if sign else nanos) / 1e9
 

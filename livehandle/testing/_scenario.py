@@ -282,6 +282,8 @@ class Scenario:
         """Read a scenario from a JSON file (see the module docstring for the format)."""
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except RecursionError:
+            raise ValueError(f"cannot read scenario file {path}: nesting too deep") from None
         except (OSError, ValueError) as exc:
             raise ValueError(f"cannot read scenario file {path}: {exc}") from None
         return cls.from_dict(data)
@@ -291,6 +293,8 @@ class Scenario:
         """Parse a scenario from JSON text."""
         try:
             data = json.loads(text)
+        except RecursionError:
+            raise ValueError("scenario is not valid JSON: nesting too deep") from None
         except ValueError as exc:
             raise ValueError(f"scenario is not valid JSON: {exc}") from None
         return cls.from_dict(data)

@@ -89,6 +89,10 @@ def instance(rng: random.Random, cls: type, depth: int = 0) -> Any:
     kwargs = {}
     chance = 0.6 if depth < 4 else 0.1  # the schema is finite, but keep messages small
     for field in attrs.fields(cls):
+        if field.name == m.EXTRA:  # unknown members, now and then (a name no class models)
+            if rng.random() < 0.1:
+                kwargs[field.name] = {"futureField": _json(rng, depth + 1)}
+            continue
         optional = strip_optional(field.type)[1] or field.default is not attrs.NOTHING
         if optional and rng.random() > chance:
             continue
