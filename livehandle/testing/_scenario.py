@@ -149,6 +149,18 @@ class Fault:
     def __attrs_post_init__(self) -> None:
         if self.kind not in _FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; one of {sorted(_FAULT_KINDS)}")
+        # RFC 6455 §7.4: 1004-1006 and 1015 never travel in a close frame, 1016-2999 are
+        # reserved; a real server can send only the others (a drop is the "drop" fault).
+        code = self.code
+        if isinstance(code, bool) or not isinstance(code, int) or not _sendable_close_code(code):
+            raise ValueError(
+                f"fault close code {code!r} cannot be sent in a close frame; use 1000-1003, "
+                "1007-1014 or 3000-4999"
+            )
+
+
+def _sendable_close_code(code: int) -> bool:
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
 Step: TypeAlias = Say | Audio | Transcript | CallTools | Pause | Fault

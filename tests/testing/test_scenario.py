@@ -158,3 +158,10 @@ def test_steps_validate_their_arguments() -> None:
         Audio(0)
     with pytest.raises(ValueError, match="unknown fault kind"):
         Fault("boom")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("code", [999, 1004, 1005, 1006, 1015, 2000, 5000, 10**20, True, "1011"])
+def test_a_fault_close_code_no_close_frame_can_carry_is_refused(code: object) -> None:
+    with pytest.raises(ValueError, match="cannot be sent in a close frame"):
+        Fault("close", code=code)  # type: ignore[arg-type]
+    assert Fault("close", code=4999).code == 4999
