@@ -98,9 +98,12 @@ def test_scrubbing_100_kb_of_adversarial_text_stays_well_under_50_ms() -> None:
     ]
     for endpoint, text in inputs:
         for scrub in (endpoint.scrub, endpoint.scrub_frame, endpoint.scrub_content):
-            started = time.perf_counter()
-            scrub(text)
-            assert time.perf_counter() - started < 0.05, (scrub.__name__, text[:30])
+            best = float("inf")
+            for _ in range(3):  # the best of three: a busy machine must not fail the test
+                started = time.perf_counter()
+                scrub(text)
+                best = min(best, time.perf_counter() - started)
+            assert best < 0.05, (scrub.__name__, text[:30], best)
 
 
 # -- extra: duplicate keys and text JSON cannot carry ---------------------------------------------
