@@ -42,7 +42,16 @@ MIN_SHORTENED = 8
 MIN_CUT = 4
 
 _ELLIPSES = ("...", "\u2026")
-_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "/": "\\/"}
+_SHORT_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "/": "\\/",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
 
 
 def looks_like_credential(secret: str) -> bool:
@@ -73,17 +82,53 @@ def _hex_digit(digit: str) -> str:
     return f"[{digit}{digit.upper()}]" if digit.isalpha() else digit
 
 
+def _u_escape(ch: str) -> str:
+    r"""A regex for ``ch`` as JSON ``\uXXXX`` escapes (a surrogate pair beyond the BMP)."""
+    code = ord(ch)
+    units = (
+        [code] if code < 0x10000 else [0xD800 + ((code - 0x10000) >> 10), 0xDC00 + (code & 0x3FF)]
+    )
+    return "".join("\\\\u" + "".join(_hex_digit(d) for d in f"{unit:04x}") for unit in units)
+
+
 def _escaped_pattern(secret: str) -> str:
     """A regex for ``secret`` inside a JSON string, each character plain or escaped."""
     pieces = []
     for ch in secret:
         choices = [re.escape(ch)]
-        if ord(ch) < 0x10000:
-            choices.append("\\\\u" + "".join(_hex_digit(d) for d in f"{ord(ch):04x}"))
+        choices.append(_u_escape(ch))
         if ch in _SHORT_ESCAPES:
             choices.append(re.escape(_SHORT_ESCAPES[ch]))
         pieces.append(f"(?:{'|'.join(choices)})")
     return "".join(pieces)
+
+
+def _frame_pattern(secret: str) -> str:
+    r"""A regex for ``secret`` inside a JSON text, as a JSON encoder may have written it.
+
+    Unlike :func:`_escaped_pattern`, ``"`` and ``\`` match only escaped: in valid JSON they
+    never stand alone inside a string, and a bare backslash is the start of an escape.
+    """
+    pieces = []
+    for ch in secret:
+        choices = [] if ch in '"\\' or ch < " " else [re.escape(ch)]  # these are always escaped
+        choices.append(_u_escape(ch))
+        if ch in _SHORT_ESCAPES:
+            choices.append(re.escape(_SHORT_ESCAPES[ch]))
+        pieces.append(f"(?:{'|'.join(choices)})")
+    return "".join(pieces)
+
+
+#: One JSON escape sequence, consumed whole so that a match never starts inside one.
+_JSON_ESCAPE = r"\\(?:u[0-9a-fA-F]{4}|.)"
+
+
+def _keep_escapes(match: re.Match[str]) -> str:
+    return REDACTED if match.group("hit") is not None else match.group()
+
+
+def _keep_raw_escapes(match: re.Match[bytes]) -> bytes:
+    return b"***" if match.group("hit") is not None else match.group()
 
 
 def _by_length(forms: Iterable[str]) -> tuple[str, ...]:
@@ -115,18 +160,27 @@ class Scrubber:
         self._content_forms = _by_length(
             form for secret in content for form in _percent_forms(secret)
         )
-        self._content_raw = tuple(form.encode() for form in self._content_forms)
+        # In a frame with no backslash there is no escape to break: plain replacement is safe for
+        # the forms without a '"' or '\\' (those cannot stand bare inside a JSON string).
+        self._plain_forms = tuple(f for f in self._content_forms if '"' not in f and "\\" not in f)
+        self._plain_raw = tuple(form.encode() for form in self._plain_forms)
         self._escaped_text: re.Pattern[str] | None = None
-        self._escaped_frame: re.Pattern[str] | None = None
-        self._escaped_raw: re.Pattern[bytes] | None = None
-        self._short_escapes = any(ch in _SHORT_ESCAPES for secret in content for ch in secret)
+        self._frame_hit: re.Pattern[str] | None = None
+        self._frame_tokens: re.Pattern[str] | None = None
+        self._raw_hit: re.Pattern[bytes] | None = None
+        self._raw_tokens: re.Pattern[bytes] | None = None
         if self.secrets:
             by_length = sorted(self.secrets, key=len, reverse=True)
             self._escaped_text = re.compile("|".join(map(_escaped_pattern, by_length)))
         if content:
-            pattern = "|".join(_escaped_pattern(s) for s in sorted(content, key=len, reverse=True))
-            self._escaped_frame = re.compile(pattern)
-            self._escaped_raw = re.compile(pattern.encode())
+            hit = "|".join(
+                [_frame_pattern(s) for s in sorted(content, key=len, reverse=True)]
+                + [re.escape(form) for form in self._plain_forms]
+            )
+            tokens = f"(?P<hit>{hit})|{_JSON_ESCAPE}"
+            self._frame_hit, self._frame_tokens = re.compile(hit), re.compile(tokens, re.DOTALL)
+            self._raw_hit = re.compile(hit.encode())
+            self._raw_tokens = re.compile(tokens.encode(), re.DOTALL)
 
     def __repr__(self) -> str:
         return f"<Scrubber of {len(self.secrets)} secret(s)>"
@@ -159,27 +213,31 @@ class Scrubber:
         r"""A received frame with credential-like secrets hidden, JSON-escaped ones too.
 
         A frame holding none is returned unchanged (the same object), at the cost of one
-        substring search per form of each credential plus one for a ``\u`` escape.
+        substring search per form of each credential plus one for a backslash.  A frame with
+        escapes is scanned escape by escape, so a replacement never cuts one in two: the result
+        is valid JSON whenever the frame was.
         """
         if isinstance(data, str):
-            data = self.content(data)
-            if self._escaped_frame is not None and self._has_escape(data):
-                data = self._escaped_frame.sub(REDACTED, data)
+            if "\\" not in data:
+                for form in self._plain_forms:
+                    if form in data:
+                        data = data.replace(form, REDACTED)
+                return data
+            if self._frame_hit is None or self._frame_tokens is None:
+                return data
+            if self._frame_hit.search(data) is None:
+                return data
+            return self._frame_tokens.sub(_keep_escapes, data)
+        if b"\\" not in data:
+            for raw in self._plain_raw:
+                if raw in data:
+                    data = bytes(data).replace(raw, b"***")
             return data
-        for raw in self._content_raw:
-            if raw in data:
-                data = bytes(data).replace(raw, b"***")
-        if self._escaped_raw is not None and self._has_raw_escape(data):
-            data = self._escaped_raw.sub(b"***", data)
-        return data
-
-    # A one-character search first: it is a memchr, many times faster than looking for "\\u"
-    # (a frame of audio has no backslash at all).
-    def _has_escape(self, data: str) -> bool:
-        return "\\" in data and (self._short_escapes or "\\u" in data)
-
-    def _has_raw_escape(self, data: bytes) -> bool:
-        return b"\\" in data and (self._short_escapes or b"\\u" in data)
+        if self._raw_hit is None or self._raw_tokens is None:
+            return data
+        if self._raw_hit.search(data) is None:
+            return data
+        return self._raw_tokens.sub(_keep_raw_escapes, bytes(data))
 
 
 def _is_token_char(ch: str, form: str) -> bool:

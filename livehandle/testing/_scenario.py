@@ -151,7 +151,7 @@ class Fault:
             raise ValueError(f"unknown fault kind {self.kind!r}; one of {sorted(_FAULT_KINDS)}")
         # RFC 6455 §7.4: 1004-1006 and 1015 never travel in a close frame, 1016-2999 are
         # reserved; a real server can send only the others (a drop is the "drop" fault).
-        code = self.code
+        code: object = self.code
         if isinstance(code, bool) or not isinstance(code, int) or not _sendable_close_code(code):
             raise ValueError(
                 f"fault close code {code!r} cannot be sent in a close frame; use 1000-1003, "

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
+from hypothesis import given, strategies as st
 
 from livehandle._transport import Endpoint
 from livehandle._transport.endpoints import is_secret_name
@@ -244,3 +246,31 @@ def test_a_url_fragment_is_neither_sent_nor_shown() -> None:
 def test_a_url_without_fragment_or_credentials_is_kept_as_written() -> None:
     url = "ws://127.0.0.1:9/live?alt=1"
     assert Endpoint.from_url(url).url == url
+
+
+@given(
+    secret=st.text(
+        alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=8, max_size=24
+    ).filter(looks_like_credential),
+    before=st.text(max_size=8),
+    after=st.text(max_size=8),
+    ascii_only=st.booleans(),
+)
+def test_a_scrubbed_frame_is_still_the_json_it_was_without_the_secret(
+    secret: str, before: str, after: str, ascii_only: bool
+) -> None:
+    frame = json.dumps({"text": before + secret + after}, ensure_ascii=ascii_only)
+    scrubbed = Scrubber([secret]).frame(frame)
+    assert isinstance(scrubbed, str)
+    text = json.loads(scrubbed)["text"]  # still valid JSON
+    assert secret not in text
+    raw = Scrubber([secret]).frame(frame.encode())
+    assert isinstance(raw, bytes) and secret not in json.loads(raw)["text"]
+
+
+def test_a_secret_starting_with_an_escape_letter_right_after_an_escape_keeps_the_escape() -> None:
+    secret = "nabc1234XYZ"
+    frame = json.dumps({"text": "line\n" + secret})  # "line\\nnabc1234XYZ"
+    assert json.loads(Scrubber([secret]).frame(frame)) == {"text": "line\n***"}
+    plain = json.dumps({"text": "x" + "\\" + "nabc1234XYZ"})  # an escaped backslash, then it
+    assert json.loads(Scrubber([secret]).frame(plain)) == {"text": "x\\***"}
