@@ -143,9 +143,20 @@ def _fail(side: str, exc: Invalid, data: bytes | str) -> ProtocolError:
 
 def _dumps(payload: dict[str, Any], what: str) -> str:
     try:
-        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ProtocolError(f"cannot encode {what} as JSON: {exc}") from None
+    if not text.isascii():
+        # A text frame is UTF-8: a lone surrogate ("\ud800") cannot travel, and would otherwise
+        # fail in the writer, far from the send that put it there.
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start : exc.end]
+            raise ProtocolError(
+                f"cannot encode {what}: {bad!r} is not valid Unicode text (a lone surrogate)"
+            ) from None
+    return text
 
 
 def _unstructure(msg: Any, kinds: dict[type, str], side: str) -> tuple[str, dict[str, Any]]:

@@ -180,7 +180,12 @@ def _make_class_structure(cls: type, converter: cattrs.Converter) -> StructureHo
 def _make_class_unstructure(cls: type, converter: cattrs.Converter) -> Hook:
     specs = _field_specs(cls, converter)
     plan = [(s.attr, s.wire, s.unstructure) for s in specs]
-    modelled = frozenset(s.wire for s in specs) | frozenset(s.attr for s in specs)
+    # Every name the decoder reads into a field (aliases too): extra must not repeat one.
+    modelled = (
+        frozenset(s.wire for s in specs)
+        | frozenset(s.attr for s in specs)
+        | frozenset(_EXTRA_INPUT_NAMES.get(cls, {}))
+    )
     keeps_extra = any(f.name == EXTRA for f in attrs.fields(cls))
     name = cls.__name__
 

@@ -99,12 +99,6 @@ def test_scrubbing_100_kb_of_adversarial_text_stays_well_under_50_ms() -> None:
 # -- extra: duplicate keys and text JSON cannot carry ---------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="UsageMetadata.extra may hold 'candidatesTokenCount', an input alias of "
-    "response_token_count: the frame carries the count twice and the decoder takes the "
-    "smuggled one; the encoder refuses modelled names only, not their aliases",
-)
 def test_extra_cannot_smuggle_a_second_value_for_a_usage_count() -> None:
     usage = m.UsageMetadata(response_token_count=3, extra={"candidatesTokenCount": 99})
     message = m.EmptyServerMessage(usage)
@@ -118,12 +112,6 @@ def test_extra_cannot_smuggle_a_second_value_for_a_usage_count() -> None:
     assert decoded.usage_metadata.response_token_count == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="encode_client writes a lone surrogate (in text or in an extra name) into the "
-    "frame unescaped (ensure_ascii=False): the text is not UTF-8 encodable, so the "
-    "WebSocket send fails with a UnicodeEncodeError instead of a ProtocolError here",
-)
 @pytest.mark.parametrize(
     "message",
     [
@@ -143,12 +131,6 @@ def test_a_client_frame_is_valid_utf8_json_or_a_protocol_error(message: Any) -> 
     frame.encode("utf-8")  # what every WebSocket text frame must be
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Session.send queues text with a lone surrogate; the writer task then fails in "
-    "wsproto with an untyped UnicodeEncodeError that tears down the session and the caller's "
-    "nursery, instead of a ValueError/ProtocolError at send() and a session that goes on",
-)
 async def test_a_lone_surrogate_in_sent_text_is_refused_at_send_and_the_session_survives() -> None:
     with trio.fail_after(TIMEOUT):
         async with LiveEmulator().running() as emu, connect(emu) as (session, events):
