@@ -18,8 +18,13 @@ control lane) and returns:
   the model never waits for ever;
 * **background** calls (``@tool(background=True)``, declared NON_BLOCKING) are acknowledged at
   once where the backend supports ``willContinue`` (the formatter's "running" payload,
-  ``scheduling: SILENT``) and run in their own task and cancel scope, tracked by call id, outside
-  the barge-in group; their result follows with the tool's scheduling (WHEN_IDLE by default);
+  ``scheduling: SILENT``, ``willContinue: true``) and run in their own task and cancel scope,
+  tracked by call id, outside the barge-in group; their result follows with the tool's
+  scheduling (WHEN_IDLE by default).  Vertex has no ``FunctionResponse.willContinue``
+  (wire-protocol.md §8; its server refuses the name with 1007), and a plain acknowledgement
+  would be the call's one and only answer, so on Vertex no acknowledgement is sent: the call
+  gets exactly one response, its result, and the model talks on meanwhile as NON_BLOCKING
+  lets it.  ``scheduling`` is sent on both backends (§7);
 * every answer goes out in one ``toolResponse`` per message (after ``before_tool_response`` may
   rewrite it), with a ``LiveEvent.ToolExecution`` per call, and only on the connection the calls
   came from: answers for a replaced connection are dropped, counted and reported as
@@ -110,7 +115,8 @@ class ToolDispatcher:
         declared: functions the application declared itself (wire declarations, not
             ``@tool``): their calls are always left to it.
         acknowledge: answer background calls at once with a "running" response marked
-            ``willContinue`` (Google AI supports it; elsewhere only the result is sent).
+            ``willContinue`` (Google AI supports it; the session passes False on Vertex, which
+            does not, and then each background call is answered once, with its result).
     """
 
     def __init__(

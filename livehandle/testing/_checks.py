@@ -146,9 +146,10 @@ def setup_problem(
     names it does not know); when given, unknown names anywhere in it are refused first, as the
     server's JSON parser refuses them before anything else is looked at.
     """
-    if raw is not None and (unknown := unknown_names_reason(raw)) is not None:
+    if raw is not None and (unknown := unknown_names_reason(raw, record.backend)) is not None:
         # An unknown name anywhere fails the parse: 1007 with the parser's message (the
         # module docstring of _strict cites the reports; wire-protocol.md §5.4 "bad field").
+        # The backend's own proto decides (§8): Google AI has no ``explicitVadSignal``.
         return 1007, unknown
     if record.backend == "vertex":
         # Vertex wants the full publisher resource name (wire-protocol.md §1.3, §5.4 1008).

@@ -329,10 +329,12 @@ class Engine:
             return None
         self.record.record_received(message)
         if not isinstance(message, m.Setup):  # setup is checked in full by check_setup
-            unknown = message_unknown_names_reason(message, data)
+            unknown = message_unknown_names_reason(message, data, self.record.backend)
             if unknown is not None:
                 # The real server's parser refuses unknown names in every client message,
-                # not only in setup: 1007 in its words (the docstring of _strict).
+                # not only in setup: 1007 in its words (the docstring of _strict).  Each
+                # backend parses into its own proto (wire-protocol.md §8): Vertex has no
+                # FunctionResponse.willContinue, Google AI no Blob/FileData displayName.
                 await self._refuse(unknown, "message")
                 return None
         return message

@@ -23,6 +23,14 @@ API's own ``Schema`` message, an OpenAPI 3.0 subset whose keywords are listed in
 ``oneOf``, ``const`` ...) are unknown names there, as the production reports above show.
 ``parametersJsonSchema`` takes full JSON Schema and is not restricted.
 
+The two backends parse into different protos (wire-protocol.md §8): Google AI has no
+``explicitVadSignal`` in ``setup`` and no ``displayName`` on ``Blob``/``FileData``; Vertex has no
+``willContinue`` on ``FunctionResponse``.  The wire classes model the union of both, so for one
+backend the names in :data:`NOT_ON_BACKEND` are unknown names too, refused with the same parser
+message.  (The SDKs refuse these names before sending, e.g. google-genai's "explicit_vad_signal
+parameter is not supported in Gemini API", so no production close text for them is on record;
+the parser's wording is the emulator's inference from the proto lacking the field.)
+
 The same parse applies to every later client message (``clientContent``, ``realtimeInput``,
 ``toolResponse``, ``contextUpdate``), with the message's proto field as the root of the path
 (``Unknown name "x" at 'client_content'``).  Audio arrives about 50 times a second, so those
@@ -45,6 +53,7 @@ from livehandle._wire import messages as m
 from livehandle._wire.codec import to_camel
 
 __all__ = [
+    "NOT_ON_BACKEND",
     "SCHEMA_FIELDS",
     "message_unknown_names_reason",
     "needs_raw_check",
@@ -92,26 +101,43 @@ _SCHEMA_VALUED = frozenset(
     {(m.FunctionDeclaration, "parameters"), (m.FunctionDeclaration, "response")}
 )
 
+#: Fields of the wire classes that one backend's proto does not have (wire-protocol.md §8 "Google
+#: AI vs Vertex"): that backend's parser refuses them as unknown names.  ``sessionResumption
+#: .transparent`` is not here: Google AI's proto has it and refuses it as an invalid argument
+#: (see ``setup_problem``).  Keyed by the backend names of ``EmulatorConnection.backend``.
+NOT_ON_BACKEND: dict[str, frozenset[tuple[type, str]]] = {
+    "google_ai": frozenset(
+        {
+            (m.Setup, "explicit_vad_signal"),  # §8: explicitVadSignal "not allowed"
+            (m.Blob, "display_name"),  # §8: Blob/FileData displayName "not allowed"
+            (m.FileData, "display_name"),
+        }
+    ),
+    "vertex": frozenset({(m.FunctionResponse, "will_continue")}),  # §8: "not supported"
+}
+
 #: Attributes of the wire classes that are not wire fields (the unknown members a message kept).
 _NOT_WIRE = frozenset({"extra"})
 
 _LINE = "Invalid JSON payload received. Unknown name \"{name}\" at '{path}': Cannot find field."
 
 
-def unknown_names(setup: object) -> list[tuple[str, str]]:
+def unknown_names(setup: object, backend: str | None = None) -> list[tuple[str, str]]:
     """Every name in the raw ``setup`` object that its message does not have, as ``(name, path)``.
 
     In document order (depth first).  Values of the wrong JSON type are left to the codec.
+    ``backend`` (``"google_ai"``, ``"vertex"``) also refuses the names that backend's proto
+    lacks (:data:`NOT_ON_BACKEND`); None knows every field of the wire classes.
     """
     found: list[tuple[str, str]] = []
     if isinstance(setup, dict):
-        _walk_message(setup, m.Setup, "setup", found)
+        _walk_message(setup, m.Setup, "setup", found, backend)
     return found
 
 
-def unknown_names_reason(setup: object) -> str | None:
+def unknown_names_reason(setup: object, backend: str | None = None) -> str | None:
     """The real server's close reason for the unknown names in ``setup``, or None if none."""
-    return _reason(unknown_names(setup))
+    return _reason(unknown_names(setup, backend))
 
 
 def _reason(found: list[tuple[str, str]]) -> str | None:
@@ -130,16 +156,19 @@ _ROOTS: dict[type, str] = {
 }
 
 
-def needs_raw_check(message: Any) -> bool:
+def needs_raw_check(message: Any, backend: str | None = None) -> bool:
     """Whether the decoded ``message`` may hold a name the real server's parser refuses.
 
-    True when some object in it kept unknown members in ``extra``, or when it holds a
-    ``Schema``-valued field (whose keywords only the raw JSON shows).  Cheap: it reads the
-    decoded objects only, never JSON (free-form values are not looked into).
+    True when some object in it kept unknown members in ``extra``, holds a ``Schema``-valued
+    field (whose keywords only the raw JSON shows), or sets a field ``backend`` does not have
+    (:data:`NOT_ON_BACKEND`).  Cheap: it reads the decoded objects only, never JSON (free-form
+    values are not looked into).
     """
     if getattr(message, "extra", None):
         return True
     cls: type = type(message)
+    if any(getattr(message, name) is not None for name in _hidden_of(cls, backend)):
+        return True
     for name, repeated, schema in _nested_of(cls):
         value = getattr(message, name)
         if value is None:
@@ -147,27 +176,30 @@ def needs_raw_check(message: Any) -> bool:
         if schema:
             return True
         if repeated:
-            if any(needs_raw_check(item) for item in value):
+            if any(needs_raw_check(item, backend) for item in value):
                 return True
-        elif needs_raw_check(value):
+        elif needs_raw_check(value, backend):
             return True
     return False
 
 
-def message_unknown_names_reason(message: object, frame: bytes | str) -> str | None:
+def message_unknown_names_reason(
+    message: object, frame: bytes | str, backend: str | None = None
+) -> str | None:
     """The real server's close reason for unknown names in one client frame, or None.
 
-    ``message`` is what the codec decoded from ``frame``.  The frame is parsed again only when
-    :func:`needs_raw_check` says the message may hold an unknown name.
+    ``message`` is what the codec decoded from ``frame``; ``backend`` as for
+    :func:`unknown_names`.  The frame is parsed again only when :func:`needs_raw_check` says
+    the message may hold an unknown name.
     """
     root = _ROOTS.get(type(message))
-    if root is None or not needs_raw_check(message):
+    if root is None or not needs_raw_check(message, backend):
         return None
     envelope = json.loads(frame)  # the codec parsed it already: one object with one member
     (raw,) = envelope.values()
     found: list[tuple[str, str]] = []
     if isinstance(raw, dict):
-        _walk_message(raw, type(message), root, found)
+        _walk_message(raw, type(message), root, found, backend)
     return _reason(found)
 
 
@@ -200,6 +232,20 @@ def _fields_of(cls: type) -> dict[str, _Field]:
 
 
 @functools.cache
+def _hidden_of(cls: type, backend: str | None) -> tuple[str, ...]:
+    """The attributes of ``cls`` that ``backend``'s proto does not have (none for None)."""
+    hidden = NOT_ON_BACKEND.get(backend or "", frozenset())
+    return tuple(name for owner, name in hidden if owner is cls)
+
+
+@functools.cache
+def _backend_fields_of(cls: type, backend: str | None) -> dict[str, _Field]:
+    """:func:`_fields_of` without the fields ``backend`` does not have."""
+    hidden = _hidden_of(cls, backend)
+    return {key: f for key, f in _fields_of(cls).items() if f.name not in hidden}
+
+
+@functools.cache
 def _nested_of(cls: type) -> tuple[tuple[str, bool, bool], ...]:
     """``(attribute, repeated, schema)`` per field of ``cls`` that holds messages or a Schema."""
     fields = {field.name: field for field in _fields_of(cls).values()}
@@ -225,8 +271,14 @@ def _element_type(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _walk_message(obj: dict[str, Any], cls: type, path: str, found: list[tuple[str, str]]) -> None:
-    fields = _fields_of(cls)
+def _walk_message(
+    obj: dict[str, Any],
+    cls: type,
+    path: str,
+    found: list[tuple[str, str]],
+    backend: str | None = None,
+) -> None:
+    fields = _backend_fields_of(cls, backend)
     for key, value in obj.items():
         field = fields.get(key)
         if field is None:
@@ -242,9 +294,9 @@ def _walk_message(obj: dict[str, Any], cls: type, path: str, found: list[tuple[s
             if isinstance(value, list):
                 for index, item in enumerate(value):
                     if isinstance(item, dict):
-                        _walk_message(item, field.kind, f"{here}[{index}]", found)
+                        _walk_message(item, field.kind, f"{here}[{index}]", found, backend)
         elif isinstance(value, dict):
-            _walk_message(value, field.kind, here, found)
+            _walk_message(value, field.kind, here, found, backend)
 
 
 def _walk_schema(obj: dict[str, Any], path: str, found: list[tuple[str, str]]) -> None:

@@ -18,6 +18,7 @@ from livehandle._errors import StaleToolResponse
 from livehandle._events import LiveEvent
 from livehandle._open import open_live_session
 from livehandle._tools.declare import tool
+from livehandle._transport import Endpoint
 from livehandle._wire import messages as m
 from livehandle.testing import (
     CallTools,
@@ -418,6 +419,37 @@ async def test_background_tool_is_acknowledged_then_answered_with_its_scheduling
     (declaration,) = declared[0].function_declarations or ()
     assert declaration.behavior == m.Behavior.NON_BLOCKING
     assert conn.errors == []
+
+
+async def test_a_background_tool_on_vertex_is_answered_once_without_will_continue() -> None:
+    # wire-protocol.md section 8: Vertex has no FunctionResponse.willContinue, and the emulator's
+    # Vertex mode refuses it with 1007 as the server does; so there is no interim "running"
+    # answer there, only the result, which the model still acts on.
+    gate = trio.Event()
+    steps = (calls(("book_table", {"when": "8pm"})), Say("I am booking it"))
+    config = text_config(background_tool("WHEN_IDLE", gate))
+    async with LiveEmulator(scenario(*steps)).running() as emu:
+        endpoint = Endpoint.vertex(
+            project="p", location="us-central1", token=lambda: "tok", base_url=emu.url
+        )
+        async with open_live_session(config, endpoint=endpoint) as handle:
+            seen = await ask(handle)  # the model goes on talking: it does not wait
+            assert LiveEvent.TextComplete("I am booking it") in seen
+            assert responses(emu.connections[0]) == []  # no acknowledgement on Vertex
+            events = handle.events()
+            gate.set()
+            execution = (await until(events, LiveEvent.ToolExecution))[-1]
+            after = await until(events, LiveEvent.TurnComplete)
+        conn = await closed(emu)
+    assert conn.backend == "vertex"
+    assert isinstance(execution, LiveEvent.ToolExecution) and execution.background
+    ((final,),) = responses(conn)
+    assert final.id == "c0" and final.scheduling == m.Scheduling.WHEN_IDLE
+    assert final.will_continue is None
+    assert final.response["result"] == {"status": "booked", "when": "8pm"}
+    said = [e.text for e in after if isinstance(e, LiveEvent.TextComplete)]
+    assert said and "book_table finished" in said[0]
+    assert conn.errors == [] and conn.close_code != 1007
 
 
 async def test_background_result_reports_a_failure_through_the_formatter() -> None:

@@ -168,6 +168,63 @@ def test_an_unknown_member_anywhere_in_the_decoded_message_asks_for_the_raw_chec
     assert strict.needs_raw_check(m.ContextUpdate(tools=tools))
 
 
+# -- fields one backend does not have (wire-protocol.md section 8) ------------------------------
+
+VERTEX_SETUP = {
+    "model": "projects/p/locations/l/publishers/google/models/gemini-3.8-live",
+    "generationConfig": {"responseModalities": ["TEXT"]},
+}
+
+
+def _file_turn(display_name: str) -> m.ClientContent:
+    data = m.FileData(file_uri="gs://b/a.png", mime_type="image/png", display_name=display_name)
+    return m.ClientContent(turns=(m.Content(parts=(m.Part(file_data=data),), role="user"),))
+
+
+def test_each_backend_refuses_the_names_its_proto_lacks() -> None:
+    turn = _file_turn("a.png")
+    frame = encode_client(turn)
+    reason = strict.message_unknown_names_reason(turn, frame, "google_ai")
+    assert reason == LINE.format("displayName", "client_content.turns[0].parts[0].file_data")
+    assert strict.message_unknown_names_reason(turn, frame, "vertex") is None
+    assert strict.message_unknown_names_reason(turn, frame) is None  # no backend: every field
+    interim = m.ToolResponse(
+        function_responses=(m.FunctionResponse(name="f", id="c1", will_continue=True),)
+    )
+    assert strict.needs_raw_check(interim, "vertex")
+    assert not strict.needs_raw_check(interim, "google_ai")
+    setup = {**SETUP, "explicitVadSignal": True}
+    assert strict.unknown_names(setup, "google_ai") == [("explicitVadSignal", "setup")]
+    assert strict.unknown_names(setup, "vertex") == []
+    # An unset field is no reason to parse the frame again.
+    assert not strict.needs_raw_check(mic(bytes(640)), "google_ai")
+
+
+async def test_the_vertex_emulator_takes_what_only_vertex_has() -> None:
+    async with LiveEmulator().in_memory() as emu, trio.open_nursery() as nursery:
+        endpoint = Endpoint.vertex(project="p", location="l", token=lambda: "t", base_url=emu.url)
+        conn = await emu.memory_transport().connect(endpoint, nursery)
+        await conn.send(json.dumps({"setup": {**VERTEX_SETUP, "explicitVadSignal": True}}))
+        assert next(iter(json.loads(await conn.receive()))) == "setupComplete"
+        await conn.send(encode_client(_file_turn("a.png")))
+        await conn.send(json.dumps({"clientContent": {"turnComplete": True}}))
+        with trio.fail_after(5):
+            reply = json.loads(await conn.receive())  # answered: nothing was refused
+        await conn.aclose()
+    assert "serverContent" in reply
+    assert emu.connections[0].errors == []
+
+
+async def test_the_google_ai_emulator_names_a_display_name_at_its_path() -> None:
+    emu = await after_setup(json.loads(encode_client(_file_turn("a.png"))))
+    (record,) = emu.connections
+    where = "client_content.turns[0].parts[0].file_data"
+    assert (record.close_code, record.close_reason) == (
+        1007,
+        clip_reason(LINE.format("displayName", where)),
+    )
+
+
 # -- thinking level ---------------------------------------------------------------------------
 
 
