@@ -101,7 +101,8 @@ class Tool:
         parameters: the declaration's ``parameters`` schema (what :func:`tool` derives from the
             function's signature, hints and docstring); None for no parameters.
         background: a NON_BLOCKING tool: the model keeps talking while it runs; it is answered
-            at once with :attr:`~livehandle.ResultFormatter.running` and its outcome is sent later.
+            at once with :attr:`~livehandle.ResultFormatter.running` and its outcome is sent later
+            (on Vertex, which has no ``willContinue``, only the outcome is sent).
         scheduling: when the model acts on a background tool's late result (``SILENT``,
             ``WHEN_IDLE`` or ``INTERRUPT``; a string is accepted).  Only for background tools,
             where it defaults to ``WHEN_IDLE``; None for inline tools.
