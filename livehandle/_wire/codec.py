@@ -114,12 +114,47 @@ def _excerpt(data: bytes | str) -> str:
     return repr(text)
 
 
+#: One JSON escape: a surrogate pair, a lone high or low surrogate, or any other escape (so
+#: that an escaped backslash is skipped whole).
+_ESCAPE_RE = re.compile(
+    r"\\(?:u[dD][89abAB][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?"
+    r"|u[dD][c-fC-F][0-9a-fA-F]{2}|.)",
+    re.DOTALL,
+)
+
+
+def _lone_to_replacement(match: re.Match[str]) -> str:
+    escape = match.group()
+    if len(escape) == 6 and escape[2] in "dD":  # a surrogate escape that is not half a pair
+        return "\\ufffd"
+    return escape
+
+
+def _whole_unicode(text: str) -> str:
+    r"""``text`` with every lone surrogate (escaped or not) replaced by U+FFFD.
+
+    JSON may spell a surrogate alone (``"\ud800"``); such a string is not Unicode text, cannot
+    be written to a UTF-8 frame again, and would fail far from here.  The common case (ASCII, no
+    surrogate escape) costs two or three C-level searches.
+    """
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if "\\" in text and ("\\ud" in text or "\\uD" in text):
+        text = _ESCAPE_RE.sub(_lone_to_replacement, text)
+    return text
+
+
 def _load_object(data: bytes | str, side: str) -> dict[str, Any]:
     if not isinstance(data, bytes | bytearray | memoryview | str):
         raise ProtocolError(f"{side} message must be bytes or str, got {type(data).__name__}")
     try:
         text = data if isinstance(data, str) else bytes(data).decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = json.loads(
+            _whole_unicode(text), parse_constant=_reject_constant, parse_float=_finite_float
+        )
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = "nesting too deep" if isinstance(exc, RecursionError) else str(exc)
         raise ProtocolError(

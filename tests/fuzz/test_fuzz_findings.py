@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from livehandle import ProtocolError
-from livehandle.lowlevel import decode_server
+from livehandle.lowlevel import decode_server, encode_server
 from livehandle.testing import Scenario
 
 if TYPE_CHECKING:
@@ -47,3 +47,24 @@ def test_deeply_nested_scenario_file_is_a_value_error(tmp_path: Path) -> None:
     path.write_text(DEEP, encoding="utf-8")
     with pytest.raises(ValueError, match="nesting too deep"):
         Scenario.load(path)
+
+
+@pytest.mark.parametrize(
+    ("spelled", "text"),
+    [
+        (r"a\ud800b", "a\ufffdb"),  # a high surrogate alone
+        (r"a\udc00b", "a\ufffdb"),  # a low surrogate alone
+        (r"a\ud83d\ude00b", "a\U0001f600b"),  # a pair is one character
+        (r"a\\ud800b", "a\\ud800b"),  # an escaped backslash, then plain letters
+        ("a\ud800b", "a\ufffdb"),  # not escaped at all (a str frame)
+    ],
+)
+def test_a_lone_surrogate_from_the_server_decodes_as_a_replacement_character(
+    spelled: str, text: str
+) -> None:
+    # Found by `nox -s fuzz`: "\ud800" decoded into a str no UTF-8 frame can carry, so the
+    # message could not be encoded again (the emulator would fail to echo it).
+    frame = '{"serverContent":{"outputTranscription":{"text":"' + spelled + '"}}}'
+    message = decode_server(frame)
+    assert message.output_transcription.text == text  # type: ignore[union-attr]
+    assert decode_server(encode_server(message)) == message
