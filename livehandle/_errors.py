@@ -27,15 +27,19 @@ __all__ = [
     "ConnectionLost",
     "InvalidArgument",
     "Lagged",
+    "LeaseLost",
     "NormalClosure",
+    "PersistenceError",
     "PolicyViolation",
     "ProtocolError",
     "ReactionFailed",
     "ServerError",
     "SessionClosed",
     "SessionError",
+    "SessionOwned",
     "SessionTaskFailed",
     "SessionTimeout",
+    "SnapshotMismatch",
     "StaleToolResponse",
     "ToolArgumentError",
     "ToolHookFailed",
@@ -244,6 +248,42 @@ class ResumeFailed(SessionError):
         super().__init__(message)
         self.cause = cause
         self.attempts = attempts
+
+
+class PersistenceError(SessionError):
+    """A session store failed: a snapshot could not be saved or loaded, or a lease was refused.
+
+    A failed save never breaks the session: it is retried, counted, and reported as a
+    ``LiveEvent.Error`` carrying this error.
+
+    Attributes:
+        session_id: the session the operation was for (never a secret).
+    """
+
+    def __init__(self, message: str, *, session_id: str | None = None) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+
+
+class SessionOwned(PersistenceError):
+    """Another live worker holds the session id's lease: open it elsewhere, or wait for it."""
+
+
+class LeaseLost(PersistenceError):
+    """This worker no longer holds the session's lease (it expired, or another worker took it).
+
+    A worker that loses its lease stops writing snapshots at once and ends the session with
+    this error: the new owner's snapshots are never overwritten (the store checks a fencing
+    version on every write).
+    """
+
+
+class SnapshotMismatch(PersistenceError, ValueError):
+    """A saved snapshot does not fit this session.
+
+    It was taken with another configuration (model, tools, instruction), or it is of a schema
+    version this release cannot read; the message says which.
+    """
 
 
 class SessionTaskFailed(SessionError):

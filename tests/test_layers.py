@@ -35,15 +35,16 @@ LAYERS: dict[str, int] = {
     "_tools": 8,
     "_config": 9,
     "_runtime": 10,
-    "_handle": 11,
-    "_open": 12,
+    "_persist": 11,
+    "_handle": 12,
+    "_open": 13,
     # the public namespaces re-export from everything below them
-    "__init__": 13,
-    "lowlevel": 13,
-    "_deprecated": 13,
-    "_cli": 14,
-    "__main__": 14,
-    "testing": 15,
+    "__init__": 14,
+    "lowlevel": 14,
+    "_deprecated": 14,
+    "_cli": 15,
+    "__main__": 15,
+    "testing": 16,
 }
 
 #: Namespaces that only re-export: ``from livehandle import X`` is an import of X's module.
