@@ -21,6 +21,7 @@ back); they are a few dozen bytes each.  Files are created readable by their own
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -50,6 +51,9 @@ _T = TypeVar("_T")
 _MAX_NAME = 160
 #: Seconds between two tries of a waiting acquire (another process's release is not signalled).
 _POLL = 0.05
+#: Seconds a file operation waits for a session's lock (it is held only for one read-modify-write;
+#: a holder paused mid-way, e.g. by SIGSTOP, must not hang every other worker's thread forever).
+_LOCK_WAIT = 10.0
 
 
 def file_name(session_id: str) -> str:
@@ -200,7 +204,17 @@ class FileStore:
         """Hold ``session_id``'s exclusive file lock (between threads and processes alike)."""
         fd = os.open(self._path(session_id, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            deadline = time.monotonic() + _LOCK_WAIT
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise TimeoutError(
+                            errno.ETIMEDOUT, f"its file lock stayed held for {_LOCK_WAIT:g} s"
+                        ) from None
+                    time.sleep(0.002)
             yield
         finally:
             os.close(fd)  # drops the lock

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import signal
 import stat
@@ -148,6 +149,26 @@ async def test_an_os_failure_is_a_persistence_error_naming_session_and_operation
     assert caught.value.session_id == "call-42"
     with pytest.raises(PersistenceError, match="could not acquire session 'call-42'"):
         await store.acquire("call-42", owner="a")
+
+
+async def test_a_lock_held_too_long_is_a_persistence_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileStore(tmp_path)
+    await store.acquire("call-42", owner="a")  # creates the lock file
+    monkeypatch.setattr(file_module, "_LOCK_WAIT", 0.1)
+    fd = os.open(tmp_path / "call-42.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a paused process would hold it
+        with trio.fail_after(10), pytest.raises(PersistenceError) as caught:
+            await store.acquire("call-42", owner="b")
+    finally:
+        os.close(fd)
+    assert str(caught.value) == (
+        "the file store could not acquire session 'call-42': its file lock stayed held for 0.1 s"
+    )
+    with pytest.raises(SessionOwned):  # with the lock free again, the lease rules answer
+        await store.acquire("call-42", owner="b")
 
 
 async def test_a_damaged_lease_file_is_never_taken_for_a_fresh_one(tmp_path: Path) -> None:
