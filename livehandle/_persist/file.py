@@ -129,7 +129,7 @@ def _record_from_bytes(data: bytes, session_id: str) -> LeaseRecord:
 
 
 class FileStore:
-    """A :class:`~livehandle.lowlevel.SessionStore` in a directory, for workers on one machine.
+    """A :class:`~livehandle.SessionStore` in a directory, for workers on one machine.
 
     Every process that opens a store on the same directory shares its snapshots and leases:
     leases expire on the wall clock, and every change of a session holds that session's file

@@ -19,7 +19,7 @@ __all__ = ["MemoryStore"]
 
 
 class MemoryStore:
-    """A :class:`~livehandle.lowlevel.SessionStore` that keeps everything in this process.
+    """A :class:`~livehandle.SessionStore` that keeps everything in this process.
 
     It keeps the rules every store keeps (one owner, fencing, snapshot expiry), measured on the
     Trio clock (``trio.current_time()``), so a test on a ``MockClock`` can let leases and
