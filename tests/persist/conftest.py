@@ -7,14 +7,23 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.persist.redis_server import redis_server
+from tests.persist.redis_server import find_redis_server, redis_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+def redis_binary() -> str:
+    """The path of ``redis-server``, for tests that start servers of their own.
+
+    Skipped when ``redis-server`` is missing, unless ``CI=true``: then the test fails.
+    """
+    return find_redis_server()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_binary: str) -> Iterator[str]:
     """The URL of a ``redis-server`` on a free loopback port, running for the whole test run.
 
     Skipped when ``redis-server`` is missing, unless ``CI=true``: then the test fails.

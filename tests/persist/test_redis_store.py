@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -281,12 +283,29 @@ async def test_bad_arguments_are_typed_errors(store: RedisStore, redis_url: str)
         await store.save(snapshot("other"), lease=lease)
     with pytest.raises(TypeError, match="expected a Lease"):
         await store.renew("lease")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="ttl must be a number of seconds, got str"):
+        await store.acquire("call-1", owner="worker-a", ttl="5")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="wait must be a number of seconds, got bool"):
+        await store.acquire("call-1", owner="worker-a", wait=True)
+    with pytest.raises(TypeError, match="expected a SessionSnapshot, got dict"):
+        await store.save({}, lease=lease)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="the lease is of session 'call-42', not 'call-1'"):
+        await store.delete("call-1", lease=lease)
+    with pytest.raises(TypeError, match="url must be a string, got bytes"):
+        RedisStore(b"redis://x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="key_prefix must be a string, got int"):
+        RedisStore(redis_url, key_prefix=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_threads"):
         RedisStore(redis_url, max_threads=0)
     with pytest.raises(ValueError, match="timeout must be a positive"):
         RedisStore(redis_url, timeout=float("nan"))
     with pytest.raises(ValueError, match=r"not a Redis URL: http://\*\*\*@x"):
         RedisStore(f"http://user:{CANARY}@x/0")
+    with pytest.raises(ValueError, match="not a Redis URL"):  # not even a URL
+        RedisStore("redis://[::1/0")
+    with pytest.raises(ValueError, match="not a Redis URL") as caught:  # not even a URL's port
+        RedisStore(f"redis://user:{CANARY}@x:port/0")
+    assert CANARY not in str(caught.value)
 
 
 async def test_a_closed_port_is_a_persistence_error_at_once() -> None:
@@ -358,7 +377,9 @@ async def test_an_acquire_cancelled_while_it_ran_gives_the_lease_back(
     assert (await store.acquire("call-42", owner="worker-b")).fence == 2
 
 
-async def test_a_stopped_server_is_a_persistence_error(redis_prefix: str) -> None:
+async def test_a_stopped_server_is_a_persistence_error(
+    redis_binary: str, redis_prefix: str
+) -> None:
     with redis_server() as port:
         store = RedisStore(f"redis://127.0.0.1:{port}/0", key_prefix=redis_prefix, timeout=1.0)
         lease = await store.acquire("call-42", owner="worker-a")
@@ -371,7 +392,7 @@ async def test_a_stopped_server_is_a_persistence_error(redis_prefix: str) -> Non
     await store.aclose()
 
 
-async def test_the_password_is_used_and_never_shown(redis_prefix: str) -> None:
+async def test_the_password_is_used_and_never_shown(redis_binary: str, redis_prefix: str) -> None:
     with redis_server(password=CANARY) as port:
         url = f"redis://:{CANARY}@127.0.0.1:{port}/0"
         good = RedisStore(url, key_prefix=redis_prefix)
@@ -400,7 +421,7 @@ async def test_the_password_is_used_and_never_shown(redis_prefix: str) -> None:
 
 
 async def test_a_client_error_quoting_the_password_is_scrubbed(monkeypatch: Any) -> None:
-    store = RedisStore(f"redis://user:{CANARY}@127.0.0.1:1/0?token=tok-{CANARY}")
+    store = RedisStore(f"redis://user:{CANARY}@127.0.0.1:1/0?token=tok-{CANARY}&db=0")
 
     def leaky(*args: object) -> None:
         raise redis.exceptions.ConnectionError(f"auth {CANARY} and tok-{CANARY} refused")
@@ -435,3 +456,16 @@ def test_a_missing_redis_server_skips_locally_and_fails_in_ci(monkeypatch: Any) 
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true: the Redis tests must run in CI"):
         server_helpers.find_redis_server()
+
+
+def test_redis_is_an_optional_extra_and_the_core_dependencies_stay_four() -> None:
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    assert [dep.split(">")[0] for dep in project["dependencies"]] == [
+        "trio",
+        "trio-websocket",
+        "attrs",
+        "cattrs",
+    ]
+    extras = project["optional-dependencies"]
+    assert extras["redis"] == ["redis>=8.2"]
+    assert "redis>=8.2" in extras["test"]
