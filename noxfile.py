@@ -27,8 +27,11 @@ COVERAGE = "coverage==7.18.0"
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite (pytest exits 5 when it collects nothing; nox fails on that)."""
-    session.install("-e", ".[test]")
+    """Run the test suite (pytest exits 5 when it collects nothing; nox fails on that).
+
+    The Redis tests need ``redis-server`` on PATH: without it they skip, or fail when ``CI=true``.
+    """
+    session.install("-e", ".[test,redis]")
     session.run("pytest", *session.posargs)
 
 
@@ -40,7 +43,7 @@ def coverage(session: nox.Session) -> None:
     pytest loads its plugins: livehandle's own pytest11 plugin imports it then, before pytest-cov
     would start measuring, which would leave every module's import-time lines uncounted.
     """
-    session.install("-e", ".[test]", COVERAGE)
+    session.install("-e", ".[test,redis]", COVERAGE)
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "combine", "--quiet")  # this process's data and its subprocesses'
