@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from livehandle._errors import LeaseLost, PersistenceError, SessionOwned, SnapshotMismatch
+from livehandle._persist.leasing import check_session_id, checked_owner, checked_ttl
 from livehandle._persist.snapshot import SessionSnapshot
 from livehandle._persist.store import DEFAULT_LEASE_TTL, DEFAULT_SNAPSHOT_TTL, Lease
 from livehandle._transport.endpoints import is_secret_name, redact_query
@@ -100,26 +101,9 @@ _FIRST_BACKOFF = 0.02
 _MAX_BACKOFF = 1.0
 
 
-def _milliseconds(seconds: float, what: str) -> int:
+def _milliseconds(seconds: object, what: str) -> int:
     """``seconds`` as whole milliseconds for Redis (at least 1); ValueError unless positive."""
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        raise TypeError(f"{what} must be a number of seconds, got {type(seconds).__name__}")
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"{what} must be a positive, finite number of seconds, got {seconds!r}")
-    return max(1, math.ceil(seconds * 1000))
-
-
-def _check_id(session_id: object) -> str:
-    if not isinstance(session_id, str):
-        raise TypeError(f"a session id is a string, got {type(session_id).__name__}")
-    if not session_id:
-        raise ValueError("a session id must not be empty")
-    return session_id
-
-
-def _check_owner(owner: object) -> None:
-    if not isinstance(owner, str) or not owner:
-        raise ValueError(f"owner must be a non-empty string, got {owner!r}")
+    return max(1, math.ceil(checked_ttl(seconds, what) * 1000))
 
 
 def _check_threads(count: object) -> None:
@@ -299,7 +283,7 @@ class RedisStore:
             SnapshotMismatch: the stored text is not a snapshot this release reads.
             PersistenceError: Redis failed or could not be reached.
         """
-        session_id = _check_id(session_id)
+        session_id = check_session_id(session_id)
         key = self.key("snap", session_id)
         text = await self._run("load", session_id, lambda: self._client.get(key))
         if text is None:
@@ -323,8 +307,8 @@ class RedisStore:
         keys, args = self._lease_args(lease)
         if snapshot.session_id != lease.session_id:
             raise ValueError(
-                f"the snapshot is of session {snapshot.session_id!r}, "
-                f"the lease of {lease.session_id!r}"
+                f"cannot save session {snapshot.session_id!r} "
+                f"with the lease of session {lease.session_id!r}"
             )
         keys.append(self.key("snap", lease.session_id))
         args += [str(self._fence_ms), snapshot.to_json(), str(self._snapshot_ms)]
@@ -343,10 +327,13 @@ class RedisStore:
             LeaseLost: ``lease`` expired or was taken over (nothing was deleted).
             PersistenceError: Redis failed or could not be reached.
         """
-        session_id = _check_id(session_id)
+        session_id = check_session_id(session_id)
         keys, args = self._lease_args(lease)
         if session_id != lease.session_id:
-            raise ValueError(f"the lease is of session {lease.session_id!r}, not {session_id!r}")
+            raise ValueError(
+                f"cannot delete session {session_id!r} with the lease of session "
+                f"{lease.session_id!r}"
+            )
         keys.append(self.key("snap", session_id))
         done = await self._run("delete", session_id, lambda: self._delete(keys, args))
         if not done:
@@ -369,8 +356,8 @@ class RedisStore:
             SessionOwned: the session is held, at once or still after ``wait`` seconds.
             PersistenceError: Redis failed or could not be reached.
         """
-        session_id = _check_id(session_id)
-        _check_owner(owner)
+        session_id = check_session_id(session_id)
+        checked_owner(owner)
         ttl_ms = _milliseconds(ttl, "ttl")
         if isinstance(wait, bool) or not isinstance(wait, int | float):
             raise TypeError(f"wait must be a number of seconds, got {type(wait).__name__}")

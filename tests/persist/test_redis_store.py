@@ -19,6 +19,7 @@ from livehandle._persist.snapshot import SessionSnapshot
 from livehandle._persist.store import Lease, SessionStore
 from livehandle._runtime.transcript import TranscriptTurn
 from tests.persist import redis_server as server_helpers
+from tests.persist.contract import CHECKS, Check, Kit
 from tests.persist.redis_server import free_port, redis_server
 
 if TYPE_CHECKING:
@@ -271,15 +272,17 @@ async def test_bad_arguments_are_typed_errors(store: RedisStore, redis_url: str)
     lease = await store.acquire("call-42", owner="worker-a")
     with pytest.raises(ValueError, match="session id must not be empty"):
         await store.load("")
-    with pytest.raises(TypeError, match="session id is a string"):
+    with pytest.raises(TypeError, match="session id must be a string"):
         await store.load(42)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="ttl must be a positive"):
+    with pytest.raises(ValueError, match="ttl must be above zero, got 0"):
         await store.acquire("call-1", owner="worker-a", ttl=0)
     with pytest.raises(ValueError, match="wait must be a finite"):
         await store.acquire("call-1", owner="worker-a", wait=-1)
-    with pytest.raises(ValueError, match="owner must be a non-empty"):
+    with pytest.raises(ValueError, match="lease owner must not be empty"):
         await store.acquire("call-1", owner="")
-    with pytest.raises(ValueError, match="the snapshot is of session 'other'"):
+    with pytest.raises(
+        ValueError, match="cannot save session 'other' with the lease of session 'call-42'"
+    ):
         await store.save(snapshot("other"), lease=lease)
     with pytest.raises(TypeError, match="expected a Lease"):
         await store.renew("lease")  # type: ignore[arg-type]
@@ -289,7 +292,9 @@ async def test_bad_arguments_are_typed_errors(store: RedisStore, redis_url: str)
         await store.acquire("call-1", owner="worker-a", wait=True)
     with pytest.raises(TypeError, match="expected a SessionSnapshot, got dict"):
         await store.save({}, lease=lease)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="the lease is of session 'call-42', not 'call-1'"):
+    with pytest.raises(
+        ValueError, match="cannot delete session 'call-1' with the lease of session 'call-42'"
+    ):
         await store.delete("call-1", lease=lease)
     with pytest.raises(TypeError, match="url must be a string, got bytes"):
         RedisStore(b"redis://x")  # type: ignore[arg-type]
@@ -297,7 +302,7 @@ async def test_bad_arguments_are_typed_errors(store: RedisStore, redis_url: str)
         RedisStore(redis_url, key_prefix=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_threads"):
         RedisStore(redis_url, max_threads=0)
-    with pytest.raises(ValueError, match="timeout must be a positive"):
+    with pytest.raises(ValueError, match="timeout must be finite, got nan"):
         RedisStore(redis_url, timeout=float("nan"))
     with pytest.raises(ValueError, match=r"not a Redis URL: http://\*\*\*@x"):
         RedisStore(f"http://user:{CANARY}@x/0")
@@ -469,3 +474,14 @@ def test_redis_is_an_optional_extra_and_the_core_dependencies_stay_four() -> Non
     extras = project["optional-dependencies"]
     assert extras["redis"] == ["redis>=8.2"]
     assert "redis>=8.2" in extras["test"]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)
+async def test_the_store_contract(check: Check, redis_url: str, redis_prefix: str) -> None:
+    # The same contract every store keeps (tests/persist/contract.py), on a real redis-server.
+    store = RedisStore(redis_url, key_prefix=redis_prefix, snapshot_ttl=1.0)
+    try:
+        with trio.fail_after(30):
+            await check(Kit(store, trio.sleep, ttl=0.2, snapshot_ttl=1.0, prefix=redis_prefix))
+    finally:
+        await store.aclose()
