@@ -253,7 +253,6 @@ class LiveHandle(metaclass=NoPublicConstructor):
         self._source = source
         self._saver: SnapshotSaver | None = None
         self._end_error: SessionError | None = None
-        self._nursery: trio.Nursery | None = None  # the session's, set by open_live_session
         self._disconnecting = False
         self._disconnected = trio.Event()
 

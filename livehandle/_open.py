@@ -15,6 +15,7 @@ the matching :class:`~livehandle.SessionError` subclass.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
     from livehandle._transport.base import Transport
 
 __all__ = ["open_live_session", "open_persistent", "resolve_endpoint"]
+
+#: What the persistent path runs in a handle's nursery before the body starts.
+Ready = Callable[["LiveHandle", trio.Nursery], Awaitable[None]]
 
 
 def resolve_endpoint(endpoint: Endpoint | str | None, api_key: str | None) -> Endpoint:
@@ -165,11 +169,36 @@ async def open_persistent(
         with trio.CancelScope(shield=True), trio.move_on_after(FINAL_SAVE_TIMEOUT):
             await store.release(lease)
         raise
-    restored: LiveEvent | None = None
-    reason = ""
+
+    def ready_with(restored: LiveEvent | None) -> Ready:
+        async def ready(handle: LiveHandle, nursery: trio.Nursery) -> None:
+            # Before the body's first checkpoint (events are still retained): every early
+            # subscriber sees Restored.
+            async def lease_lost(error: LeaseLost) -> None:
+                handle._end_with(error)
+                handle._events.publish(LiveEvent.Error(error))
+                await handle.disconnect()
+
+            saver = SnapshotSaver(
+                store,
+                lease,
+                handle._source,
+                emit=handle._events.publish,
+                telemetry=handle.telemetry,
+                on_lease_lost=lease_lost,
+            )
+            handle._attach_saver(saver)
+            await nursery.start(saver.run)  # in the handle's nursery, like every task
+            if restored is not None:
+                handle._events.publish(restored)
+            saver.offer()  # saved under its id at once (a fresh session, or the restored one)
+
+        return ready
+
     async with AsyncExitStack() as stack:
         try:
             handle: LiveHandle | None = None
+            reason = ""
             if snapshot is not None and snapshot.resume_handle is not None:
                 try:
                     handle = await stack.enter_async_context(
@@ -182,13 +211,13 @@ async def open_persistent(
                             fingerprint=fingerprint,
                             snapshot=snapshot,
                             resumed=True,
+                            ready=ready_with(LiveEvent.Restored(sid, False, snapshot.turn_count)),
                         )
                     )
-                    restored = LiveEvent.Restored(sid, False, snapshot.turn_count)
                 except Exception as exc:
                     if not refused_resume(exc):
                         raise
-                    reason = f"the saved handle was refused: {type(exc).__name__}"
+                    reason = f"the saved handle was refused ({type(exc).__name__})"
             elif snapshot is not None:
                 reason = "the snapshot has no resumable handle"
             if handle is None:
@@ -202,36 +231,18 @@ async def open_persistent(
                         fingerprint=fingerprint,
                         snapshot=snapshot,
                         resumed=False,
+                        ready=ready_with(
+                            None
+                            if snapshot is None
+                            else LiveEvent.Restored(sid, True, snapshot.turn_count, reason)
+                        ),
                     )
                 )
-                if snapshot is not None:
-                    restored = LiveEvent.Restored(sid, True, snapshot.turn_count, reason)
         except BaseException:
             with trio.CancelScope(shield=True), trio.move_on_after(FINAL_SAVE_TIMEOUT):
                 await store.release(lease)
             raise
-        opened = handle
-
-        async def lease_lost(error: LeaseLost) -> None:
-            opened._end_with(error)
-            opened._events.publish(LiveEvent.Error(error))
-            await opened.disconnect()
-
-        saver = SnapshotSaver(
-            store,
-            lease,
-            opened._source,
-            emit=opened._events.publish,
-            telemetry=opened.telemetry,
-            on_lease_lost=lease_lost,
-        )
-        opened._attach_saver(saver)
-        assert opened._nursery is not None
-        await opened._nursery.start(saver.run)  # in the handle's nursery, like every task
-        if restored is not None:
-            opened._events.publish(restored)
-        saver.offer()  # saved under its id at once (a fresh session, or the restored one)
-        yield opened
+        yield handle
 
 
 @asynccontextmanager
@@ -245,8 +256,13 @@ async def _open(
     fingerprint: str | None = None,
     snapshot: SessionSnapshot | None = None,
     resumed: bool = False,
+    ready: Ready | None = None,
 ) -> AsyncIterator[LiveHandle]:
-    """Connect one Gemini session and run its handle for the ``async with`` block."""
+    """Connect one Gemini session and run its handle for the ``async with`` block.
+
+    ``ready`` runs once the session and its runner started, before the retention of early
+    events ends (so what it publishes is seen by every subscription the body makes first).
+    """
     options = SessionOptions(
         connect_timeout=config.connect_timeout,
         setup_timeout=config.setup_timeout,
@@ -279,9 +295,10 @@ async def _open(
             resumed=resumed,
         )
     async with open_owned_nursery(handle.disconnect, "live session") as nursery:
-        handle._nursery = nursery
         await nursery.start(session.run)
         await nursery.start(runner.run)  # the voice effects, the tools and the lanes
+        if ready is not None:
+            await ready(handle, nursery)
         # Trio runs a new task only once the running one reaches a checkpoint: this one ends
         # the retention once the body has reached its first, so subscriptions made before it
         # see every event from the start.

@@ -65,8 +65,10 @@ def _digest(value: Any) -> str:
 
 
 def _tool_declarations(config: LiveConfig) -> Any:
-    """What the model is told about the tools (wire tools, then the ``@tool`` declarations),
-    as the wire JSON of a setup carrying only them."""
+    """What the model is told about the tools, as the wire JSON of a setup with only them.
+
+    The wire tools come first, then the ``@tool`` declarations (as the setup sends them).
+    """
     wire: list[m.Tool] = [t for t in config.tools if isinstance(t, m.Tool)]
     declared = config.function_tools.declarations()
     if declared is not None:

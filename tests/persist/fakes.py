@@ -2,8 +2,8 @@
 
 It keeps the store contract (one owner, fencing checked on every write, typed errors) on the
 trio clock, so lease expiry follows the MockClock.  Switches: ``fail_saves`` (the next N saves
-raise PersistenceError), ``hang_saves`` (saves wait until the switch is cleared, or are
-cancelled), ``save_gate`` (each save waits for the event, to hold one in flight), and
+raise PersistenceError), ``save_gate`` (each save waits for the event: it hangs, or is held in
+flight, until the event is set or the save is cancelled), and
 :meth:`take_over` (another owner takes the lease, as after an expiry).
 """
 
@@ -22,7 +22,6 @@ class FakeStore:
         self.saves: list[tuple[str, int]] = []  # (snapshot JSON, fence) of every save done
         self.attempts = 0
         self.fail_saves = 0
-        self.hang_saves = False
         self.save_gate: trio.Event | None = None
         self.released: list[Lease] = []
         self.renewals = 0
@@ -51,8 +50,6 @@ class FakeStore:
         await trio.lowlevel.checkpoint()
         if self.save_gate is not None:
             await self.save_gate.wait()
-        while self.hang_saves:
-            await trio.sleep(0.05)
         if self.fail_saves:
             self.fail_saves -= 1
             raise PersistenceError("the fake store is down", session_id=snapshot.session_id)

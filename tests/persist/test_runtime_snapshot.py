@@ -50,7 +50,7 @@ async def test_a_snapshot_carries_state_transcript_handle_and_no_secret(
     assert isinstance(snap, SessionSnapshot)
     assert snap.session_id == "call-1" == handle.session_id
     assert snap.state["cart"] == ["tea"]
-    assert [t.user for t in snap.transcript][0] == "one"
+    assert snap.transcript[0].user == "one"
     assert snap.transcript[0].model == "You said: one"
     assert snap.turn_count == 2
     assert snap.phase == "active"
@@ -132,18 +132,17 @@ async def test_a_second_open_may_wait_for_the_lease_to_be_released(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     store = FakeStore()
-    async with LiveEmulator().in_memory() as emu:
-        async with trio.open_nursery() as nursery:
+    async with LiveEmulator().in_memory() as emu, trio.open_nursery() as nursery:
 
-            async def first() -> None:
-                async with open_on(emu, session_id="c", store=store):
-                    await trio.sleep(3)
+        async def first() -> None:
+            async with open_on(emu, session_id="c", store=store):
+                await trio.sleep(3)
 
-            nursery.start_soon(first)
-            await trio.sleep(1)
-            async with open_on(emu, session_id="c", store=store, wait=10) as handle:
-                assert trio.current_time() >= 3
-                assert handle.session_id == "c"
+        nursery.start_soon(first)
+        await trio.sleep(1)
+        async with open_on(emu, session_id="c", store=store, wait=10) as handle:
+            assert trio.current_time() >= 3
+            assert handle.session_id == "c"
 
 
 async def test_saves_are_coalesced_one_in_flight_and_the_newest_wins(
@@ -200,11 +199,13 @@ async def test_a_hanging_save_times_out_and_is_retried(
     async with LiveEmulator().in_memory() as emu, open_on(emu, session_id="c", store=store) as h:
         events = h.events()
         await trio.sleep(1)
-        store.hang_saves = True
+        store.save_gate = trio.Event()  # every save hangs
         await ask(h, events, "one")
         await trio.sleep(6)  # longer than the save timeout (5 s)
         assert h.telemetry.persistence["save_failed"] >= 1
-        store.hang_saves = False
+        assert not store.saves[-1:] or json.loads(store.saves[-1][0])["turn_count"] == 0
+        store.save_gate.set()
+        store.save_gate = None
         await trio.sleep(5)
         assert json.loads(store.saves[-1][0])["turn_count"] == 1
 
@@ -235,9 +236,7 @@ async def test_a_lost_lease_ends_the_session_with_lease_lost_and_no_later_save(
                 await h.done()
         assert caught.value.session_id == "c"
         rest = await until(events, LiveEvent.Disconnected)
-        assert any(
-            isinstance(e, LiveEvent.Error) and isinstance(e.error, LeaseLost) for e in rest
-        )
+        assert any(isinstance(e, LiveEvent.Error) and isinstance(e.error, LeaseLost) for e in rest)
         assert isinstance(rest[-1].end.error, LeaseLost)  # type: ignore[attr-defined]
     assert len(store.saves) == saves_before  # not even the final save
     assert store.held_by("c") == "another-worker"
