@@ -43,7 +43,9 @@ from livehandle._errors import (
     ConnectionLost as ConnectionLost,
     InvalidArgument as InvalidArgument,
     Lagged as Lagged,
+    LeaseLost as LeaseLost,
     NormalClosure as NormalClosure,
+    PersistenceError as PersistenceError,
     PolicyViolation as PolicyViolation,
     ProtocolError as ProtocolError,
     ReactionFailed as ReactionFailed,
@@ -51,8 +53,10 @@ from livehandle._errors import (
     ServerError as ServerError,
     SessionClosed as SessionClosed,
     SessionError as SessionError,
+    SessionOwned as SessionOwned,
     SessionTaskFailed as SessionTaskFailed,
     SessionTimeout as SessionTimeout,
+    SnapshotMismatch as SnapshotMismatch,
     StaleToolResponse as StaleToolResponse,
     ToolArgumentError as ToolArgumentError,
     ToolHookFailed as ToolHookFailed,
@@ -66,6 +70,8 @@ from livehandle._events import (
 )
 from livehandle._handle import LiveHandle as LiveHandle
 from livehandle._open import open_live_session as open_live_session
+from livehandle._persist.snapshot import SessionSnapshot as SessionSnapshot
+from livehandle._persist.store import Lease as Lease, SessionStore as SessionStore
 from livehandle._runtime.dispatch import ToolStats as ToolStats
 from livehandle._runtime.reactor import VoiceRuntimeState as VoiceRuntimeState
 from livehandle._runtime.telemetry import (
@@ -121,11 +127,14 @@ __all__ = [
     "JsonValue",
     "Lagged",
     "LatencyStats",
+    "Lease",
+    "LeaseLost",
     "LiveConfig",
     "LiveEvent",
     "LiveHandle",
     "NormalClosure",
     "OnToolCall",
+    "PersistenceError",
     "PolicyViolation",
     "ProtocolError",
     "ReactionFailed",
@@ -138,10 +147,14 @@ __all__ = [
     "SessionEnd",
     "SessionError",
     "SessionEvent",
+    "SessionOwned",
     "SessionPhase",
+    "SessionSnapshot",
+    "SessionStore",
     "SessionTaskFailed",
     "SessionTelemetry",
     "SessionTimeout",
+    "SnapshotMismatch",
     "StaleToolResponse",
     "State",
     "Subscription",

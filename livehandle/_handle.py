@@ -17,11 +17,13 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, ClassVar, final
 
+import attrs
 import trio
 
 from livehandle._broadcast import Broadcast, Subscription
 from livehandle._config.delivery import ContextDelivery
 from livehandle._events import SessionPhase
+from livehandle._persist.capture import SnapshotSource, config_fingerprint, new_session_id
 from livehandle._public import NoPublicConstructor
 from livehandle._runtime.bargein import CurrentBargeIn
 from livehandle._runtime.context import DeferredWriter, PendingContext
@@ -39,7 +41,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from livehandle._config.live import LiveConfig
+    from livehandle._errors import SessionError
     from livehandle._events import LiveEvent, SessionEnd, SessionEvent
+    from livehandle._persist.saver import SnapshotSaver
+    from livehandle._persist.snapshot import SessionSnapshot
     from livehandle._runtime.dispatch import ToolStats
     from livehandle._runtime.reactor import VoiceRuntimeState
     from livehandle._runtime.transcript import TranscriptTurn
@@ -54,7 +59,13 @@ DISCONNECT_GRACE = 0.25  # seconds each lane may spend draining during disconnec
 
 
 def assemble_live_handle(
-    session: SessionPort, config: LiveConfig, endpoint: Endpoint, *, hooks: Hooks | None = None
+    session: SessionPort,
+    config: LiveConfig,
+    endpoint: Endpoint,
+    *,
+    hooks: Hooks | None = None,
+    session_id: str | None = None,
+    fingerprint: str | None = None,
 ) -> tuple[LiveHandle, LiveRunner]:
     """Build a handle for ``session``, each part after the parts it needs.
 
@@ -62,6 +73,8 @@ def assemble_live_handle(
     context delivery is deferred); the voice runtime and the tool dispatcher send through it; the
     lanes, built last, call into both; the current barge-in group is shared by all three.  The
     lanes are tapped into the session at once, so they see every event from ``Connected`` on.
+    The snapshot source (``handle.snapshot()``) is tapped after them; ``session_id`` defaults to
+    a generated one and ``fingerprint`` to that of ``config``.
 
     Returns:
         the handle, and the runner to start in the session's nursery once the session runs.
@@ -126,6 +139,15 @@ def assemble_live_handle(
         scrub=endpoint.scrub_content,
     )
     session.add_tap(lanes.route)  # the router sees every event, in order
+    source = SnapshotSource(
+        session_id if session_id is not None else new_session_id(),
+        session=session,
+        state=state,
+        transcript=lanes.transcript,
+        telemetry=telemetry,
+        fingerprint=fingerprint if fingerprint is not None else config_fingerprint(config),
+    )
+    session.add_tap(source.handle_seen)  # records when each resumable handle arrived
     handle = LiveHandle._create(
         session,
         endpoint,
@@ -136,6 +158,7 @@ def assemble_live_handle(
         voice=voice,
         tools=tools,
         lanes=lanes,
+        source=source,
     )
     return handle, LiveRunner(voice, tools, lanes, events)
 
@@ -216,6 +239,7 @@ class LiveHandle(metaclass=NoPublicConstructor):
         voice: VoiceRuntime,
         tools: ToolDispatcher,
         lanes: Lanes,
+        source: SnapshotSource,
     ) -> None:
         self._session = session
         self._endpoint = endpoint
@@ -226,6 +250,9 @@ class LiveHandle(metaclass=NoPublicConstructor):
         self._voice = voice
         self._tools = tools
         self._lanes = lanes
+        self._source = source
+        self._saver: SnapshotSaver | None = None
+        self._end_error: SessionError | None = None
         self._disconnecting = False
         self._disconnected = trio.Event()
 
@@ -369,6 +396,30 @@ class LiveHandle(metaclass=NoPublicConstructor):
         """The session's current phase."""
         return self._session.phase
 
+    @property
+    def session_id(self) -> str:
+        """The session's id: the one given to ``open_live_session``, or a generated one."""
+        return self._source.session_id
+
+    def snapshot(self) -> SessionSnapshot:
+        """The session now, as a :class:`~livehandle.SessionSnapshot` (to save it yourself).
+
+        It carries the committed State, the kept transcript turns, the newest resumable handle
+        and when it arrived, a telemetry summary and the config's fingerprint; never a secret.
+        """
+        return self._source.take()
+
+    def _attach_saver(self, saver: SnapshotSaver) -> None:
+        """Save snapshots through ``saver`` at turn boundaries, new handles and disconnect."""
+        self._saver = saver
+        self._lanes.on_turn_end = saver.offer
+        self._source.on_handle = saver.offer
+
+    def _end_with(self, error: SessionError) -> None:
+        """Make ``error`` the session's end (``done()`` raises it, ``Disconnected`` carries it)."""
+        self._end_error = error
+        self._lanes.end_error = error
+
     # -- ending -------------------------------------------------------------------------------
 
     async def done(self) -> SessionEnd:
@@ -381,6 +432,8 @@ class LiveHandle(metaclass=NoPublicConstructor):
             SessionError: the subclass for an abnormal end (e.g. ``ServerError`` for 1011).
         """
         end = await self._session.wait_closed()
+        if self._end_error is not None:
+            end = attrs.evolve(end, error=self._end_error)
         if end.error is not None:
             # Every caller raises the same error; start each raise with a fresh traceback.
             raise end.error.with_traceback(None)
@@ -390,7 +443,9 @@ class LiveHandle(metaclass=NoPublicConstructor):
         """End the session: close with 1000, drain the lanes (0.25 s each), stop the rest.
 
         Idempotent and safe from any task; concurrent callers wait for the first.  Shielded, so
-        it completes when the caller is being cancelled; bounded by the close grace plus 0.5 s.
+        it completes when the caller is being cancelled; bounded by the close grace plus 0.5 s,
+        plus, with a session store, the final snapshot's save and the lease's release (2 s
+        each at most).
         """
         if self._disconnecting:
             await self._disconnected.wait()
@@ -401,6 +456,8 @@ class LiveHandle(metaclass=NoPublicConstructor):
             self._voice.stop()  # concurrent effects: nothing to send on a closing session
             await self._session.close(1000)
             await self._lanes.drain(DISCONNECT_GRACE)
+            if self._saver is not None:
+                await self._saver.finish()  # the final snapshot, after the last turn
             if not self._lanes.in_control_lane():
                 # From a hook, the control lane still has to publish Disconnected; it closes
                 # the stream itself once it has.

@@ -15,25 +15,46 @@ the matching :class:`~livehandle.SessionError` subclass.
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
+
+import trio
 
 from livehandle._config.live import LiveConfig
 from livehandle._continuity import ResumingSession
+from livehandle._events import LiveEvent
 from livehandle._handle import assemble_live_handle
 from livehandle._nursery import open_owned_nursery
+from livehandle._persist.capture import config_fingerprint, new_session_id
+from livehandle._persist.restore import (
+    apply_snapshot,
+    check_fingerprint,
+    check_session_id,
+    fresh_config,
+    refused_resume,
+    resumed_config,
+    worker_token,
+)
+from livehandle._persist.saver import FINAL_SAVE_TIMEOUT, SnapshotSaver
 from livehandle._session import Session, SessionOptions
 from livehandle._transport.endpoints import Endpoint
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from livehandle._errors import LeaseLost
     from livehandle._handle import LiveHandle, LiveRunner
+    from livehandle._persist.snapshot import SessionSnapshot
+    from livehandle._persist.store import SessionStore
     from livehandle._runtime.lanes import Hooks
     from livehandle._session.port import SessionPort
     from livehandle._transport.base import Transport
 
-__all__ = ["open_live_session", "resolve_endpoint"]
+__all__ = ["open_live_session", "open_persistent", "resolve_endpoint"]
+
+#: What the persistent path runs in a handle's nursery before the body starts.
+Ready = Callable[["LiveHandle", trio.Nursery], Awaitable[None]]
 
 
 def resolve_endpoint(endpoint: Endpoint | str | None, api_key: str | None) -> Endpoint:
@@ -67,8 +88,20 @@ async def open_live_session(
     endpoint: Endpoint | str | None = None,
     transport: Transport | None = None,
     hooks: Hooks | None = None,
+    session_id: str | None = None,
+    store: SessionStore | None = None,
+    wait: float = 0.0,
 ) -> AsyncIterator[LiveHandle]:
     """Open a live session for the duration of an ``async with`` block.
+
+    With a ``store``, the session is persistent: its lease is taken first (another live owner
+    raises :class:`~livehandle.SessionOwned` at once, or after ``wait`` seconds), then its
+    snapshot is loaded.  Without one, the session starts fresh and is saved under
+    ``session_id``; with one, its State and transcript are restored and the Gemini session is
+    resumed from the saved handle, or, when that handle is expired or refused, a fresh one is
+    opened with the transcript as context.  Either way ``LiveEvent.Restored`` says which.
+    Snapshots are then saved in the background at every turn boundary and new resumable
+    handle, and once more on disconnect, which also releases the lease.
 
     Args:
         config: what the session is (model, voice, instruction, limits); defaults to
@@ -78,6 +111,9 @@ async def open_live_session(
             as the emulator's (with ``api_key``, the Google AI path on that host).
         transport: how bytes move (default: trio-websocket).
         hooks: application callbacks run by the lanes.
+        session_id: the application's id for the session (default: a generated one).
+        store: a :class:`~livehandle.SessionStore` to save snapshots in and restore from.
+        wait: with a ``store``, seconds to wait for another owner's lease to end.
 
     Yields:
         the :class:`~livehandle.LiveHandle`, once ``setupComplete`` arrived and the lanes run.
@@ -88,9 +124,145 @@ async def open_live_session(
     Raises:
         ValueError: invalid configuration, or no endpoint and no key.
         SessionError: the subclass for a failed connect, a timeout, or a rejected setup.
+        SessionOwned: another worker holds ``session_id``'s lease.
+        SnapshotMismatch: the saved snapshot was taken with another model, tools or
+            instruction.
     """
     config = config or LiveConfig()
+    if session_id is not None:
+        check_session_id(session_id)
+    if isinstance(wait, bool) or not isinstance(wait, int | float):
+        raise TypeError(f"wait must be a number of seconds, got {type(wait).__name__}")
+    if not wait >= 0:
+        raise ValueError(f"wait must be >= 0 seconds, got {wait}")
     resolved = resolve_endpoint(endpoint, api_key)
+    if store is None:
+        async with _open(config, resolved, transport, hooks, session_id=session_id) as handle:
+            yield handle
+        return
+    async with open_persistent(
+        config, resolved, transport, hooks, store=store, session_id=session_id, wait=wait
+    ) as handle:
+        yield handle
+
+
+@asynccontextmanager
+async def open_persistent(
+    config: LiveConfig,
+    endpoint: Endpoint,
+    transport: Transport | None,
+    hooks: Hooks | None,
+    *,
+    store: SessionStore,
+    session_id: str | None,
+    wait: float,
+) -> AsyncIterator[LiveHandle]:
+    """The persistent path of :func:`open_live_session`: lease, load, restore, save."""
+    sid = session_id if session_id is not None else new_session_id()
+    fingerprint = config_fingerprint(config)
+    lease = await store.acquire(sid, owner=worker_token(), wait=wait)
+    try:
+        snapshot = await store.load(sid)
+        if snapshot is not None:
+            check_fingerprint(snapshot, fingerprint)
+    except BaseException:
+        with trio.CancelScope(shield=True), trio.move_on_after(FINAL_SAVE_TIMEOUT):
+            await store.release(lease)
+        raise
+
+    def ready_with(restored: LiveEvent | None) -> Ready:
+        async def ready(handle: LiveHandle, nursery: trio.Nursery) -> None:
+            # Before the body's first checkpoint (events are still retained): every early
+            # subscriber sees Restored.
+            async def lease_lost(error: LeaseLost) -> None:
+                handle._end_with(error)
+                handle._events.publish(LiveEvent.Error(error))
+                await handle.disconnect()
+
+            saver = SnapshotSaver(
+                store,
+                lease,
+                handle._source,
+                emit=handle._events.publish,
+                telemetry=handle.telemetry,
+                on_lease_lost=lease_lost,
+            )
+            handle._attach_saver(saver)
+            await nursery.start(saver.run)  # in the handle's nursery, like every task
+            if restored is not None:
+                handle._events.publish(restored)
+            saver.offer()  # saved under its id at once (a fresh session, or the restored one)
+
+        return ready
+
+    async with AsyncExitStack() as stack:
+        try:
+            handle: LiveHandle | None = None
+            reason = ""
+            if snapshot is not None and snapshot.resume_handle is not None:
+                try:
+                    handle = await stack.enter_async_context(
+                        _open(
+                            resumed_config(config, snapshot),
+                            endpoint,
+                            transport,
+                            hooks,
+                            session_id=sid,
+                            fingerprint=fingerprint,
+                            snapshot=snapshot,
+                            resumed=True,
+                            ready=ready_with(LiveEvent.Restored(sid, False, snapshot.turn_count)),
+                        )
+                    )
+                except Exception as exc:
+                    if not refused_resume(exc):
+                        raise
+                    reason = f"the saved handle was refused ({type(exc).__name__})"
+            elif snapshot is not None:
+                reason = "the snapshot has no resumable handle"
+            if handle is None:
+                handle = await stack.enter_async_context(
+                    _open(
+                        config if snapshot is None else fresh_config(config, snapshot),
+                        endpoint,
+                        transport,
+                        hooks,
+                        session_id=sid,
+                        fingerprint=fingerprint,
+                        snapshot=snapshot,
+                        resumed=False,
+                        ready=ready_with(
+                            None
+                            if snapshot is None
+                            else LiveEvent.Restored(sid, True, snapshot.turn_count, reason)
+                        ),
+                    )
+                )
+        except BaseException:
+            with trio.CancelScope(shield=True), trio.move_on_after(FINAL_SAVE_TIMEOUT):
+                await store.release(lease)
+            raise
+        yield handle
+
+
+@asynccontextmanager
+async def _open(
+    config: LiveConfig,
+    resolved: Endpoint,
+    transport: Transport | None,
+    hooks: Hooks | None,
+    *,
+    session_id: str | None,
+    fingerprint: str | None = None,
+    snapshot: SessionSnapshot | None = None,
+    resumed: bool = False,
+    ready: Ready | None = None,
+) -> AsyncIterator[LiveHandle]:
+    """Connect one Gemini session and run its handle for the ``async with`` block.
+
+    ``ready`` runs once the session and its runner started, before the retention of early
+    events ends (so what it publishes is seen by every subscription the body makes first).
+    """
     options = SessionOptions(
         connect_timeout=config.connect_timeout,
         setup_timeout=config.setup_timeout,
@@ -111,10 +283,22 @@ async def open_live_session(
     else:
         session = Session(setup, endpoint=resolved, transport=transport, options=options)
     session.retain_events()  # and the handle's LiveEvents, retained by assemble_live_handle
-    handle, runner = assemble_live_handle(session, config, resolved, hooks=hooks)
+    handle, runner = assemble_live_handle(
+        session, config, resolved, hooks=hooks, session_id=session_id, fingerprint=fingerprint
+    )
+    if snapshot is not None:
+        apply_snapshot(
+            snapshot,
+            state=handle.state,
+            transcript=handle._lanes.transcript,
+            source=handle._source,
+            resumed=resumed,
+        )
     async with open_owned_nursery(handle.disconnect, "live session") as nursery:
         await nursery.start(session.run)
         await nursery.start(runner.run)  # the voice effects, the tools and the lanes
+        if ready is not None:
+            await ready(handle, nursery)
         # Trio runs a new task only once the running one reaches a checkpoint: this one ends
         # the retention once the body has reached its first, so subscriptions made before it
         # see every event from the start.

@@ -59,6 +59,10 @@ EXAMPLES: list[tuple[BaseException, tuple[str, ...]]] = [
         ("tool", "problems", "wrong_type"),
     ),
     (livehandle.ToolTimeout("lookup", 2.5), ("tool", "seconds")),
+    (livehandle.PersistenceError("save failed", session_id="call-42"), ("session_id",)),
+    (livehandle.SessionOwned("held elsewhere", session_id="call-42"), ("session_id",)),
+    (livehandle.LeaseLost("lease expired", session_id="call-42"), ("session_id",)),
+    (livehandle.SnapshotMismatch("another model", session_id="call-42"), ("session_id",)),
 ]
 
 

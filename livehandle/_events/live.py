@@ -26,8 +26,9 @@ class LiveEvent:
     (in arrival order, after the turn's processing): ``Connected``, ``ToolCall``,
     ``ToolExecution``, ``ToolCancelled``, ``GenerationComplete``, ``Interrupted``,
     ``TurnComplete``, ``GoAway``, ``Reconnecting``, ``Resumed``, ``Error``, ``Extraction``,
-    ``ExtractionError``, ``PhaseTransition``, ``Disconnected`` (always last).  Periodic:
-    ``Telemetry``, ``TurnMetrics``.  Events keep their order within a lane, not across lanes.
+    ``ExtractionError``, ``PhaseTransition``, ``Disconnected`` (always last).  Once, at the
+    start of a restored session: ``Restored``.  Periodic: ``Telemetry``, ``TurnMetrics``.
+    Events keep their order within a lane, not across lanes.
     """
 
     __slots__ = ()
@@ -52,6 +53,7 @@ class LiveEvent:
         GoAway: TypeAlias = "_LiveGoAway"
         Reconnecting: TypeAlias = "_LiveReconnecting"
         Resumed: TypeAlias = "_LiveResumed"
+        Restored: TypeAlias = "_LiveRestored"
         Error: TypeAlias = "_LiveError"
         Extraction: TypeAlias = "_LiveExtraction"
         ExtractionError: TypeAlias = "_LiveExtractionError"
@@ -234,6 +236,22 @@ class _LiveResumed(LiveEvent):
     gap_ms: float
     replayed: int
     lost_audio_ms: float
+
+
+@variant(LiveEvent, "Restored")
+@attrs.frozen
+class _LiveRestored(LiveEvent):
+    """The session was restored from its snapshot (``open_live_session(..., store=...)``).
+
+    ``fresh`` is False when the Gemini session was resumed from the saved handle, True when a
+    fresh one was opened (no handle, or it was expired or refused) with the State restored and
+    the transcript given as context.  ``turn_count`` is the turns finished before the restore.
+    """
+
+    session_id: str
+    fresh: bool
+    turn_count: int
+    reason: str = ""
 
 
 @variant(LiveEvent, "Error")

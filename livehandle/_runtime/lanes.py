@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Literal
 import attrs
 import trio
 
-from livehandle._errors import Lagged, SessionTaskFailed
+from livehandle._errors import Lagged, SessionError, SessionTaskFailed
 from livehandle._events import LiveEvent, SessionEvent, SessionPhase
 from livehandle._runtime.bargein import BargeIn, CurrentBargeIn
 from livehandle._runtime.transcript import TranscriptBuffer
@@ -148,6 +148,10 @@ class Lanes:
         self._backlog_limit = backlog_limit
         self._failed = False  # the backlog overflowed: the session is ending, route nothing
         self.transcript = TranscriptBuffer(scrub=scrub)
+        #: Called on the control lane after each TurnComplete is published (persistence).
+        self.on_turn_end: Callable[[], None] | None = None
+        #: When set, the error the session's Disconnected end carries (e.g. a lost lease).
+        self.end_error: SessionError | None = None
         self._barge_in = barge_in if barge_in is not None else CurrentBargeIn()
         self._stale_audio = False  # the rest of an interrupted turn's audio: dropped
         self._held: deque[SessionEvent] = deque()  # new audio waiting for Interrupted to go out
@@ -443,6 +447,8 @@ class Lanes:
                 if turn.model:
                     await self._emit(LiveEvent.OutputTranscript(turn.model, is_final=True))
                 await self._emit(LiveEvent.TurnComplete(reason))
+                if self.on_turn_end is not None:
+                    self.on_turn_end()  # a turn boundary: hand a snapshot to the saver
             case SessionEvent.GoAway(time_left=time_left):
                 await self._emit(LiveEvent.GoAway(time_left))
             case SessionEvent.Reconnecting(reason=reason, attempt=attempt):
@@ -464,6 +470,8 @@ class Lanes:
             case SessionEvent.Error(error=error):
                 await self._emit(LiveEvent.Error(error))
             case SessionEvent.Disconnected(end=end):
+                if self.end_error is not None:
+                    end = attrs.evolve(end, error=self.end_error)
                 await self._emit(LiveEvent.Disconnected(end))
             case _:
                 pass

@@ -221,6 +221,7 @@ class SessionTelemetry:
     _resume_gap: LatencyStats = attrs.field(factory=LatencyStats, init=False, repr=False)
     _replayed: int = attrs.field(default=0, init=False)
     _lost_audio_ms: float = attrs.field(default=0.0, init=False)
+    _persistence: dict[str, int] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._started_at = self._clock()
@@ -384,6 +385,18 @@ class SessionTelemetry:
         """How many times the session continued on a new connection."""
         return self._reconnects
 
+    # -- persistence ---------------------------------------------------------------------------
+
+    def record_persistence(self, kind: str, n: int = 1) -> None:
+        """Count ``n`` snapshot-store outcomes of ``kind`` (``saved``, ``save_failed``...)."""
+        _check_count("n", n)
+        self._persistence[kind] = self._persistence.get(kind, 0) + n
+
+    @property
+    def persistence(self) -> dict[str, int]:
+        """Snapshot-store outcomes by kind (a copy): ``saved``, ``save_failed``, ``coalesced``..."""
+        return dict(self._persistence)
+
     # -- reading -------------------------------------------------------------------------------
 
     @property
@@ -441,6 +454,7 @@ class SessionTelemetry:
             "resume_gap_p99_ms": _ms(self._resume_gap.p99),
             "replayed_messages": self._replayed,
             "lost_audio_ms": _ms(self._lost_audio_ms),
+            "persistence": dict(sorted(self._persistence.items())),
         }
 
 

@@ -91,6 +91,26 @@ class TranscriptBuffer:
         self._interrupted = False
         return turn
 
+    def restore(self, turns: list[TranscriptTurn] | tuple[TranscriptTurn, ...], count: int) -> None:
+        """Start from saved ``turns`` (a restored session), ``count`` turns finished so far.
+
+        Only the newest ``max_turns`` are kept, as always; the next turn is numbered
+        ``count + 1``.
+
+        Raises:
+            ValueError: ``count`` is smaller than the number of turns given.
+        """
+        if count < len(turns):
+            raise ValueError(f"turn count {count} is smaller than the {len(turns)} turns given")
+        self._turns.clear()
+        self._turns.extend(turns)
+        self._count = count
+
+    @property
+    def count(self) -> int:
+        """How many turns finished since the session began (not only those kept)."""
+        return self._count
+
     @property
     def turns(self) -> list[TranscriptTurn]:
         """The finished turns still kept, oldest first."""

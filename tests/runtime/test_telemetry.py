@@ -39,6 +39,7 @@ SNAPSHOT_KEYS = {
     "resume_gap_p99_ms",
     "replayed_messages",
     "lost_audio_ms",
+    "persistence",
 }
 
 
@@ -310,10 +311,12 @@ def test_empty_snapshot_reads_zeros(telemetry):
     snap = telemetry.snapshot()
 
     assert set(snap) == SNAPSHOT_KEYS
-    for key in SNAPSHOT_KEYS - {"response_latency", "tokens_by_modality", "dropped"}:
+    dicts = {"response_latency", "tokens_by_modality", "dropped", "persistence"}
+    for key in SNAPSHOT_KEYS - dicts:
         assert snap[key] == 0, key
     assert snap["tokens_by_modality"] == {}
     assert snap["dropped"] == {}
+    assert snap["persistence"] == {}
     latency = snap["response_latency"]
     assert all(latency[key] == 0 for key in latency if key != "histogram")
     assert all(bucket["count"] == 0 for bucket in latency["histogram"])
