@@ -70,6 +70,9 @@ from livehandle._events import (
 )
 from livehandle._handle import LiveHandle as LiveHandle
 from livehandle._open import open_live_session as open_live_session
+from livehandle._persist.file import FileStore as FileStore
+from livehandle._persist.memory import MemoryStore as MemoryStore
+from livehandle._persist.redis import RedisStore as RedisStore
 from livehandle._persist.snapshot import SessionSnapshot as SessionSnapshot
 from livehandle._persist.store import Lease as Lease, SessionStore as SessionStore
 from livehandle._runtime.dispatch import ToolStats as ToolStats
@@ -120,6 +123,7 @@ __all__ = [
     "Delivery",
     "DeliveryPolicy",
     "Endpoint",
+    "FileStore",
     "FunctionCall",
     "FunctionResponse",
     "InstructionUpdate",
@@ -132,12 +136,14 @@ __all__ = [
     "LiveConfig",
     "LiveEvent",
     "LiveHandle",
+    "MemoryStore",
     "NormalClosure",
     "OnToolCall",
     "PersistenceError",
     "PolicyViolation",
     "ProtocolError",
     "ReactionFailed",
+    "RedisStore",
     "ResolvedInstructionUpdate",
     "ResultFormatter",
     "ResumeFailed",
