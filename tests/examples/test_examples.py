@@ -76,6 +76,33 @@ async def test_echo_bot_prints_each_answer(
     assert "model: You said: Bye." in capsys.readouterr().out
 
 
+async def test_many_workers_carries_the_call_to_a_second_worker_through_a_file_store(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    with trio.fail_after(REAL_TIME_BOUND):
+        found = await load("many_workers").main()
+    assert found == {
+        "fresh": False,
+        "turn_count": 2,
+        "caller": "Ada",
+        "transcript": ["I would like a table for two.", "Tomorrow at eight."],
+        "answer": "You said: Can you confirm it?",
+    }
+    assert "another worker is refused" in capsys.readouterr().out
+
+
+async def test_many_workers_runs_on_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.persist.redis_server import find_redis_server, redis_server
+
+    find_redis_server()  # skips locally (fails under CI=true) when redis-server is missing
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    with redis_server() as port, trio.fail_after(REAL_TIME_BOUND):
+        found = await load("many_workers").main(f"redis://127.0.0.1:{port}/0")
+    assert found["fresh"] is False and found["caller"] == "Ada"
+    assert found["answer"] == "You said: Can you confirm it?"
+
+
 def test_the_fixture_example_passes_under_pytest(tmp_path: Path) -> None:
     import subprocess
     from importlib.metadata import entry_points
