@@ -261,7 +261,9 @@ class FileStore:
 
         def write() -> None:
             with self._locked(session_id):
-                leasing.check_fence(self._read_record(session_id), lease, session_id, "save")
+                leasing.check_fence(
+                    self._read_record(session_id), lease, session_id, "save", time.time()
+                )
                 _replace_atomically(self._path(session_id, ".json"), data)
 
         await self._run(session_id, "save", write)
@@ -272,7 +274,9 @@ class FileStore:
 
         def remove() -> None:
             with self._locked(session_id):
-                leasing.check_fence(self._read_record(session_id), lease, session_id, "delete")
+                leasing.check_fence(
+                    self._read_record(session_id), lease, session_id, "delete", time.time()
+                )
                 with contextlib.suppress(FileNotFoundError):
                     self._path(session_id, ".json").unlink()
                     _fsync_directory(self._directory)

@@ -146,15 +146,19 @@ def released(record: LeaseRecord | None, lease: Lease) -> LeaseRecord | None:
     return LeaseRecord(record.fence)
 
 
-def check_fence(record: LeaseRecord | None, lease: Lease, session_id: str, what: str) -> None:
-    """Refuse to ``what`` (``"save"``, ``"delete"``) ``session_id`` with a stale ``lease``.
+def check_fence(
+    record: LeaseRecord | None, lease: Lease, session_id: str, what: str, now: float
+) -> None:
+    """Refuse to ``what`` (``"save"``, ``"delete"``) ``session_id`` unless ``lease`` is held.
 
-    A lease may write while no newer lease of its session was given (fencing): once another
-    worker acquired the session, the old lease can never overwrite what the new one wrote.
+    A lease may write while it is the one held at ``now``: the newest (fencing: once another
+    worker acquired the session, the old lease can never overwrite what the new one wrote) and
+    not expired (a worker paused past its ttl may already have been replaced by the time its
+    write lands; every store refuses it the same way).
 
     Raises:
         ValueError: ``lease`` is the lease of another session.
-        LeaseLost: ``lease`` is not the newest lease of ``session_id``.
+        LeaseLost: ``lease`` is not the newest lease of ``session_id``, or it expired.
     """
     if lease.session_id != session_id:
         raise ValueError(
@@ -165,5 +169,11 @@ def check_fence(record: LeaseRecord | None, lease: Lease, session_id: str, what:
         raise LeaseLost(
             f"cannot {what} session {session_id!r}: the lease with fence {lease.fence} is stale "
             f"(the newest is {newest}); another worker owns the session",
+            session_id=session_id,
+        )
+    if record is None or not record.holds(lease, now):
+        raise LeaseLost(
+            f"cannot {what} session {session_id!r}: the lease with fence {lease.fence} expired "
+            "or was released",
             session_id=session_id,
         )

@@ -71,14 +71,18 @@ class MemoryStore:
             raise TypeError(f"expected a SessionSnapshot, got {type(snapshot).__name__}")
         session_id = snapshot.session_id
         await self._enter(session_id, "save")
-        leasing.check_fence(self._leases.get(session_id), lease, session_id, "save")
+        leasing.check_fence(
+            self._leases.get(session_id), lease, session_id, "save", trio.current_time()
+        )
         self._texts[session_id] = (snapshot.to_json(), trio.current_time())
 
     async def delete(self, session_id: str, *, lease: Lease) -> None:
         """Forget ``session_id``'s snapshot (LeaseLost if ``lease`` is stale)."""
         leasing.check_session_id(session_id)
         await self._enter(session_id, "delete")
-        leasing.check_fence(self._leases.get(session_id), lease, session_id, "delete")
+        leasing.check_fence(
+            self._leases.get(session_id), lease, session_id, "delete", trio.current_time()
+        )
         self._texts.pop(session_id, None)
 
     async def acquire(

@@ -8,7 +8,9 @@ puts it in a **slot of one**.  A newer snapshot replaces one still waiting there
 A save that fails or takes longer than ``save_timeout`` is retried with exponential backoff
 (with the newest snapshot, if one came meanwhile), counted as ``save_failed`` in the telemetry's
 ``persistence`` counters and reported as ``LiveEvent.Error(PersistenceError(...))``; the session
-goes on.  The lease is renewed every ``ttl / 3``.  Once the store says the lease is lost
+goes on.  The lease is kept by a :class:`LeaseKeeper` (renewed every ``ttl / 3``, retried soon
+after a failure); ``open_live_session`` starts it as soon as it took the lease, before the session
+connects, and hands it in.  Once the store says the lease is lost
 (:class:`~livehandle.LeaseLost`, on a renew or a save), nothing more is saved, not even the
 final snapshot, and ``on_lease_lost`` ends the session with that error.
 
@@ -26,6 +28,7 @@ import trio
 
 from livehandle._errors import LeaseLost, PersistenceError
 from livehandle._events import LiveEvent
+from livehandle._persist.keeper import LeaseKeeper
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -59,9 +62,13 @@ class SnapshotSaver:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         final_timeout: float = FINAL_SAVE_TIMEOUT,
+        keeper: LeaseKeeper | None = None,
     ) -> None:
         self._store = store
-        self._lease = lease
+        # The keeper renews the lease; one started before the session connected is handed in
+        # (open_live_session's), else the saver runs its own.
+        self._own_keeper = keeper is None
+        self._keeper = keeper if keeper is not None else LeaseKeeper(store, lease)
         self._source = source
         self._emit = emit
         self._telemetry = telemetry
@@ -83,7 +90,7 @@ class SnapshotSaver:
     @property
     def lease(self) -> Lease:
         """The lease as last acquired or renewed."""
-        return self._lease
+        return self._keeper.lease
 
     @property
     def lost(self) -> LeaseLost | None:
@@ -104,8 +111,14 @@ class SnapshotSaver:
         with self._scope:
             async with trio.open_nursery() as nursery:
                 self._running = True
+                self._keeper.attach(
+                    record=self._telemetry.record_persistence,
+                    failed=lambda message: self._failed(message, "renew_failed", count=False),
+                    on_lost=self._lose,
+                )
                 nursery.start_soon(self._save_loop)
-                nursery.start_soon(self._keep_lease)
+                if self._own_keeper:
+                    nursery.start_soon(self._keeper.run)
                 task_status.started()
                 await self._lost_event.wait()
                 assert self._lost is not None
@@ -131,9 +144,9 @@ class SnapshotSaver:
             snapshot, self._slot = self._slot, None
             try:
                 with trio.fail_after(self._save_timeout):
-                    await self._store.save(snapshot, lease=self._lease)
+                    await self._store.save(snapshot, lease=self._keeper.lease)
             except LeaseLost as exc:
-                self._lose(exc)
+                self._keeper.lose(exc)
                 return
             except trio.TooSlowError:
                 failures += 1
@@ -149,29 +162,13 @@ class SnapshotSaver:
                 self._slot = snapshot  # retry it, unless a newer one came meanwhile
             await trio.sleep(min(self._backoff_max, self._backoff_initial * 2 ** (failures - 1)))
 
-    def _failed(self, message: str, kind: str = "save_failed") -> None:
-        self._telemetry.record_persistence(kind)
+    def _failed(self, message: str, kind: str = "save_failed", *, count: bool = True) -> None:
+        if count:
+            self._telemetry.record_persistence(kind)
         log.warning("session %s: %s", self._source.session_id, message)
         self._emit(LiveEvent.Error(PersistenceError(message, session_id=self._source.session_id)))
 
     # -- the lease ----------------------------------------------------------------------------
-
-    async def _keep_lease(self) -> None:
-        interval = self._lease.ttl / 3
-        while self._lost is None:
-            await trio.sleep(interval)
-            try:
-                with trio.fail_after(interval):
-                    self._lease = await self._store.renew(self._lease)
-            except LeaseLost as exc:
-                self._lose(exc)
-                return
-            except trio.TooSlowError:
-                self._failed(f"renewing the lease took longer than {interval} s", "renew_failed")
-            except Exception as exc:  # retried at the next interval; expiry ends in LeaseLost
-                self._failed(f"renewing the lease failed: {exc}", "renew_failed")
-            else:
-                self._telemetry.record_persistence("renewed")
 
     def _lose(self, error: LeaseLost) -> None:
         """Stop every save at once; the run task ends the session with ``error``."""
@@ -195,14 +192,27 @@ class SnapshotSaver:
         self._slot = None
         with trio.CancelScope(shield=True):
             self._loop_scope.cancel()
+            settled = True
             if self._running:
-                await self._loop_done.wait()  # an in-flight save must not land after the final
-            if self._lost is None:
+                # An in-flight save must not land after the final one: wait for it, bounded.  If
+                # it does not end in time (a store that finishes a started write before it
+                # honours a cancellation), the final save is skipped, never raced.
+                settled = False
+                with trio.move_on_after(self._final_timeout):
+                    await self._loop_done.wait()
+                    settled = True
+            if self._lost is None and not settled:
+                self._telemetry.record_persistence("final_save_failed")
+                log.warning(
+                    "session %s: a save was still in flight at disconnect; no final save",
+                    self._source.session_id,
+                )
+            elif self._lost is None:
                 await self._final_save()
             if self._lost is None:
                 with trio.move_on_after(self._final_timeout):
                     try:
-                        await self._store.release(self._lease)
+                        await self._store.release(self._keeper.lease)
                     except Exception as exc:  # it expires on its own after its ttl
                         self._telemetry.record_persistence("release_failed")
                         log.warning("session %s: release failed: %s", self._source.session_id, exc)
@@ -212,7 +222,7 @@ class SnapshotSaver:
         snapshot = self._source.take()
         try:
             with trio.fail_after(self._final_timeout):
-                await self._store.save(snapshot, lease=self._lease)
+                await self._store.save(snapshot, lease=self._keeper.lease)
         except LeaseLost as exc:
             self._lost = exc
             self._telemetry.record_persistence("lease_lost")

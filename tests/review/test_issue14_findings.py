@@ -114,12 +114,6 @@ class SlowFirstRenew(MemoryStore):
         return await super().renew(lease)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_persist/saver.py _keep_lease: after a renew that timed out (ttl/3), the next try "
-    "waits a full ttl/3 more, when the lease has already expired: one transient hang of the "
-    "store ends a healthy session with LeaseLost",
-)
 async def test_one_slow_renew_is_retried_before_the_lease_expires(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -160,12 +154,6 @@ async def ignore(error: LeaseLost) -> None:
     await trio.lowlevel.checkpoint()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_persist/saver.py finish(): `await self._loop_done.wait()` is shielded and "
-    "unbounded, so disconnect() (documented: close grace + 0.5 s + 2 s + 2 s) lasts as long "
-    "as the in-flight save does",
-)
 async def test_disconnect_is_bounded_while_a_save_is_in_flight(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -196,12 +184,6 @@ async def test_disconnect_is_bounded_while_a_save_is_in_flight(
 # -- 4 (low): MemoryStore and FileStore let an expired lease write; RedisStore does not ---------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_persist/leasing.py check_fence only compares fences: MemoryStore and FileStore "
-    "accept a save under an expired (not yet superseded) lease, which RedisStore's _HELD "
-    "script refuses with LeaseLost; the stores disagree on the contract",
-)
 async def test_an_expired_lease_cannot_save_in_any_store(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
