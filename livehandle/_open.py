@@ -27,6 +27,7 @@ from livehandle._events import LiveEvent
 from livehandle._handle import assemble_live_handle
 from livehandle._nursery import open_owned_nursery
 from livehandle._persist.capture import config_fingerprint, new_session_id
+from livehandle._persist.leasing import checked_ttl
 from livehandle._persist.restore import (
     apply_snapshot,
     check_fingerprint,
@@ -37,6 +38,7 @@ from livehandle._persist.restore import (
     worker_token,
 )
 from livehandle._persist.saver import FINAL_SAVE_TIMEOUT, SnapshotSaver
+from livehandle._persist.store import DEFAULT_LEASE_TTL
 from livehandle._session import Session, SessionOptions
 from livehandle._transport.endpoints import Endpoint
 
@@ -91,6 +93,7 @@ async def open_live_session(
     session_id: str | None = None,
     store: SessionStore | None = None,
     wait: float = 0.0,
+    lease_ttl: float = DEFAULT_LEASE_TTL,
 ) -> AsyncIterator[LiveHandle]:
     """Open a live session for the duration of an ``async with`` block.
 
@@ -114,6 +117,8 @@ async def open_live_session(
         session_id: the application's id for the session (default: a generated one).
         store: a :class:`~livehandle.SessionStore` to save snapshots in and restore from.
         wait: with a ``store``, seconds to wait for another owner's lease to end.
+        lease_ttl: with a ``store``, seconds the lease lasts unless renewed (it is renewed
+            every third of that): how long a dead worker's session stays unavailable.
 
     Yields:
         the :class:`~livehandle.LiveHandle`, once ``setupComplete`` arrived and the lanes run.
@@ -135,13 +140,21 @@ async def open_live_session(
         raise TypeError(f"wait must be a number of seconds, got {type(wait).__name__}")
     if not wait >= 0:
         raise ValueError(f"wait must be >= 0 seconds, got {wait}")
+    lease_ttl = checked_ttl(lease_ttl, "lease_ttl")
     resolved = resolve_endpoint(endpoint, api_key)
     if store is None:
         async with _open(config, resolved, transport, hooks, session_id=session_id) as handle:
             yield handle
         return
     async with open_persistent(
-        config, resolved, transport, hooks, store=store, session_id=session_id, wait=wait
+        config,
+        resolved,
+        transport,
+        hooks,
+        store=store,
+        session_id=session_id,
+        wait=wait,
+        lease_ttl=lease_ttl,
     ) as handle:
         yield handle
 
@@ -156,11 +169,12 @@ async def open_persistent(
     store: SessionStore,
     session_id: str | None,
     wait: float,
+    lease_ttl: float = DEFAULT_LEASE_TTL,
 ) -> AsyncIterator[LiveHandle]:
     """The persistent path of :func:`open_live_session`: lease, load, restore, save."""
     sid = session_id if session_id is not None else new_session_id()
     fingerprint = config_fingerprint(config)
-    lease = await store.acquire(sid, owner=worker_token(), wait=wait)
+    lease = await store.acquire(sid, owner=worker_token(), ttl=lease_ttl, wait=wait)
     try:
         snapshot = await store.load(sid)
         if snapshot is not None:
