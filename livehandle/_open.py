@@ -27,6 +27,7 @@ from livehandle._events import LiveEvent
 from livehandle._handle import assemble_live_handle
 from livehandle._nursery import open_owned_nursery
 from livehandle._persist.capture import config_fingerprint, new_session_id
+from livehandle._persist.keeper import LeaseKeeper
 from livehandle._persist.leasing import checked_ttl
 from livehandle._persist.restore import (
     apply_snapshot,
@@ -175,13 +176,40 @@ async def open_persistent(
     sid = session_id if session_id is not None else new_session_id()
     fingerprint = config_fingerprint(config)
     lease = await store.acquire(sid, owner=worker_token(), ttl=lease_ttl, wait=wait)
+    # Renewed from now on, before the session connects: a slow connect or setup (which may
+    # take longer than the lease lasts) never costs a healthy session its lease.
+    keeper = LeaseKeeper(store, lease)
+
+    async def stop_keeping() -> None:
+        keeper.stop()
+
+    async with open_owned_nursery(stop_keeping, "lease keeper") as keeping:
+        keeping.start_soon(keeper.run)
+        async with _persistent_body(
+            config, endpoint, transport, hooks, store, sid, fingerprint, keeper
+        ) as handle:
+            yield handle
+
+
+@asynccontextmanager
+async def _persistent_body(
+    config: LiveConfig,
+    endpoint: Endpoint,
+    transport: Transport | None,
+    hooks: Hooks | None,
+    store: SessionStore,
+    sid: str,
+    fingerprint: str,
+    keeper: LeaseKeeper,
+) -> AsyncIterator[LiveHandle]:
+    """Load, restore and open the session while ``keeper`` holds its lease."""
     try:
         snapshot = await store.load(sid)
         if snapshot is not None:
             check_fingerprint(snapshot, fingerprint)
     except BaseException:
         with trio.CancelScope(shield=True), trio.move_on_after(FINAL_SAVE_TIMEOUT):
-            await store.release(lease)
+            await store.release(keeper.lease)
         raise
 
     def ready_with(restored: LiveEvent | None) -> Ready:
@@ -193,13 +221,16 @@ async def open_persistent(
                 handle._events.publish(LiveEvent.Error(error))
                 await handle.disconnect()
 
+            if keeper.lost is not None:  # lost while connecting: the session must not start
+                raise keeper.lost
             saver = SnapshotSaver(
                 store,
-                lease,
+                keeper.lease,
                 handle._source,
                 emit=handle._events.publish,
                 telemetry=handle.telemetry,
                 on_lease_lost=lease_lost,
+                keeper=keeper,
             )
             handle._attach_saver(saver)
             await nursery.start(saver.run)  # in the handle's nursery, like every task
@@ -254,7 +285,7 @@ async def open_persistent(
                 )
         except BaseException:
             with trio.CancelScope(shield=True), trio.move_on_after(FINAL_SAVE_TIMEOUT):
-                await store.release(lease)
+                await store.release(keeper.lease)
             raise
         yield handle
 

@@ -47,6 +47,7 @@ class LeaseKeeper:
         self._record: Callable[[str], None] = self._count
         self._failed: Callable[[str], None] = lambda message: None
         self._on_lost: Callable[[LeaseLost], None] = lambda error: None
+        self._scope = trio.CancelScope()
 
     def _count(self, kind: str) -> None:
         self._counts[kind] += 1
@@ -74,8 +75,16 @@ class LeaseKeeper:
         self.lost = error
         self._on_lost(error)
 
+    def stop(self) -> None:
+        """Renew no more (the lease is being released); idempotent."""
+        self._scope.cancel()
+
     async def run(self) -> None:
-        """Renew until cancelled or the lease is lost."""
+        """Renew until :meth:`stop`, cancellation, or the lease is lost."""
+        with self._scope:
+            await self._renew()
+
+    async def _renew(self) -> None:
         renewed_at = trio.current_time()
         delay = self._interval
         while self.lost is None:

@@ -209,6 +209,7 @@ class SnapshotSaver:
                 )
             elif self._lost is None:
                 await self._final_save()
+            self._keeper.stop()  # no renew may race the release
             if self._lost is None:
                 with trio.move_on_after(self._final_timeout):
                     try:

@@ -79,12 +79,6 @@ class FixedSource:
 # -- 1 (high): the lease can expire before its first renewal ----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_open.open_persistent takes the lease (ttl 15 s) before connect+setup (up to "
-    "10+15 s by default) and the saver's first renewal only comes ttl/3 after the session is "
-    "up: a setup slower than 2/3 of the ttl loses the lease of a healthy session",
-)
 async def test_a_slow_setup_does_not_cost_the_session_its_lease(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
