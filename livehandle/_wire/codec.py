@@ -37,7 +37,7 @@ import attrs
 from livehandle._errors import ProtocolError
 from livehandle._json import json_kind
 from livehandle._wire import messages as m
-from livehandle._wire.hooks import Hook, StructureHook, converter
+from livehandle._wire.hooks import Hook, StructureHook, converter, modelled_names
 from livehandle._wire.leaves import Invalid, to_camel
 from livehandle._wire.unknown import flush, note
 
@@ -317,14 +317,19 @@ def _keep_beside(msg: m.ServerMessage, members: dict[str, Any]) -> m.ServerMessa
     """Keep the envelope's unknown members (beside the kind) in the message's ``extra``.
 
     The envelope and its kind are one object here (as ``usage_metadata`` is), so its unknown
-    members join the kind's own; a name found at both levels keeps the kind's value.
+    members join the kind's own; a name found at both levels keeps the kind's value.  A name the
+    kind models (``type`` beside ``voiceActivity``) cannot live in ``extra``: it is logged only.
     """
     for name in members:
         note("ServerMessage", name)
     flush("message", members)
     if isinstance(msg, m.EmptyServerMessage | m.UnknownServerMessage):  # no kind: never here
         return msg
-    kept: m.ServerMessage = attrs.evolve(cast("Any", msg), extra={**members, **msg.extra})
+    modelled = modelled_names(type(msg))
+    beside = {name: value for name, value in members.items() if name not in modelled}
+    if not beside:
+        return msg
+    kept: m.ServerMessage = attrs.evolve(cast("Any", msg), extra={**beside, **msg.extra})
     return kept
 
 

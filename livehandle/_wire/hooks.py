@@ -177,15 +177,29 @@ def _make_class_structure(cls: type, converter: cattrs.Converter) -> StructureHo
     return structure
 
 
+_MODELLED: dict[type, frozenset[str]] = {}
+
+
+def modelled_names(cls: type, using: cattrs.Converter | None = None) -> frozenset[str]:
+    """Every name the decoder reads into a field of ``cls``, aliases too.
+
+    ``extra`` may hold none of them: it would decode into the field, not back into ``extra``.
+    """
+    known = _MODELLED.get(cls)
+    if known is None:
+        specs = _field_specs(cls, using if using is not None else converter)
+        known = _MODELLED[cls] = (
+            frozenset(s.wire for s in specs)
+            | frozenset(s.attr for s in specs)
+            | frozenset(_EXTRA_INPUT_NAMES.get(cls, {}))
+        )
+    return known
+
+
 def _make_class_unstructure(cls: type, converter: cattrs.Converter) -> Hook:
     specs = _field_specs(cls, converter)
     plan = [(s.attr, s.wire, s.unstructure) for s in specs]
-    # Every name the decoder reads into a field (aliases too): extra must not repeat one.
-    modelled = (
-        frozenset(s.wire for s in specs)
-        | frozenset(s.attr for s in specs)
-        | frozenset(_EXTRA_INPUT_NAMES.get(cls, {}))
-    )
+    modelled = modelled_names(cls, converter)
     keeps_extra = any(f.name == EXTRA for f in attrs.fields(cls))
     name = cls.__name__
 

@@ -68,3 +68,11 @@ def test_a_lone_surrogate_from_the_server_decodes_as_a_replacement_character(
     message = decode_server(frame)
     assert message.output_transcription.text == text  # type: ignore[union-attr]
     assert decode_server(encode_server(message)) == message
+
+
+def test_an_unknown_member_beside_a_kind_named_like_one_of_its_fields_is_not_kept() -> None:
+    # Found by `nox -s fuzz` (seed 20261207): "type" beside voiceActivity went into the kind's
+    # extra, where it named a modelled field, so the message could not be encoded again.
+    message = decode_server('{"voiceActivity":{"futureField":1},"type":2,"other":3}')
+    assert dict(message.extra) == {"futureField": 1, "other": 3}  # type: ignore[union-attr]
+    assert decode_server(encode_server(message)) == message
