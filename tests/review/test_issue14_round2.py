@@ -1,0 +1,114 @@
+"""Findings of the second hostile review of issue 14 (persistence, stores, leases, restore).
+
+Each test asserts what the issue or the docs promise and fails on today's code; it is marked
+``xfail(strict=True)`` until the lead fixes it, so a fix shows up as an XPASS to unmark.
+"""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+from livehandle import (
+    Lease,
+    LiveConfig,
+    MemoryStore,
+    PersistenceError,
+    SessionSnapshot,
+    SnapshotMismatch,
+    TranscriptTurn,
+    open_live_session,
+)
+from livehandle._persist.restore import CONTEXT_CHARS, context_summary
+from livehandle.testing import LiveEmulator
+
+TEXT = LiveConfig(response_modality="TEXT", session_resumption=True, instruction="Be brief.")
+
+
+def snapshot_of(turns: tuple[TranscriptTurn, ...], fingerprint: str = "f") -> SessionSnapshot:
+    return SessionSnapshot(
+        session_id="call-42",
+        state={},
+        transcript=turns,
+        turn_count=len(turns),
+        phase="active",
+        resume_handle=None,
+        handle_issued_at=None,
+        telemetry={},
+        config_fingerprint=fingerprint,
+        saved_at="2026-12-07T00:00:00+00:00",
+    )
+
+
+# -- 1 (medium): a wrong `store=` is not refused with a clear typed error -----------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open_live_session does not check store=; a URL string passed by mistake (a likely "
+    "slip: store='redis://...') fails with AttributeError: 'str' object has no attribute "
+    "'acquire' from inside open_persistent (livehandle/_open.py:178) instead of a TypeError "
+    "naming store",
+)
+async def test_a_store_that_is_not_a_session_store_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="store"):
+        async with open_live_session(TEXT, endpoint="ws://x", store="redis://h:6379/0"):  # type: ignore[arg-type]
+            pass
+
+
+# -- 2 (medium): a failing release hides the SnapshotMismatch the caller must see -------------
+
+
+class ReleaseFails(MemoryStore):
+    """A MemoryStore whose backend is down for releases only."""
+
+    async def release(self, lease: Lease) -> None:
+        await trio.lowlevel.checkpoint()
+        raise PersistenceError("release: connection refused", session_id=lease.session_id)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_persistent_body (livehandle/_open.py:210-213 and :286-289) releases the lease in "
+    "an except BaseException block without guarding the release: a release that raises "
+    "replaces the real error (SnapshotMismatch, a connect error, Cancelled...) with a "
+    "PersistenceError about the release; the lease expires by itself anyway",
+)
+async def test_a_failed_release_does_not_hide_the_snapshot_mismatch(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    store = ReleaseFails()
+    lease = await store.acquire("call-42", owner="old-worker", ttl=1.0)
+    await store.save(snapshot_of((), fingerprint="model=a;tools=b;instruction=c"), lease=lease)
+    await trio.sleep(2.0)  # the old worker's lease expired (its release failed too)
+    async with LiveEmulator().in_memory() as emu:
+        with pytest.raises(SnapshotMismatch):
+            async with open_live_session(
+                TEXT,
+                endpoint=emu.url,
+                transport=emu.memory_transport(),
+                session_id="call-42",
+                store=store,
+            ):
+                pass
+
+
+# -- 3 (low): the context summary is longer than its documented bound ---------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="context_summary (livehandle/_persist/restore.py:123-143) counts each turn's text "
+    "but not the newline that joins the turns, so the summary (heading aside) reaches "
+    "CONTEXT_CHARS + CONTEXT_TURNS - 1 characters; the module docstring promises 'no more "
+    "than CONTEXT_CHARS characters in all (its heading aside)'",
+)
+def test_the_context_summary_never_exceeds_its_character_bound() -> None:
+    # 20 turns of exactly 200 characters each ("User: " + 194): 4000 characters of text.
+    turns = tuple(TranscriptTurn(i, "u" * 194, "") for i in range(20))
+    summary = context_summary(snapshot_of(turns))
+    assert summary is not None
+    heading, _, body = summary.partition("\n")
+    assert heading.startswith("This conversation continues")
+    assert len(body) <= CONTEXT_CHARS
