@@ -6,6 +6,7 @@ Each test asserts what the issue or the docs promise and fails on today's code; 
 
 from __future__ import annotations
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -13,6 +14,7 @@ import trio.testing
 from livehandle import (
     Lease,
     LiveConfig,
+    LiveEvent,
     MemoryStore,
     PersistenceError,
     SessionSnapshot,
@@ -22,6 +24,9 @@ from livehandle import (
 )
 from livehandle._persist.restore import CONTEXT_CHARS, context_summary
 from livehandle.testing import LiveEmulator
+from tests.persist.fakes import FakeStore
+from tests.persist.test_runtime_restore import answer_of, ask, first_worker, open_on
+from tests.testing.helpers import until
 
 TEXT = LiveConfig(response_modality="TEXT", session_resumption=True, instruction="Be brief.")
 
@@ -41,7 +46,37 @@ def snapshot_of(turns: tuple[TranscriptTurn, ...], fingerprint: str = "f") -> Se
     )
 
 
-# -- 1 (medium): a wrong `store=` is not refused with a clear typed error -----------------------
+# -- 1 (high): with auto_resume, a refused saved handle fails the open instead of starting fresh
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="with auto_resume=True the session is a ResumingSession whose run() raises the "
+    "refusal (InvalidArgument, close 1007) inside a Trio ExceptionGroup "
+    "(livehandle/_continuity/session.py:296); refused_resume (livehandle/_persist/restore.py:"
+    "103-105) checks isinstance on the group, so _persistent_body (livehandle/_open.py:263) "
+    "re-raises it: the restore fails instead of opening a fresh session with State and the "
+    "transcript summary and Restored(fresh=True) (issue item 4). Same for an expired handle.",
+)
+async def test_with_auto_resume_a_refused_handle_still_starts_fresh_with_the_context(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    store = FakeStore()
+    config = attrs.evolve(TEXT, auto_resume=True)
+    async with LiveEmulator().in_memory() as emu:
+        await first_worker(emu, store, config)
+        saved = store.saved("call-42")
+        assert saved is not None
+        store.snapshots["call-42"] = attrs.evolve(saved, resume_handle="emu-unknown").to_json()
+        async with open_on(emu, config, session_id="call-42", store=store) as handle:
+            events = handle.events()
+            restored = (await until(events, LiveEvent.Restored))[-1]
+            assert restored.fresh is True and restored.turn_count == 2
+            assert handle.state.get("name") == "Ada"
+            assert answer_of(await ask(handle, events, "three")) == "You said: three"
+
+
+# -- 2 (medium): a wrong `store=` is not refused with a clear typed error -----------------------
 
 
 @pytest.mark.xfail(
@@ -57,7 +92,7 @@ async def test_a_store_that_is_not_a_session_store_is_a_type_error() -> None:
             pass
 
 
-# -- 2 (medium): a failing release hides the SnapshotMismatch the caller must see -------------
+# -- 3 (medium): a failing release hides the SnapshotMismatch the caller must see -------------
 
 
 class ReleaseFails(MemoryStore):
@@ -94,7 +129,7 @@ async def test_a_failed_release_does_not_hide_the_snapshot_mismatch(
                 pass
 
 
-# -- 3 (low): the context summary is longer than its documented bound ---------------------------
+# -- 4 (low): the context summary is longer than its documented bound ---------------------------
 
 
 @pytest.mark.xfail(
