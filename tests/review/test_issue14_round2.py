@@ -13,6 +13,7 @@ import trio.testing
 
 from livehandle import (
     Lease,
+    LeaseLost,
     LiveConfig,
     LiveEvent,
     MemoryStore,
@@ -76,7 +77,53 @@ async def test_with_auto_resume_a_refused_handle_still_starts_fresh_with_the_con
             assert answer_of(await ask(handle, events, "three")) == "You said: three"
 
 
-# -- 2 (medium): a wrong `store=` is not refused with a clear typed error -----------------------
+# -- 2 (high): a partitioned worker never ends its session once its lease has run out -----------
+
+
+class Partitioned(MemoryStore):
+    """A MemoryStore that worker A cannot reach (renew and save fail) once ``cut`` is set."""
+
+    cut = False
+
+    async def renew(self, lease: Lease) -> Lease:
+        if self.cut:
+            await trio.lowlevel.checkpoint()
+            raise PersistenceError("renew: connection timed out", session_id=lease.session_id)
+        return await super().renew(lease)
+
+    async def save(self, snapshot: SessionSnapshot, *, lease: Lease) -> None:
+        if self.cut:
+            await trio.lowlevel.checkpoint()
+            raise PersistenceError("save: connection timed out", session_id=lease.session_id)
+        await super().save(snapshot, lease=lease)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="LeaseKeeper._renew (livehandle/_persist/keeper.py:104, except Exception) "
+    "retries a failing renew forever and only the store's LeaseLost ends the session; a "
+    "partitioned worker never hears it, so it keeps the call live (split brain with the new "
+    "owner) long after its lease ran out on its own clock. Issue item 5: a worker that loses "
+    "its lease (paused, partitioned) ends the session with a clear error.",
+)
+async def test_a_partitioned_worker_ends_its_session_when_its_lease_runs_out(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    store = Partitioned()
+    async with (
+        LiveEmulator().in_memory() as emu,
+        open_on(emu, TEXT, session_id="call-42", store=store, lease_ttl=15.0) as a,
+    ):
+        store.cut = True
+        await trio.sleep(20.0)  # A's lease ran out (it could not renew)
+        taken = await store.acquire("call-42", owner="worker-b", ttl=15.0)
+        assert taken.fence == 2  # worker B owns the call now
+        with trio.move_on_after(30.0) as waited, pytest.raises(LeaseLost):
+            await a.done()
+        assert not waited.cancelled_caught, "worker A is still live 50 s after its lease"
+
+
+# -- 3 (medium): a wrong `store=` is not refused with a clear typed error -----------------------
 
 
 @pytest.mark.xfail(
@@ -92,7 +139,7 @@ async def test_a_store_that_is_not_a_session_store_is_a_type_error() -> None:
             pass
 
 
-# -- 3 (medium): a failing release hides the SnapshotMismatch the caller must see -------------
+# -- 4 (medium): a failing release hides the SnapshotMismatch the caller must see -------------
 
 
 class ReleaseFails(MemoryStore):
@@ -129,7 +176,7 @@ async def test_a_failed_release_does_not_hide_the_snapshot_mismatch(
                 pass
 
 
-# -- 4 (low): the context summary is longer than its documented bound ---------------------------
+# -- 5 (low): the context summary is longer than its documented bound ---------------------------
 
 
 @pytest.mark.xfail(
