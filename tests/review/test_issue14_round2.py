@@ -12,6 +12,7 @@ import trio
 import trio.testing
 
 from livehandle import (
+    FileStore,
     Lease,
     LeaseLost,
     LiveConfig,
@@ -223,3 +224,17 @@ def test_the_context_summary_never_exceeds_its_character_bound() -> None:
     heading, _, body = summary.partition("\n")
     assert heading.startswith("This conversation continues")
     assert len(body) <= CONTEXT_CHARS
+
+
+# -- 7 (low): FileStore("") silently stores in the working directory ---------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FileStore.__init__ (livehandle/_persist/file.py:161) turns '' into Path('') == '.', "
+    "so an unset setting (FileStore(os.environ.get('SNAPSHOT_DIR', ''))) puts snapshots, "
+    "leases and locks in whatever the working directory is, instead of a ValueError",
+)
+def test_an_empty_file_store_directory_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="director"):
+        FileStore("")
