@@ -15,6 +15,7 @@ the matching :class:`~livehandle.SessionError` subclass.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
@@ -39,7 +40,7 @@ from livehandle._persist.restore import (
     worker_token,
 )
 from livehandle._persist.saver import FINAL_SAVE_TIMEOUT, SnapshotSaver
-from livehandle._persist.store import DEFAULT_LEASE_TTL
+from livehandle._persist.store import DEFAULT_LEASE_TTL, SessionStore
 from livehandle._session import Session, SessionOptions
 from livehandle._transport.endpoints import Endpoint
 
@@ -49,12 +50,13 @@ if TYPE_CHECKING:
     from livehandle._errors import LeaseLost
     from livehandle._handle import LiveHandle, LiveRunner
     from livehandle._persist.snapshot import SessionSnapshot
-    from livehandle._persist.store import SessionStore
     from livehandle._runtime.lanes import Hooks
     from livehandle._session.port import SessionPort
     from livehandle._transport.base import Transport
 
 __all__ = ["open_live_session", "open_persistent", "resolve_endpoint"]
+
+log = logging.getLogger("livehandle.persist")
 
 #: What the persistent path runs in a handle's nursery before the body starts.
 Ready = Callable[["LiveHandle", trio.Nursery], Awaitable[None]]
@@ -142,6 +144,11 @@ async def open_live_session(
     if not wait >= 0:
         raise ValueError(f"wait must be >= 0 seconds, got {wait}")
     lease_ttl = checked_ttl(lease_ttl, "lease_ttl")
+    if store is not None and not isinstance(store, SessionStore):
+        raise TypeError(
+            "store: expected a SessionStore (e.g. livehandle.RedisStore(url)), "
+            f"got {type(store).__name__}"
+        )
     resolved = resolve_endpoint(endpoint, api_key)
     if store is None:
         async with _open(config, resolved, transport, hooks, session_id=session_id) as handle:
@@ -208,8 +215,7 @@ async def _persistent_body(
         if snapshot is not None:
             check_fingerprint(snapshot, fingerprint)
     except BaseException:
-        with trio.CancelScope(shield=True), trio.move_on_after(FINAL_SAVE_TIMEOUT):
-            await store.release(keeper.lease)
+        await _release_quietly(store, keeper)
         raise
 
     def ready_with(restored: LiveEvent | None) -> Ready:
@@ -284,10 +290,25 @@ async def _persistent_body(
                     )
                 )
         except BaseException:
-            with trio.CancelScope(shield=True), trio.move_on_after(FINAL_SAVE_TIMEOUT):
-                await store.release(keeper.lease)
+            await _release_quietly(store, keeper)
             raise
         yield handle
+
+
+async def _release_quietly(store: SessionStore, keeper: LeaseKeeper) -> None:
+    """Give the lease up after a failed open (shielded, bounded).
+
+    A failure to is only logged: the error that ended the open is the one the caller must see,
+    and the lease expires on its own anyway.
+    """
+    keeper.stop()
+    with trio.CancelScope(shield=True), trio.move_on_after(FINAL_SAVE_TIMEOUT):
+        try:
+            await store.release(keeper.lease)
+        except Exception as exc:
+            log.warning(
+                "could not release the lease of session %r: %s", keeper.lease.session_id, exc
+            )
 
 
 @asynccontextmanager

@@ -158,6 +158,8 @@ class FileStore:
             raise TypeError(f"max_threads must be an int, got {type(max_threads).__name__}")
         if max_threads < 1:
             raise ValueError(f"max_threads must be at least 1, got {max_threads}")
+        if not os.fspath(directory):
+            raise ValueError("directory: empty; give the directory to keep snapshots in")
         self._directory = Path(os.fspath(directory))
         self._snapshot_ttl = leasing.checked_ttl(snapshot_ttl, "a snapshot ttl")
         self._limiter = trio.CapacityLimiter(max_threads)

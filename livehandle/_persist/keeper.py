@@ -3,8 +3,9 @@
 It starts right after the lease is acquired, before the Gemini session connects, so a slow
 connect or setup cannot outlast the lease.  It renews every ``ttl / 3``.  A renew that fails or
 hangs is retried soon (every ``retry``), each try bounded by what is left of the lease, so one
-slow answer from the store does not cost a healthy session its lease.  Only the store saying
-:class:`~livehandle.LeaseLost` ends it: then :attr:`LeaseKeeper.lost` is set and the
+slow answer from the store does not cost a healthy session its lease.  The store saying
+:class:`~livehandle.LeaseLost`, or no successful renew for a whole ttl (a worker cut off from its
+store must assume another one took over), ends it: then :attr:`LeaseKeeper.lost` is set and the
 ``on_lost`` callback (the saver's, once attached) is called once.
 """
 
@@ -97,13 +98,21 @@ class LeaseKeeper:
             except LeaseLost as exc:
                 self.lose(exc)
                 return
-            except trio.TooSlowError:
+            except (trio.TooSlowError, Exception) as exc:  # retried soon, while it lasts
                 self._record("renew_failed")
-                self._failed("renewing the lease took too long; trying again")
-                delay = self._retry
-            except Exception as exc:  # retried soon; only the store's LeaseLost ends it
-                self._record("renew_failed")
-                self._failed(f"renewing the lease failed: {exc}")
+                if trio.current_time() - renewed_at >= self.lease.ttl:
+                    # Cut off from the store past the lease's ttl (by this worker's clock):
+                    # another worker may own the session now, so this one must stop.
+                    self.lose(
+                        LeaseLost(
+                            f"the lease of session {self.lease.session_id!r} ran out: the store "
+                            f"could not be reached for {self.lease.ttl:g} s",
+                            session_id=self.lease.session_id,
+                        )
+                    )
+                    return
+                reason = "took too long" if isinstance(exc, trio.TooSlowError) else f"failed: {exc}"
+                self._failed(f"renewing the lease {reason}; trying again")
                 delay = self._retry
             else:
                 self._record("renewed")

@@ -101,7 +101,12 @@ def check_fingerprint(snapshot: SessionSnapshot, fingerprint: str) -> None:
 
 
 def refused_resume(error: BaseException) -> bool:
-    """Whether ``error`` from opening with a saved handle means the handle was refused."""
+    """Whether ``error`` from opening with a saved handle means the handle was refused.
+
+    A group (a nursery's, e.g. the resuming session's) counts when every member is a refusal.
+    """
+    if isinstance(error, BaseExceptionGroup):
+        return all(refused_resume(member) for member in error.exceptions)
     return isinstance(error, InvalidArgument | ResumeFailed)
 
 
@@ -123,12 +128,13 @@ def context_summary(snapshot: SessionSnapshot) -> str | None:
         text = "\n".join(parts)
         if not text:
             continue
-        if size + len(text) > CONTEXT_CHARS:
+        joined = len(text) + (1 if lines else 0)  # the newline that joins it to the others
+        if size + joined > CONTEXT_CHARS:
             if not lines:  # the newest turn alone is too long: keep its end
                 lines.append("..." + text[-(CONTEXT_CHARS - 3) :])
             break
         lines.append(text)
-        size += len(text)
+        size += joined
     if not lines:
         return None
     return "\n".join([_HEADING, *reversed(lines)])
@@ -152,8 +158,12 @@ def apply_snapshot(
     source: SnapshotSource,
     resumed: bool,
 ) -> None:
-    """Put the snapshot's State and transcript back (and its handle, when it was resumed)."""
-    state.update(snapshot.state)
+    """Put the snapshot's State and transcript back (and its handle, when it was resumed).
+
+    The runtime's own ``session:`` keys describe the connection that saved them (it may have
+    been disconnecting): they are not restored; the new session writes its own.
+    """
+    state.update({k: v for k, v in snapshot.state.items() if not k.startswith("session:")})
     transcript.restore(snapshot.transcript, snapshot.turn_count)
     if resumed:
         source.restore_handle(snapshot.resume_handle, snapshot.handle_issued_at)

@@ -51,15 +51,6 @@ def snapshot_of(turns: tuple[TranscriptTurn, ...], fingerprint: str = "f") -> Se
 # -- 1 (high): with auto_resume, a refused saved handle fails the open instead of starting fresh
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with auto_resume=True the session is a ResumingSession whose run() raises the "
-    "refusal (InvalidArgument, close 1007) inside a Trio ExceptionGroup "
-    "(livehandle/_continuity/session.py:296); refused_resume (livehandle/_persist/restore.py:"
-    "103-105) checks isinstance on the group, so _persistent_body (livehandle/_open.py:263) "
-    "re-raises it: the restore fails instead of opening a fresh session with State and the "
-    "transcript summary and Restored(fresh=True) (issue item 4). Same for an expired handle.",
-)
 async def test_with_auto_resume_a_refused_handle_still_starts_fresh_with_the_context(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -99,14 +90,6 @@ class Partitioned(MemoryStore):
         await super().save(snapshot, lease=lease)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LeaseKeeper._renew (livehandle/_persist/keeper.py:104, except Exception) "
-    "retries a failing renew forever and only the store's LeaseLost ends the session; a "
-    "partitioned worker never hears it, so it keeps the call live (split brain with the new "
-    "owner) long after its lease ran out on its own clock. Issue item 5: a worker that loses "
-    "its lease (paused, partitioned) ends the session with a clear error.",
-)
 async def test_a_partitioned_worker_ends_its_session_when_its_lease_runs_out(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -127,15 +110,6 @@ async def test_a_partitioned_worker_ends_its_session_when_its_lease_runs_out(
 # -- 3 (medium): a restored live session says it is disconnected ------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the final snapshot is taken after the disconnect wrote session:disconnected=True "
-    "into the State (livehandle/_runtime/lanes.py:539); apply_snapshot "
-    "(livehandle/_persist/restore.py:156, state.update(snapshot.state)) puts the runtime-owned "
-    "session:* keys back as if they were the application's, and the Connected reset "
-    "(lanes.py:500-508) does not cover session:disconnected, so the restored, live session "
-    "reports session:disconnected=True for its whole life",
-)
 async def test_a_restored_live_session_is_not_marked_disconnected(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -156,13 +130,6 @@ async def test_a_restored_live_session_is_not_marked_disconnected(
 # -- 4 (medium): a wrong `store=` is not refused with a clear typed error -----------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open_live_session does not check store=; a URL string passed by mistake (a likely "
-    "slip: store='redis://...') fails with AttributeError: 'str' object has no attribute "
-    "'acquire' from inside open_persistent (livehandle/_open.py:178) instead of a TypeError "
-    "naming store",
-)
 async def test_a_store_that_is_not_a_session_store_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="store"):
         async with open_live_session(TEXT, endpoint="ws://x", store="redis://h:6379/0"):  # type: ignore[arg-type]
@@ -180,13 +147,6 @@ class ReleaseFails(MemoryStore):
         raise PersistenceError("release: connection refused", session_id=lease.session_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_persistent_body (livehandle/_open.py:210-213 and :286-289) releases the lease in "
-    "an except BaseException block without guarding the release: a release that raises "
-    "replaces the real error (SnapshotMismatch, a connect error, Cancelled...) with a "
-    "PersistenceError about the release; the lease expires by itself anyway",
-)
 async def test_a_failed_release_does_not_hide_the_snapshot_mismatch(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -209,13 +169,6 @@ async def test_a_failed_release_does_not_hide_the_snapshot_mismatch(
 # -- 6 (low): the context summary is longer than its documented bound ---------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="context_summary (livehandle/_persist/restore.py:123-143) counts each turn's text "
-    "but not the newline that joins the turns, so the summary (heading aside) reaches "
-    "CONTEXT_CHARS + CONTEXT_TURNS - 1 characters; the module docstring promises 'no more "
-    "than CONTEXT_CHARS characters in all (its heading aside)'",
-)
 def test_the_context_summary_never_exceeds_its_character_bound() -> None:
     # 20 turns of exactly 200 characters each ("User: " + 194): 4000 characters of text.
     turns = tuple(TranscriptTurn(i, "u" * 194, "") for i in range(20))
@@ -229,12 +182,6 @@ def test_the_context_summary_never_exceeds_its_character_bound() -> None:
 # -- 7 (low): FileStore("") silently stores in the working directory ---------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FileStore.__init__ (livehandle/_persist/file.py:161) turns '' into Path('') == '.', "
-    "so an unset setting (FileStore(os.environ.get('SNAPSHOT_DIR', ''))) puts snapshots, "
-    "leases and locks in whatever the working directory is, instead of a ValueError",
-)
 def test_an_empty_file_store_directory_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="director"):
         FileStore("")
