@@ -14,7 +14,6 @@ import functools
 import hashlib
 import json
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -72,28 +71,6 @@ def test_scrub_frame_keeps_a_frame_valid_json_when_a_secret_starts_with_a_slash(
     assert isinstance(scrubbed, str)
     text = json.loads(scrubbed)["serverContent"]["modelTurn"]["parts"][0]["text"]
     assert "s3cretpass1" not in text
-
-
-def test_scrubbing_100_kb_of_adversarial_text_stays_well_under_50_ms() -> None:
-    token = "ya29.a0AfB_byC" + "x1Y2z3" * 40  # an access-token-sized secret (254 characters)
-    resolved = Endpoint.vertex(project="p", location="l", token=lambda: token).resolve()
-    key = Endpoint.google_ai(KEY).resolve()
-    inputs = [
-        (resolved, (token[:-1] + "!") * (100_000 // len(token))),  # long near-echoes
-        (resolved, token[:20] * 5_000),  # shortened-echo heads, never ending a token
-        (key, (KEY[:8] + "x") * 11_111),
-        (key, ("\\u0041" + "IzaSy") * 9_090),  # escapes that start the key, never finish it
-        (key, "\\" * 100_000),
-        (key, "a" * 100_000 + KEY[:30]),  # the cut-off tail rule
-    ]
-    for endpoint, text in inputs:
-        for scrub in (endpoint.scrub, endpoint.scrub_frame, endpoint.scrub_content):
-            best = float("inf")
-            for _ in range(3):  # the best of three: a busy machine must not fail the test
-                started = time.perf_counter()
-                scrub(text)
-                best = min(best, time.perf_counter() - started)
-            assert best < 0.05, (scrub.__name__, text[:30], best)
 
 
 # -- extra: duplicate keys and text JSON cannot carry ---------------------------------------------
