@@ -29,7 +29,7 @@ from livehandle._persist.snapshot import SessionSnapshot
 from livehandle._persist.store import Lease, SessionStore
 from livehandle._runtime.transcript import TranscriptTurn
 
-__all__ = ["CHECKS", "Check", "Kit", "make_snapshot"]
+__all__ = ["CHECKS", "Check", "Kit", "make_snapshot", "snapshot"]
 
 
 @attrs.frozen
@@ -61,6 +61,24 @@ class Kit:
 
 #: One check of the contract.
 Check = Callable[[Kit], Awaitable[None]]
+
+
+def snapshot(session_id: str = "call-42", **changes: object) -> SessionSnapshot:
+    """A small snapshot of one typed turn; ``changes`` replace any of its fields."""
+    fields: dict[str, object] = {
+        "session_id": session_id,
+        "state": {"cart": [1, 2], "name": "Ada"},
+        "transcript": (TranscriptTurn(0, "hi", "hello", typed=True),),
+        "turn_count": 1,
+        "phase": "active",
+        "resume_handle": "h1",
+        "handle_issued_at": "2026-12-07T05:00:00Z",
+        "telemetry": {"turns": 1},
+        "config_fingerprint": "abc",
+        "saved_at": "2026-12-07T05:00:01Z",
+    }
+    fields.update(changes)
+    return SessionSnapshot(**fields)  # type: ignore[arg-type]
 
 
 def make_snapshot(session_id: str, *, turn: int = 1, state: object = None) -> SessionSnapshot:

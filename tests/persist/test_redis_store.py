@@ -17,32 +17,14 @@ from livehandle._errors import LeaseLost, PersistenceError, SessionOwned, Snapsh
 from livehandle._persist.redis import DEFAULT_FENCE_TTL, RedisStore
 from livehandle._persist.snapshot import SessionSnapshot
 from livehandle._persist.store import Lease, SessionStore
-from livehandle._runtime.transcript import TranscriptTurn
 from tests.persist import redis_server as server_helpers
-from tests.persist.contract import CHECKS, Check, Kit
+from tests.persist.contract import CHECKS, Check, Kit, snapshot
 from tests.persist.redis_server import free_port, redis_server
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
 CANARY = "canary-Pa55word-7d1f"
-
-
-def snapshot(session_id: str = "call-42", **changes: object) -> SessionSnapshot:
-    fields: dict[str, object] = {
-        "session_id": session_id,
-        "state": {"cart": [1, 2]},
-        "transcript": (TranscriptTurn(0, "hi", "hello", typed=True),),
-        "turn_count": 1,
-        "phase": "active",
-        "resume_handle": "h1",
-        "handle_issued_at": "2026-12-07T05:00:00Z",
-        "telemetry": {"turns": 1},
-        "config_fingerprint": "abc",
-        "saved_at": "2026-12-07T05:00:01Z",
-    }
-    fields.update(changes)
-    return SessionSnapshot(**fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture

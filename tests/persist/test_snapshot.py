@@ -8,24 +8,7 @@ import pytest
 
 from livehandle._errors import LeaseLost, PersistenceError, SessionOwned, SnapshotMismatch
 from livehandle._persist.snapshot import SCHEMA_VERSION, SessionSnapshot
-from livehandle._runtime.transcript import TranscriptTurn
-
-
-def snapshot(**changes: object) -> SessionSnapshot:
-    fields: dict[str, object] = {
-        "session_id": "call-42",
-        "state": {"cart": [1, 2], "name": "Ada"},
-        "transcript": (TranscriptTurn(0, "hi", "hello", typed=True),),
-        "turn_count": 1,
-        "phase": "active",
-        "resume_handle": "h1",
-        "handle_issued_at": "2026-12-07T05:00:00Z",
-        "telemetry": {"turns": 1},
-        "config_fingerprint": "abc",
-        "saved_at": "2026-12-07T05:00:01Z",
-    }
-    fields.update(changes)
-    return SessionSnapshot(**fields)  # type: ignore[arg-type]
+from tests.persist.contract import snapshot
 
 
 def test_a_snapshot_round_trips_through_json_text() -> None:
