@@ -25,6 +25,10 @@ class SessionOptions:
         close_grace: seconds a graceful close may spend on each of its steps (flushing queued
             messages, then the close handshake) before the session is torn down.
         outbound_capacity: messages :meth:`Session.send` may queue before it waits (lossless).
+        write_timeout: the longest one write to the socket may take once it has started.  A
+            send writes in the caller's task when the socket is free, shielded so that a cancel
+            never cuts a frame in half; a peer that stops reading for this long gets the
+            connection aborted (the session ends), so such a cancel is delayed at most this long.
         event_capacity: events each subscriber may fall behind before it gets ``Lagged``.
     """
 
@@ -33,3 +37,4 @@ class SessionOptions:
     close_grace: float = attrs.field(default=0.25, validator=_positive)
     outbound_capacity: int = attrs.field(default=256, validator=_positive)
     event_capacity: int = attrs.field(default=512, validator=_positive)
+    write_timeout: float = attrs.field(default=10.0, validator=_positive)

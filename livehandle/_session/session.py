@@ -1,13 +1,15 @@
 """The L0 session: one connection speaking the Live protocol, as two tasks and a broadcast.
 
 :func:`open_session` connects, sends ``setup``, waits for ``setupComplete`` and yields a
-:class:`Session`.  Inside, exactly two tasks run in the session's nursery:
+:class:`Session`.  The task that runs the session is its reader once set up; besides it, only the transport's own
+tasks run, and a writer task while there is a backlog:
 
 * the **reader** drains the connection continuously (trio-websocket stops answering pings and close
   frames while its queue is full), decodes each frame and publishes :class:`SessionEvent` s on a
   :class:`~livehandle.lowlevel.Broadcast`, which never blocks it;
-* the **writer** is the only task that writes to the socket; it drains a bounded outbound channel,
-  so messages leave in the order :meth:`Session.send` accepted them.
+* sends write in the caller's task while the socket is free, and a **writer** task drains a
+  bounded queue only under backpressure, so messages leave in the order :meth:`Session.send`
+  accepted them and an idle session runs no writer at all.
 
 The session tracks its :class:`SessionPhase`, the newest resumable handle and ``goAway``, and turns
 close codes into :class:`~livehandle.ConnectionClosed` subclasses.  When it ends, for any
@@ -37,13 +39,14 @@ from livehandle._errors import (
 from livehandle._events import SessionEnd, SessionEvent, SessionPhase
 from livehandle._nursery import open_owned_nursery
 from livehandle._session.options import SessionOptions
+from livehandle._session.outbound import Outbound
 from livehandle._session.protocol import ProtocolState
 from livehandle._transport.websocket import WebSocketTransport
 from livehandle._wire import messages as m
 from livehandle._wire.codec import decode_server, encode_client, encode_realtime_audio
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Callable
 
     from livehandle._transport.base import Connection, Transport
     from livehandle._transport.endpoints import Endpoint
@@ -77,18 +80,15 @@ class Session:
         self._options = options or SessionOptions()
         self._events: Broadcast[SessionEvent] = Broadcast(self._options.event_capacity)
         self._taps: list[Callable[[SessionEvent], None]] = []
-        self._written = 0  # messages the writer has put on the wire
-        # lossless: send() waits when the writer is behind
-        self._outbound_send, self._outbound_receive = trio.open_memory_channel[
-            tuple[str, m.ClientMessage | None]  # None: an audio frame, nothing to do once sent
-        ](self._options.outbound_capacity)
         self._protocol = ProtocolState(self._publish, endpoint.scrub_content)
+        # lossless: a send waits while the queue is full
+        self._outbound = Outbound(
+            self._options.outbound_capacity, self._options.write_timeout, self._protocol.after_send
+        )
         self._session_id: str | None = None
         self._closing = False
         self._end: SessionEnd | None = None
         self._ended = trio.Event()
-        self._writer_done = trio.Event()
-        self._writer_scope = trio.CancelScope()
         self._connection: Connection | None = None
         self._connection_id = 0
         self._cancel_scope: trio.CancelScope | None = None
@@ -120,12 +120,12 @@ class Session:
 
     @property
     def messages_written(self) -> int:
-        """How many client messages after ``setup`` the writer has put on the wire so far.
+        """How many client messages after ``setup`` have been put on the wire so far.
 
-        The n-th message :meth:`send` accepted is the n-th written (the writer keeps the order),
+        The n-th message :meth:`send` accepted is the n-th written (sends keep their order),
         so a layer above can tell which of its messages have left.
         """
-        return self._written
+        return self._outbound.written
 
     @property
     def session_id(self) -> str | None:
@@ -181,10 +181,12 @@ class Session:
     # -- sending ------------------------------------------------------------------------------
 
     async def send(self, message: m.ClientMessage) -> None:
-        """Queue ``message`` for the writer; waits while the outbound queue is full.
+        """Send ``message``: written at once while the socket is free, else queued.
 
         The message is encoded in the caller's task, so a message that cannot be encoded raises
-        here and nothing is queued.  Returning means accepted, not yet written to the socket.
+        here and nothing is sent.  Returning means accepted: written to the socket, or queued
+        behind earlier messages (waits while the outbound queue is full).  A write that has
+        started is never cut short by a cancel (see ``SessionOptions.write_timeout``).
 
         Raises:
             SessionClosed: the session has ended or is closing (raised at once).
@@ -194,7 +196,7 @@ class Session:
         await self.send_encoded(encode_client(message), message)
 
     async def send_audio(self, pcm: bytes, mime_type: str) -> None:
-        """Queue one ``realtimeInput.audio`` frame, encoded directly (the microphone's hot path).
+        """Send one ``realtimeInput.audio`` frame, encoded directly (the microphone's hot path).
 
         The same as ``send(RealtimeInput(audio=Blob(mime_type, pcm)))`` on the wire; ``pcm`` is
         not checked here (the writer above checks it).
@@ -205,7 +207,7 @@ class Session:
         await self.send_encoded(encode_realtime_audio(pcm, mime_type))
 
     async def send_encoded(self, text: str, message: m.ClientMessage | None = None) -> None:
-        """Queue a client message already encoded to JSON text (for a layer that keeps it).
+        """Send a client message already encoded to JSON text (for a layer that keeps it).
 
         ``message`` is the decoded form, for the session's own bookkeeping (the typed-text events,
         the tool-call phase); None for an audio frame.  The text is sent as it is.
@@ -214,15 +216,12 @@ class Session:
             SessionClosed: the session has ended or is closing (raised at once).
         """
         self._check_open()
-        # A cancel point always; a scheduler round trip only when the queue is full.  A burst of
-        # frames then queues up while the caller runs and the writer sends it as one batch.
+        # A cancel point always; a scheduler round trip only when the socket or the queue makes
+        # the caller wait.
         await trio.lowlevel.checkpoint_if_cancelled()
         try:
-            try:
-                self._outbound_send.send_nowait((text, message))
-            except trio.WouldBlock:
-                await self._outbound_send.send((text, message))
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            await self._outbound.send(text, message)
+        except trio.ClosedResourceError:
             raise self._closed_error() from None
 
     def _check_open(self) -> None:
@@ -241,7 +240,7 @@ class Session:
     async def run(
         self, *, task_status: trio.TaskStatus[Session] = trio.TASK_STATUS_IGNORED
     ) -> SessionEnd:
-        """Connect, set up, then run the reader and writer until the session ends.
+        """Connect, set up, then read (and write under backpressure) until the session ends.
 
         Calls ``task_status.started(self)`` once ``setupComplete`` has arrived.  Failures before
         that (connect, timeouts, a server that rejects the setup) are raised from here, so
@@ -269,10 +268,10 @@ class Session:
                 else:
                     self._connection = connection
                     self._connection_id += 1
-                    nursery.start_soon(self._run_reader, connection)
-                    nursery.start_soon(self._run_writer, connection)
+                    self._outbound.attach(connection, nursery)
                     self._started = True
                     task_status.started(self)
+                    await self._run_reader(connection)  # this task reads from now on
             if failure is not None:
                 error = (
                     failure if isinstance(failure, SessionError) else SessionClosed(str(failure))
@@ -299,12 +298,11 @@ class Session:
         if not self._closing:
             self._closing = True
             self._protocol.set_phase(SessionPhase.DISCONNECTING)
-            self._outbound_send.close()  # the writer drains what was accepted, then stops
+            self._outbound.close()  # what was accepted still goes out
         grace = self._options.close_grace
         with trio.CancelScope(shield=True):
-            if self._started:  # the writer runs only once the session is set up
-                with trio.move_on_after(grace):
-                    await self._writer_done.wait()
+            with trio.move_on_after(grace):
+                await self._outbound.flush()
             if self._connection is not None:
                 await self._connection.aclose(code, reason)
             with trio.move_on_after(grace):
@@ -382,51 +380,10 @@ class Session:
         # Stop the writer (it may be blocked on the dead socket), let the transport finish its
         # close handshake and cleanup (idempotent, bounded), then end whatever the transport left
         # in the nursery, so run() returns promptly on every path.
-        self._writer_scope.cancel()
+        self._outbound.stop()
         await connection.aclose()
         if self._cancel_scope is not None:
             self._cancel_scope.cancel()
-
-    async def _run_writer(self, connection: Connection) -> None:
-        """The only task that writes to the socket; stops when the channel is closed and empty.
-
-        Everything already queued goes out before the writer waits again, as one batch when the
-        connection can write batches: one scheduler round trip and one socket write per burst
-        instead of one per message.
-        """
-        outbound = self._outbound_receive
-        send_batch: Callable[[list[str]], Awaitable[None]] | None = getattr(
-            connection, "send_batch", None
-        )
-        limit = self._options.outbound_capacity
-        try:
-            with self._writer_scope:
-                while True:
-                    try:
-                        first = outbound.receive_nowait()
-                    except trio.WouldBlock:
-                        first = await outbound.receive()
-                    batch = [first]
-                    if send_batch is not None:
-                        while len(batch) < limit:
-                            try:
-                                batch.append(outbound.receive_nowait())
-                            except (trio.WouldBlock, trio.EndOfChannel):
-                                break
-                    try:
-                        if send_batch is None:
-                            await connection.send(first[0])
-                        else:
-                            await send_batch([text for text, _ in batch])
-                    except ConnectionClosed:
-                        return  # the reader sees the same close and ends the session
-                    for _, message in batch:
-                        self._protocol.after_send(message)
-                    self._written += len(batch)
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            pass  # closed and drained: a graceful close, or the end of the session
-        finally:
-            self._writer_done.set()
 
     # -- state --------------------------------------------------------------------------------
 
@@ -457,8 +414,7 @@ class Session:
         self._protocol.set_phase(SessionPhase.DISCONNECTED)
         self._publish(SessionEvent.Disconnected(end))
         self._events.close()
-        self._outbound_send.close()
-        self._outbound_receive.close()  # queued-but-unsent messages are dropped; senders see closed
+        self._outbound.stop()  # queued-but-unsent messages are dropped; senders see closed
         self._ended.set()
         if end.error is not None:
             log.info("session ended: %s", end.error)

@@ -188,19 +188,25 @@ async def test_bad_input_at_the_handle_is_typed_and_sends_and_counts_nothing(
 
 
 async def test_a_cancelled_send_is_not_counted(autojump_clock: trio.testing.MockClock) -> None:
-    # The server never reads: the transport and then the outbound queue fill up, and a send
-    # waits until it is cancelled.
+    # The server never reads: the transport fills, one send is stuck in its write, the outbound
+    # queue fills behind it, and the next send waits until it is cancelled.
     config = attrs.evolve(IMMEDIATE, outbound_capacity=2)
     async with live(config, Server(reading=False), capacity=1) as handle:
-        accepted = 0
-        while True:
-            with trio.move_on_after(1) as waited:
-                await handle.send_audio(PCM)
-            if waited.cancelled_caught:
-                break
-            accepted += 1
-        assert 0 < accepted < 10
-        assert handle.telemetry.snapshot()["audio_chunks_in"] == accepted
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(handle.send_audio, PCM)  # fills the transport
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(handle.send_audio, PCM)  # stuck in its caller's write
+            await trio.testing.wait_all_tasks_blocked()
+            accepted = 1
+            while True:
+                with trio.move_on_after(1) as waited:
+                    await handle.send_audio(PCM)
+                if waited.cancelled_caught:
+                    break
+                accepted += 1
+            assert accepted == 3  # the two queued behind the stuck write
+            assert handle.telemetry.snapshot()["audio_chunks_in"] == accepted
+            nursery.cancel_scope.cancel()
         await handle.disconnect()
 
 

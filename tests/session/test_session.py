@@ -458,7 +458,7 @@ async def test_graceful_close_flushes_queued_messages_then_closes_1000() -> None
     assert session.end is not None and session.end.ok and session.end.initiated_by == "client"
 
 
-async def test_a_burst_is_queued_without_waiting_and_written_in_order(
+async def test_a_burst_from_one_task_is_written_by_the_caller_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from livehandle._transport.websocket import WebSocketConnection
@@ -473,14 +473,14 @@ async def test_a_burst_is_queued_without_waiting_and_written_in_order(
     monkeypatch.setattr(WebSocketConnection, "send_batch", recording)
     async with live_server() as server:
         async with open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session:
-            # The caller never yields while the queue has room, so the whole burst is queued
-            # before the writer runs (had it run in between, it would have sent smaller batches).
+            # The socket is free before each send, so each message is written in the caller's
+            # task, one write each: nothing is ever queued and no writer task is needed.
             for i in range(100):
                 await session.send(m.RealtimeInput(text=f"t{i}"))
         await server.finished.wait()
     texts = [msg.text for msg in server.peers[0].received[1:]]
     assert texts == [f"t{i}" for i in range(100)]
-    assert batches == [100]
+    assert batches == [1] * 100
 
 
 async def test_send_is_a_cancel_point_and_a_cancelled_send_queues_nothing() -> None:

@@ -75,15 +75,19 @@ async def test_close_with_a_peer_that_never_reads_is_bounded(
     options = SessionOptions(outbound_capacity=2, close_grace=0.25)
     async with open_session(
         SETUP, endpoint=ENDPOINT, transport=transport, options=options
-    ) as session:
-        for _ in range(3):  # one in the transport, two queued: the writer is stuck
-            await session.send(m.RealtimeInput(text="x"))
+    ) as session, trio.open_nursery() as senders:
+        await session.send(m.RealtimeInput(text="a"))  # fills the transport
+        # "b" is stuck in its caller's write, "c" and "d" wait in the queue behind it.
+        for text in "bcd":
+            senders.start_soon(session.send, m.RealtimeInput(text=text))
+            await trio.testing.wait_all_tasks_blocked()
         start = trio.current_time()
         end = await session.close()
         elapsed = trio.current_time() - start
     assert end.initiated_by == "client"
     assert end.ok
     assert elapsed <= 2 * options.close_grace
+    assert elapsed < options.write_timeout  # the close did not wait for the write timeout
 
 
 async def test_a_send_waiting_on_a_full_queue_fails_when_the_session_ends(
@@ -101,24 +105,31 @@ async def test_a_send_waiting_on_a_full_queue_fails_when_the_session_ends(
     async with open_session(
         SETUP, endpoint=ENDPOINT, transport=transport, options=options
     ) as session:
-        # "a" sits in the transport, "b" in the writer's hands, "c" in the outbound queue.
-        for text in "abc":
-            await session.send(m.RealtimeInput(text=text))
-        outcome: list[BaseException] = []
+        outcome: dict[str, BaseException | None] = {}
 
-        async def blocked_send() -> None:
+        async def send(text: str) -> None:
             try:
-                await session.send(m.RealtimeInput(text="d"))
+                await session.send(m.RealtimeInput(text=text))
             except SessionClosed as exc:
-                outcome.append(exc)
+                outcome[text] = exc
+            else:
+                outcome[text] = None
 
+        await session.send(m.RealtimeInput(text="a"))  # "a" sits in the transport
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(blocked_send)
-            await trio.testing.wait_all_tasks_blocked()
-            assert outcome == []  # lossless: the send waits while the queue is full
+            # "b" is in its caller's write, "c" in the outbound queue, "d" waits for room.
+            for text in "bcd":
+                nursery.start_soon(send, text)
+                await trio.testing.wait_all_tasks_blocked()
+            assert outcome == {"c": None}  # queued: accepted; "b" and "d" still wait
             server_end[0].abort()
-        assert len(outcome) == 1
-        assert isinstance(outcome[0].cause, Exception)
+        # "b" had started its write: the connection's end ends it (not an error of the send);
+        # "d" was never accepted.
+        assert outcome["b"] is None
+        error = outcome["d"]
+        assert isinstance(error, SessionClosed)
+        assert isinstance(error.cause, Exception)
+        assert session.messages_written == 1  # only "a" reached the wire
 
 
 async def test_server_voice_activity_moves_through_user_speaking(
