@@ -55,6 +55,9 @@ _MIN_ALPHA = 0.01
 #: The fastest the noise floor moves, per frame: a voice's onset ramp (quiet attack frames that
 #: are not yet speech-like) must not drag the floor up with it.
 _MAX_ALPHA = 0.1
+# 1/n is at least _MAX_ALPHA up to this many frames, and at most _MIN_ALPHA from this many on.
+_FAST_FRAMES = 10
+_SLOW_FRAMES = 100
 # How far (dB) a lower bound of the level must clear a threshold to settle a decision without the
 # exact level: far above the rounding of the level formula (about 1e-13 dB), far below anything
 # audible, so a decision taken from the bound is the one the exact level gives.
@@ -432,6 +435,35 @@ class BackendInputVad:
         self._frames_processed += 1
         state = self._state
         floor = self._noise_floor
+        if state is _SILENCE:  # the common case, kept inline
+            frame = data[offset : offset + self._frame_bytes]
+            if frame == self._zero_frame:
+                energy_db = _FLOOR_DB
+            else:  # as _level
+                norm = math.hypot(*self._unpack(frame))
+                energy_db = 20.0 * math.log10(norm * self._rms_scale) if norm else _FLOOR_DB
+                if energy_db < _FLOOR_DB:
+                    energy_db = _FLOOR_DB
+            speech_like = energy_db - floor > self._start_db and self._zcr_in_range(data, offset)
+            self._last_probability = 1.0 if speech_like else 0.0
+            self._undecided = None
+            # Learn the background from quiet frames only: a speech-like frame would teach the
+            # floor the voice (at once, early on), and digital silence tells nothing about it.
+            if not speech_like and energy_db > _FLOOR_DB:
+                self._adapt_frames = adapted = self._adapt_frames + 1
+                # min(_MAX_ALPHA, max(_MIN_ALPHA, 1/n)), without the calls.
+                if adapted <= _FAST_FRAMES:
+                    alpha = _MAX_ALPHA
+                elif adapted < _SLOW_FRAMES:
+                    alpha = 1.0 / adapted
+                else:
+                    alpha = _MIN_ALPHA
+                self._noise_floor = floor * (1.0 - alpha) + energy_db * alpha
+            self._pre_speech.append(frame)
+            if speech_like:
+                self._count = 1
+                return self._confirm_start()
+            return None
         if state is _SPEECH:
             if (
                 self._level_lower_bound(data, offset) - floor > self._stop_sure
@@ -445,22 +477,6 @@ class BackendInputVad:
             self._set_probability(0.0)
             self._count = 1
             return self._confirm_end()
-        if state is _SILENCE:
-            frame = data[offset : offset + self._frame_bytes]
-            energy_db = _FLOOR_DB if frame == self._zero_frame else self._level(data, offset)
-            speech_like = energy_db - floor > self._start_db and self._zcr_in_range(data, offset)
-            self._set_probability(1.0 if speech_like else 0.0)
-            # Learn the background from quiet frames only: a speech-like frame would teach the
-            # floor the voice (at once, early on), and digital silence tells nothing about it.
-            if not speech_like and energy_db > _FLOOR_DB:
-                self._adapt_frames += 1
-                alpha = min(_MAX_ALPHA, max(_MIN_ALPHA, 1.0 / self._adapt_frames))
-                self._noise_floor = floor * (1.0 - alpha) + energy_db * alpha
-            self._pre_speech.append(frame)
-            if speech_like:
-                self._count = 1
-                return self._confirm_start()
-            return None
         if state is _PENDING:
             speech_like = (
                 self._level_lower_bound(data, offset) - floor > self._start_sure

@@ -192,3 +192,14 @@ def test_random_chunking_gives_the_same_edges_and_state(data):
         pcm = realistic(data.draw(st.integers(0, 50)), config.sample_rate)
     cuts = data.draw(st.lists(st.integers(0, len(pcm)), max_size=20))
     assert_same_edges_chunked(config, pcm, cuts)
+
+
+def test_the_floor_matches_through_all_three_adaptation_phases():
+    # alpha = 0.1 for the first 10 quiet frames, 1/n up to 100, then 0.01: 150 frames of a
+    # background whose level wanders, compared bit for bit after every frame.
+    pcm = b"".join(
+        noise(300, level_dbfs=level, seed=index)
+        for index, level in enumerate([-70.0, -55.0, -65.0, -50.0, -62.0] * 3)
+    )
+    assert len(pcm) // 960 == 150
+    assert assert_same_frame_by_frame(VadConfig(), pcm) == []
