@@ -2,10 +2,12 @@
 
 It finds where the user starts and stops speaking in 16-bit PCM input, with an energy +
 zero-crossing detector over fixed frames and an adaptive noise floor.  It runs on every chunk in
-the caller's task, so it is written to be cheap (no numpy; a 30 ms frame costs 15-20 us on a small
-cloud vCPU with CPython 3.11, see ``benchmarks/bench_vad.py``).  It does no I/O and reads a clock
-only to date its edges: it counts audio frames, so the same audio gives the same edges however it
-is chunked.  :class:`~livehandle.TurnCommitPolicy` turns its edges into turn signals.
+the caller's task, so it is written to be cheap: no numpy, and each frame computes only what its
+state's decision needs (see "Cost" in the class docstring); with CPython 3.11 on a 2-core cloud
+VM, about 2.5 us per 30 ms frame of speech and 5-7 us per frame of room noise, see
+``benchmarks/bench_vad.py``.  It does no I/O and reads a clock only to date its edges: it counts
+audio frames, so the same audio gives the same edges however it is chunked.
+:class:`~livehandle.TurnCommitPolicy` turns its edges into turn signals.
 
 Example::
 
@@ -200,6 +202,29 @@ class BackendInputVad:
       zero).  They say nothing about the room, and streams often open with zeros (a device
       warming up, a muted mic); learning -96 dB from them would make the first real room
       noise look 30 dB "above the floor": a false start that never ends.
+
+    Cost: each state computes only what its one decision needs, and every value it does compute
+    is the full computation's, bit for bit, so the edges, states, noise floor and
+    ``last_probability`` are exactly those of computing everything on every frame (the tests
+    compare the two frame by frame, on realistic and random audio):
+
+    * the zero-crossing rate only when the level is above the start threshold (below it no
+      frame is speech-like);
+    * in Silence, the exact level of every frame (the floor learns it), except that an all-zero
+      frame is -96 dB without arithmetic.  This is the floor of the cost: squaring every other
+      sample is most of a frame's work, and where the user is quiet it cannot be skipped;
+    * in PendingSpeech and Speech, first a lower bound of the level from a quarter of those
+      samples (their norm cannot exceed the full norm): for a voice it is about 6 dB under the
+      level and settles "above the threshold" at a quarter of the cost; the exact level only
+      when the bound does not settle it;
+    * in Speech, only "loud" changes anything, so whether a loud frame was also speech-like is
+      left to :attr:`last_probability`, which works it out from that frame when it is read;
+    * frames are read in place from the chunk (struct offsets), not sliced out, except the
+      copies that are kept (the pre-speech ring, the frame behind an undecided probability).
+
+    A numpy level was measured (``benchmarks/bench_vad.py``) and is not used: it makes Silence
+    frames about 0.55-0.7x and Speech frames no cheaper (the lower bound already is), short of
+    a decisive gain for an optional dependency and a second implementation to keep equal.
 
     Time: edges are found by counting frames.  ``clock`` (seconds, :func:`trio.current_time` by
     default) is read only after a call that produced an edge, to date it, and by
@@ -415,20 +440,7 @@ class BackendInputVad:
             self._last_transition_at = self._clock()
         return events
 
-    # -- one frame ---------------------------------------------------------------------------------
-    #
-    # Each state needs one decision about the frame, so each computes only what that decision
-    # (and the noise floor) needs; every value that is computed equals the full computation's,
-    # bit for bit (see the class docstring and tests/runtime/test_vad_fast.py):
-    #
-    # * Silence: the exact level (the floor learns it) unless the frame is all zeros (-96 dB
-    #   without arithmetic); the zero-crossing rate only when the level is above the start
-    #   threshold (below it, the frame cannot be speech-like whatever its ZCR).
-    # * PendingSpeech: "speech-like"; a lower bound of the level (a quarter of the samples)
-    #   settles "above the start threshold" for a voice, the exact level settles the rest.
-    # * Speech: "loud" only; the lower bound usually settles it.  Whether the frame was
-    #   speech-like (last_probability, read by snapshots only) is worked out when read.
-    # * Hangover: the exact level (mostly quiet frames, where a lower bound settles nothing).
+    # -- one frame (see "Cost" in the class docstring) -------------------------------------------
 
     def _step(self, data: bytes, offset: int) -> VadEvent | None:
         """Run the frame at ``data[offset:offset + frame_bytes]`` through the detector."""
