@@ -78,6 +78,17 @@ class VoiceRuntime:
     them out of each batch and sends them through :meth:`mark_activity`, the one place where
     marks are deduplicated and gated on client authority.
 
+    The input VAD runs on every chunk whenever ``vad`` is set, with server VAD too, because its
+    edges are consumed there as well: unless the server sends voice-activity messages (only
+    Vertex's ``explicitVadSignal`` makes it), they are the client's only user-speech signal.
+    They time telemetry's turns and response latency (``on_speech_start``/``on_speech_end``),
+    move :meth:`voice_state` (``user_speaking``, ``playback_active``, the prompt epoch) and
+    cancel or send an armed deferred prompt; only the activity marks they call for are dropped.
+    Each consumer takes the edge when it happens, so the VAD cannot run later or less often
+    without changing what they see.  What is skipped is the per-frame work that no edge and no
+    :meth:`input_vad_state` field depends on (see :class:`~livehandle.BackendInputVad`); an
+    application that wants none of this sets ``input_vad=None``.
+
     Args:
         writer: the session's writer; a :class:`~livehandle.lowlevel.DeferredWriter` when
             context delivery is deferred (its queue is then this runtime's ``pending``).
@@ -146,7 +157,11 @@ class VoiceRuntime:
         return self.reactor.state
 
     def input_vad_state(self) -> BackendVadSnapshot | None:
-        """A snapshot of the input VAD, or None when client-side VAD is off."""
+        """A snapshot of the input VAD, or None when client-side VAD is off.
+
+        Always the detector's true state after the last complete frame: nothing it reports is
+        left stale by the VAD's shortcuts (a probability left undecided is worked out here).
+        """
         return None if self._vad is None else self._vad.snapshot()
 
     def model_audio_delivered(self) -> None:
