@@ -40,6 +40,7 @@ from livehandle._tools.results import (
     to_response_payload as to_response_payload,
 )
 from livehandle._transport.base import (
+    AtomicConnection as AtomicConnection,
     BatchConnection as BatchConnection,
     Connection as Connection,
     Transport as Transport,
@@ -145,6 +146,7 @@ __all__ = [
     "ActivityStart",
     "AudioTranscriptionConfig",
     "AutomaticActivityDetection",
+    "AtomicConnection",
     "BatchConnection",
     "Behavior",
     "Blob",

@@ -67,6 +67,7 @@ class Outbound:
         self._queue_send, self._queue_receive = trio.open_memory_channel[Queued](capacity)
         self._connection: Connection | None = None
         self._send_batch: Callable[[Sequence[str]], Awaitable[None]] | None = None
+        self._send_atomic: Callable[[str, float], Awaitable[None]] | None = None
         self._nursery: trio.Nursery | None = None
         self._busy = False  # a write is in flight, or the writer task is running
         self._writer_scope: trio.CancelScope | None = None
@@ -79,6 +80,7 @@ class Outbound:
         """Start writing to ``connection``; the writer task, when needed, runs in ``nursery``."""
         self._connection = connection
         self._send_batch = getattr(connection, "send_batch", None)
+        self._send_atomic = getattr(connection, "send_atomic", None)
         self._nursery = nursery
 
     @property
@@ -111,6 +113,14 @@ class Outbound:
     async def _write_now(self, text: str, message: m.ClientMessage | None) -> None:
         self._busy = True
         try:
+            if self._send_atomic is not None:  # the connection keeps frames whole itself
+                try:
+                    await self._send_atomic(text, self._write_timeout)
+                except ConnectionClosed:
+                    return  # the reader sees the same close and ends the session
+                self._after_send(message)
+                self.written += 1
+                return
             with trio.CancelScope(shield=True) as scope:
                 scope.deadline = trio.current_time() + self._write_timeout
                 written = await self._write((text,))

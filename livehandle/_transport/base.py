@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from livehandle._transport.endpoints import Endpoint
 
-__all__ = ["BatchConnection", "Connection", "Transport"]
+__all__ = ["AtomicConnection", "BatchConnection", "Connection", "Transport"]
 
 
 class Connection(Protocol):
@@ -50,6 +50,25 @@ class BatchConnection(Connection, Protocol):
 
     async def send_batch(self, messages: Sequence[str]) -> None:
         """Send ``messages`` in order, as if by ``send`` on each, usually in one write."""
+        ...
+
+
+class AtomicConnection(Connection, Protocol):
+    """A connection that sends a message whole or not at all, even when cancelled (optional).
+
+    The session writes in the caller's task when the socket is free.  A cancel must never cut a
+    frame in half, so over a connection without this method the session shields each such
+    write itself; a connection that has it can do that more cheaply (for example by writing
+    a frame that fits the socket's buffer without awaiting at all).
+    """
+
+    async def send_atomic(self, message: str, timeout: float) -> None:
+        """Send ``message`` so that a cancel never cuts it (see the class docstring).
+
+        Either ``Cancelled`` is raised before anything is written, or the whole message is
+        written; a write still unfinished after ``timeout`` seconds aborts the connection and
+        raises :class:`~livehandle.ConnectionClosed`.
+        """
         ...
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import ssl
 import urllib.parse
 from typing import TYPE_CHECKING, NamedTuple, cast
@@ -25,6 +26,7 @@ import trio_websocket
 from wsproto.events import TextMessage
 
 from livehandle._errors import ConnectFailed, classify_close
+from livehandle._transport.framing import MaskingKeys, masked_text_frame
 from livehandle._transport.handshake import UpgradeWatch, rejection_message
 from livehandle._transport.library_log import hide_server_text_in_library_log
 
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     from livehandle._errors import ConnectionClosed
-    from livehandle._transport.base import BatchConnection, Transport
+    from livehandle._transport.base import AtomicConnection, BatchConnection, Transport
     from livehandle._transport.endpoints import Endpoint, ResolvedEndpoint
 
 __all__ = ["WebSocketConnection", "WebSocketTransport"]
@@ -73,6 +75,13 @@ class WebSocketConnection:
         self._closing = False
         self._closed = trio.Event()
         self._batch_ok = _supports_batches(ws)
+        # The socket's descriptor when frames can be written to it directly (plain TCP on a
+        # POSIX system, see send_atomic); None under TLS or elsewhere.
+        self._fd: int | None = None
+        raw = getattr(ws, "_stream", None)
+        if self._batch_ok and os.name == "posix" and isinstance(raw, trio.SocketStream):
+            self._fd = raw.socket.fileno()
+        self._keys = MaskingKeys()
 
     @property
     def close_code(self) -> int | None:
@@ -142,6 +151,72 @@ class WebSocketConnection:
         if broken:
             # What trio-websocket does when its own send fails: the connection is gone.
             await ws._abort_web_socket()
+            raise self._closed_error()
+
+    async def send_atomic(self, message: str, timeout: float) -> None:
+        """Send one text message so that a cancel can never cut it in half.
+
+        Either nothing is written (``Cancelled`` is raised before the first byte) or the whole
+        frame is: a write that has started finishes, shielded from cancellation, within
+        ``timeout`` seconds; after that the connection is aborted (a peer that stopped reading)
+        and :class:`~livehandle.ConnectionClosed` is raised.
+
+        Over plain TCP on a POSIX system the frame is masked here (RFC 6455 §5.3, one integer
+        XOR instead of wsproto's four strided passes) and written with one non-blocking
+        ``os.write`` in the calling task: no scheduler round trip at all when the socket takes
+        it whole, which it does unless the peer has stopped reading.  Only the rest of a
+        partial write is awaited.  trio-websocket offers no extension, so none can be in use,
+        and its send lock is held throughout, so no frame of its own (a pong, a close) can come
+        in between.
+
+        Raises:
+            ConnectionClosed: the subclass for the close code, once the connection is closed.
+        """
+        fd = self._fd
+        ws = self._ws
+        if fd is None or self._closing or ws.closed is not None:
+            await self._send_shielded([message], timeout)
+            return
+        lock = ws._stream_lock
+        try:
+            lock.acquire_nowait()
+        except trio.WouldBlock:  # trio-websocket is writing a frame of its own: wait for it
+            await self._send_shielded([message], timeout)
+            return
+        try:
+            data = masked_text_frame(message.encode(), self._keys.take())
+            try:
+                written = os.write(fd, data)
+            except BlockingIOError:
+                written = 0
+            except OSError:
+                written = -1
+            if 0 <= written < len(data):
+                with trio.CancelScope(shield=True) as scope:
+                    scope.deadline = trio.current_time() + timeout
+                    try:
+                        await ws._stream.send_all(memoryview(data)[written:])
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        written = -1
+                if scope.cancelled_caught:
+                    logger.warning("a write could not finish within %g s; aborting", timeout)
+                    written = -1
+        finally:
+            lock.release()
+        if written < 0:
+            # What trio-websocket does when its own send fails: the connection is gone.
+            await ws._abort_web_socket()
+            raise self._closed_error()
+
+    async def _send_shielded(self, messages: Sequence[str], timeout: float) -> None:
+        """:meth:`send_batch`, shielded from cancellation once it starts, bounded by ``timeout``."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + timeout
+            await self.send_batch(messages)
+        if scope.cancelled_caught:
+            logger.warning("a write could not finish within %g s; aborting", timeout)
+            await self.aclose(1011, "write timeout")
             raise self._closed_error()
 
     async def receive(self) -> bytes | str:
@@ -505,4 +580,7 @@ if TYPE_CHECKING:  # static proof that the classes implement the protocols
     _transport: Transport = WebSocketTransport()
 
     def _batches(connection: WebSocketConnection) -> BatchConnection:
+        return connection
+
+    def _atomic(connection: WebSocketConnection) -> AtomicConnection:
         return connection

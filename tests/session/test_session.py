@@ -463,14 +463,14 @@ async def test_a_burst_from_one_task_is_written_by_the_caller_in_order(
 ) -> None:
     from livehandle._transport.websocket import WebSocketConnection
 
-    batches: list[int] = []
-    send_batch = WebSocketConnection.send_batch
+    writes: list[str] = []
+    send_atomic = WebSocketConnection.send_atomic
 
-    async def recording(self: WebSocketConnection, messages: list[str]) -> None:
-        batches.append(len(messages))
-        await send_batch(self, messages)
+    async def recording(self: WebSocketConnection, message: str, timeout: float) -> None:
+        writes.append(message)
+        await send_atomic(self, message, timeout)
 
-    monkeypatch.setattr(WebSocketConnection, "send_batch", recording)
+    monkeypatch.setattr(WebSocketConnection, "send_atomic", recording)
     async with live_server() as server:
         async with open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session:
             # The socket is free before each send, so each message is written in the caller's
@@ -480,7 +480,7 @@ async def test_a_burst_from_one_task_is_written_by_the_caller_in_order(
         await server.finished.wait()
     texts = [msg.text for msg in server.peers[0].received[1:]]
     assert texts == [f"t{i}" for i in range(100)]
-    assert batches == [1] * 100
+    assert len(writes) == 100  # one write per message, each in its caller's task
 
 
 async def test_send_is_a_cancel_point_and_a_cancelled_send_queues_nothing() -> None:
