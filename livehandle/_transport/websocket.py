@@ -13,11 +13,8 @@ Trio's own exceptions never reach the caller.
 
 from __future__ import annotations
 
-import functools
 import logging
-import ssl
-import urllib.parse
-from typing import TYPE_CHECKING, NamedTuple, cast
+from typing import TYPE_CHECKING, cast
 
 import attrs
 import trio
@@ -27,9 +24,17 @@ from wsproto.events import TextMessage
 from livehandle._errors import ConnectFailed, classify_close
 from livehandle._transport.handshake import UpgradeWatch, rejection_message
 from livehandle._transport.library_log import hide_server_text_in_library_log
+from livehandle._transport.opening import (
+    Target,
+    cancel_when_done,
+    describe,
+    only_error,
+    open_stream,
+    parse_url,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Sequence
 
     from livehandle._errors import ConnectionClosed
     from livehandle._transport.base import BatchConnection, Transport
@@ -275,8 +280,8 @@ class WebSocketTransport:
             ValueError: the endpoint's URL has no host or an invalid port.
         """
         resolved = endpoint.resolve()
-        target = _parse_url(resolved)
-        stream = await _open_stream(target, resolved)
+        target = parse_url(resolved)
+        stream = await open_stream(target, resolved)
         return await self.connect_stream(stream, resolved, nursery)
 
     async def connect_stream(
@@ -306,7 +311,7 @@ class WebSocketTransport:
         failure: ConnectFailed | None = None
         watch = UpgradeWatch(stream)
         try:
-            target = _parse_url(resolved)
+            target = parse_url(resolved)
             async with trio.open_nursery() as helpers:
                 async with trio.open_nursery() as reader:
                     ws = await self._upgrade(reader, watch, stream, target, resolved)
@@ -322,7 +327,7 @@ class WebSocketTransport:
                 # The reader has finished, so the connection is closed: stop the keepalive.
                 helpers.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            error = _only_error(group)
+            error = only_error(group, (trio_websocket.ConnectionRejected,))
             if error is None:
                 raise
             if not started:
@@ -347,14 +352,14 @@ class WebSocketTransport:
         reader: trio.Nursery,
         watch: UpgradeWatch,
         stream: trio.abc.Stream,
-        target: _Target,
+        target: Target,
         resolved: ResolvedEndpoint,
     ) -> trio_websocket.WebSocketConnection:
         """Run the upgrade over ``watch``; fail at once when the watch sees it cannot succeed."""
         headers = [(name.encode(), value.encode()) for name, value in resolved.headers]
         with trio.CancelScope() as scope:
             async with trio.open_nursery() as watcher:
-                watcher.start_soon(_cancel_when_done, watch.wait_failed, scope)
+                watcher.start_soon(cancel_when_done, watch.wait_failed, scope)
                 ws = await trio_websocket.wrap_client_stream(
                     reader,
                     # Annotated as SocketStream | SSLStream; any Trio stream works.
@@ -374,111 +379,10 @@ class WebSocketTransport:
         raise watch.failure(resolved)
 
 
-async def _cancel_when_done(wait: Callable[[], Awaitable[None]], scope: trio.CancelScope) -> None:
-    await wait()
-    scope.cancel()
-
-
 def _supports_batches(ws: trio_websocket.WebSocketConnection) -> bool:
     """Whether ``ws`` has the internals :meth:`WebSocketConnection.send_batch` relies on."""
     names = ("_wsproto", "_stream_lock", "_stream", "_abort_web_socket")
     return all(hasattr(ws, name) for name in names)
-
-
-class _Target(NamedTuple):
-    secure: bool
-    hostname: str
-    port: int
-    host_header: str
-    resource: str
-
-
-def _parse_url(resolved: ResolvedEndpoint) -> _Target:
-    parts = urllib.parse.urlsplit(resolved.url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    if parts.scheme not in ("ws", "wss") or not parts.hostname or port == -1:
-        raise ValueError(f"not a usable WebSocket URL: {resolved.redacted_url}")
-    secure = parts.scheme == "wss"
-    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    host_header = parts.netloc.rpartition("@")[2]
-    return _Target(secure, parts.hostname, port or (443 if secure else 80), host_header, resource)
-
-
-async def _open_stream(target: _Target, resolved: ResolvedEndpoint) -> trio.abc.Stream:
-    """Open TCP, plus TLS with its handshake done, so that TLS errors surface here.
-
-    Failures are raised outside the ``except`` blocks, so no low-level error is chained.
-    """
-    failure: ConnectFailed | None = None
-    tls: trio.SSLStream[trio.SocketStream] | None = None
-    try:
-        if not target.secure:
-            return await trio.open_tcp_stream(target.hostname, target.port)
-        tls = await trio.open_ssl_over_tcp_stream(
-            target.hostname,
-            target.port,
-            ssl_context=resolved.ssl_context or _default_ssl_context(),
-            https_compatible=True,
-        )
-    except OSError as exc:
-        failure = _connect_failed(exc, resolved)
-    if failure is not None:
-        raise failure
-    assert tls is not None
-    try:
-        await tls.do_handshake()
-    except BaseException as exc:
-        with trio.CancelScope(shield=True):
-            await trio.aclose_forcefully(tls)
-        if not isinstance(exc, trio.BrokenResourceError):
-            raise
-        detail = str(exc.__cause__ or exc) or "connection closed"
-        message = f"TLS handshake with {target.hostname} failed: {detail}"
-        failure = ConnectFailed(resolved.scrub(message), url=resolved.redacted_url)
-    if failure is not None:
-        raise failure
-    return tls
-
-
-@functools.cache
-def _default_ssl_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    leaves: list[BaseException] = []
-    for exc in group.exceptions:
-        leaves.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return leaves
-
-
-def _only_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
-    """The error to report from ``group``, or None if it must propagate as is.
-
-    Groups holding only cancellations, or a ``KeyboardInterrupt`` and the like, propagate.
-    """
-    leaves = _leaves(group)
-    if not all(isinstance(exc, Exception | trio.Cancelled) for exc in leaves):
-        return None
-    errors = [exc for exc in leaves if isinstance(exc, Exception)]
-    for exc in errors:
-        if isinstance(exc, trio_websocket.ConnectionRejected):
-            return exc
-    return errors[0] if errors else None
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    if isinstance(error.__cause__, BaseExceptionGroup):
-        details = {
-            exc.strerror or str(exc) for exc in _leaves(error.__cause__) if isinstance(exc, OSError)
-        }
-        if details:
-            text += f" ({'; '.join(sorted(details))})"
-    return text
 
 
 def _connect_failed(
@@ -497,7 +401,7 @@ def _connect_failed(
         return ConnectFailed(message, url=url, status_code=error.status_code)
     if watch is not None and (watch.failed.is_set() or watch.answered):
         return watch.failure(resolved)
-    message = f"could not open {url}: {_describe(error)}"
+    message = f"could not open {url}: {describe(error)}"
     return ConnectFailed(resolved.scrub(message), url=url)
 
 
