@@ -661,3 +661,15 @@ async def test_no_keepalive_pings_an_idle_connection_writes_nothing(nursery, aut
     await connection.aclose()
     frames = await read_until_eof(server_stream)
     assert frames[0] == CLOSE  # the first frame written after the upgrade is the close
+
+
+def test_without_websockets_these_tests_skip_but_fail_under_ci(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        require_websockets()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="must run in CI"):
+        require_websockets()
