@@ -325,11 +325,12 @@ class WebsocketsTransport:
             if scope.cancelled_caught:
                 failure = watch.failure(resolved)
         except BaseException as exc:
-            with trio.CancelScope(shield=True):
-                await trio.aclose_forcefully(stream)
             error = _only_error(exc)
             if error is None:
+                with trio.CancelScope(shield=True):
+                    await trio.aclose_forcefully(stream)
                 raise
+            # Described before the stream is closed: closing it makes the watch see an early end.
             failure = _connect_failed(error, resolved, watch)
             del error, exc
         if failure is not None:

@@ -673,3 +673,111 @@ def test_without_websockets_these_tests_skip_but_fail_under_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="must run in CI"):
         require_websockets()
+
+
+async def test_a_send_that_waited_for_the_lock_of_a_connection_closed_meanwhile_raises(nursery):
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, echo)
+        connection = await WebsocketsTransport().connect(local(port), nursery)
+        lock = connection._ws.send_lock
+        await lock.acquire()
+        errors = []
+
+        async def send():
+            try:
+                await connection.send("too late")
+            except ConnectionClosed as exc:
+                errors.append(exc)
+
+        async with trio.open_nursery() as senders:
+            senders.start_soon(send)
+            await trio.testing.wait_all_tasks_blocked()
+            await connection._ws.close_stream()  # the connection drops while the send waits
+            lock.release()
+
+    assert [type(error) for error in errors] == [ConnectionLost]
+    assert connection.close_code == 1006
+
+
+# -- upgrade errors raised by websockets itself -------------------------------------------------
+
+
+async def test_a_rejection_raised_by_websockets_first_keeps_status_and_scrubbed_body(
+    nursery, monkeypatch
+):
+    from websockets.datastructures import Headers
+    from websockets.exceptions import InvalidStatus
+    from websockets.http11 import Response
+    from websockets.trio.client import ClientConnection
+
+    async def rejected(self, *args, **kwargs):
+        await trio.lowlevel.checkpoint()
+        body = f"API key {KEY} not valid".encode()
+        raise InvalidStatus(Response(401, "Unauthorized", Headers(), body))
+
+    monkeypatch.setattr(ClientConnection, "handshake", rejected)
+    client_stream, _server_stream = trio.testing.memory_stream_pair()
+    resolved = Endpoint.google_ai(KEY, base_url="ws://h").resolve()
+
+    with pytest.raises(ConnectFailed) as info:
+        await WebsocketsTransport().connect_stream(client_stream, resolved, nursery)
+
+    assert info.value.status_code == 401
+    assert str(info.value).endswith("HTTP 401: API key *** not valid")
+    assert chain(info.value) == [info.value]
+    with pytest.raises(trio.ClosedResourceError):
+        await client_stream.send_all(b"x")  # the stream was closed
+
+
+async def test_an_error_before_any_answer_is_described_plainly(nursery, monkeypatch):
+    from websockets.trio.client import ClientConnection
+
+    async def broken(self, *args, **kwargs):
+        await trio.lowlevel.checkpoint()
+        raise OSError(f"network down near {KEY}")
+
+    monkeypatch.setattr(ClientConnection, "handshake", broken)
+    client_stream, _server_stream = trio.testing.memory_stream_pair()
+    resolved = Endpoint.google_ai(KEY, key_in_query=True, base_url="ws://h").resolve()
+
+    with pytest.raises(ConnectFailed) as info:
+        await WebsocketsTransport().connect_stream(client_stream, resolved, nursery)
+
+    assert "could not open ws://h/" in str(info.value)
+    assert "network down near ***" in str(info.value)
+    assert info.value.status_code is None
+    assert chain(info.value) == [info.value]
+
+
+def test_only_error_lets_cancellations_and_interrupts_propagate():
+    from livehandle._transport.websockets_trio import _only_error
+
+    cancelled = trio.Cancelled._create()
+    assert _only_error(BaseExceptionGroup("g", [cancelled])) is None
+    assert _only_error(BaseExceptionGroup("g", [KeyboardInterrupt(), ValueError()])) is None
+    error = ValueError("x")
+    assert _only_error(BaseExceptionGroup("g", [cancelled, error])) is error
+    assert _only_error(error) is error
+
+
+def test_connect_failed_passes_a_connect_failed_through():
+    from livehandle._transport.handshake import UpgradeWatch
+    from livehandle._transport.websockets_trio import _connect_failed
+
+    failed = ConnectFailed("already described", url="ws://h/")
+    watch = UpgradeWatch(trio.testing.memory_stream_pair()[0])
+    assert _connect_failed(failed, Endpoint.from_url("ws://h/").resolve(), watch) is failed
+
+
+def test_the_websockets_logger_logs_plain_records_and_exception_instances(caplog):
+    from livehandle._transport.websockets_trio import _QuietLogger
+
+    quiet = _QuietLogger(Endpoint.google_ai(KEY).resolve())
+    caplog.set_level(logging.INFO)
+    quiet.info("connection closed")
+    quiet.error("failed", exc_info=RuntimeError(KEY))
+
+    assert [record.getMessage() for record in caplog.records] == [
+        "websockets: connection closed",
+        "websockets: failed (RuntimeError)",
+    ]
