@@ -781,3 +781,33 @@ def test_the_websockets_logger_logs_plain_records_and_exception_instances(caplog
         "websockets: connection closed",
         "websockets: failed (RuntimeError)",
     ]
+
+
+async def test_a_send_to_a_peer_that_stopped_reading_waits_and_a_cancel_frees_the_lock(
+    nursery, autojump_clock
+):
+    client_stream, server_stream = trio.testing.lockstep_stream_pair()  # no buffer at all
+    resolved = Endpoint.from_url("ws://test.invalid/live").resolve()
+    async with trio.open_nursery() as server_nursery:
+
+        async def accept():
+            request = await trio_websocket.wrap_server_stream(server_nursery, server_stream)
+            await request.accept()
+
+        async with trio.open_nursery() as handshake:
+            handshake.start_soon(accept)
+            connection = await WebsocketsTransport().connect_stream(
+                client_stream, resolved, nursery
+            )
+        server_nursery.cancel_scope.cancel()  # the server stops reading
+
+    with trio.move_on_after(10) as scope:
+        await connection.send("never read")
+    assert scope.cancelled_caught  # backpressure: the send waited, nothing was dropped silently
+    assert not connection._ws.send_lock.locked()
+
+    start = trio.current_time()
+    await connection.aclose()
+    assert trio.current_time() - start <= 0.25  # bounded by close_timeout
+    with pytest.raises(NormalClosure):
+        await connection.send("after close")
