@@ -57,10 +57,7 @@ from livehandle._transport.websocket import (
     WebSocketConnection as WebSocketConnection,
     WebSocketTransport as WebSocketTransport,
 )
-from livehandle._transport.websockets_trio import (
-    WebsocketsConnection as WebsocketsConnection,
-    WebsocketsTransport as WebsocketsTransport,
-)
+from livehandle._transport.websockets_trio import WebsocketsTransport as WebsocketsTransport
 from livehandle._wire.codec import (
     decode_client as decode_client,
     decode_server as decode_server,
@@ -228,7 +225,6 @@ __all__ = [
     "WebChunk",
     "WebSocketConnection",
     "WebSocketTransport",
-    "WebsocketsConnection",
     "WebsocketsTransport",
     "WordInfo",
     "classify_close",

@@ -7,9 +7,8 @@
 transport is first used, so ``livehandle`` itself never requires it.
 
 It opens TCP and TLS with the same helpers as the default transport, runs the upgrade with
-``websockets``' own client over that stream, and watches the upgrade with the same
-:class:`~livehandle._transport.handshake.UpgradeWatch`, so that every failure to connect reads
-alike whichever transport is used.  ``websockets`` logs the request headers (the API key) and the
+``websockets``' own client over that stream, and watches the upgrade with the default's own
+upgrade watch, so that every failure to connect reads alike whichever transport is used.  ``websockets`` logs the request headers (the API key) and the
 server's frames at DEBUG: the transport gives it a logger that is never enabled for DEBUG and
 that scrubs what it logs at higher levels.
 """

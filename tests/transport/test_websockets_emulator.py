@@ -21,9 +21,9 @@ require_websockets()
 from livehandle import LiveEvent, open_live_session  # noqa: E402
 from livehandle._config.live import LiveConfig  # noqa: E402
 from livehandle._errors import ConnectFailed  # noqa: E402
-from livehandle._transport import Endpoint  # noqa: E402
+from livehandle._transport import Endpoint, WebsocketsConnection  # noqa: E402
 from livehandle._transport.handshake import REJECTION_GRACE  # noqa: E402
-from livehandle.lowlevel import WebsocketsConnection, WebsocketsTransport  # noqa: E402
+from livehandle.lowlevel import WebsocketsTransport  # noqa: E402
 from livehandle.testing import LiveEmulator, audio  # noqa: E402
 from tests.testing.helpers import until  # noqa: E402
 from tests.transport.test_websocket import (  # noqa: E402

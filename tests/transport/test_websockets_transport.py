@@ -28,8 +28,8 @@ from livehandle._errors import (  # noqa: E402
     PolicyViolation,
     ServerError,
 )
-from livehandle._transport import Endpoint  # noqa: E402
-from livehandle.lowlevel import WebsocketsConnection, WebsocketsTransport  # noqa: E402
+from livehandle._transport import Endpoint, WebsocketsConnection  # noqa: E402
+from livehandle.lowlevel import WebsocketsTransport  # noqa: E402
 from tests.transport.test_websocket import (  # noqa: E402
     KEY,
     TIMEOUT,
@@ -645,9 +645,13 @@ def test_the_websockets_logger_scrubs_and_drops_exception_text(caplog):
     assert not quiet.isEnabledFor(logging.DEBUG)
 
 
-def test_the_connection_class_is_public():
-    assert WebsocketsConnection.__module__ == "livehandle.lowlevel"
+async def test_the_transport_is_public_and_makes_connections(nursery):
     assert WebsocketsTransport.__module__ == "livehandle.lowlevel"
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, echo)
+        connection = await WebsocketsTransport().connect(local(port), nursery)
+    assert isinstance(connection, WebsocketsConnection)
+    await connection.aclose()
 
 
 async def test_no_keepalive_pings_an_idle_connection_writes_nothing(nursery, autojump_clock):
