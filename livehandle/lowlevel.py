@@ -58,6 +58,7 @@ from livehandle._transport.websocket import (
     WebSocketConnection as WebSocketConnection,
     WebSocketTransport as WebSocketTransport,
 )
+from livehandle._transport.websockets_trio import WebsocketsTransport as WebsocketsTransport
 from livehandle._wire.codec import (
     decode_client as decode_client,
     decode_server as decode_server,
@@ -144,9 +145,9 @@ __all__ = [
     "ActivityEnd",
     "ActivityHandling",
     "ActivityStart",
+    "AtomicConnection",
     "AudioTranscriptionConfig",
     "AutomaticActivityDetection",
-    "AtomicConnection",
     "BatchConnection",
     "Behavior",
     "Blob",
@@ -226,6 +227,7 @@ __all__ = [
     "WebChunk",
     "WebSocketConnection",
     "WebSocketTransport",
+    "WebsocketsTransport",
     "WordInfo",
     "classify_close",
     "decode_client",

@@ -1,8 +1,8 @@
 """The L0 session: one connection speaking the Live protocol, as two tasks and a broadcast.
 
 :func:`open_session` connects, sends ``setup``, waits for ``setupComplete`` and yields a
-:class:`Session`.  The task that runs the session is its reader once set up; besides it, only the transport's own
-tasks run, and a writer task while there is a backlog:
+:class:`Session`.  The task that runs the session is its reader once set up; besides it, only
+the transport's own tasks run, and a writer task while there is a backlog:
 
 * the **reader** drains the connection continuously (trio-websocket stops answering pings and close
   frames while its queue is full), decodes each frame and publishes :class:`SessionEvent` s on a

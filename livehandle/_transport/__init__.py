@@ -17,6 +17,10 @@ from livehandle._transport.websocket import (
     WebSocketConnection as WebSocketConnection,
     WebSocketTransport as WebSocketTransport,
 )
+from livehandle._transport.websockets_trio import (
+    WebsocketsConnection as WebsocketsConnection,
+    WebsocketsTransport as WebsocketsTransport,
+)
 
 __all__ = [
     "GOOGLE_AI_BASE_URL",
@@ -28,5 +32,7 @@ __all__ = [
     "Transport",
     "WebSocketConnection",
     "WebSocketTransport",
+    "WebsocketsConnection",
+    "WebsocketsTransport",
     "memory_connection_pair",
 ]

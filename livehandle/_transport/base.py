@@ -62,11 +62,11 @@ class AtomicConnection(Connection, Protocol):
     a frame that fits the socket's buffer without awaiting at all).
     """
 
-    async def send_atomic(self, message: str, timeout: float) -> None:
+    async def send_atomic(self, message: str, within: float) -> None:
         """Send ``message`` so that a cancel never cuts it (see the class docstring).
 
         Either ``Cancelled`` is raised before anything is written, or the whole message is
-        written; a write still unfinished after ``timeout`` seconds aborts the connection and
+        written; a write still unfinished after ``within`` seconds aborts the connection and
         raises :class:`~livehandle.ConnectionClosed`.
         """
         ...

@@ -13,12 +13,9 @@ Trio's own exceptions never reach the caller.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import ssl
-import urllib.parse
-from typing import TYPE_CHECKING, NamedTuple, cast
+from typing import TYPE_CHECKING, cast
 
 import attrs
 import trio
@@ -29,9 +26,17 @@ from livehandle._errors import ConnectFailed, classify_close
 from livehandle._transport.framing import MaskingKeys, masked_text_frame
 from livehandle._transport.handshake import UpgradeWatch, rejection_message
 from livehandle._transport.library_log import hide_server_text_in_library_log
+from livehandle._transport.opening import (
+    Target,
+    cancel_when_done,
+    describe,
+    only_error,
+    open_stream,
+    parse_url,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Sequence
 
     from livehandle._errors import ConnectionClosed
     from livehandle._transport.base import AtomicConnection, BatchConnection, Transport
@@ -153,12 +158,12 @@ class WebSocketConnection:
             await ws._abort_web_socket()
             raise self._closed_error()
 
-    async def send_atomic(self, message: str, timeout: float) -> None:
+    async def send_atomic(self, message: str, within: float) -> None:
         """Send one text message so that a cancel can never cut it in half.
 
         Either nothing is written (``Cancelled`` is raised before the first byte) or the whole
         frame is: a write that has started finishes, shielded from cancellation, within
-        ``timeout`` seconds; after that the connection is aborted (a peer that stopped reading)
+        ``within`` seconds; after that the connection is aborted (a peer that stopped reading)
         and :class:`~livehandle.ConnectionClosed` is raised.
 
         Over plain TCP on a POSIX system the frame is masked here (RFC 6455 §5.3, one integer
@@ -175,13 +180,13 @@ class WebSocketConnection:
         fd = self._fd
         ws = self._ws
         if fd is None or self._closing or ws.closed is not None:
-            await self._send_shielded([message], timeout)
+            await self._send_shielded([message], within)
             return
         lock = ws._stream_lock
         try:
             lock.acquire_nowait()
         except trio.WouldBlock:  # trio-websocket is writing a frame of its own: wait for it
-            await self._send_shielded([message], timeout)
+            await self._send_shielded([message], within)
             return
         try:
             data = masked_text_frame(message.encode(), self._keys.take())
@@ -193,13 +198,13 @@ class WebSocketConnection:
                 written = -1
             if 0 <= written < len(data):
                 with trio.CancelScope(shield=True) as scope:
-                    scope.deadline = trio.current_time() + timeout
+                    scope.deadline = trio.current_time() + within
                     try:
                         await ws._stream.send_all(memoryview(data)[written:])
                     except (trio.BrokenResourceError, trio.ClosedResourceError):
                         written = -1
                 if scope.cancelled_caught:
-                    logger.warning("a write could not finish within %g s; aborting", timeout)
+                    logger.warning("a write could not finish within %g s; aborting", within)
                     written = -1
         finally:
             lock.release()
@@ -208,14 +213,14 @@ class WebSocketConnection:
             await ws._abort_web_socket()
             raise self._closed_error()
 
-    async def _send_shielded(self, messages: Sequence[str], timeout: float) -> None:
-        """:meth:`send_batch`, shielded from cancellation once it starts, bounded by ``timeout``."""
+    async def _send_shielded(self, messages: Sequence[str], within: float) -> None:
+        """:meth:`send_batch`, shielded from cancellation once it starts, bounded by ``within``."""
         await trio.lowlevel.checkpoint_if_cancelled()
         with trio.CancelScope(shield=True) as scope:
-            scope.deadline = trio.current_time() + timeout
+            scope.deadline = trio.current_time() + within
             await self.send_batch(messages)
         if scope.cancelled_caught:
-            logger.warning("a write could not finish within %g s; aborting", timeout)
+            logger.warning("a write could not finish within %g s; aborting", within)
             await self.aclose(1011, "write timeout")
             raise self._closed_error()
 
@@ -350,8 +355,8 @@ class WebSocketTransport:
             ValueError: the endpoint's URL has no host or an invalid port.
         """
         resolved = endpoint.resolve()
-        target = _parse_url(resolved)
-        stream = await _open_stream(target, resolved)
+        target = parse_url(resolved)
+        stream = await open_stream(target, resolved)
         return await self.connect_stream(stream, resolved, nursery)
 
     async def connect_stream(
@@ -381,7 +386,7 @@ class WebSocketTransport:
         failure: ConnectFailed | None = None
         watch = UpgradeWatch(stream)
         try:
-            target = _parse_url(resolved)
+            target = parse_url(resolved)
             async with trio.open_nursery() as helpers:
                 async with trio.open_nursery() as reader:
                     ws = await self._upgrade(reader, watch, stream, target, resolved)
@@ -397,7 +402,7 @@ class WebSocketTransport:
                 # The reader has finished, so the connection is closed: stop the keepalive.
                 helpers.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            error = _only_error(group)
+            error = only_error(group, (trio_websocket.ConnectionRejected,))
             if error is None:
                 raise
             if not started:
@@ -422,14 +427,14 @@ class WebSocketTransport:
         reader: trio.Nursery,
         watch: UpgradeWatch,
         stream: trio.abc.Stream,
-        target: _Target,
+        target: Target,
         resolved: ResolvedEndpoint,
     ) -> trio_websocket.WebSocketConnection:
         """Run the upgrade over ``watch``; fail at once when the watch sees it cannot succeed."""
         headers = [(name.encode(), value.encode()) for name, value in resolved.headers]
         with trio.CancelScope() as scope:
             async with trio.open_nursery() as watcher:
-                watcher.start_soon(_cancel_when_done, watch.wait_failed, scope)
+                watcher.start_soon(cancel_when_done, watch.wait_failed, scope)
                 ws = await trio_websocket.wrap_client_stream(
                     reader,
                     # Annotated as SocketStream | SSLStream; any Trio stream works.
@@ -449,111 +454,10 @@ class WebSocketTransport:
         raise watch.failure(resolved)
 
 
-async def _cancel_when_done(wait: Callable[[], Awaitable[None]], scope: trio.CancelScope) -> None:
-    await wait()
-    scope.cancel()
-
-
 def _supports_batches(ws: trio_websocket.WebSocketConnection) -> bool:
     """Whether ``ws`` has the internals :meth:`WebSocketConnection.send_batch` relies on."""
     names = ("_wsproto", "_stream_lock", "_stream", "_abort_web_socket")
     return all(hasattr(ws, name) for name in names)
-
-
-class _Target(NamedTuple):
-    secure: bool
-    hostname: str
-    port: int
-    host_header: str
-    resource: str
-
-
-def _parse_url(resolved: ResolvedEndpoint) -> _Target:
-    parts = urllib.parse.urlsplit(resolved.url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    if parts.scheme not in ("ws", "wss") or not parts.hostname or port == -1:
-        raise ValueError(f"not a usable WebSocket URL: {resolved.redacted_url}")
-    secure = parts.scheme == "wss"
-    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    host_header = parts.netloc.rpartition("@")[2]
-    return _Target(secure, parts.hostname, port or (443 if secure else 80), host_header, resource)
-
-
-async def _open_stream(target: _Target, resolved: ResolvedEndpoint) -> trio.abc.Stream:
-    """Open TCP, plus TLS with its handshake done, so that TLS errors surface here.
-
-    Failures are raised outside the ``except`` blocks, so no low-level error is chained.
-    """
-    failure: ConnectFailed | None = None
-    tls: trio.SSLStream[trio.SocketStream] | None = None
-    try:
-        if not target.secure:
-            return await trio.open_tcp_stream(target.hostname, target.port)
-        tls = await trio.open_ssl_over_tcp_stream(
-            target.hostname,
-            target.port,
-            ssl_context=resolved.ssl_context or _default_ssl_context(),
-            https_compatible=True,
-        )
-    except OSError as exc:
-        failure = _connect_failed(exc, resolved)
-    if failure is not None:
-        raise failure
-    assert tls is not None
-    try:
-        await tls.do_handshake()
-    except BaseException as exc:
-        with trio.CancelScope(shield=True):
-            await trio.aclose_forcefully(tls)
-        if not isinstance(exc, trio.BrokenResourceError):
-            raise
-        detail = str(exc.__cause__ or exc) or "connection closed"
-        message = f"TLS handshake with {target.hostname} failed: {detail}"
-        failure = ConnectFailed(resolved.scrub(message), url=resolved.redacted_url)
-    if failure is not None:
-        raise failure
-    return tls
-
-
-@functools.cache
-def _default_ssl_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    leaves: list[BaseException] = []
-    for exc in group.exceptions:
-        leaves.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return leaves
-
-
-def _only_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
-    """The error to report from ``group``, or None if it must propagate as is.
-
-    Groups holding only cancellations, or a ``KeyboardInterrupt`` and the like, propagate.
-    """
-    leaves = _leaves(group)
-    if not all(isinstance(exc, Exception | trio.Cancelled) for exc in leaves):
-        return None
-    errors = [exc for exc in leaves if isinstance(exc, Exception)]
-    for exc in errors:
-        if isinstance(exc, trio_websocket.ConnectionRejected):
-            return exc
-    return errors[0] if errors else None
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    if isinstance(error.__cause__, BaseExceptionGroup):
-        details = {
-            exc.strerror or str(exc) for exc in _leaves(error.__cause__) if isinstance(exc, OSError)
-        }
-        if details:
-            text += f" ({'; '.join(sorted(details))})"
-    return text
 
 
 def _connect_failed(
@@ -572,7 +476,7 @@ def _connect_failed(
         return ConnectFailed(message, url=url, status_code=error.status_code)
     if watch is not None and (watch.failed.is_set() or watch.answered):
         return watch.failure(resolved)
-    message = f"could not open {url}: {_describe(error)}"
+    message = f"could not open {url}: {describe(error)}"
     return ConnectFailed(resolved.scrub(message), url=url)
 
 

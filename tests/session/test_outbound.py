@@ -7,6 +7,7 @@ reading makes writes block exactly where a test wants them to.
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
@@ -15,9 +16,11 @@ import trio.testing
 from livehandle._errors import SessionClosed
 from livehandle._session import SessionOptions, open_session
 from livehandle._transport import Endpoint, MemoryTransport
-from livehandle._transport.memory import MemoryConnection
 from livehandle._wire import messages as m
 from livehandle._wire.codec import decode_client, encode_server
+
+if TYPE_CHECKING:
+    from livehandle._transport.memory import MemoryConnection
 
 SETUP = m.Setup(model="models/test-model")
 ENDPOINT = Endpoint.from_url("ws://127.0.0.1:1/live")

@@ -466,9 +466,9 @@ async def test_a_burst_from_one_task_is_written_by_the_caller_in_order(
     writes: list[str] = []
     send_atomic = WebSocketConnection.send_atomic
 
-    async def recording(self: WebSocketConnection, message: str, timeout: float) -> None:
+    async def recording(self: WebSocketConnection, message: str, within: float) -> None:
         writes.append(message)
-        await send_atomic(self, message, timeout)
+        await send_atomic(self, message, within)
 
     monkeypatch.setattr(WebSocketConnection, "send_atomic", recording)
     async with live_server() as server:

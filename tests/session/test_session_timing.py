@@ -73,9 +73,10 @@ async def test_close_with_a_peer_that_never_reads_is_bounded(
 
     transport = MemoryTransport(handler, capacity=1)
     options = SessionOptions(outbound_capacity=2, close_grace=0.25)
-    async with open_session(
-        SETUP, endpoint=ENDPOINT, transport=transport, options=options
-    ) as session, trio.open_nursery() as senders:
+    async with (
+        open_session(SETUP, endpoint=ENDPOINT, transport=transport, options=options) as session,
+        trio.open_nursery() as senders,
+    ):
         await session.send(m.RealtimeInput(text="a"))  # fills the transport
         # "b" is stuck in its caller's write, "c" and "d" wait in the queue behind it.
         for text in "bcd":
