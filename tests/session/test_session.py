@@ -601,3 +601,35 @@ async def test_a_subscription_made_on_the_first_line_sees_every_event_from_the_s
         SessionPhase.SETUP_SENT,
         SessionPhase.ACTIVE,
     ]
+
+
+async def test_frames_that_fill_the_socket_arrive_whole_though_their_sender_is_cancelled() -> None:
+    # Over plain TCP the caller writes what the socket takes at once and awaits the rest
+    # shielded: a cancel arriving meanwhile never cuts the frame.
+    gate = trio.Event()
+
+    async def slow_reader(peer: Peer) -> None:
+        await gate.wait()  # the client's socket buffers fill up meanwhile
+
+    big = "x" * 900_000  # under the test server's 1 MiB message limit
+    async with live_server(slow_reader) as server:
+        async with open_session(SETUP, endpoint=Endpoint.from_url(server.url)) as session:
+            with trio.fail_after(20):
+                with trio.CancelScope() as scope:
+
+                    async def cancel_then_read() -> None:
+                        await trio.sleep(0.2)  # a write is stuck by now
+                        scope.cancel()
+                        gate.set()
+
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(cancel_then_read)
+                        while True:  # until a send sees the cancel at its checkpoint
+                            await session.send(m.RealtimeInput(text=big))
+                assert scope.cancelled_caught
+                sent = session.messages_written
+                assert sent >= 2
+                await session.send(m.RealtimeInput(text="after"))
+        await server.finished.wait()
+    texts = [msg.text for msg in server.peers[0].received[1:]]
+    assert texts == [big] * sent + ["after"]
