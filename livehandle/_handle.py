@@ -186,19 +186,21 @@ class LiveRunner:
         """End the retention of the handle's LiveEvents (kept for the first subscribers)."""
         self._events.release()
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Start the voice runtime's and the tools' task hosts, then the lanes; report started."""
-        async with trio.open_nursery() as nursery:
-            await nursery.start(self._voice.run)
-            await nursery.start(self._tools.run)
-            await nursery.start(self._run_lanes_then_stop)
-            task_status.started()
-
-    async def _run_lanes_then_stop(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    async def run(
+        self,
+        nursery: trio.Nursery,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
+        """Be the control lane until the session ends; effects and tools run in ``nursery``.
+
+        One task in all: the voice effects and the tools start their tasks in the session's
+        ``nursery`` only when they have work, and this task runs the control lane itself.
+        """
+        self._voice.attach(nursery)
+        self._tools.attach(nursery)
         try:
-            await self._lanes.run(task_status=task_status)
+            await self._lanes.run(nursery, task_status=task_status)
         finally:
             # The session has ended: no effect or tool can send any more.
             self._tools.stop()

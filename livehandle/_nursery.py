@@ -10,7 +10,7 @@ one :class:`~livehandle.SessionTaskFailed` chained to the group.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
@@ -19,7 +19,7 @@ from livehandle._errors import SessionTaskFailed
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
-__all__ = ["TaskHost", "open_owned_nursery"]
+__all__ = ["Spawner", "TaskHost", "open_owned_nursery"]
 
 
 @asynccontextmanager
@@ -55,42 +55,67 @@ async def open_owned_nursery(
         raise body_error
 
 
-class TaskHost:
-    """A nursery for one component's background tasks, living until :meth:`stop`.
+class Spawner(Protocol):
+    """Something tasks can be started in: a :class:`trio.Nursery`, or a :class:`TaskHost`."""
 
-    Run :meth:`run` in the session's nursery (``await nursery.start(host.run)``); start tasks in
-    :attr:`nursery`; :meth:`stop` cancels them all and ends :meth:`run`.
+    def start_soon(
+        self, async_fn: Callable[..., Awaitable[object]], *args: object, name: object = None
+    ) -> None:
+        """Start ``async_fn(*args)`` as a new task (``name`` names it, as in Trio)."""
+        ...
+
+
+class TaskHost:
+    """One component's background tasks, in the session's nursery, cancelled by :meth:`stop`.
+
+    It costs no task of its own: :meth:`attach` gives it the session's nursery, and each task
+    started through :meth:`start_soon` runs there inside its own cancel scope, which
+    :meth:`stop` cancels (a task started after :meth:`stop` is cancelled at once).  An idle
+    session therefore runs no task for a component with nothing to do.
     """
 
     def __init__(self, what: str) -> None:
         self._what = what
         self._nursery: trio.Nursery | None = None
-        self._scope = trio.CancelScope()
+        self._scopes: set[trio.CancelScope] = set()
+        self._stopped = False
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Host tasks until :meth:`stop`."""
-        with self._scope:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                task_status.started()
-                await trio.sleep_forever()
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Host tasks in ``nursery`` from now on (the session's, which outlives every one)."""
+        self._nursery = nursery
 
     def stop(self) -> None:
-        """Cancel every hosted task and end :meth:`run`."""
-        self._scope.cancel()
+        """Cancel every hosted task; tasks started later are cancelled at once."""
+        self._stopped = True
+        for scope in self._scopes:
+            scope.cancel()
 
     @property
     def running(self) -> bool:
-        """True from :meth:`run` starting until :meth:`stop`."""
-        return self._nursery is not None and not self._scope.cancel_called
+        """True from :meth:`attach` until :meth:`stop`."""
+        return self._nursery is not None and not self._stopped
 
-    @property
-    def nursery(self) -> trio.Nursery:
-        """Where to start hosted tasks.
+    def start_soon(
+        self, async_fn: Callable[..., Awaitable[object]], *args: object, name: object = None
+    ) -> None:
+        """Start ``async_fn(*args)`` as a hosted task (``name`` names it, as in Trio).
 
         Raises:
-            RuntimeError: :meth:`run` has not started.
+            RuntimeError: :meth:`attach` has not been called.
         """
         if self._nursery is None:
-            raise RuntimeError(f"{self._what}: run() has not started")
-        return self._nursery
+            raise RuntimeError(f"{self._what}: not attached to a nursery yet")
+        self._nursery.start_soon(self._hosted, async_fn, args, name=name or async_fn)
+
+    async def _hosted(
+        self, async_fn: Callable[..., Awaitable[object]], args: tuple[object, ...]
+    ) -> None:
+        scope = trio.CancelScope()
+        if self._stopped:
+            scope.cancel()
+        self._scopes.add(scope)
+        try:
+            with scope:
+                await async_fn(*args)
+        finally:
+            self._scopes.discard(scope)

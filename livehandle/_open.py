@@ -362,7 +362,7 @@ async def _open(
         )
     async with open_owned_nursery(handle.disconnect, "live session") as nursery:
         await nursery.start(session.run)
-        await nursery.start(runner.run)  # the voice effects, the tools and the lanes
+        await nursery.start(runner.run, nursery)  # the control lane; effects and tools
         if ready is not None:
             await ready(handle, nursery)
         # Trio runs a new task only once the running one reaches a checkpoint: this one ends

@@ -165,9 +165,9 @@ class ToolDispatcher:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Host the tool tasks until :meth:`stop` (run it in the session's nursery)."""
-        await self._host.run(task_status=task_status)
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Run tool tasks in ``nursery`` (the session's) until :meth:`stop`; no task of its own."""
+        self._host.attach(nursery)
 
     def stop(self) -> None:
         """Cancel every tool still running, background ones included.  Idempotent.
@@ -227,7 +227,7 @@ class ToolDispatcher:
         if not self._host.running:
             return  # the session is ending: nothing can be answered any more
         group = self._barge_in()  # the turn these calls belong to
-        self._host.nursery.start_soon(self._answer, calls, group, self._connection_id())
+        self._host.start_soon(self._answer, calls, group, self._connection_id())
 
     def cancel(self, ids: Sequence[str]) -> tuple[str, ...]:
         """The server withdrew these calls: stop their tools (called by the router, at once).
@@ -385,7 +385,7 @@ class ToolDispatcher:
             key = next(self._keys)
             scope = trio.CancelScope()  # registered now: a cancel can reach it before it runs
             self._background[key] = (call.id or "", scope)
-            self._host.nursery.start_soon(self._run_background, call, tool, connection, key, scope)
+            self._host.start_soon(self._run_background, call, tool, connection, key, scope)
             started.append(call)
             try:
                 running = tool.formatter.running(tool.name)

@@ -184,15 +184,32 @@ class Lanes:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the control lane (and the telemetry emitter) until the session has ended."""
+    async def run(
+        self,
+        nursery: trio.Nursery | None = None,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Be the control lane until the session has ended (this task runs it).
+
+        The telemetry emitter, when an interval is set, runs in ``nursery`` (the session's), or
+        in a nursery of this task's own when none is given; it ends with the control lane.
+        """
         self._running = True
         self._started_at = self._last_activity = trio.current_time()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._run_control_lane)
-            if self._interval is not None:
-                nursery.start_soon(self._run_emitter, self._interval)
+        if self._interval is None:
             task_status.started()
+            await self._run_control_lane()
+            return
+        if nursery is not None:
+            nursery.start_soon(self._run_emitter, self._interval)
+            task_status.started()
+            await self._run_control_lane()
+            return
+        async with trio.open_nursery() as own:
+            own.start_soon(self._run_emitter, self._interval)
+            task_status.started()
+            await self._run_control_lane()
 
     def in_control_lane(self) -> bool:
         """True when called from the control lane itself (e.g. from a hook)."""
@@ -395,6 +412,7 @@ class Lanes:
                         await self._emit(LiveEvent.Error(Lagged(missed)))
                     await self._control(event)
         finally:
+            self._emitter_scope.cancel()  # the emitter never outlives the control lane
             self._control_receive.close()
             self._control_done.set()
             self._live.close()  # every stream() ends right after Disconnected

@@ -41,6 +41,7 @@ from livehandle._wire import messages as m
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
+    from livehandle._nursery import Spawner
     from livehandle._runtime.bargein import BargeIn
     from livehandle._runtime.context import PendingContext
     from livehandle._runtime.writer import SessionWriter
@@ -458,7 +459,7 @@ class EffectExecutor:
         self._barge_in = barge_in
         self.stats = ExecutorStats()
 
-    async def execute(self, reactions: Sequence[Reaction], nursery: trio.Nursery) -> None:
+    async def execute(self, reactions: Sequence[Reaction], nursery: Spawner) -> None:
         """Run ``reactions`` in order.
 
         Blocking reactions are awaited here.  Concurrent ones are started in ``nursery`` and

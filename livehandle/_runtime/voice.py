@@ -142,9 +142,9 @@ class VoiceRuntime:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Host concurrent effects until :meth:`stop` (run it in the session's nursery)."""
-        await self._host.run(task_status=task_status)
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Run concurrent effects in ``nursery`` (the session's) until :meth:`stop`."""
+        self._host.attach(nursery)
 
     def stop(self) -> None:
         """Cancel every concurrent effect still running and end :meth:`run`."""
@@ -304,4 +304,4 @@ class VoiceRuntime:
 
     async def _execute(self, reactions: list[Reaction]) -> None:
         if reactions:
-            await self._executor.execute(reactions, self._host.nursery)
+            await self._executor.execute(reactions, self._host)

@@ -150,7 +150,7 @@ async def test_a_cancelled_send_audio_keeps_the_preroll_it_had_not_sent(
     )
     held = b"\x05\x00" * 160
     async with trio.open_nursery() as nursery:
-        await nursery.start(voice.run)
+        voice.attach(nursery)
         await voice.send_audio(held)  # no activity open: kept as preroll
         await voice.user_speech_started()  # activityStart goes out
         session.block_audio = True
