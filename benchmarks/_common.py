@@ -463,12 +463,14 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def paired_ratio(values: Sequence[float], baseline: Sequence[float]) -> float:
-    """The median over reps of ``values[i] / baseline[i]`` (NaN when there is no pair).
+    """The median over reps of ``values[i] / baseline[i]`` (NaN when there is no pair; a NaN
+    value, a failed rep, drops its pair).
 
     Reps of the clients alternate, so rep ``i`` of one ran next to rep ``i`` of the baseline and
     their ratio cancels most of what the (noisy, shared) machine was doing meanwhile.
     """
-    ratios = [v / b for v, b in zip(values, baseline, strict=False) if b]
+    pairs = zip(values, baseline, strict=False)
+    ratios = [v / b for v, b in pairs if b and not (math.isnan(v) or math.isnan(b))]
     return statistics.median(ratios) if ratios else math.nan
 
 

@@ -17,21 +17,21 @@ opens N sessions (at most 20 connecting at once), then each session sends a 20 m
 asyncio: a sleep to that time), the sessions' schedules spread evenly over the 20 ms period.
 After 1 s of warm-up, 5 s are measured.
 
-Send lag = when the frame was handed to the socket minus its scheduled time.  For the bare
-clients and google-genai that is when their send call returns; for the handle (both transports)
-and the L0 session, whose sends may only queue the frame for the session's writer task, it is
-when the ``connection.send`` of the transport returns (timed by a thin wrapper around the
-transport's connection, one extra ``await`` per message or per batch: when the connection has
-``send_batch``, the writer's batches are timed too, each frame when its batch returns).  Frames
-still unsent 5 s after the end of the schedule count as infinitely late.  A client keeps up at N when the p99 lag is under
-20 ms; the runs go up in N and stop after the first N that fails (if the first N fails, half of
-it is tried once).  A run that fails is repeated once (``try`` 2) and the better of the two
-counts: the benchmark machine is a VM whose CPU is now and then taken away for tens of
-milliseconds, which alone can push a p99 over 20 ms (``steal %`` is that time, from /proc/stat,
-over the measured 5 s).  ``cpu`` is the client process's CPU use over the measured 5 s (1.00 = one
-core), ``server cpu`` the server's; ``us/frame`` is the client's process CPU over the measured
-window divided by the frames handed to the socket in it (``bench_realtime_cpu.py`` uses that at
-100 sessions).  Sessions stay open until all of them have sent their last frame.
+Send lag = when the frame was handed to the socket minus its scheduled time.  For the bare clients
+and google-genai that is when their send call returns; for the handle (both transports) and the L0
+session, whose sends may only queue the frame for the session's writer task, it is when the
+``connection.send`` of the transport returns (timed by a thin wrapper around the transport's
+connection, one extra ``await`` per message or per batch: when the connection has ``send_batch``,
+the writer's batches are timed too, each frame when its batch returns).  Frames still unsent 5 s
+after the end of the schedule count as infinitely late.  A client keeps up at N when the p99 lag is
+under 20 ms; the runs go up in N and stop after the first N that fails (if the first N fails, half
+of it is tried once).  A run that fails is repeated once (``try`` 2) and the better of the two
+counts: the benchmark machine is a VM whose CPU is now and then taken away for tens of milliseconds,
+which alone can push a p99 over 20 ms (``steal %`` is that time, from /proc/stat, over the measured
+5 s).  ``cpu`` is the client process's CPU use over the measured 5 s (1.00 = one core), ``server
+cpu`` the server's; ``us/frame`` is the client's process CPU over the measured window divided by the
+frames handed to the socket in it (``bench_realtime_cpu.py`` uses that at 100 sessions).  Sessions
+stay open until all of them have sent their last frame.
 """
 
 from __future__ import annotations
