@@ -311,10 +311,13 @@ def run(
 
 
 def run_both(
-    clients: tuple[str, ...] = DEFAULT_CLIENTS, server: str = "sink"
+    clients: tuple[str, ...] = DEFAULT_CLIENTS,
+    server: str = "sink",
+    ws: tuple[int, ...] = SWEEP_WS,
+    wss: tuple[int, ...] = SWEEP_WSS,
 ) -> dict[str, dict[str, Any]]:
     """The sweep on plain ws:// and on TLS, in one run (``run_all``'s ``capacity`` step)."""
-    return {"ws": run(None, clients, True, server), "wss": run(None, clients, False, server)}
+    return {"ws": run(ws, clients, True, server), "wss": run(wss, clients, False, server)}
 
 
 def kept(runs: Any) -> int | None:

@@ -245,9 +245,14 @@ def run(
     return {"sessions": sessions, "active": active, "scheme": scheme, "clients": results}
 
 
-def run_both(clients: tuple[str, ...] = ALL_CLIENTS) -> dict[str, Any]:
+def run_both(
+    sessions: int = SESSIONS, active: int = ACTIVE_SESSIONS, clients: tuple[str, ...] = ALL_CLIENTS
+) -> dict[str, Any]:
     """Plain ws:// and TLS in one run (``run_all``'s ``memory`` step)."""
-    return {"ws": run(clients=clients, plain=True), "wss": run(clients=clients, plain=False)}
+    return {
+        "ws": run(sessions, clients, False, active, plain=True),
+        "wss": run(sessions, clients, False, active, plain=False),
+    }
 
 
 def report(result: dict[str, Any]) -> str:

@@ -94,9 +94,11 @@ def run(
     }
 
 
-def run_both(reps: int = REPS, clients: tuple[str, ...] = ALL_CLIENTS) -> dict[str, Any]:
+def run_both(
+    reps: int = REPS, sessions: int = SESSIONS, clients: tuple[str, ...] = ALL_CLIENTS
+) -> dict[str, Any]:
     """Plain ws:// and TLS in one run (``run_all``'s ``realtime_cpu`` step)."""
-    return {"ws": run(reps, SESSIONS, clients, True), "wss": run(reps, SESSIONS, clients, False)}
+    return {"ws": run(reps, sessions, clients, True), "wss": run(reps, sessions, clients, False)}
 
 
 def report(result: dict[str, Any]) -> str:
