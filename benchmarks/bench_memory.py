@@ -148,8 +148,8 @@ def worker(
         tasks_before = count_tasks(kind)
 
         async def measure_rss() -> None:
+            await sleep(kind, SETTLE)  # tasks that only finish the opening are gone by now
             found["tasks"] = (count_tasks(kind) - tasks_before) / sessions - 1  # - run_many's
-            await sleep(kind, SETTLE)
             gc.collect()
             found["rss_kib"] = (rss_kib() - before) / sessions
             c0, w0 = time.process_time(), time.perf_counter()
