@@ -99,7 +99,9 @@ def compat(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Client benchmarks (benchmarks/run_all.py): CPU, latency, memory, capacity; not tests."""
-    session.install("-e", ".[test]", GOOGLE_GENAI, "trustme")
+    # websockets: the bare websockets clients (Trio and asyncio) and the handle's optional
+    # websockets transport are measured next to trio-websocket; pinned like google-genai.
+    session.install("-e", ".[test]", GOOGLE_GENAI, "trustme", "websockets==17.4")
     session.run("python", "benchmarks/run_all.py", *session.posargs)
 
 

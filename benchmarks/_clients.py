@@ -1,4 +1,4 @@
-"""The four clients under test, behind one small interface.
+"""The clients under test (see ``_common``), behind one small interface.
 
 ``connect(kind, ...)`` is an async context manager yielding a connection with:
 
@@ -9,8 +9,11 @@
   ``TurnComplete`` travel on different lanes); ``on_audio`` sees each chunk's PCM bytes.  Returns
   how many audio chunks arrived.
 
-``handle``, ``resume`` (the handle with ``auto_resume=True``), ``session`` and ``trio-ws`` run
-under Trio; ``genai`` under asyncio.
+``handle``, ``handle-wsk``, ``resume`` (the handle with ``auto_resume=True``), ``session``,
+``trio-ws`` and ``websockets-trio`` run under Trio; ``genai`` and ``websockets-asyncio`` under
+asyncio (``ASYNCIO_KINDS``).  The two bare ``websockets`` clients are written like the bare
+trio-websocket one (``json`` + ``base64`` by hand, no compression, as trio-websocket has none);
+they keep the package's default keepalive pings, as google-genai does.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from _common import (
     API_KEY,
+    ASYNCIO_KINDS,
     LIVE_PATH,
     MIC_FRAME,
     MIC_MIME,
@@ -141,6 +145,40 @@ class TrioWsClient:
                 return chunks
 
 
+class WebsocketsClient:
+    """A bare ``websockets`` connection (Trio or asyncio: both have ``send`` and ``recv``)."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+
+    async def send_frame(self) -> None:
+        data = base64.b64encode(MIC_FRAME).decode("ascii")
+        message = {"realtimeInput": {"audio": {"mimeType": MIC_MIME, "data": data}}}
+        await self.ws.send(json.dumps(message))
+
+    async def turn(self, text: str, on_audio: AudioCallback = None, expected: int = 0) -> int:
+        turn = {"role": "user", "parts": [{"text": text}]}
+        await self.ws.send(json.dumps({"clientContent": {"turns": [turn], "turnComplete": True}}))
+        chunks = 0
+        recv = self.ws.recv
+        while True:
+            message = json.loads(await recv())
+            content = message.get("serverContent")
+            if content is None:
+                continue
+            model_turn = content.get("modelTurn")
+            if model_turn is not None:
+                for part in model_turn.get("parts", ()):
+                    blob = part.get("inlineData")
+                    if blob is not None:
+                        pcm = base64.b64decode(blob["data"])
+                        chunks += 1
+                        if on_audio is not None:
+                            on_audio(pcm)
+            if content.get("turnComplete"):
+                return chunks
+
+
 class GenaiClient:
     def __init__(self, session: Any) -> None:
         from google.genai import types
@@ -185,9 +223,13 @@ async def connect(
     ``transport`` is passed to the livehandle clients; ``genai`` is a shared ``genai.Client``
     and ``context`` a shared client ``ssl.SSLContext`` (each is made when None).
     """
-    if kind in ("handle", "resume"):
+    if kind in ("handle", "resume", "handle-wsk"):
         from livehandle import open_live_session
 
+        if kind == "handle-wsk" and transport is None:
+            from livehandle.lowlevel import WebsocketsTransport  # type: ignore[attr-defined]
+
+            transport = WebsocketsTransport()
         config = live_config(modality, auto_resume=kind == "resume")
         where = endpoint(url, tls, context)
         async with open_live_session(config, endpoint=where, transport=transport) as handle:
@@ -213,6 +255,26 @@ async def connect(
             if "setupComplete" not in answer:
                 raise RuntimeError(f"expected setupComplete, got {sorted(answer)}")
             yield TrioWsClient(ws)
+    elif kind in ("websockets-trio", "websockets-asyncio"):
+        if kind == "websockets-trio":
+            from websockets.trio.client import connect as ws_connect
+        else:
+            from websockets.asyncio.client import connect as ws_connect  # type: ignore[assignment]
+
+        tls_context = (context or client_ssl_context(tls)) if url.startswith("wss:") else None
+        async with ws_connect(
+            url + LIVE_PATH,
+            ssl=tls_context,
+            additional_headers=[("x-goog-api-key", API_KEY)],
+            compression=None,
+            proxy=None,
+            max_queue=4,
+        ) as ws:
+            await ws.send(raw_setup(modality))
+            answer = json.loads(await ws.recv())
+            if "setupComplete" not in answer:
+                raise RuntimeError(f"expected setupComplete, got {sorted(answer)}")
+            yield WebsocketsClient(ws)
     elif kind == "genai":
         from _common import genai_client
 
@@ -229,11 +291,11 @@ async def connect(
 
 
 def run_client(kind: str, main: Callable[[Callable[[], Awaitable[str]]], Awaitable[T]]) -> T:
-    """Run ``main(read_line)`` under the client's event loop (asyncio for genai, else Trio).
+    """Run ``main(read_line)`` under the client's event loop (asyncio or Trio).
 
     ``read_line`` reads a line of stdin in a worker thread (for :class:`_common.DrivenWorker`).
     """
-    if kind == "genai":
+    if kind in ASYNCIO_KINDS:
         import asyncio
 
         async def amain() -> T:
@@ -250,7 +312,7 @@ def run_client(kind: str, main: Callable[[Callable[[], Awaitable[str]]], Awaitab
 
 async def sleep(kind: str, seconds: float) -> None:
     """Sleep under the client's event loop."""
-    if kind == "genai":
+    if kind in ASYNCIO_KINDS:
         import asyncio
 
         await asyncio.sleep(seconds)
@@ -278,7 +340,7 @@ async def run_many(
     took to open them all.  A failure to connect ends them all and propagates.
     """
     opened = 0
-    if kind == "genai":
+    if kind in ASYNCIO_KINDS:
         import asyncio
 
         started = asyncio.get_running_loop().time()
@@ -310,7 +372,7 @@ async def run_many(
             if holding:
                 gate.release()
 
-    if kind == "genai":
+    if kind in ASYNCIO_KINDS:
         now = asyncio.get_running_loop().time
         async with asyncio.TaskGroup() as tasks:
             for index in range(count):
@@ -331,3 +393,29 @@ async def run_many(
             if background is not None:
                 await background()
     return ramp
+
+
+def count_tasks(kind: str) -> int:
+    """How many tasks the client's event loop has now.
+
+    Trio: every task in the tree under the root task (``trio.lowlevel.current_root_task()``),
+    found by walking each task's child nurseries; asyncio: ``len(asyncio.all_tasks())``.  A
+    difference of two counts, divided by the sessions opened in between, is the tasks per session
+    (minus the one task per session that :func:`run_many` itself runs).
+    """
+    if kind in ASYNCIO_KINDS:
+        import asyncio
+
+        return len(asyncio.all_tasks())
+    import trio
+
+    count = 0
+    todo = [trio.lowlevel.current_root_task()]
+    while todo:
+        task = todo.pop()
+        if task is None:
+            continue
+        count += 1
+        for nursery in task.child_nurseries:
+            todo.extend(nursery.child_tasks)
+    return count

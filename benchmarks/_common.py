@@ -1,26 +1,35 @@
-"""Shared plumbing of the client benchmarks: processes, TLS, the four clients' setups, statistics.
+"""Shared plumbing of the client benchmarks: processes, TLS, the clients' setups, statistics.
 
 Every benchmark runs its server (the emulator, or the sink of ``bench_server.py``) in one
 subprocess and each client under test in another, so ``time.process_time()`` of a client process
 counts that client only.  A worker prints one JSON line as its last line of output; the
 orchestrating script collects it.  Every subprocess has a time limit.
 
-The four clients:
+The clients (``CLIENTS`` are the original four, ``ALL_CLIENTS`` adds the ``websockets`` ones):
 
 * ``handle``: ``open_live_session`` and :class:`~livehandle.LiveHandle`;
+* ``handle-wsk``: the same handle opened with
+  ``transport=livehandle.lowlevel.WebsocketsTransport()`` (the ``websockets`` package's Trio
+  implementation); "not available" where that class is missing;
 * ``session``: the L0 ``livehandle._session`` (``Session.send`` / ``Session.subscribe``);
-* ``trio-ws``: a bare ``trio_websocket`` client with plain ``json`` + ``base64``;
-* ``genai``: google-genai's ``client.aio.live.connect`` (asyncio, ``websockets``).
+* ``trio-ws``: a bare ``trio_websocket`` client with plain ``json`` + ``base64``, the baseline
+  every ratio is taken against;
+* ``websockets-trio``: a bare ``websockets.trio.client.connect`` client, ``json`` + ``base64``;
+* ``websockets-asyncio``: a bare ``websockets.asyncio.client.connect`` client (asyncio), the same;
+* ``genai``: google-genai's ``client.aio.live.connect`` (asyncio, ``websockets``; ``wss://`` only).
 
 One more kind, ``resume``, is the ``handle`` client opened with ``LiveConfig(auto_resume=True)``
 (every send also goes into the replay log); ``bench_send_cpu.py`` compares it with ``handle``.
 
-google-genai only speaks ``wss://``, so the servers serve TLS (a trustme CA) and every client
-connects over TLS, so that all four pay the same encryption.
+google-genai only speaks ``wss://``, so by default the servers serve TLS (a trustme CA) and every
+client connects over TLS, so that all pay the same encryption.  The real-time benchmarks
+(``bench_capacity.py``, ``bench_realtime_cpu.py``) also run over plain ``ws://``, where
+google-genai is skipped.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -43,13 +52,29 @@ ROOT = HERE.parent
 SERVER_SCRIPT = HERE / "bench_server.py"
 
 CLIENTS = ("handle", "session", "trio-ws", "genai")
+ALL_CLIENTS = (
+    "handle",
+    "handle-wsk",
+    "session",
+    "trio-ws",
+    "websockets-trio",
+    "websockets-asyncio",
+    "genai",
+)
+BASELINE = "trio-ws"  # every ratio is to the bare trio-websocket client
+ASYNCIO_KINDS = frozenset({"genai", "websockets-asyncio"})  # the others run under Trio
+WSS_ONLY = frozenset({"genai"})  # google-genai builds its URL from https:// only
 LABELS = {
     "handle": "LiveHandle",
+    "handle-wsk": "LiveHandle (websockets)",
     "session": "L0 Session",
     "trio-ws": "bare trio-websocket",
+    "websockets-trio": "bare websockets (trio)",
+    "websockets-asyncio": "bare websockets (asyncio)",
     "genai": "google-genai",
     "resume": "LiveHandle + auto_resume",
 }
+NOT_AVAILABLE = "n/a (not available)"
 
 MODEL = "gemini-live-2.5-flash-preview"
 API_KEY = "bench-key"  # the emulator accepts any key unless configured otherwise
@@ -240,9 +265,11 @@ def interleaved(
     Returns, per client, ``{"reps": [result, ...]}`` or ``{"error": ...}``.
     """
     workers: dict[str, DrivenWorker] = {}
+    missing = {kind: why for kind in args_for if (why := unavailable(kind)) is not None}
     try:
         for kind, args in args_for.items():
-            workers[kind] = DrivenWorker(script, args, timeout)
+            if kind not in missing:
+                workers[kind] = DrivenWorker(script, args, timeout)
         found: dict[str, list[dict[str, Any]]] = {kind: [] for kind in workers}
         order = list(workers)
         for round_ in range(reps):
@@ -254,7 +281,7 @@ def interleaved(
     finally:
         for worker in workers.values():
             worker.close()
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, Any]] = {kind: {"error": why} for kind, why in missing.items()}
     for kind, worker in workers.items():
         if worker.error is not None or not found[kind]:
             out[kind] = {"error": worker.error or "no result"}
@@ -297,6 +324,46 @@ def run_worker(script: Path, args: Sequence[str], timeout: float) -> dict[str, A
 def emit(result: dict[str, Any]) -> None:
     """Print a worker's result as the last line of its output."""
     print(json.dumps(result), flush=True)
+
+
+AVAILABILITY_CHECKS = {
+    "handle-wsk": "from livehandle.lowlevel import WebsocketsTransport",
+    "websockets-trio": "import websockets.trio.client",
+    "websockets-asyncio": "import websockets.asyncio.client",
+    "genai": "import google.genai",
+}
+
+
+@functools.cache
+def unavailable(kind: str) -> str | None:
+    """Why client ``kind`` cannot run here (``"n/a (not available): why"``), or None.
+
+    Checked before a worker is started, in a child process with the workers' environment (this
+    checkout first on the path), so that a client whose package (or, for ``handle-wsk``, whose
+    transport class) is missing is reported as not available instead of as a failure.
+    """
+    check = AVAILABILITY_CHECKS.get(kind)
+    if check is None:
+        return None
+    done = subprocess.run(
+        [sys.executable, "-c", check],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+        check=False,
+    )
+    if done.returncode == 0:
+        return None
+    last = (done.stderr.strip().splitlines() or ["import failed"])[-1]
+    return f"{NOT_AVAILABLE}: {last.split(' (/')[0]}"
+
+
+def applicable(kind: str, plain: bool) -> str | None:
+    """Why ``kind`` is skipped on this scheme (google-genai on ``ws://``), or None."""
+    if plain and kind in WSS_ONLY:
+        return "skipped: speaks wss:// only"
+    return None
 
 
 # -- TLS ------------------------------------------------------------------------------------------
@@ -395,6 +462,18 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+def paired_ratio(values: Sequence[float], baseline: Sequence[float]) -> float:
+    """The median over reps of ``values[i] / baseline[i]`` (NaN when there is no pair; a NaN
+    value, a failed rep, drops its pair).
+
+    Reps of the clients alternate, so rep ``i`` of one ran next to rep ``i`` of the baseline and
+    their ratio cancels most of what the (noisy, shared) machine was doing meanwhile.
+    """
+    pairs = zip(values, baseline, strict=False)
+    ratios = [v / b for v, b in pairs if b and not (math.isnan(v) or math.isnan(b))]
+    return statistics.median(ratios) if ratios else math.nan
+
+
 def summary(values: Sequence[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
@@ -446,26 +525,37 @@ def cpu_report(
 
     ``extra(result)`` returns the cells of ``extra_heads`` for one client's result.
     """
-    base = clients.get("trio-ws", {})
+    base = clients.get(BASELINE, {})
     genai = clients.get("genai", {})
     rows = []
     for kind, r in clients.items():
         if "error" in r:
-            rows.append([LABELS[kind], *["n/a"] * (4 + len(extra_heads))])
+            rows.append([LABELS[kind], *["n/a"] * (5 + len(extra_heads))])
             continue
 
         def ratio(other: dict[str, Any], key: str, r: dict[str, Any] = r) -> str:
             return fmt(r[key] / other[key], 2) if key in other else "n/a"
 
+        paired = (
+            paired_ratio(r["ms_per_1000"], base["ms_per_1000"]) if "ms_per_1000" in base else None
+        )
         cells = [
             LABELS[kind],
             fmt(r["median"]),
             fmt(r["min"]),
+            fmt(paired, 2),
             f"{ratio(base, 'median')} / {ratio(base, 'min')}",
             f"{ratio(genai, 'median')} / {ratio(genai, 'min')}",
         ]
         rows.append(cells + (list(extra(r)) if extra is not None else []))
-    head = ["client", "median", "best", "x trio-ws (med/best)", "x genai (med/best)"]
+    head = [
+        "client",
+        "median",
+        "best",
+        "x trio-ws (paired)",
+        "x trio-ws (med/best)",
+        "x genai (med/best)",
+    ]
     errors = [f"  {LABELS[k]}: {r['error']}" for k, r in clients.items() if "error" in r]
     return "\n".join([title, table([*head, *extra_heads], rows), *errors])
 

@@ -1,10 +1,14 @@
 """How many sessions one client process keeps at real-time pace (50 frames/s each).
 
-Run: ``python benchmarks/bench_capacity.py`` (``--sessions 50,75,...``, ``--clients``, ``--plain``,
-``--server``).
+Run: ``python benchmarks/bench_capacity.py`` (``--sessions 50,75,...``, ``--clients``,
+``--scheme ws|wss|both``, ``--server``).
 
-The server is the sink of ``bench_server.py`` (wss://, pinned to CPU 1): it answers the setup and
-discards frames undecoded, so the client is what runs out of CPU (its own CPU use is reported).
+The server is the sink of ``bench_server.py`` (pinned to CPU 1): it answers the setup and discards
+frames undecoded, so the client is what runs out of CPU (its own CPU use is reported).  The sweep
+runs over plain ``ws://`` (``SWEEP_WS``, up to 400 sessions: the target is 300) and over TLS
+(``SWEEP_WSS``: every client tops out far lower, TLS being Trio's and asyncio's cost); google-genai
+speaks ``wss://`` only and is skipped on ``ws://``; a client that is not installed (or
+``handle-wsk`` without ``livehandle.lowlevel.WebsocketsTransport``) is reported as not available.
 With ``--server emulator`` the LiveEmulator is used instead; it decodes and records every frame
 and needs about as much CPU per frame as the clients, so it becomes the bottleneck at about the
 same N.  For each N, a fresh client process (pinned to CPU 0)
@@ -13,18 +17,21 @@ opens N sessions (at most 20 connecting at once), then each session sends a 20 m
 asyncio: a sleep to that time), the sessions' schedules spread evenly over the 20 ms period.
 After 1 s of warm-up, 5 s are measured.
 
-Send lag = when the frame was handed to the socket minus its scheduled time.  For the bare
-trio-websocket and google-genai clients that is when their send call returns; for the handle and
-the L0 session, whose sends only queue the frame for the session's writer task, it is when the
-writer's ``connection.send`` returns (timed by a thin wrapper around the WebSocket transport, one
-extra ``await`` per message).  Frames still unsent 5 s after the end of the schedule count as
-infinitely late.  A client keeps up at N when the p99 lag is under 20 ms; the runs go up in N
-and stop after the first N that fails (if the first N fails, half of it is tried once).  A run
-that fails is repeated once (``try`` 2) and the better of the two counts: the benchmark machine is
-a VM whose CPU is now and then taken away for tens of milliseconds, which alone can push a p99
-over 20 ms (``steal %`` is that time, from /proc/stat, over the measured 5 s).  ``cpu`` is the
-client process's CPU use over the measured 5 s (1.00 = one core), ``server cpu`` the server's.
-Sessions stay open until all of them have sent their last frame.
+Send lag = when the frame was handed to the socket minus its scheduled time.  For the bare clients
+and google-genai that is when their send call returns; for the handle (both transports) and the L0
+session, whose sends may only queue the frame for the session's writer task, it is when the
+``connection.send`` of the transport returns (timed by a thin wrapper around the transport's
+connection, one extra ``await`` per message or per batch: when the connection has ``send_batch``,
+the writer's batches are timed too, each frame when its batch returns).  Frames still unsent 5 s
+after the end of the schedule count as infinitely late.  A client keeps up at N when the p99 lag is
+under 20 ms; the runs go up in N and stop after the first N that fails (if the first N fails, half
+of it is tried once).  A run that fails is repeated once (``try`` 2) and the better of the two
+counts: the benchmark machine is a VM whose CPU is now and then taken away for tens of milliseconds,
+which alone can push a p99 over 20 ms (``steal %`` is that time, from /proc/stat, over the measured
+5 s).  ``cpu`` is the client process's CPU use over the measured 5 s (1.00 = one core), ``server
+cpu`` the server's; ``us/frame`` is the client's process CPU over the measured window divided by the
+frames handed to the socket in it (``bench_realtime_cpu.py`` uses that at 100 sessions).  Sessions
+stay open until all of them have sent their last frame.
 """
 
 from __future__ import annotations
@@ -39,7 +46,11 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    ALL_CLIENTS,
+    ASYNCIO_KINDS,
     LABELS,
+    NOT_AVAILABLE,
+    applicable,
     emit,
     fmt,
     make_tls,
@@ -50,6 +61,7 @@ from _common import (
     server_process,
     steal_seconds,
     table,
+    unavailable,
 )
 
 THIS = Path(__file__).resolve()
@@ -58,28 +70,56 @@ WARM = 1.0
 MEASURE = 5.0
 OVERRUN = 5.0  # seconds after the schedule's end at which a late session stops sending
 TARGET_P99_MS = 20.0
-DEFAULT_SESSIONS = (50, 75, 100, 150, 200, 300, 400)
+SWEEP_WS = (100, 150, 200, 250, 300, 400)  # plain ws://: the target is 300
+SWEEP_WSS = (25, 50, 75, 100, 150, 200)  # TLS: every client tops out far lower
 MIN_SESSIONS = 10
-DEFAULT_CLIENTS = ("handle", "trio-ws", "genai")
+DEFAULT_CLIENTS = ALL_CLIENTS
+QUEUED = ("handle", "handle-wsk", "session")  # send() queues for a writer; timed at the socket
+
+
+AUDIO_PREFIX = '{"realtimeInput"'
+AUDIO_PREFIX_BYTES = AUDIO_PREFIX.encode()
 
 
 class TimedConnection:
-    """Wraps a livehandle Connection: records the lag of each audio frame as it is written."""
+    """Wraps a livehandle Connection: records the lag of each audio frame as it is written.
 
-    def __init__(self, inner: Any, pending: deque[tuple[float, bool]], lags: list[float]) -> None:
+    Anything else the runtime asks of the connection is passed through to the wrapped one.
+    """
+
+    def __init__(
+        self, inner: Any, pending: deque[tuple[float, bool]], lags: list[float], sent: list[int]
+    ) -> None:
         import trio
 
         self._inner = inner
         self._pending = pending
         self._lags = lags
+        self._sent = sent
         self._now = trio.current_time
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "send_batch":  # the writer looks it up with getattr(): time it when present
+            getattr(self._inner, name)  # AttributeError when the connection has none
+            return self._send_batch
+        return getattr(self._inner, name)
+
+    def _written(self, message: str | bytes) -> None:
+        prefix = AUDIO_PREFIX if isinstance(message, str) else AUDIO_PREFIX_BYTES
+        if self._pending and message.startswith(prefix):  # type: ignore[arg-type]
+            scheduled, counted = self._pending.popleft()
+            self._sent[0] += 1
+            if counted:
+                self._lags.append(self._now() - scheduled)
 
     async def send(self, message: str | bytes) -> None:
         await self._inner.send(message)
-        if self._pending and isinstance(message, str) and message.startswith('{"realtimeInput"'):
-            scheduled, counted = self._pending.popleft()
-            if counted:
-                self._lags.append(self._now() - scheduled)
+        self._written(message)
+
+    async def _send_batch(self, messages: Any) -> None:
+        await self._inner.send_batch(messages)
+        for message in messages:
+            self._written(message)
 
     async def receive(self) -> bytes | str:
         return await self._inner.receive()  # type: ignore[no-any-return]
@@ -89,16 +129,26 @@ class TimedConnection:
 
 
 class TimedTransport:
-    def __init__(self, pending: deque[tuple[float, bool]], lags: list[float]) -> None:
-        from livehandle._transport.websocket import WebSocketTransport
+    """The client's transport (trio-websocket, or ``websockets`` for ``handle-wsk``), timed."""
 
-        self._inner = WebSocketTransport()
+    def __init__(
+        self, kind: str, pending: deque[tuple[float, bool]], lags: list[float], sent: list[int]
+    ) -> None:
+        if kind == "handle-wsk":
+            from livehandle.lowlevel import WebsocketsTransport  # type: ignore[attr-defined]
+
+            self._inner = WebsocketsTransport()
+        else:
+            from livehandle._transport.websocket import WebSocketTransport
+
+            self._inner = WebSocketTransport()
         self._pending = pending
         self._lags = lags
+        self._sent = sent
 
     async def connect(self, endpoint: Any, nursery: Any) -> TimedConnection:
         connection = await self._inner.connect(endpoint, nursery)
-        return TimedConnection(connection, self._pending, self._lags)
+        return TimedConnection(connection, self._pending, self._lags, self._sent)
 
 
 def worker(kind: str, url: str, tls: str, sessions: int, server_pid: int) -> dict[str, Any]:
@@ -107,7 +157,8 @@ def worker(kind: str, url: str, tls: str, sessions: int, server_pid: int) -> dic
 
     pin("client")
     lags: list[float] = []
-    queued = kind in ("handle", "session")
+    sent = [0]  # frames handed to the socket so far
+    queued = kind in QUEUED
     pendings: list[deque[tuple[float, bool]]] = [deque() for _ in range(sessions)]
     found: dict[str, Any] = {}
     start = [0.0]
@@ -119,7 +170,7 @@ def worker(kind: str, url: str, tls: str, sessions: int, server_pid: int) -> dic
     async def main(read_line: Any) -> None:
         context = client_ssl_context(tls)
         shared = genai_client(url, tls) if kind == "genai" else None
-        if kind == "genai":
+        if kind in ASYNCIO_KINDS:
             import asyncio
 
             now = asyncio.get_running_loop().time
@@ -135,7 +186,7 @@ def worker(kind: str, url: str, tls: str, sessions: int, server_pid: int) -> dic
             all_sent = trio.Event()
 
         def opener(index: int) -> Any:
-            transport = TimedTransport(pendings[index], lags) if queued else None
+            transport = TimedTransport(kind, pendings[index], lags, sent) if queued else None
             return connect(
                 kind, url, tls, "AUDIO", transport=transport, genai=shared, context=context
             )
@@ -159,6 +210,7 @@ def worker(kind: str, url: str, tls: str, sessions: int, server_pid: int) -> dic
                     await send()
                 else:
                     await send()
+                    sent[0] += 1
                     if k >= warm:
                         lags.append(now() - scheduled)
             # Stay open until every session has sent its last frame: closing sessions must not
@@ -171,11 +223,13 @@ def worker(kind: str, url: str, tls: str, sessions: int, server_pid: int) -> dic
         async def monitor() -> None:
             await sleep_until(start[0] + WARM)
             c0, w0, s0 = time.process_time(), time.perf_counter(), process_cpu(server_pid)
-            t0 = steal_seconds()
+            t0, f0 = steal_seconds(), sent[0]
             await sleep_until(start[0] + WARM + MEASURE)
             c1, w1, s1 = time.process_time(), time.perf_counter(), process_cpu(server_pid)
-            t1 = steal_seconds()
+            t1, f1 = steal_seconds(), sent[0]
             found["cpu"] = (c1 - c0) / (w1 - w0)
+            found["window_frames"] = f1 - f0
+            found["us_per_frame"] = (c1 - c0) / (f1 - f0) * 1e6 if f1 > f0 else math.nan
             found["server_cpu"] = None if s0 is None or s1 is None else (s1 - s0) / (w1 - w0)
             found["steal"] = None if t0 is None or t1 is None else (t1 - t0) / (w1 - w0)
 
@@ -204,58 +258,98 @@ def worker(kind: str, url: str, tls: str, sessions: int, server_pid: int) -> dic
     return found
 
 
+def attempt(kind: str, url: Any, tls: str, count: int, tried: int) -> dict[str, Any]:
+    """One fresh client process with ``count`` sessions at 50 frames/s against ``url``."""
+    timeout = 60.0 + WARM + MEASURE + OVERRUN + count * 0.05
+    found = run_worker(THIS, [kind, url, tls, str(count), str(url.pid)], timeout)
+    found.setdefault("sessions", count)
+    found["try"] = tried
+    return found
+
+
+def sweep(kind: str, url: Any, tls: str, sessions: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Go up in N until the first N whose p99 fails twice (see the module docstring)."""
+    runs: list[dict[str, Any]] = []
+    todo = list(sessions)
+    first = True
+    while todo:
+        count = todo.pop(0)
+        found = attempt(kind, url, tls, count, 1)
+        runs.append(found)
+        if "error" not in found and not found["p99"] < TARGET_P99_MS:
+            found = attempt(kind, url, tls, count, 2)  # a stall of the VM can sink one run
+            runs.append(found)
+        if "error" in found or not found["p99"] < TARGET_P99_MS:
+            if first and count >= 2 * MIN_SESSIONS and "error" not in found:
+                todo = [count // 2]  # the first N failed: try half as many once
+                first = False
+                continue
+            break
+        first = False
+    return runs
+
+
 def run(
-    sessions: tuple[int, ...] = DEFAULT_SESSIONS,
+    sessions: tuple[int, ...] | None = None,
     clients: tuple[str, ...] = DEFAULT_CLIENTS,
     plain: bool = False,
     server: str = "sink",
 ) -> dict[str, Any]:
-    results: dict[str, list[dict[str, Any]]] = {}
+    """The capacity sweep of each client on one scheme (``plain``: ws://, else wss://).
+
+    A client that is not installed, or does not speak the scheme, gets ``{"skipped": why}``.
+    """
+    counts = sessions or (SWEEP_WS if plain else SWEEP_WSS)
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tls = str(make_tls(Path(tmp)))
         with server_process(server, "--tls", tls, *(["--plain"] if plain else [])) as url:
-
-            def attempt(kind: str, count: int, tried: int) -> dict[str, Any]:
-                timeout = 60.0 + WARM + MEASURE + OVERRUN + count * 0.05
-                args = [kind, url, tls, str(count), str(url.pid)]
-                found = run_worker(THIS, args, timeout)
-                found.setdefault("sessions", count)
-                found["try"] = tried
-                return found
-
             for kind in clients:
-                runs = results[kind] = []
-                todo = list(sessions)
-                first = True
-                while todo:
-                    count = todo.pop(0)
-                    found = attempt(kind, count, 1)
-                    runs.append(found)
-                    if "error" not in found and not found["p99"] < TARGET_P99_MS:
-                        found = attempt(kind, count, 2)  # a stall of the VM can sink one run
-                        runs.append(found)
-                    if "error" in found or not found["p99"] < TARGET_P99_MS:
-                        if first and count >= 2 * MIN_SESSIONS and "error" not in found:
-                            todo = [count // 2]  # the first N failed: try half as many once
-                            first = False
-                            continue
-                        break
-                    first = False
+                why = unavailable(kind) or applicable(kind, plain)
+                results[kind] = {"skipped": why} if why else sweep(kind, url, tls, counts)
     return {"clients": results, "scheme": "ws" if plain else "wss", "server": server}
 
 
-def kept(runs: list[dict[str, Any]]) -> int:
-    """The largest N whose run kept p99 under the target (0 if none did)."""
+def run_both(
+    clients: tuple[str, ...] = DEFAULT_CLIENTS,
+    server: str = "sink",
+    ws: tuple[int, ...] = SWEEP_WS,
+    wss: tuple[int, ...] = SWEEP_WSS,
+) -> dict[str, dict[str, Any]]:
+    """The sweep on plain ws:// and on TLS, in one run (``run_all``'s ``capacity`` step)."""
+    return {"ws": run(ws, clients, True, server), "wss": run(wss, clients, False, server)}
+
+
+def kept(runs: Any) -> int | None:
+    """The largest N whose run kept p99 under the target (0 if none did; None if skipped)."""
+    if not isinstance(runs, list):
+        return None
     good = [r["sessions"] for r in runs if "error" not in r and r["p99"] < TARGET_P99_MS]
     return max(good, default=0)
 
 
+def kept_cell(runs: Any) -> str:
+    """``kept`` for a table cell, with the N that failed, or why the client was skipped."""
+    if not isinstance(runs, list):
+        return NOT_AVAILABLE if "not available" in str((runs or {}).get("skipped")) else "skipped"
+    best = kept(runs)
+    passed = {r["sessions"] for r in runs if "error" not in r and r["p99"] < TARGET_P99_MS}
+    failed = [r["sessions"] for r in runs if r["sessions"] not in passed]
+    return f"{best}" + (f" (fails at {min(failed)})" if failed else "")
+
+
 def report(result: dict[str, Any]) -> str:
+    if "clients" not in result:  # run_both
+        return "\n\n".join(report(result[scheme]) for scheme in ("ws", "wss") if scheme in result)
     rows = []
+    notes = []
     for kind, runs in result["clients"].items():
+        if not isinstance(runs, list):
+            notes.append(f"  {LABELS[kind]}: {runs['skipped']}")
+            continue
         for r in runs:
             if "error" in r:
-                cells = [LABELS[kind], str(r["sessions"]), str(r["try"]), *["n/a"] * 8]
+                cells = [LABELS[kind], str(r["sessions"]), str(r["try"]), *["n/a"] * 9]
                 rows.append([*cells, r["error"][:50]])
                 continue
             rows.append(
@@ -268,6 +362,7 @@ def report(result: dict[str, Any]) -> str:
                     fmt(r["max"], 1),
                     str(r["lost"]),
                     fmt(r["cpu"], 2),
+                    fmt(r.get("us_per_frame"), 1),
                     fmt(r["server_cpu"], 2),
                     fmt(None if r["steal"] is None else r["steal"] * 100, 1),
                     fmt(r["ramp_s"], 1),
@@ -283,6 +378,7 @@ def report(result: dict[str, Any]) -> str:
         "max ms",
         "lost",
         "cpu",
+        "us/frame",
         "server cpu",
         "steal %",
         "open s",
@@ -292,8 +388,10 @@ def report(result: dict[str, Any]) -> str:
         "Capacity: N sessions x 50 frames/s in one process, send lag (handed to the socket minus "
         f"scheduled), 5 s after 1 s warm-up; {result['scheme']}:// to the {result['server']}"
     )
-    best = ", ".join(f"{LABELS[kind]} {kept(runs)}" for kind, runs in result["clients"].items())
-    return "\n".join([title, table(head, rows), f"  largest N with p99 < 20 ms: {best}"])
+    best = ", ".join(
+        f"{LABELS[kind]} {kept_cell(runs)}" for kind, runs in result["clients"].items()
+    )
+    return "\n".join([title, table(head, rows), *notes, f"  largest N with p99 < 20 ms: {best}"])
 
 
 def main() -> None:
@@ -302,15 +400,17 @@ def main() -> None:
         emit(worker(kind, url, tls, int(sessions), int(server_pid)))
         return
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sessions", default=",".join(map(str, DEFAULT_SESSIONS)))
+    parser.add_argument("--sessions", help="the sweep (default: per scheme, see SWEEP_WS/WSS)")
     parser.add_argument("--clients", default=",".join(DEFAULT_CLIENTS))
     parser.add_argument(
-        "--plain", action="store_true", help="ws:// instead of wss:// (not for google-genai)"
+        "--scheme", choices=("ws", "wss", "both"), default="both", help="ws:// skips google-genai"
     )
     parser.add_argument("--server", choices=("sink", "emulator"), default="sink")
     args = parser.parse_args()
-    counts = tuple(int(n) for n in args.sessions.split(","))
-    print(report(run(counts, tuple(args.clients.split(",")), args.plain, args.server)))
+    counts = tuple(int(n) for n in args.sessions.split(",")) if args.sessions else None
+    clients = tuple(args.clients.split(","))
+    for plain in {"ws": (True,), "wss": (False,), "both": (True, False)}[args.scheme]:
+        print(report(run(counts, clients, plain, args.server)), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,23 @@
-"""Client CPU per 1000 model audio chunks received, for the four clients, in one run.
+"""Client CPU per 1000 model audio chunks received, for every client, in one run.
 
-Run: ``python benchmarks/bench_receive_cpu.py`` (``--reps``, ``--chunks``).
+Run: ``python benchmarks/bench_receive_cpu.py`` (``--reps``, ``--chunks``, ``--clients``,
+``--scheme ws|wss|both``, ``--server``).
 
-The emulator (wss://, its own process, pinned to CPU 1) answers the typed turn ``stream`` with
-``chunks`` chunks of 40 ms 24 kHz PCM16 (1920 bytes each) as fast as it can (an ``Audio`` step,
-``realtime=False``), then ``generationComplete`` and ``turnComplete``.  Each client runs in its own
-process (pinned to CPU 0) and, per rep, sends that turn and consumes the answer to its end the way
-an application would: ``LiveEvent.Audio`` from ``handle.stream()``, ``SessionEvent.AudioData``
-from a subscription, ``json`` + ``base64`` by hand, ``session.receive()``.  Reps alternate
-between the clients after a warm-up rep each.  The cost is the client process's
-``time.process_time()`` over the turn, in ms per 1000 chunks (= microseconds per chunk), median
-and best of the reps.  ``lost`` counts chunks that did not reach the application (the handle's
-``stream()`` skips when a subscriber falls more than ``event_capacity`` behind).
+The emulator (wss://, or ws:// with ``--scheme ws``, its own process, pinned to CPU 1) answers the
+typed turn ``stream`` with ``chunks`` chunks of 40 ms 24 kHz PCM16 (1920 bytes each) as fast as it
+can (an ``Audio`` step, ``realtime=False``), then ``generationComplete`` and ``turnComplete``.  Each
+client runs in its own process (pinned to CPU 0) and, per rep, sends that turn and consumes the
+answer to its end the way an application would: ``LiveEvent.Audio`` from ``handle.stream()``,
+``SessionEvent.AudioData`` from a subscription, ``json`` + ``base64`` by hand,
+``session.receive()``.  Reps alternate between the clients after a warm-up rep each.  The cost is
+the client process's ``time.process_time()`` over the turn, in ms per 1000 chunks (= microseconds
+per chunk), median and best of the reps.  ``lost`` counts chunks that did not reach the application
+(the handle's ``stream()`` skips when a subscriber falls more than ``event_capacity`` behind).
+
+The ratio to the bare trio-websocket client (``x trio-ws (paired)``) is the median over reps of
+the per-rep ratio: rep ``i`` of a client ran next to rep ``i`` of the baseline.  The target
+(issue 15) is at most 1.0x for the handle (downstream CPU per model chunk).  google-genai speaks
+``wss://`` only and is skipped on ``ws://``.
 """
 
 from __future__ import annotations
@@ -26,9 +32,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import CHUNK_MS, CLIENTS, cpu_report, fmt, interleaved, make_tls, pin, server_process
+from _common import (
+    ALL_CLIENTS,
+    BASELINE,
+    CHUNK_MS,
+    applicable,
+    cpu_report,
+    fmt,
+    interleaved,
+    make_tls,
+    paired_ratio,
+    pin,
+    server_process,
+)
 
 THIS = Path(__file__).resolve()
+MAX_OVER_BASELINE = 1.0  # the handle's CPU per chunk / the bare trio-websocket client's
 WORKER_TIMEOUT = 90.0  # seconds for a worker to connect, or to answer one rep
 
 
@@ -66,9 +85,14 @@ def worker(kind: str, url: str, tls: str, chunks: int) -> None:
 def run(
     reps: int = 7,
     chunks: int = 2000,
-    clients: tuple[str, ...] = CLIENTS,
+    clients: tuple[str, ...] = ALL_CLIENTS,
     server: str = "emulator",
+    plain: bool = False,
 ) -> dict[str, Any]:
+    order = clients
+    skipped = {k: why for k in clients if (why := applicable(k, plain)) is not None}
+    clients = tuple(k for k in clients if k not in skipped)
+    plain_args = ["--plain"] if plain else []
     with tempfile.TemporaryDirectory() as tmp:
         tls = str(make_tls(Path(tmp)))
         if server == "emulator":
@@ -76,11 +100,11 @@ def run(
             server_args += ["--chunk-ms", str(CHUNK_MS)]
         else:
             server_args = ["sink", "--tls", tls, "--chunks", str(chunks)]
-        with server_process(*server_args) as url:
+        with server_process(*server_args, *plain_args) as url:
             raw = interleaved(
                 THIS, {k: [k, url, tls, str(chunks)] for k in clients}, reps, WORKER_TIMEOUT
             )
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {k: {"error": why} for k, why in skipped.items()}
     for kind, found in raw.items():
         if "error" in found:
             results[kind] = found
@@ -93,13 +117,27 @@ def run(
             "chunks_per_s": chunks / statistics.median(r["wall"] for r in found["reps"]),
             "lost": sum(chunks - r["got"] for r in found["reps"]),
         }
-    return {"reps": reps, "chunks": chunks, "server": server, "clients": results}
+    base = results.get(BASELINE, {}).get("ms_per_1000")
+    for r in results.values():
+        if base and "ms_per_1000" in r:
+            r["ratio"] = paired_ratio(r["ms_per_1000"], base)
+    results = {k: results[k] for k in order if k in results}
+    scheme = "ws" if plain else "wss"
+    return {"reps": reps, "chunks": chunks, "server": server, "scheme": scheme, "clients": results}
+
+
+def run_both(**kwargs: Any) -> dict[str, Any]:
+    """Plain ws:// and TLS in one run (``run_all``'s ``receive`` and ``burst`` steps)."""
+    return {"ws": run(plain=True, **kwargs), "wss": run(plain=False, **kwargs)}
 
 
 def report(result: dict[str, Any]) -> str:
+    if "clients" not in result:  # run_both
+        return "\n\n".join(report(result[scheme]) for scheme in ("ws", "wss") if scheme in result)
     title = (
         f"Receive: client CPU ms per 1000 model chunks (= us/chunk); {result['reps']} alternated "
-        f"reps x {result['chunks']} chunks of 40 ms 24 kHz PCM16; wss:// from the "
+        f"reps x {result['chunks']} chunks of 40 ms 24 kHz PCM16; {result.get('scheme', 'wss')}:// "
+        f"from the "
         f"{result['server']}"
     )
     return cpu_report(
@@ -118,10 +156,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--chunks", type=int, default=2000)
-    parser.add_argument("--clients", default=",".join(CLIENTS))
+    parser.add_argument("--clients", default=",".join(ALL_CLIENTS))
     parser.add_argument("--server", choices=("emulator", "sink"), default="emulator")
+    parser.add_argument("--scheme", choices=("ws", "wss", "both"), default="wss")
     args = parser.parse_args()
-    print(report(run(args.reps, args.chunks, tuple(args.clients.split(",")), args.server)))
+    clients = tuple(args.clients.split(","))
+    for plain in {"ws": (True,), "wss": (False,), "both": (True, False)}[args.scheme]:
+        result = run(args.reps, args.chunks, clients, args.server, plain)
+        print(report(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -53,12 +53,14 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    BASELINE,
     CLIENTS,
     LABELS,
     cpu_report,
     fmt,
     interleaved,
     make_tls,
+    paired_ratio,
     pin,
     server_process,
 )
@@ -146,6 +148,10 @@ def run(
         if "log_peak_ms" in found["reps"][0]:
             results[kind]["log_peak_ms"] = max(r["log_peak_ms"] for r in found["reps"])
             results[kind]["log_after"] = max(r["log_after"] for r in found["reps"])
+    base = results.get(BASELINE, {}).get("ms_per_1000")
+    for r in results.values():
+        if base and "ms_per_1000" in r:
+            r["ratio"] = paired_ratio(r["ms_per_1000"], base)
     return {
         "reps": reps,
         "frames": frames,
