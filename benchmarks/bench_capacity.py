@@ -99,9 +99,10 @@ class TimedConnection:
         self._now = trio.current_time
 
     def __getattr__(self, name: str) -> Any:
-        if name == "send_batch":  # the writer looks it up with getattr(): time it when present
+        # The session looks these up with getattr(): time them when the connection has them.
+        if name in ("send_batch", "send_atomic"):
             getattr(self._inner, name)  # AttributeError when the connection has none
-            return self._send_batch
+            return self._send_batch if name == "send_batch" else self._send_atomic
         return getattr(self._inner, name)
 
     def _written(self, message: str | bytes) -> None:
@@ -120,6 +121,10 @@ class TimedConnection:
         await self._inner.send_batch(messages)
         for message in messages:
             self._written(message)
+
+    async def _send_atomic(self, message: str, within: float) -> None:
+        await self._inner.send_atomic(message, within)
+        self._written(message)
 
     async def receive(self) -> bytes | str:
         return await self._inner.receive()  # type: ignore[no-any-return]

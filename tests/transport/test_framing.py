@@ -41,5 +41,5 @@ def test_masking_keys_are_fresh_across_pages() -> None:
     keys = MaskingKeys()
     taken = [keys.take() for _ in range(3000)]  # about three pages
     assert all(len(key) == 4 for key in taken)
-    assert len(set(taken)) > 2990  # random 32-bit keys: collisions are rare, repeats of a page never
+    assert len(set(taken)) > 2990  # random 32-bit keys: a collision is rare
     assert taken[:1024] != taken[1024:2048]
