@@ -29,6 +29,7 @@ google-genai is skipped.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import math
@@ -75,6 +76,19 @@ LABELS = {
     "resume": "LiveHandle + auto_resume",
 }
 NOT_AVAILABLE = "n/a (not available)"
+
+
+def client_list(text: str) -> tuple[str, ...]:
+    """``--clients`` for argparse: comma-separated names from ``ALL_CLIENTS``, checked."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in LABELS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown client {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(ALL_CLIENTS)}"
+        )
+    return names
+
 
 MODEL = "gemini-live-2.5-flash-preview"
 API_KEY = "bench-key"  # the emulator accepts any key unless configured otherwise

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    client_list,
     emit,
     latency_report,
     latency_summary,
@@ -152,9 +153,9 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=100)
-    parser.add_argument("--clients", default=",".join(KINDS))
+    parser.add_argument("--clients", type=client_list, default=",".join(KINDS))
     args = parser.parse_args()
-    print(report(run(args.count, tuple(args.clients.split(",")))))
+    print(report(run(args.count, args.clients)))
 
 
 if __name__ == "__main__":

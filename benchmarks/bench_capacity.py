@@ -51,6 +51,7 @@ from _common import (
     LABELS,
     NOT_AVAILABLE,
     applicable,
+    client_list,
     emit,
     fmt,
     make_tls,
@@ -406,14 +407,14 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", help="the sweep (default: per scheme, see SWEEP_WS/WSS)")
-    parser.add_argument("--clients", default=",".join(DEFAULT_CLIENTS))
+    parser.add_argument("--clients", type=client_list, default=",".join(DEFAULT_CLIENTS))
     parser.add_argument(
         "--scheme", choices=("ws", "wss", "both"), default="both", help="ws:// skips google-genai"
     )
     parser.add_argument("--server", choices=("sink", "emulator"), default="sink")
     args = parser.parse_args()
     counts = tuple(int(n) for n in args.sessions.split(",")) if args.sessions else None
-    clients = tuple(args.clients.split(","))
+    clients = args.clients
     for plain in {"ws": (True,), "wss": (False,), "both": (True, False)}[args.scheme]:
         print(report(run(counts, clients, plain, args.server)), flush=True)
 

@@ -26,6 +26,7 @@ from typing import Any
 from _common import (
     CHUNK_MS,
     CLIENTS,
+    client_list,
     emit,
     latency_report,
     latency_summary,
@@ -88,9 +89,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--chunks", type=int, default=500)
     parser.add_argument("--others", type=int, default=200)
-    parser.add_argument("--clients", default=",".join(CLIENTS))
+    parser.add_argument("--clients", type=client_list, default=",".join(CLIENTS))
     args = parser.parse_args()
-    print(report(run(args.chunks, args.others, tuple(args.clients.split(",")))))
+    print(report(run(args.chunks, args.others, args.clients)))
 
 
 if __name__ == "__main__":

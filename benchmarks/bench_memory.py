@@ -49,6 +49,7 @@ from _common import (
     ASYNCIO_KINDS,
     LABELS,
     applicable,
+    client_list,
     emit,
     fmt,
     make_tls,
@@ -314,7 +315,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sessions", type=int, default=SESSIONS)
     parser.add_argument("--active", type=int, default=ACTIVE_SESSIONS, help="0: no active pass")
-    parser.add_argument("--clients", default=",".join(ALL_CLIENTS))
+    parser.add_argument("--clients", type=client_list, default=",".join(ALL_CLIENTS))
     parser.add_argument("--scheme", choices=("ws", "wss", "both"), default="wss")
     parser.add_argument(
         "--attribute",
@@ -322,7 +323,7 @@ def main() -> None:
         help="charge the handle's memory to livehandle lines (tracemalloc keeps 16 frames: slow)",
     )
     args = parser.parse_args()
-    clients = tuple(args.clients.split(","))
+    clients = args.clients
     for plain in {"ws": (True,), "wss": (False,), "both": (True, False)}[args.scheme]:
         result = run(args.sessions, clients, args.attribute, args.active, plain)
         print(report(result), flush=True)

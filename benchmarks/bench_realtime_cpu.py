@@ -34,6 +34,7 @@ from _common import (
     BASELINE,
     LABELS,
     applicable,
+    client_list,
     fmt,
     make_tls,
     paired_ratio,
@@ -137,10 +138,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=REPS)
     parser.add_argument("--sessions", type=int, default=SESSIONS)
-    parser.add_argument("--clients", default=",".join(ALL_CLIENTS))
+    parser.add_argument("--clients", type=client_list, default=",".join(ALL_CLIENTS))
     parser.add_argument("--scheme", choices=("ws", "wss", "both"), default="both")
     args = parser.parse_args()
-    clients = tuple(args.clients.split(","))
+    clients = args.clients
     for plain in {"ws": (True,), "wss": (False,), "both": (True, False)}[args.scheme]:
         print(report(run(args.reps, args.sessions, clients, plain)), flush=True)
 

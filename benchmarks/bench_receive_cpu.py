@@ -37,6 +37,7 @@ from _common import (
     BASELINE,
     CHUNK_MS,
     applicable,
+    client_list,
     cpu_report,
     fmt,
     interleaved,
@@ -156,11 +157,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--chunks", type=int, default=2000)
-    parser.add_argument("--clients", default=",".join(ALL_CLIENTS))
+    parser.add_argument("--clients", type=client_list, default=",".join(ALL_CLIENTS))
     parser.add_argument("--server", choices=("emulator", "sink"), default="emulator")
     parser.add_argument("--scheme", choices=("ws", "wss", "both"), default="wss")
     args = parser.parse_args()
-    clients = tuple(args.clients.split(","))
+    clients = args.clients
     for plain in {"ws": (True,), "wss": (False,), "both": (True, False)}[args.scheme]:
         result = run(args.reps, args.chunks, clients, args.server, plain)
         print(report(result), flush=True)

@@ -56,6 +56,7 @@ from _common import (
     BASELINE,
     CLIENTS,
     LABELS,
+    client_list,
     cpu_report,
     fmt,
     interleaved,
@@ -230,7 +231,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, help=f"default 7; {REPLAY_LOG_REPS} with --replay-log")
     parser.add_argument("--frames", type=int, default=2000)
-    parser.add_argument("--clients", default=",".join(SEND_CLIENTS))
+    parser.add_argument("--clients", type=client_list, default=",".join(SEND_CLIENTS))
     parser.add_argument("--server", choices=("sink", "emulator"), default="sink")
     parser.add_argument(
         "--replay-log", action="store_true", help="compare the handle with and without auto_resume"
@@ -239,7 +240,7 @@ def main() -> None:
     if args.replay_log:
         print(report(run_replay_log(args.reps or REPLAY_LOG_REPS, args.frames)))
         return
-    clients = tuple(args.clients.split(","))
+    clients = args.clients
     print(report(run(args.reps or 7, args.frames, clients, args.server)))
 
 

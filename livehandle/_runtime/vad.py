@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import collections
 import enum
+import functools
 import math
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import attrs
@@ -34,8 +36,6 @@ import trio
 from livehandle._config.voice import VadConfig
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from livehandle._state import JsonValue
 
 __all__ = [
@@ -151,6 +151,38 @@ class BackendVadSnapshot:
             "last_transition_ms_ago": self.last_transition_ms_ago,
             "noise_floor_db": self.noise_floor_db,
         }
+
+
+@attrs.frozen
+class _FrameConstants:
+    """What a detector derives from its frame size alone, shared by every detector of that size.
+
+    The unpacking formats of a 20 ms frame take several KiB: a session must not pay for its own.
+    """
+
+    rms_scale: float
+    sign_mask: int
+    unpack: Callable[..., tuple[int, ...]]
+    unpack_quarter: Callable[..., tuple[int, ...]]
+    zero_frame: bytes
+
+
+@functools.lru_cache(maxsize=16)
+def _frame_constants(size: int) -> _FrameConstants:
+    # The energy is measured on every other sample (half the cost; the mean square of a voice or
+    # of noise is the same on either half): rms/32767 = norm * rms_scale.
+    halves = max(1, size // 2)
+    # The lower bound of the level squares every 4th of those samples (frame samples 0, 8, 16,
+    # ...), normalised as the level: see _level_lower_bound.
+    quarter = (halves - 1) // 4 + 1
+    return _FrameConstants(
+        rms_scale=1.0 / (math.sqrt(halves) * _FULL_SCALE),
+        # The sign bit of every sample's high byte, as one integer over the frame's high bytes.
+        sign_mask=int.from_bytes(b"\x80" * size, "little"),
+        unpack=struct.Struct("<" + "h2x" * halves).unpack_from,
+        unpack_quarter=struct.Struct("<" + "h14x" * (quarter - 1) + "h").unpack_from,
+        zero_frame=bytes(2 * size),
+    )
 
 
 class BackendInputVad:
@@ -275,19 +307,13 @@ class BackendInputVad:
         self._clock = clock
         size = config.frame_size
         self._frame_bytes = 2 * size
-        # The energy is measured on every other sample (half the cost; the mean square of a
-        # voice or of noise is the same on either half): rms/32767 = norm * _rms_scale.
-        halves = max(1, size // 2)
-        self._rms_scale = 1.0 / (math.sqrt(halves) * _FULL_SCALE)
-        # The sign bit of every sample's high byte, as one integer over the frame's high bytes.
-        self._sign_mask = int.from_bytes(b"\x80" * size, "little")
+        frame = _frame_constants(size)
+        self._rms_scale = frame.rms_scale
+        self._sign_mask = frame.sign_mask
         self._zcr_divisor = float(size - 1)
-        self._unpack = struct.Struct("<" + "h2x" * halves).unpack_from
-        # The lower bound of the level squares every 4th of those samples (frame samples 0, 8,
-        # 16, ...), normalised as the level: see _level_lower_bound.
-        quarter = (halves - 1) // 4 + 1
-        self._unpack_quarter = struct.Struct("<" + "h14x" * (quarter - 1) + "h").unpack_from
-        self._zero_frame = bytes(self._frame_bytes)
+        self._unpack = frame.unpack
+        self._unpack_quarter = frame.unpack_quarter
+        self._zero_frame = frame.zero_frame
         self._start_db = float(config.start_threshold_db)
         self._stop_db = float(config.stop_threshold_db)
         self._start_sure = self._start_db + _SURE_DB
