@@ -68,6 +68,7 @@ from livehandle._events import (
     SessionEvent as SessionEvent,
     SessionPhase as SessionPhase,
 )
+from livehandle._extract.turns import TranscriptTurn as TranscriptTurn
 from livehandle._handle import LiveHandle as LiveHandle
 from livehandle._open import open_live_session as open_live_session
 from livehandle._persist.file import FileStore as FileStore
@@ -83,7 +84,6 @@ from livehandle._runtime.telemetry import (
     LatencyStats as LatencyStats,
     SessionTelemetry as SessionTelemetry,
 )
-from livehandle._runtime.transcript import TranscriptTurn as TranscriptTurn
 from livehandle._runtime.turn_commit import (
     TurnCommitPolicy as TurnCommitPolicy,
     TurnSignal as TurnSignal,

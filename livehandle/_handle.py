@@ -43,11 +43,11 @@ if TYPE_CHECKING:
     from livehandle._config.live import LiveConfig
     from livehandle._errors import SessionError
     from livehandle._events import LiveEvent, SessionEnd, SessionEvent
+    from livehandle._extract.turns import TranscriptTurn
     from livehandle._persist.saver import SnapshotSaver
     from livehandle._persist.snapshot import SessionSnapshot
     from livehandle._runtime.dispatch import ToolStats
     from livehandle._runtime.reactor import VoiceRuntimeState
-    from livehandle._runtime.transcript import TranscriptTurn
     from livehandle._runtime.vad import BackendVadSnapshot
     from livehandle._session.port import SessionPort
     from livehandle._transport.endpoints import Endpoint

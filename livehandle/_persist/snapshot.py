@@ -15,7 +15,7 @@ import attrs
 
 from livehandle._convert import StructureError, structure, to_json_value
 from livehandle._errors import SnapshotMismatch
-from livehandle._runtime.transcript import TranscriptTurn
+from livehandle._extract.turns import TranscriptTurn
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -12,18 +12,9 @@ from collections.abc import Callable
 
 import attrs
 
+from livehandle._extract.turns import TranscriptTurn
+
 __all__ = ["TranscriptBuffer", "TranscriptTurn"]
-
-
-@attrs.frozen
-class TranscriptTurn:
-    """One finished exchange: what the user said or typed, and what the model said."""
-
-    index: int
-    user: str
-    model: str
-    typed: bool = False
-    interrupted: bool = False
 
 
 @attrs.define(eq=False)
