@@ -1,4 +1,4 @@
-"""What a turn extractor: :class:`TurnExtractor`; when it runs: :class:`ExtractionTrigger`."""
+"""What a turn extractor is (:class:`TurnExtractor`); when it runs (:class:`ExtractionTrigger`)."""
 
 from __future__ import annotations
 
