@@ -71,9 +71,8 @@ class LatencyStats:
     _last: float = attrs.field(default=0.0, init=False)
     _min: float = attrs.field(default=0.0, init=False)
     _max: float = attrs.field(default=0.0, init=False)
-    _recent: deque[float] = attrs.field(
-        factory=lambda: deque(maxlen=PERCENTILE_WINDOW), init=False, repr=False
-    )
+    # Made at the first sample: a session that never measures a latency keeps no window.
+    _recent: deque[float] | None = attrs.field(default=None, init=False, repr=False)
     _buckets: list[int] = attrs.field(
         factory=lambda: [0] * (len(HISTOGRAM_BOUNDS_MS) + 1), init=False, repr=False
     )
@@ -94,6 +93,8 @@ class LatencyStats:
         self._count += 1
         self._total += ms
         self._last = ms
+        if self._recent is None:
+            self._recent = deque(maxlen=PERCENTILE_WINDOW)
         self._recent.append(ms)
         self._buckets[bisect.bisect_left(HISTOGRAM_BOUNDS_MS, ms)] += 1
 
@@ -133,7 +134,7 @@ class LatencyStats:
         """
         if not 0 <= p <= 100:
             raise ValueError(f"a percentile must be between 0 and 100 (got {p!r})")
-        return _nearest_rank(sorted(self._recent), p)
+        return _nearest_rank(sorted(self._recent or ()), p)
 
     @property
     def p50(self) -> float:
@@ -162,7 +163,7 @@ class LatencyStats:
         ``p99_ms`` and ``histogram``, a list of ``{"le_ms": bound, "count": n}`` with
         ``le_ms: None`` for the open top bucket.  Counts per bucket are not cumulative.
         """
-        ordered = sorted(self._recent)
+        ordered = sorted(self._recent or ())
         bounds: list[int | None] = [*HISTOGRAM_BOUNDS_MS, None]
         return {
             "count": self._count,

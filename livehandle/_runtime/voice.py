@@ -121,7 +121,9 @@ class VoiceRuntime:
             writer.pending if isinstance(writer, DeferredWriter) else None
         )
         self.reactor = LiveReactor.voice_defaults()
-        self._vad = BackendInputVad(vad) if vad is not None else None
+        # Built at the first send_audio (or state query): an idle session keeps no detector.
+        self._vad_config = vad
+        self._vad: BackendInputVad | None = None
         self._sample_rate = vad.sample_rate if vad is not None else 16000
         self._policy = TurnCommitPolicy(turn_commit) if turn_commit is not None else None
         self._client_authority = client_authority
@@ -162,7 +164,14 @@ class VoiceRuntime:
         Always the detector's true state after the last complete frame: nothing it reports is
         left stale by the VAD's shortcuts (a probability left undecided is worked out here).
         """
-        return None if self._vad is None else self._vad.snapshot()
+        vad = self._detector()
+        return None if vad is None else vad.snapshot()
+
+    def _detector(self) -> BackendInputVad | None:
+        """The input VAD, built on first use; None when client-side VAD is off."""
+        if self._vad is None and self._vad_config is not None:
+            self._vad = BackendInputVad(self._vad_config)
+        return self._vad
 
     def model_audio_delivered(self) -> None:
         """Model audio reached the application: it is playing."""
@@ -185,7 +194,8 @@ class VoiceRuntime:
         kept and sent right after it, so the beginning of the utterance is not lost.
         """
         await self._settle_owed()
-        edges = self._vad.process(pcm) if self._vad is not None else []
+        vad = self._vad if self._vad is not None else self._detector()
+        edges = vad.process(pcm) if vad is not None else []
         signals: list[TurnSignal] = []
         if self._policy is not None:
             self._audio_ms += len(pcm) // 2 * 1000 // self._sample_rate

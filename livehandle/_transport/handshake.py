@@ -65,7 +65,7 @@ class UpgradeWatch(trio.abc.Stream):
     most 64 KiB of request, 256 bytes of raw answer and 2,400 bytes of a rejection body are
     kept; the rest of a body is dropped.
 
-    Set :attr:`upgrading` to false once the upgrade succeeded; the watch then only passes data.
+    Call :meth:`finish` once the upgrade succeeded; the watch then only passes data.
     """
 
     def __init__(self, stream: trio.abc.Stream) -> None:
@@ -76,7 +76,7 @@ class UpgradeWatch(trio.abc.Stream):
         self._request = bytearray()
         self._key: bytes | None = None
         self._answer = bytearray()
-        self._parser = h11.Connection(h11.CLIENT)
+        self._parser: h11.Connection | None = h11.Connection(h11.CLIENT)
         self._parser.send(
             h11.Request(
                 method="GET",
@@ -89,6 +89,12 @@ class UpgradeWatch(trio.abc.Stream):
         self._problem: str | None = None
         self._switched = False
         self._not_http = False
+
+    def finish(self) -> None:
+        """The upgrade succeeded: from now on only pass data, and keep nothing of the upgrade."""
+        self.upgrading = False
+        self._parser = None
+        self._request, self._answer, self._body = bytearray(), bytearray(), bytearray()
 
     # -- the stream -------------------------------------------------------------------------
 
@@ -158,7 +164,8 @@ class UpgradeWatch(trio.abc.Stream):
         return ConnectFailed(resolved.scrub(f"{url}: {problem}"), url=url)
 
     def _see(self, data: bytes | bytearray) -> None:
-        if not self.upgrading or self.failed.is_set() or self._switched:
+        parser = self._parser
+        if parser is None or not self.upgrading or self.failed.is_set() or self._switched:
             return
         if data and len(self._answer) < _ANSWER_KEPT:
             self._answer += data[: _ANSWER_KEPT - len(self._answer)]
@@ -167,8 +174,8 @@ class UpgradeWatch(trio.abc.Stream):
                 self._fail("the server's answer to the WebSocket upgrade is not HTTP")
                 return
         try:
-            self._parser.receive_data(bytes(data))
-            self._read_events(ended=not data)
+            parser.receive_data(bytes(data))
+            self._read_events(parser, ended=not data)
         except h11.RemoteProtocolError:
             if self._status is not None:
                 self._fail(None)  # a rejection cut short: report its status and the body so far
@@ -177,9 +184,9 @@ class UpgradeWatch(trio.abc.Stream):
             else:
                 self._fail("the server's answer to the WebSocket upgrade is not valid HTTP")
 
-    def _read_events(self, *, ended: bool) -> None:
+    def _read_events(self, parser: h11.Connection, *, ended: bool) -> None:
         while not self.failed.is_set():
-            event = self._parser.next_event()
+            event = parser.next_event()
             if isinstance(event, h11.InformationalResponse) and event.status_code == 101:
                 self._switched = True
                 self._check_acceptance(event.headers)

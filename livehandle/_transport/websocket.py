@@ -387,20 +387,23 @@ class WebSocketTransport:
         watch = UpgradeWatch(stream)
         try:
             target = parse_url(resolved)
-            async with trio.open_nursery() as helpers:
+            if self.keepalive_interval is None:
+                # No keepalive: the reader's nursery is all (an idle connection is small).
                 async with trio.open_nursery() as reader:
-                    ws = await self._upgrade(reader, watch, stream, target, resolved)
-                    connection = WebSocketConnection(
-                        ws, stream=stream, close_timeout=self.close_timeout, endpoint=resolved
-                    )
-                    if self.keepalive_interval is not None:
+                    connection = await self._connect(reader, watch, stream, target, resolved)
+                    started = True
+                    task_status.started(connection)
+            else:
+                async with trio.open_nursery() as helpers:
+                    async with trio.open_nursery() as reader:
+                        connection = await self._connect(reader, watch, stream, target, resolved)
                         helpers.start_soon(
                             connection._keepalive, self.keepalive_interval, self.keepalive_timeout
                         )
-                    started = True
-                    task_status.started(connection)
-                # The reader has finished, so the connection is closed: stop the keepalive.
-                helpers.cancel_scope.cancel()
+                        started = True
+                        task_status.started(connection)
+                    # The reader has finished, so the connection is closed: stop the keepalive.
+                    helpers.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             error = only_error(group, (trio_websocket.ConnectionRejected,))
             if error is None:
@@ -421,6 +424,20 @@ class WebSocketTransport:
             # Raised here, outside the handler, so that nothing chains the rejected response
             # (its headers and body may hold the credential): __context__ stays None.
             raise failure
+
+    async def _connect(
+        self,
+        reader: trio.Nursery,
+        watch: UpgradeWatch,
+        stream: trio.abc.Stream,
+        target: Target,
+        resolved: ResolvedEndpoint,
+    ) -> WebSocketConnection:
+        """Upgrade ``stream`` (its reader task in ``reader``) and wrap it as a connection."""
+        ws = await self._upgrade(reader, watch, stream, target, resolved)
+        return WebSocketConnection(
+            ws, stream=stream, close_timeout=self.close_timeout, endpoint=resolved
+        )
 
     async def _upgrade(
         self,
@@ -447,7 +464,7 @@ class WebSocketTransport:
                     receive_buffer_size=None,  # let Trio choose; 4 KiB slows big messages
                 )
                 watcher.cancel_scope.cancel()
-            watch.upgrading = False
+            watch.finish()  # its work is done: it keeps nothing more (no parser, no bytes)
             if getattr(ws, "_stream", None) is watch:
                 ws._stream = stream  # the watch's work is done: no extra call per read after it
             return ws

@@ -340,7 +340,7 @@ class WebsocketsTransport:
                 await trio.aclose_forcefully(stream)
             raise failure
         assert ws is not None
-        watch.upgrading = False
+        watch.finish()
         ws.stream = stream  # the watch's work is done: no extra call per read after it
         return WebsocketsConnection(
             ws, stream=stream, close_timeout=self.close_timeout, endpoint=resolved
