@@ -61,12 +61,18 @@ from livehandle._errors import (
     ToolArgumentError as ToolArgumentError,
     ToolHookFailed as ToolHookFailed,
     ToolTimeout as ToolTimeout,
+    TurnStepTimeout as TurnStepTimeout,
 )
 from livehandle._events import (
     LiveEvent as LiveEvent,
     SessionEnd as SessionEnd,
     SessionEvent as SessionEvent,
     SessionPhase as SessionPhase,
+)
+from livehandle._extract.protocol import (
+    ExtractionTrigger as ExtractionTrigger,
+    TriggerKind as TriggerKind,
+    TurnExtractor as TurnExtractor,
 )
 from livehandle._extract.turns import TranscriptTurn as TranscriptTurn
 from livehandle._handle import LiveHandle as LiveHandle
@@ -123,6 +129,7 @@ __all__ = [
     "Delivery",
     "DeliveryPolicy",
     "Endpoint",
+    "ExtractionTrigger",
     "FileStore",
     "FunctionCall",
     "FunctionResponse",
@@ -171,9 +178,12 @@ __all__ = [
     "ToolStats",
     "ToolTimeout",
     "TranscriptTurn",
+    "TriggerKind",
     "TurnCommitConfig",
     "TurnCommitPolicy",
+    "TurnExtractor",
     "TurnSignal",
+    "TurnStepTimeout",
     "VadConfig",
     "VadEvent",
     "VadState",

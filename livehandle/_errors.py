@@ -44,6 +44,7 @@ __all__ = [
     "ToolArgumentError",
     "ToolHookFailed",
     "ToolTimeout",
+    "TurnStepTimeout",
     "classify_close",
 ]
 
@@ -288,6 +289,22 @@ class SnapshotMismatch(PersistenceError, ValueError):
 
 class SessionTaskFailed(SessionError):
     """One of the session's own tasks failed unexpectedly (a bug); the cause is chained."""
+
+
+class TurnStepTimeout(SessionError, TimeoutError):
+    """A step of the turn pipeline did not finish in time; it was cancelled and the rest ran.
+
+    Reported as a ``LiveEvent.Error``; the session goes on.  A :class:`TimeoutError` too.
+
+    Attributes:
+        step: the step's name (``"extractors"``, ``"watchers"``, ...).
+        seconds: the time the step was given.
+    """
+
+    def __init__(self, step: str, seconds: float) -> None:
+        self.step = step
+        self.seconds = seconds
+        super().__init__(f"the turn pipeline's {step} step did not finish within {seconds:g} s")
 
 
 class Lagged(SessionError):

@@ -15,7 +15,7 @@ at once.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, ClassVar, final
+from typing import TYPE_CHECKING, Any, ClassVar, final
 
 import attrs
 import trio
@@ -32,6 +32,7 @@ from livehandle._runtime.lanes import (
     Hooks,
     Lanes,
 )
+from livehandle._runtime.pipeline import context_contents
 from livehandle._runtime.telemetry import SessionTelemetry
 from livehandle._runtime.voice import VoiceRuntime
 from livehandle._runtime.writer import SessionWriter, check_pcm16
@@ -242,8 +243,10 @@ class LiveHandle(metaclass=NoPublicConstructor):
         tools: ToolDispatcher,
         lanes: Lanes,
         source: SnapshotSource,
+        extractor_names: frozenset[str] = frozenset(),
     ) -> None:
         self._session = session
+        self._extractor_names = extractor_names
         self._endpoint = endpoint
         self._events = events
         self._state = state
@@ -380,6 +383,48 @@ class LiveHandle(metaclass=NoPublicConstructor):
         """Typed session state (``session:`` keys are kept up to date by the runtime)."""
         return self._state
 
+    def extracted(self, name: str, type: object = None) -> Any:
+        """The latest result of the extractor ``name``, or None before its first result.
+
+        Args:
+            name: the extractor's name (as configured in ``LiveConfig(extractors=...)``).
+            type: if given, the result is structured into it strictly (attrs classes,
+                dataclasses, ``list[int]``, ``X | None``...), as :meth:`State.try_get` does.
+
+        Raises:
+            ValueError: no extractor of that name is configured (a typo is never a silent
+                None), or the result does not fit ``type`` (a ``TypeError`` when its kind is
+                wrong); the message names the extractor and the type.
+        """
+        if name not in self._extractor_names:
+            known = ", ".join(repr(known) for known in sorted(self._extractor_names)) or "none"
+            raise ValueError(f"no extractor is named {name!r} (configured: {known})")
+        if type is None:
+            return self._state.get(name)
+        return self._state.try_get(name, type)
+
+    def add_context(
+        self, context: str | m.Content | Sequence[m.Content], *, prompt: bool = False
+    ) -> None:
+        """Give the model context at the next turn boundary (step 6 of the turn pipeline).
+
+        The boundary delivers it the way the session delivers context: at once, as one
+        ``clientContent`` with ``turnComplete: false`` (immediate delivery), or queued for the
+        user's next send (``context_delivery="deferred"``).  Use it from a watcher's action or
+        any task to steer the model without interrupting it.
+
+        Args:
+            context: a text (sent as a user-role turn), a :class:`~livehandle.lowlevel.Content`,
+                or a sequence of them.
+            prompt: also ask the model to respond once the context is delivered (immediate: an
+                empty ``turnComplete: true`` turn; deferred: arm the prompt).
+
+        Raises:
+            TypeError: ``context`` is not a str, a Content or a sequence of Contents.
+            ValueError: an empty text, or too many contents already wait (nothing queued).
+        """
+        self._lanes.pipeline.add_context(context_contents(context), prompt=prompt)
+
     @property
     def telemetry(self) -> SessionTelemetry:
         """Counters and latencies; ``telemetry.snapshot()`` is JSON-ready."""
@@ -414,7 +459,7 @@ class LiveHandle(metaclass=NoPublicConstructor):
     def _attach_saver(self, saver: SnapshotSaver) -> None:
         """Save snapshots through ``saver`` at turn boundaries, new handles and disconnect."""
         self._saver = saver
-        self._lanes.on_turn_end = saver.offer
+        self._lanes.pipeline.on_boundary = saver.offer
         self._source.on_handle = saver.offer
 
     def _end_with(self, error: SessionError) -> None:

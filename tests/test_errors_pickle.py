@@ -59,6 +59,7 @@ EXAMPLES: list[tuple[BaseException, tuple[str, ...]]] = [
         ("tool", "problems", "wrong_type"),
     ),
     (livehandle.ToolTimeout("lookup", 2.5), ("tool", "seconds")),
+    (livehandle.TurnStepTimeout("extractors", 10.0), ("step", "seconds")),
     (livehandle.PersistenceError("save failed", session_id="call-42"), ("session_id",)),
     (livehandle.SessionOwned("held elsewhere", session_id="call-42"), ("session_id",)),
     (livehandle.LeaseLost("lease expired", session_id="call-42"), ("session_id",)),

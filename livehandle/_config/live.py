@@ -52,6 +52,7 @@ from livehandle._config.checks import (
     turn_coverage,
     voice_sample,
 )
+from livehandle._config.components import extractors as check_extractors, tools as check_tools
 from livehandle._config.delivery import ContextDelivery, Delivery
 from livehandle._config.hooks import (
     BeforeToolResponse,
@@ -70,12 +71,11 @@ from livehandle._config.voice import (
     VadConfig,
 )
 from livehandle._continuity.policy import ResumePolicy
+from livehandle._extract.protocol import TurnExtractor
 from livehandle._tools.declare import Tool, ToolSet
 from livehandle._wire import messages as m
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from livehandle._transport.endpoints import Endpoint
 
 __all__ = [
@@ -114,27 +114,6 @@ def _context_delivery(value: ContextDelivery | str) -> ContextDelivery:
 
 def _sample_repr(value: bytes | None) -> str:
     return "None" if value is None else f"<{len(value)} bytes>"
-
-
-def _tools(value: Iterable[m.Tool | Tool]) -> tuple[m.Tool | Tool, ...]:
-    tools = tuple(value)
-    for index, tool in enumerate(tools):
-        if not isinstance(tool, m.Tool | Tool):
-            raise ValueError(
-                f"tools[{index}]: expected a function decorated with @livehandle.tool or a "
-                f"livehandle.Tool, got {type(tool).__name__}"
-            )
-    names: set[str] = set()
-    for tool in tools:
-        if isinstance(tool, Tool):
-            declared: tuple[str, ...] = (tool.name,)
-        else:
-            declared = tuple(d.name for d in tool.function_declarations or ())
-        for name in declared:
-            if name in names:
-                raise ValueError(f"tools: the function name {name!r} is declared twice")
-            names.add(name)
-    return tools
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,6 +216,11 @@ class LiveConfig:
         turn_commit: with ``server_vad=False``, when input-VAD edges become ``activityStart`` /
             ``activityEnd`` marks (see :class:`~livehandle.TurnCommitConfig` presets);
             None sends a mark at each edge.
+        extractors: turn extractors (functions decorated with :func:`~livehandle.extractor`,
+            :class:`~livehandle.LlmExtractor` objects, or any :class:`~livehandle.TurnExtractor`)
+            run by the turn pipeline; names must differ.  Any iterable is stored as a tuple.
+        turn_step_timeout: seconds each bounded step of the turn pipeline (extractors,
+            watchers, context delivery) may take before it is cancelled and reported (> 0).
         connect_timeout: seconds to open the connection (> 0).
         setup_timeout: seconds to wait for ``setupComplete`` after sending ``setup`` (> 0).
 
@@ -300,7 +284,7 @@ class LiveConfig:
     compression_target_tokens: int | None = attrs.field(default=None, validator=at_least(1))
     context_compression: bool = False
 
-    tools: tuple[m.Tool | Tool, ...] = attrs.field(default=(), converter=_tools)
+    tools: tuple[m.Tool | Tool, ...] = attrs.field(default=(), converter=check_tools)
     on_tool_call: OnToolCall | None = attrs.field(default=None, validator=callable_or_none)
     before_tool_response: BeforeToolResponse | None = attrs.field(
         default=None, validator=callable_or_none
@@ -327,6 +311,8 @@ class LiveConfig:
         default=None, validator=instance_or_none(TurnCommitConfig)
     )
 
+    extractors: tuple[TurnExtractor, ...] = attrs.field(default=(), converter=check_extractors)
+    turn_step_timeout: float = attrs.field(default=30.0, validator=positive_seconds)
     connect_timeout: float = attrs.field(default=10.0, validator=positive_seconds)
     setup_timeout: float = attrs.field(default=15.0, validator=positive_seconds)
 

@@ -9,7 +9,9 @@
 * **barge-in**: on ``Interrupted`` the router first cancels the barge-in group (inline tools and
   hooks stop), drops the rest of the interrupted turn's audio, and holds new model audio until
   the control lane has published ``Interrupted``, so an application that flushes playback on
-  ``Interrupted`` never flushes the next reply.  Held events are bounded (``lane_capacity``);
+  ``Interrupted`` never flushes the next reply.  When the control lane is idle (nothing handed
+  over, no ``on_event`` hook), the router does the lane's part itself and publishes
+  ``Interrupted`` at once: the same order, one task switch sooner.  Held events are bounded (``lane_capacity``);
   classes with the ``drop_newest`` delivery policy are dropped instead of held (counted);
 * **connection first**: from ``Connected`` until the control lane has published it, the fast
   path holds what it would deliver (bounded the same way, overflow counted), so a subscriber
@@ -30,18 +32,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import attrs
 import trio
 
 from livehandle._errors import Lagged, SessionError, SessionTaskFailed
-from livehandle._events import LiveEvent, SessionEvent, SessionPhase
+from livehandle._events import LiveEvent, SessionEvent
 from livehandle._runtime.bargein import BargeIn, CurrentBargeIn
+from livehandle._runtime.observe import SessionObserver
+from livehandle._runtime.pipeline import TurnPipeline
 from livehandle._runtime.transcript import TranscriptBuffer
 
 if TYPE_CHECKING:
@@ -49,7 +54,7 @@ if TYPE_CHECKING:
     from livehandle._config.delivery import Delivery
     from livehandle._runtime.telemetry import SessionTelemetry
     from livehandle._state import State
-    from livehandle._wire.messages import FunctionCall
+    from livehandle._wire.messages import Content, FunctionCall
 
 __all__ = ["Hooks", "Lanes"]
 
@@ -68,6 +73,17 @@ CONTROL_BACKLOG_LIMIT = 4096
 log = logging.getLogger("livehandle.lanes")
 
 FastKind = Literal["audio", "media", "text", "transcript", "thought", "vad"]
+
+
+class _Wake:
+    """Wakes the control lane to run queued watcher actions; never published."""
+
+
+_WAKE = _Wake()
+
+
+async def _no_context(contents: Sequence[Content], *, prompt: bool) -> None:
+    raise RuntimeError("these lanes deliver no context: the handle sets a pipeline that does")
 
 
 @attrs.frozen
@@ -140,7 +156,9 @@ class Lanes:
         self._connection_lost = connection_lost
         # never waits (the router runs in the session's reader); overflow is counted and
         # reported by the control lane as a Lagged error
-        self._control_send, self._control_receive = trio.open_memory_channel[SessionEvent](capacity)
+        self._control_send, self._control_receive = trio.open_memory_channel[SessionEvent | _Wake](
+            capacity
+        )
         self._control_overflow = 0
         # Events that did not fit in the control channel and must not be lost (see _to_backlog):
         # only while a hook is stuck, bounded by backlog_limit; full, it ends the session.
@@ -148,8 +166,12 @@ class Lanes:
         self._backlog_limit = backlog_limit
         self._failed = False  # the backlog overflowed: the session is ending, route nothing
         self.transcript = TranscriptBuffer(scrub=scrub)
-        #: Called on the control lane after each TurnComplete is published (persistence).
-        self.on_turn_end: Callable[[], None] | None = None
+        #: What runs at each turn boundary; the handle replaces it with one that has the
+        #: session's extractors and context delivery.
+        self.pipeline = TurnPipeline(
+            state=state, transcript=self.transcript, emit=self.emit, deliver=_no_context
+        )
+        self._watchers_due = False
         #: When set, the error the session's Disconnected end carries (e.g. a lost lease).
         self.end_error: SessionError | None = None
         self._barge_in = barge_in if barge_in is not None else CurrentBargeIn()
@@ -157,15 +179,15 @@ class Lanes:
         self._held: deque[SessionEvent] = deque()  # new audio waiting for Interrupted to go out
         self._interruptions_routed = 0
         self._interruptions_handled = 0
+        self._idle = False  # the control lane waits for work, nothing handed over since
         self._connecting = 0  # Connected events routed, not yet published by the control lane
         self._control_scope = trio.CancelScope()
         self._emitter_scope = trio.CancelScope()
         self._control_done = trio.Event()
         self._control_task: trio.lowlevel.Task | None = None
         self._running = False
-        self._errors = 0
-        self._started_at = 0.0
-        self._last_activity = 0.0
+        self._observer = SessionObserver(telemetry, state, live_events)
+        self._observe = self._observer.observe
 
     @property
     def barge_in(self) -> BargeIn:
@@ -196,20 +218,37 @@ class Lanes:
         in a nursery of this task's own when none is given; it ends with the control lane.
         """
         self._running = True
-        self._started_at = self._last_activity = trio.current_time()
+        self._observer.start()
         if self._interval is None:
             task_status.started()
             await self._run_control_lane()
             return
         if nursery is not None:
-            nursery.start_soon(self._run_emitter, self._interval)
+            nursery.start_soon(self._observer.run_emitter, self._interval, self._emitter_scope)
             task_status.started()
             await self._run_control_lane()
             return
         async with trio.open_nursery() as own:
-            own.start_soon(self._run_emitter, self._interval)
+            own.start_soon(self._observer.run_emitter, self._interval, self._emitter_scope)
             task_status.started()
             await self._run_control_lane()
+
+    def watchers_due(self) -> None:
+        """Watcher actions were queued (by a state write in any task): run them soon.
+
+        Never waits: the control lane is woken through its channel, or, when that is full or
+        behind, finds the flag after the event it is handling.
+        """
+        if self._watchers_due:
+            return
+        self._watchers_due = True
+        self._idle = False
+        if self._backlog or self._failed:
+            return
+        with contextlib.suppress(
+            trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError
+        ):
+            self._control_send.send_nowait(_WAKE)
 
     def in_control_lane(self) -> bool:
         """True when called from the control lane itself (e.g. from a hook)."""
@@ -269,7 +308,10 @@ class Lanes:
                 if self._held:
                     self._telemetry.record_dropped("audio_after_interrupt", len(self._held))
                     self._held.clear()
-                self._to_control(event)
+                if self._idle and self._hooks.on_event is None and not self._connecting:
+                    self._interrupted_now()
+                else:
+                    self._to_control(event)
             case SessionEvent.TurnComplete():
                 self._stale_audio = False  # what follows belongs to the next turn
                 if self._turn_ended is not None:
@@ -318,6 +360,18 @@ class Lanes:
             case _:
                 pass  # phases, usage, resumption updates: telemetry and state only
 
+    def _interrupted_now(self) -> None:
+        """The control lane's part of a barge-in, done in the router: the lane is idle.
+
+        Only when the control lane waits for work with nothing handed over (so nothing it
+        would publish first is pending) and no ``on_event`` hook must run: then publishing
+        ``Interrupted`` here keeps every order the control lane would, one task switch sooner.
+        """
+        self.transcript.mark_interrupted()
+        self._barge_in.renew()  # new work belongs to the next turn
+        self._live.publish(LiveEvent.Interrupted())
+        self._interruptions_handled += 1
+
     def _hold(self, event: SessionEvent, kind: FastKind) -> None:
         if len(self._held) >= self._capacity:
             self._telemetry.record_dropped(kind)
@@ -334,6 +388,7 @@ class Lanes:
         return bool(getattr(self._delivery, kind) == "drop_newest")
 
     def _to_control(self, event: SessionEvent) -> None:
+        self._idle = False  # it has work now (see _interrupted_now)
         if self._backlog:  # behind already: keep the order
             self._to_backlog(event)
             return
@@ -409,15 +464,19 @@ class Lanes:
                 while (event := await self._next_control_event()) is not None:
                     if self._control_overflow:
                         missed, self._control_overflow = self._control_overflow, 0
-                        await self._emit(LiveEvent.Error(Lagged(missed)))
-                    await self._control(event)
+                        await self.emit(LiveEvent.Error(Lagged(missed)))
+                    if not isinstance(event, _Wake):
+                        await self._control(event)
+                    if self._watchers_due:
+                        self._watchers_due = False
+                        await self.pipeline.run_watchers()
         finally:
             self._emitter_scope.cancel()  # the emitter never outlives the control lane
             self._control_receive.close()
             self._control_done.set()
             self._live.close()  # every stream() ends right after Disconnected
 
-    async def _next_control_event(self) -> SessionEvent | None:
+    async def _next_control_event(self) -> SessionEvent | _Wake | None:
         """The next event in routing order: the channel first, then the backlog behind it."""
         try:
             return self._control_receive.receive_nowait()
@@ -427,10 +486,13 @@ class Lanes:
                 return self._backlog.popleft()
         except trio.EndOfChannel:
             return self._backlog.popleft() if self._backlog else None
+        self._idle = True
         try:
             return await self._control_receive.receive()
         except trio.EndOfChannel:
             return self._backlog.popleft() if self._backlog else None
+        finally:
+            self._idle = False
 
     async def _control(self, event: SessionEvent) -> None:
         transcript = self.transcript
@@ -445,56 +507,52 @@ class Lanes:
                 if not transcript.model_text:  # AUDIO turns are already transcribed
                     transcript.add_model_speech(text)
             case SessionEvent.ToolCall(calls=calls):
-                await self._emit(LiveEvent.ToolCall(calls))
+                self.pipeline.tool_called()
+                await self.emit(LiveEvent.ToolCall(calls))
                 if self._dispatch_tools is not None:
                     self._dispatch_tools(calls)
             case SessionEvent.ToolCallCancelled(ids=ids):
-                await self._emit(LiveEvent.ToolCancelled(ids))
+                await self.emit(LiveEvent.ToolCancelled(ids))
             case SessionEvent.GenerationComplete():
-                await self._emit(LiveEvent.GenerationComplete())
+                await self.emit(LiveEvent.GenerationComplete())
+                await self.pipeline.generation_complete()
             case SessionEvent.Interrupted():
                 transcript.mark_interrupted()
                 self._barge_in.renew()  # new work belongs to the next turn
-                await self._emit(LiveEvent.Interrupted())
+                await self.emit(LiveEvent.Interrupted())
                 self._interruptions_handled += 1
                 self._release_held()  # the next reply's audio, held meanwhile
             case SessionEvent.TurnComplete(reason=reason):
-                turn = transcript.finish_turn()
-                if turn.user:
-                    await self._emit(LiveEvent.InputTranscript(turn.user, is_final=True))
-                if turn.model:
-                    await self._emit(LiveEvent.OutputTranscript(turn.model, is_final=True))
-                await self._emit(LiveEvent.TurnComplete(reason))
-                if self.on_turn_end is not None:
-                    self.on_turn_end()  # a turn boundary: hand a snapshot to the saver
+                await self.pipeline.turn_complete(reason)
             case SessionEvent.GoAway(time_left=time_left):
-                await self._emit(LiveEvent.GoAway(time_left))
+                await self.emit(LiveEvent.GoAway(time_left))
             case SessionEvent.Reconnecting(reason=reason, attempt=attempt):
-                await self._emit(LiveEvent.Reconnecting(reason, attempt))
+                await self.emit(LiveEvent.Reconnecting(reason, attempt))
             case SessionEvent.Resumed(
                 connection=connection, gap_ms=gap, replayed=replayed, lost_audio_ms=lost
             ):
                 try:
-                    await self._emit(LiveEvent.Resumed(connection, gap, replayed, lost))
+                    await self.emit(LiveEvent.Resumed(connection, gap, replayed, lost))
                 finally:
                     self._connecting -= 1
                     self._release_held()  # the new connection's first output
             case SessionEvent.Connected(session_id=session_id, resumed=resumed):
                 try:
-                    await self._emit(LiveEvent.Connected(session_id, resumed))
+                    await self.emit(LiveEvent.Connected(session_id, resumed))
                 finally:
                     self._connecting -= 1
                     self._release_held()  # the connection's first output, held meanwhile
             case SessionEvent.Error(error=error):
-                await self._emit(LiveEvent.Error(error))
+                await self.emit(LiveEvent.Error(error))
             case SessionEvent.Disconnected(end=end):
                 if self.end_error is not None:
                     end = attrs.evolve(end, error=self.end_error)
-                await self._emit(LiveEvent.Disconnected(end))
+                await self.emit(LiveEvent.Disconnected(end))
             case _:
                 pass
 
-    async def _emit(self, event: LiveEvent) -> None:
+    async def emit(self, event: LiveEvent) -> None:
+        """Publish ``event`` as the control lane does: the ``on_event`` hook, then subscribers."""
         hook = self._hooks.on_event
         if hook is not None:
             with self.barge_in.scope():
@@ -502,93 +560,3 @@ class Lanes:
                 if inspect.isawaitable(result):
                     await result
         self._live.publish(event)
-
-    # -- telemetry ----------------------------------------------------------------------------
-
-    def _observe(self, event: SessionEvent) -> None:
-        telemetry, state = self._telemetry, self._state
-        match event:
-            case SessionEvent.AudioData(data=data):
-                telemetry.record_audio_out(len(data))
-                return  # the hot path: no state writes, no clock read
-            case SessionEvent.TextDelta():
-                telemetry.record_text_out()
-                return
-            case SessionEvent.Connected():
-                for key, value in (
-                    ("session:interrupt_count", 0),
-                    ("session:error_count", 0),
-                    ("session:is_user_speaking", False),
-                    ("session:is_model_speaking", False),
-                    ("session:go_away_received", False),
-                    ("session:resumable", False),
-                ):
-                    state.set(key, value)
-            case SessionEvent.Reconnecting():
-                telemetry.record_reconnecting()
-            case SessionEvent.Resumed(gap_ms=gap, replayed=replayed, lost_audio_ms=lost):
-                telemetry.record_resumed(gap, replayed, lost)
-            case SessionEvent.VoiceActivityStart():
-                telemetry.record_turn_start()
-                state.set("session:is_user_speaking", True)
-            case SessionEvent.VoiceActivityEnd():
-                telemetry.record_speech_end()
-                state.set("session:is_user_speaking", False)
-            case SessionEvent.Interrupted():
-                telemetry.record_interruption()
-                state.set("session:interrupt_count", self._interruptions_routed + 1)
-            case SessionEvent.TurnComplete():
-                telemetry.record_turn_complete()
-            case SessionEvent.Usage(usage=usage):
-                telemetry.record_usage(usage)
-            case SessionEvent.PhaseChanged(new=phase):
-                state.set("session:phase", phase.value)
-                state.set("session:is_model_speaking", phase is SessionPhase.MODEL_SPEAKING)
-            case SessionEvent.GoAway(time_left=time_left):
-                state.set("session:go_away_received", True)
-                state.set("session:go_away_time_left", time_left)
-            case SessionEvent.SessionResumeUpdate(resumable=resumable):
-                state.set("session:resumable", resumable)
-            case SessionEvent.Error(error=error):
-                self._errors += 1
-                state.set("session:error_count", self._errors)
-                state.set("session:last_error", str(error))
-            case SessionEvent.Disconnected():
-                state.set("session:disconnected", True)
-            case _:
-                return
-        self._last_activity = trio.current_time()
-
-    async def _run_emitter(self, interval: float) -> None:
-        """Every ``interval`` seconds: refresh the timing keys, publish Telemetry/TurnMetrics.
-
-        Keeps running with no subscriber: publishing to nobody is a no-op, never an error.
-        """
-        turns = 0
-        with self._emitter_scope:
-            while True:
-                await trio.sleep(interval)
-                now = trio.current_time()
-                self._state.set("session:elapsed_ms", round((now - self._started_at) * 1000))
-                self._state.set("session:silence_ms", round((now - self._last_activity) * 1000))
-                snapshot = self._telemetry.snapshot()
-                count = snapshot.get("turn_count")
-                if isinstance(count, int) and count > turns:
-                    turns = count
-                    self._live.publish(
-                        LiveEvent.TurnMetrics(
-                            turns,
-                            _maybe_float(snapshot.get("last_response_latency_ms")),
-                            _maybe_int(snapshot.get("prompt_token_count")),
-                            _maybe_int(snapshot.get("response_token_count")),
-                        )
-                    )
-                self._live.publish(LiveEvent.Telemetry(snapshot))
-
-
-def _maybe_float(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _maybe_int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,0 +1,241 @@
+"""The turn pipeline: what the control lane runs at every turn boundary, in one documented order.
+
+At every ``TurnComplete`` the control lane runs :meth:`TurnPipeline.turn_complete`:
+
+1. **finalize** the transcript turn (every fragment of the turn, the typed text, the tool calls);
+2. **clear** the ``turn:`` scope of the state;
+3. run the **extractors** due (concurrently, each bounded by its own timeout); their results
+   go to the state and become ``Extraction`` / ``ExtractionError`` / ``StatePromotion`` events;
+4. run the **watchers** queued by every change since they last ran, whatever wrote it (a tool
+   during the turn, a background task, the extractors of step 3);
+5. (flow governance plugs in here: a later issue);
+6. deliver the **context** this boundary produced (:meth:`add_context`) the way the session
+   delivers context: at once as one ``clientContent`` (``turnComplete: false``), or, with
+   deferred delivery, queued for the user's next send;
+7. offer a **snapshot** to the saver (persistence; never waits for the store);
+8. **publish** the events, in order: the final transcripts, the extraction events, then
+   ``TurnComplete``.  A subscriber that sees ``TurnComplete`` therefore finds the turn's
+   extractions in :meth:`~livehandle.LiveHandle.extracted` and in the state.
+
+Bounds: steps 3, 4 and 6 each run under a deadline (``step_timeout``).  A step that overruns is
+cancelled, reported as ``LiveEvent.Error(TurnStepTimeout(step, seconds))``, and the pipeline goes
+on, so the snapshot and the publication always happen.  Between turn boundaries the control
+lane runs queued watchers as soon as it is free (:meth:`run_watchers`), under the same bound.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+import trio
+
+from livehandle._config.instruction import text_content
+from livehandle._errors import SessionClosed, TurnStepTimeout
+from livehandle._events import LiveEvent
+from livehandle._extract.protocol import TriggerKind
+from livehandle._extract.turns import TranscriptTurn
+from livehandle._runtime.writer import check_text
+from livehandle._wire import messages as m
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from livehandle._runtime.transcript import TranscriptBuffer
+    from livehandle._state import State
+
+__all__ = ["CONTEXT_CAPACITY", "ContextDelivery", "TurnPipeline", "context_contents"]
+
+log = logging.getLogger("livehandle.pipeline")
+
+#: Contents :meth:`TurnPipeline.add_context` may hold until the next boundary delivers them.
+CONTEXT_CAPACITY = 64
+
+
+def context_contents(context: object) -> list[m.Content]:
+    """``add_context``'s argument as contents: a text becomes one user-role turn.
+
+    Raises:
+        TypeError: not a str, a Content or a sequence of Contents.
+        ValueError: an empty text, or an empty sequence.
+    """
+    if isinstance(context, str):
+        return [text_content(check_text(context, "context"), "user")]
+    if isinstance(context, m.Content):
+        return [context]
+    if isinstance(context, Sequence) and not isinstance(context, bytes | bytearray):
+        contents = list(context)
+        for index, item in enumerate(contents):
+            if not isinstance(item, m.Content):
+                raise TypeError(f"context[{index}] must be a Content, got {type(item).__name__}")
+        if not contents:
+            raise ValueError("context must not be empty")
+        return contents
+    raise TypeError(
+        f"context must be a str, a Content or a sequence of Contents, got {type(context).__name__}"
+    )
+
+
+class Extraction(Protocol):
+    """What the pipeline needs of the extractor engine (``livehandle._extract``)."""
+
+    def due(self, kind: TriggerKind, turn_count: int, tool_called: bool) -> Sequence[object]: ...
+
+    async def run(
+        self,
+        due: Sequence[object],
+        window_of: Callable[[int], Sequence[TranscriptTurn]],
+        state: State,
+    ) -> list[LiveEvent]: ...
+
+
+class ContextDelivery(Protocol):
+    """Delivers a boundary's context: sends it at once, or queues it for the next user send."""
+
+    async def __call__(self, contents: Sequence[m.Content], *, prompt: bool) -> None: ...
+
+
+class TurnPipeline:
+    """Runs the turn boundary on the control lane; see the module docstring.
+
+    Args:
+        state: the session's state.
+        transcript: the session's transcript (owned by the control lane).
+        emit: publishes a LiveEvent the way the control lane does (hooks, then subscribers).
+        deliver: delivers a boundary's context (see :class:`ContextDelivery`).
+        extraction: the extractor engine, or None when no extractor is configured.
+        step_timeout: seconds each bounded step may take.
+    """
+
+    def __init__(
+        self,
+        *,
+        state: State,
+        transcript: TranscriptBuffer,
+        emit: Callable[[LiveEvent], Awaitable[None]],
+        deliver: ContextDelivery,
+        extraction: Extraction | None = None,
+        step_timeout: float = 30.0,
+    ) -> None:
+        self._state = state
+        self._transcript = transcript
+        self._emit = emit
+        self._deliver = deliver
+        self._extraction = extraction
+        self._step_timeout = step_timeout
+        self._context: list[m.Content] = []
+        self._prompt = False
+        self._tool_called = False
+        #: Called at step 7 with nothing (the saver takes its own snapshot); None: no store.
+        self.on_boundary: Callable[[], None] | None = None
+
+    # -- what the rest of the runtime tells it --------------------------------------------------
+
+    def tool_called(self) -> None:
+        """A tool call arrived since the last boundary (for ``AFTER_TOOL_CALL`` extractors)."""
+        self._tool_called = True
+
+    def add_context(self, contents: Sequence[m.Content], *, prompt: bool = False) -> None:
+        """Queue context for the next boundary to deliver (step 6), and arm a prompt if asked.
+
+        Raises:
+            ValueError: more than :data:`CONTEXT_CAPACITY` contents would be waiting (nothing
+                is queued).
+        """
+        if len(self._context) + len(contents) > CONTEXT_CAPACITY:
+            raise ValueError(
+                f"{len(self._context)} contents already wait for the next turn boundary; "
+                f"adding {len(contents)} would exceed {CONTEXT_CAPACITY}"
+            )
+        self._context.extend(contents)
+        self._prompt = self._prompt or prompt
+
+    # -- the boundaries ------------------------------------------------------------------------
+
+    async def turn_complete(self, reason: str | None) -> None:
+        """Run the whole pipeline for the turn that just completed (steps 1 to 8)."""
+        turn = self._transcript.finish_turn()  # 1
+        self._state.clear_prefix("turn:")  # 2
+        events: list[LiveEvent] = []
+        if self._extraction is not None:  # 3
+            due = self._extraction.due(TriggerKind.EVERY_TURN, turn.index, self._tool_called)
+            if due:
+                events += await self._bounded("extractors", self._extract, due, self._completed)
+        self._tool_called = False
+        await self.run_watchers()  # 4
+        # 5: flow governance (a later issue) runs here.
+        if self._context or self._prompt:  # 6
+            await self._bounded("context", self._deliver_context)
+        if self.on_boundary is not None:  # 7
+            self.on_boundary()
+        if turn.user:  # 8
+            await self._emit(LiveEvent.InputTranscript(turn.user, is_final=True))
+        if turn.model:
+            await self._emit(LiveEvent.OutputTranscript(turn.model, is_final=True))
+        for event in events:
+            await self._emit(event)
+        await self._emit(LiveEvent.TurnComplete(reason))
+
+    async def generation_complete(self) -> None:
+        """Run the ``GENERATION_COMPLETE`` extractors, the turn in progress included."""
+        if self._extraction is None:
+            return
+        count = self._transcript.count + 1
+        due = self._extraction.due(TriggerKind.GENERATION_COMPLETE, count, self._tool_called)
+        if not due:
+            return
+        events = await self._bounded("extractors", self._extract, due, self._with_current)
+        await self.run_watchers()
+        for event in events:
+            await self._emit(event)
+
+    async def run_watchers(self) -> None:
+        """Run the watcher actions queued so far, in order (step 4, or between boundaries)."""
+        await self._bounded("watchers", self._state.run_watchers)
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    async def _extract(
+        self, due: Sequence[object], window_of: Callable[[int], Sequence[TranscriptTurn]]
+    ) -> list[LiveEvent]:
+        assert self._extraction is not None
+        return await self._extraction.run(due, window_of, self._state)
+
+    def _completed(self, size: int) -> Sequence[TranscriptTurn]:
+        """The last ``size`` completed turns, oldest first."""
+        return self._transcript.turns[-size:]
+
+    def _with_current(self, size: int) -> Sequence[TranscriptTurn]:
+        """The last ``size`` turns, the one in progress (not yet complete) the newest."""
+        current = TranscriptTurn(
+            self._transcript.count + 1,
+            self._transcript.user_text,
+            self._transcript.model_text,
+        )
+        earlier = self._transcript.turns[-(size - 1) :] if size > 1 else []
+        return [*earlier, current]
+
+    async def _deliver_context(self) -> list[LiveEvent]:
+        contents, prompt = self._context, self._prompt
+        self._context, self._prompt = [], False
+        try:
+            await self._deliver(contents, prompt=prompt)
+        except SessionClosed:
+            log.debug("the session closed before a boundary's context could be delivered")
+        return []
+
+    async def _bounded(
+        self,
+        step: str,
+        run: Callable[..., Awaitable[list[LiveEvent] | None]],
+        *args: object,
+    ) -> list[LiveEvent]:
+        """Run one step under the step deadline; report an overrun and go on."""
+        result: list[LiveEvent] | None = None
+        with trio.move_on_after(self._step_timeout) as scope:
+            result = await run(*args)
+        if scope.cancelled_caught:
+            log.warning("turn pipeline step %r overran %g s", step, self._step_timeout)
+            await self._emit(LiveEvent.Error(TurnStepTimeout(step, self._step_timeout)))
+        return result or []
