@@ -70,10 +70,12 @@ def same_json(a: object, b: object) -> bool:
     kind = type(a)
     if kind is not type(b):
         return False
-    if kind is list:
-        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=False))  # type: ignore[arg-type]
-    if kind is dict:
-        return a.keys() == b.keys() and all(same_json(v, b[k]) for k, v in a.items())  # type: ignore[attr-defined,index]
+    if isinstance(a, list):
+        other: list[object] = b  # type: ignore[assignment]
+        return len(a) == len(other) and all(map(same_json, a, other))
+    if isinstance(a, dict):
+        mapping: dict[str, object] = b  # type: ignore[assignment]
+        return a.keys() == mapping.keys() and all(same_json(v, mapping[k]) for k, v in a.items())
     return bool(a == b)
 
 

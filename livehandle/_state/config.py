@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from livehandle._fields import positive_int
+from livehandle._state.checks import positive_seconds
 from livehandle._state.sinks import JournalSink
 
 if TYPE_CHECKING:
@@ -19,24 +19,20 @@ __all__ = ["Redaction", "StateConfig"]
 def _key_patterns(value: Iterable[str]) -> tuple[str, ...]:
     if isinstance(value, str):
         raise TypeError(f"redact_keys must be a collection of strings, not one string ({value!r})")
-    patterns = tuple(value)
-    for pattern in patterns:
-        if not isinstance(pattern, str) or not pattern or pattern == "*":
+    patterns: list[str] = []
+    for pattern in value:
+        item: object = pattern
+        if not isinstance(item, str) or not item or item == "*":
             raise ValueError(
                 "redact_keys holds keys (or prefixes written 'prefix*'), each a non-empty "
-                f"string other than '*', got {pattern!r}"
+                f"string other than '*', got {item!r}"
             )
-    return patterns
+        patterns.append(item)
+    return tuple(patterns)
 
 
 def _positive_seconds(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{attribute.name} must be a finite number of seconds > 0, got {value!r}")
+    positive_seconds(attribute.name, value)
 
 
 def _sink(_: object, attribute: attrs.Attribute[Any], value: object) -> None:

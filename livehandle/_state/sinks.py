@@ -14,6 +14,8 @@ import os
 import time
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from livehandle._state.checks import positive_count, positive_seconds
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -54,9 +56,8 @@ class MemoryJournalSink:
     __slots__ = ("_items", "closed", "dropped")
 
     def __init__(self, capacity: int = 1024) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
-        self._items: collections.deque[StateMutation] = collections.deque(maxlen=capacity)
+        size = positive_count("capacity", capacity)
+        self._items: collections.deque[StateMutation] = collections.deque(maxlen=size)
         self.dropped = 0
         """How many mutations were dropped because the sink was full."""
         self.closed = False
@@ -134,17 +135,9 @@ class FileJournalSink:
         max_buffered: int = 1024,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if (
-            isinstance(flush_interval, bool)
-            or not isinstance(flush_interval, int | float)
-            or not 0 < flush_interval < float("inf")
-        ):
-            raise ValueError(f"flush_interval must be a finite number > 0, got {flush_interval!r}")
-        if isinstance(max_buffered, bool) or not isinstance(max_buffered, int) or max_buffered < 1:
-            raise ValueError(f"max_buffered must be a positive integer, got {max_buffered!r}")
+        self.flush_interval = positive_seconds("flush_interval", flush_interval)
+        self.max_buffered = positive_count("max_buffered", max_buffered)
         self.path = os.fspath(path)
-        self.flush_interval = float(flush_interval)
-        self.max_buffered = max_buffered
         self.dropped = 0
         """How many lines were lost because writing the file failed."""
         self._clock = clock

@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from livehandle._state.access import ABSENT, Writes, check_key, copy_json, same_json
+from livehandle._state.checks import positive_seconds
 from livehandle._state.config import Redaction, StateConfig
 from livehandle._state.delta import StateDelta
 from livehandle._state.evidence import META_PREFIX, SlotEvidence, build_evidence
@@ -356,14 +357,10 @@ class State(ScopeProperties, Writes):
             RuntimeError: it is already running (an action called it).
         """
         if timeout is None:
-            timeout = self._config.watcher_timeout
-        elif (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not 0 < timeout < float("inf")
-        ):
-            raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
-        return await self._watches.run(timeout)
+            limit = self._config.watcher_timeout
+        else:
+            limit = positive_seconds("timeout", timeout)
+        return await self._watches.run(limit)
 
     # -- the rest ------------------------------------------------------------------------------
 

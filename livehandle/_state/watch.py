@@ -135,7 +135,7 @@ class WatchPredicate:
         return cls(lambda old, new: new is False and old is not False, "became_false")
 
     @classmethod
-    def custom(cls, test: Callable[[JsonValue, JsonValue], bool]) -> WatchPredicate:
+    def custom(cls, test: Callable[[JsonValue, JsonValue], object]) -> WatchPredicate:
         """Any test of ``(old, new)``, a plain (not async) function.
 
         It must not modify the values: they are the stored ones.  An exception from it, or an

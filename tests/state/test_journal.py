@@ -90,7 +90,7 @@ def test_recent_mutations_returns_the_latest_in_order() -> None:
     assert [m.new for m in state.recent_mutations(2)] == [4, 5]
     assert [m.new for m in state.recent_mutations(99)] == [2, 3, 4, 5]
     assert state.recent_mutations(0) == ()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=">= 0"):
         state.recent_mutations(-1)
 
 

@@ -132,7 +132,7 @@ def test_file_sink_refuses_bad_settings_and_a_write_after_close(tmp_path: Path) 
         FileJournalSink(tmp_path / "j", flush_interval=0)
     with pytest.raises(ValueError, match="max_buffered"):
         FileJournalSink(tmp_path / "j", max_buffered=0)
-    with pytest.raises(OSError):
+    with pytest.raises(FileNotFoundError):
         FileJournalSink(tmp_path / "missing-dir" / "j")
     sink = FileJournalSink(tmp_path / "j")
     sink.close()
@@ -229,7 +229,7 @@ def test_a_sink_sees_redacted_values_for_exact_and_prefix_patterns() -> None:
     state.remove("user:card_number")
     state.set("user:name", "Ada")
 
-    pin, card, card2, gone, name = sink.mutations
+    pin, _card, card2, gone, name = sink.mutations
     assert (pin.old, pin.new, pin.redacted) == (None, "[redacted]", True)
     assert (card2.old, card2.new) == ("[redacted]", "[redacted]")
     assert (gone.old, gone.new, gone.new_present) == ("[redacted]", None, False)

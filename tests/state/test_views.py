@@ -164,9 +164,13 @@ def test_delta_as_a_context_manager_commits_or_rolls_back() -> None:
         delta.set("a", 1)
     assert state.get("a") == 1
 
-    with pytest.raises(RuntimeError), state.delta() as delta:
-        delta.set("a", 2)
-        raise RuntimeError("abort")
+    def abort() -> None:
+        with state.delta() as delta:
+            delta.set("a", 2)
+            raise RuntimeError("abort")
+
+    with pytest.raises(RuntimeError, match="abort"):
+        abort()
     assert state.get("a") == 1
 
 
