@@ -90,7 +90,7 @@ def _via_state(tp: object, value: object) -> tuple[str, object]:
     # State refuses some values already in set() (an int too long to write, nesting too deep),
     # tools only when structuring: either way counts as the state's outcome.
     state = State()
-    return _outcome_of(lambda: (state.set("k", value), state.get("k", tp))[1])
+    return _outcome_of(lambda: (state.set("k", value), state.try_get("k", tp))[1])
 
 
 def _nested(depth: int, leaf: object = 1) -> object:
@@ -224,7 +224,7 @@ def test_state_and_tools_name_the_same_path() -> None:
     state = State()
     state.set("items", value)
     with pytest.raises(TypeError, match=r"expected a string, got a number at \$\[1\]\.sku"):
-        state.get("items", list[Item])
+        state.try_get("items", list[Item])
     assert _problems(value, list[Item])[0].path == "[1].sku"
 
     def probe(items: list[Item]) -> None:

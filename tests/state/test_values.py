@@ -1,3 +1,5 @@
+"""Values in and out of State: the strict converter's rules (strict reads are ``try_get``)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -90,7 +92,7 @@ def test_value_of_the_wrong_kind_raises_type_error_naming_key_type_and_path():
     state.set("order", {"order_id": "seven", "items": []})
 
     with pytest.raises(TypeError, match=r"'order'.*Order") as info:
-        state.get("order", Order)
+        state.try_get("order", Order)
 
     assert "expected an integer, got a string at $.order_id" in str(info.value)
 
@@ -100,7 +102,7 @@ def test_missing_field_is_reported_with_its_path():
     state.set("order", {"order_id": 1, "items": [{"sku": "tea"}]})
 
     with pytest.raises(ValueError, match=r"missing required field at \$\.items\[0\]\.quantity"):
-        state.get("order", Order)
+        state.try_get("order", Order)
 
 
 def test_primitives_are_not_coerced():
@@ -109,9 +111,9 @@ def test_primitives_are_not_coerced():
     state.set("flag", 1)
 
     with pytest.raises(TypeError, match=r"'count'.*int.*expected an integer, got a string"):
-        state.get("count", int)
+        state.try_get("count", int)
     with pytest.raises(TypeError, match=r"'flag'.*bool.*expected a boolean, got a number"):
-        state.get("flag", bool)
+        state.try_get("flag", bool)
 
 
 def test_an_integral_number_reads_as_an_int_and_a_fraction_does_not():
@@ -123,7 +125,7 @@ def test_an_integral_number_reads_as_an_int_and_a_fraction_does_not():
     assert state.get("whole", int) == 3
     assert type(state.get("whole", int)) is int
     with pytest.raises(ValueError, match=r"expected an integer, got the number 3\.5 at \$"):
-        state.get("part", int)
+        state.try_get("part", int)
 
 
 def test_list_with_a_wrong_element_type_is_rejected():
@@ -131,7 +133,7 @@ def test_list_with_a_wrong_element_type_is_rejected():
     state.set("scores", [1, "two"])
 
     with pytest.raises(TypeError, match=r"'scores'.*list\[int\].*\$\[1\]"):
-        state.get("scores", list[int])
+        state.try_get("scores", list[int])
 
 
 def test_a_string_is_not_read_as_a_list_of_characters():
@@ -139,7 +141,7 @@ def test_a_string_is_not_read_as_a_list_of_characters():
     state.set("name", "abc")
 
     with pytest.raises(TypeError, match=r"'name'.*list\[str\].*expected an array, got a string"):
-        state.get("name", list[str])
+        state.try_get("name", list[str])
 
 
 def test_a_non_object_is_not_read_as_a_class():
@@ -147,7 +149,7 @@ def test_a_non_object_is_not_read_as_a_class():
     state.set("order", [1, 2])
 
     with pytest.raises(TypeError, match=r"'order'.*Order: expected an object, got an array at \$"):
-        state.get("order", Order)
+        state.try_get("order", Order)
 
 
 def test_fixed_length_tuple_checks_length_and_item_types():
@@ -156,9 +158,9 @@ def test_fixed_length_tuple_checks_length_and_item_types():
 
     assert state.get("point", tuple[float, str]) == (1.5, "north")
     with pytest.raises(ValueError, match=r"expected an array of 3 items, got 2"):
-        state.get("point", tuple[float, str, int])
+        state.try_get("point", tuple[float, str, int])
     with pytest.raises(TypeError, match=r"expected a number, got a string at \$\[1\]"):
-        state.get("point", tuple[float, float])
+        state.try_get("point", tuple[float, float])
 
 
 # -- what can be stored ----------------------------------------------------------------------
@@ -335,6 +337,6 @@ def test_enum_reads_are_strict_for_str_and_int_enums() -> None:
     assert state.get("colors", list[Color]) == [Color.RED, Color.RED]
     # Unified messages: the allowed values, then what came (its kind when that is wrong).
     with pytest.raises(ValueError, match="expected one of 'red', got 'blue'"):
-        state.get("bad", Color)
+        state.try_get("bad", Color)
     with pytest.raises(TypeError, match="expected one of 1, got an array"):
-        state.get("colors", Level)
+        state.try_get("colors", Level)
