@@ -48,6 +48,7 @@ class Booking:
 
     @property
     def complete(self) -> bool:
+        """Whether every slot is known."""
         return None not in (self.name, self.date, self.party_size)
 
 

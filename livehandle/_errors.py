@@ -41,6 +41,7 @@ __all__ = [
     "SessionTimeout",
     "SnapshotMismatch",
     "StaleToolResponse",
+    "StateFailed",
     "ToolArgumentError",
     "ToolHookFailed",
     "ToolTimeout",
@@ -305,6 +306,25 @@ class TurnStepTimeout(SessionError, TimeoutError):
         self.step = step
         self.seconds = seconds
         super().__init__(f"the turn pipeline's {step} step did not finish within {seconds:g} s")
+
+
+class StateFailed(SessionError):
+    """The session's State met a problem it reported instead of raising.
+
+    A watcher's action raised or ran past its timeout, a watcher's predicate raised, a change
+    found the watcher queue full, or the journal sink failed.  Reported as a
+    ``LiveEvent.Error``; the write that caused it went through.  The message names keys and
+    types, never a value; the original exception, if any, is chained as ``__cause__``.
+
+    Attributes:
+        kind: what went wrong (a :class:`~livehandle.StateProblemKind` value, as a str).
+        key: the state key concerned, if any.
+    """
+
+    def __init__(self, detail: str, kind: str, key: str | None = None) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(detail)
 
 
 class Lagged(SessionError):

@@ -60,6 +60,7 @@ EXAMPLES: list[tuple[BaseException, tuple[str, ...]]] = [
     ),
     (livehandle.ToolTimeout("lookup", 2.5), ("tool", "seconds")),
     (livehandle.TurnStepTimeout("extractors", 10.0), ("step", "seconds")),
+    (livehandle.StateFailed("a watcher failed", "action_failed", "booking"), ("kind", "key")),
     (livehandle.PersistenceError("save failed", session_id="call-42"), ("session_id",)),
     (livehandle.SessionOwned("held elsewhere", session_id="call-42"), ("session_id",)),
     (livehandle.LeaseLost("lease expired", session_id="call-42"), ("session_id",)),

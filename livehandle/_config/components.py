@@ -6,7 +6,7 @@ Each takes any iterable, stores a tuple, and refuses what the session could not 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from livehandle._extract.protocol import TurnExtractor
 from livehandle._tools.declare import Tool
@@ -39,24 +39,25 @@ def tools(value: Iterable[m.Tool | Tool]) -> tuple[m.Tool | Tool, ...]:
     return tools
 
 
-def extractors(value: Iterable[TurnExtractor]) -> tuple[TurnExtractor, ...]:
+def extractors(value: object) -> tuple[TurnExtractor, ...]:
     """``extractors=``: turn extractors with distinct, non-empty names."""
     if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
         raise TypeError(
             f"extractors: expected an iterable of extractors, got {type(value).__name__}"
         )
-    items = tuple(value)
+    items: list[TurnExtractor] = []
     names: set[str] = set()
-    for index, item in enumerate(items):
+    for index, item in enumerate(cast("Iterable[object]", value)):
         if not isinstance(item, TurnExtractor):
             raise TypeError(
                 f"extractors[{index}]: expected a function decorated with @livehandle.extractor, "
                 f"a livehandle.LlmExtractor or another TurnExtractor, got {type(item).__name__}"
             )
-        name = item.name
+        name: object = item.name
         if not isinstance(name, str) or not name:
             raise ValueError(f"extractors[{index}]: the name must be a non-empty string")
         if name in names:
             raise ValueError(f"extractors: two extractors are named {name!r}")
         names.add(name)
-    return items
+        items.append(item)
+    return tuple(items)

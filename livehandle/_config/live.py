@@ -72,6 +72,7 @@ from livehandle._config.voice import (
 )
 from livehandle._continuity.policy import ResumePolicy
 from livehandle._extract.protocol import TurnExtractor
+from livehandle._state import StateConfig
 from livehandle._tools.declare import Tool, ToolSet
 from livehandle._wire import messages as m
 
@@ -216,6 +217,8 @@ class LiveConfig:
         turn_commit: with ``server_vad=False``, when input-VAD edges become ``activityStart`` /
             ``activityEnd`` marks (see :class:`~livehandle.TurnCommitConfig` presets);
             None sends a mark at each edge.
+        state: the session state's settings (journal size and sink, redacted keys, the
+            watcher queue and timeout), see :class:`~livehandle.StateConfig`.
         extractors: turn extractors (functions decorated with :func:`~livehandle.extractor`,
             :class:`~livehandle.LlmExtractor` objects, or any :class:`~livehandle.TurnExtractor`)
             run by the turn pipeline; names must differ.  Any iterable is stored as a tuple.
@@ -311,6 +314,9 @@ class LiveConfig:
         default=None, validator=instance_or_none(TurnCommitConfig)
     )
 
+    state: StateConfig = attrs.field(
+        factory=StateConfig, validator=attrs.validators.instance_of(StateConfig)
+    )
     extractors: tuple[TurnExtractor, ...] = attrs.field(default=(), converter=check_extractors)
     turn_step_timeout: float = attrs.field(default=30.0, validator=positive_seconds)
     connect_timeout: float = attrs.field(default=10.0, validator=positive_seconds)

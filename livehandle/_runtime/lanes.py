@@ -11,8 +11,9 @@
   the control lane has published ``Interrupted``, so an application that flushes playback on
   ``Interrupted`` never flushes the next reply.  When the control lane is idle (nothing handed
   over, no ``on_event`` hook), the router does the lane's part itself and publishes
-  ``Interrupted`` at once: the same order, one task switch sooner.  Held events are bounded (``lane_capacity``);
-  classes with the ``drop_newest`` delivery policy are dropped instead of held (counted);
+  ``Interrupted`` at once: the same order, one task switch sooner.  Held events are bounded
+  (``lane_capacity``); classes with the ``drop_newest`` delivery policy are dropped instead of
+  held (counted);
 * **connection first**: from ``Connected`` until the control lane has published it, the fast
   path holds what it would deliver (bounded the same way, overflow counted), so a subscriber
   sees ``Connected`` before the connection's first audio or text;

@@ -192,9 +192,12 @@ class TurnPipeline:
 
     async def run_watchers(self) -> None:
         """Run the watcher actions queued so far, in order (step 4, or between boundaries)."""
-        await self._bounded("watchers", self._state.run_watchers)
+        await self._bounded("watchers", self._run_watchers)
 
     # -- steps ---------------------------------------------------------------------------------
+
+    async def _run_watchers(self) -> None:
+        await self._state.run_watchers()
 
     async def _extract(
         self, due: Sequence[object], window_of: Callable[[int], Sequence[TranscriptTurn]]
