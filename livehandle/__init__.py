@@ -41,6 +41,7 @@ from livehandle._errors import (
     ConnectFailed as ConnectFailed,
     ConnectionClosed as ConnectionClosed,
     ConnectionLost as ConnectionLost,
+    ExtractionFailed as ExtractionFailed,
     InvalidArgument as InvalidArgument,
     Lagged as Lagged,
     LeaseLost as LeaseLost,
@@ -68,7 +69,20 @@ from livehandle._events import (
     SessionEvent as SessionEvent,
     SessionPhase as SessionPhase,
 )
-from livehandle._extract.turns import TranscriptTurn as TranscriptTurn
+from livehandle._extract.decorator import (
+    FunctionExtractor as FunctionExtractor,
+    extractor as extractor,
+)
+from livehandle._extract.promotion import Promotion as Promotion
+from livehandle._extract.protocol import (
+    ExtractionTrigger as ExtractionTrigger,
+    TriggerKind as TriggerKind,
+    TurnExtractor as TurnExtractor,
+)
+from livehandle._extract.turns import (
+    ToolCallSummary as ToolCallSummary,
+    TranscriptTurn as TranscriptTurn,
+)
 from livehandle._handle import LiveHandle as LiveHandle
 from livehandle._open import open_live_session as open_live_session
 from livehandle._persist.file import FileStore as FileStore
@@ -123,8 +137,11 @@ __all__ = [
     "Delivery",
     "DeliveryPolicy",
     "Endpoint",
+    "ExtractionFailed",
+    "ExtractionTrigger",
     "FileStore",
     "FunctionCall",
+    "FunctionExtractor",
     "FunctionResponse",
     "InstructionUpdate",
     "InvalidArgument",
@@ -141,6 +158,7 @@ __all__ = [
     "OnToolCall",
     "PersistenceError",
     "PolicyViolation",
+    "Promotion",
     "ProtocolError",
     "ReactionFailed",
     "RedisStore",
@@ -166,19 +184,23 @@ __all__ = [
     "Subscription",
     "Tool",
     "ToolArgumentError",
+    "ToolCallSummary",
     "ToolHookFailed",
     "ToolSet",
     "ToolStats",
     "ToolTimeout",
     "TranscriptTurn",
+    "TriggerKind",
     "TurnCommitConfig",
     "TurnCommitPolicy",
+    "TurnExtractor",
     "TurnSignal",
     "VadConfig",
     "VadEvent",
     "VadState",
     "VoiceRuntimeState",
     "__version__",
+    "extractor",
     "open_live_session",
     "tool",
 ]
