@@ -280,8 +280,11 @@ class _LiveExtraction(LiveEvent):
 @variant(LiveEvent, "ExtractionError")
 @attrs.frozen
 class _LiveExtractionError(LiveEvent):
-    """A turn extractor failed this time (raised, timed out, or returned a value of the wrong
-    type); the state keeps its previous value.  ``error`` says why, with the cause chained."""
+    """A turn extractor failed this time; the state keeps its previous value.
+
+    It raised, timed out, or returned a value of the wrong type: ``error`` says which, with the
+    cause chained.
+    """
 
     name: str
     error: ExtractionFailed

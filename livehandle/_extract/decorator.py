@@ -59,13 +59,13 @@ def _timeout(_: object, attribute: attrs.Attribute[float], value: object) -> Non
         raise ValueError(f"{attribute.name} must be a positive, finite number of seconds")
 
 
-def _predicate(_: object, attribute: attrs.Attribute[object], value: object) -> None:
+def _predicate(_: object, __: attrs.Attribute[object], value: object) -> None:
     if value is None:
         return
     if not callable(value):
-        raise TypeError(f"{attribute.name} must be callable, got {value!r}")
+        raise TypeError(f"should_extract must be callable, got {value!r}")
     if inspect.iscoroutinefunction(value):
-        raise TypeError(f"{attribute.name} must be a plain (sync) function, not async")
+        raise TypeError("should_extract must be a plain (sync) function, not async")
 
 
 def result_fields(tp: object) -> tuple[str, ...] | None:
@@ -213,9 +213,9 @@ def extractor(
     timeout: float = DEFAULT_TIMEOUT,
     should_extract: Callable[[Window], bool] | None = None,
 ) -> FunctionExtractor | Callable[[ExtractFn], FunctionExtractor]:
-    """Make a turn extractor of an async function: ``@extractor`` or ``@extractor(...)``.
+    r"""Make a turn extractor of an async function: ``@extractor`` or ``@extractor(...)``.
 
-    The function takes the window (the last finished :class:`~livehandle.TranscriptTurn`\\ s,
+    The function takes the window (the last finished :class:`~livehandle.TranscriptTurn`\ s,
     oldest first) and returns the value drawn from it.  Its return annotation is required: the
     result is converted strictly to it (a dict into an attrs class, a dataclass instance checked
     by a round trip...), and one that does not fit is reported as an

@@ -160,7 +160,7 @@ class ExtractionRunner:
     async def run(
         self, due: Sequence[TurnExtractor], window_of: WindowOf, state: State
     ) -> list[LiveEvent]:
-        """Run ``due`` (from :meth:`due`) on their windows; apply the results to ``state``.
+        r"""Run ``due`` (from :meth:`due`) on their windows; apply the results to ``state``.
 
         ``window_of(n)`` gives the last ``n`` turns.  An extractor whose window is empty, or
         whose ``should_extract`` says no, is skipped (no event).  The rest run concurrently,
@@ -170,7 +170,7 @@ class ExtractionRunner:
 
         Returns:
             The events to publish, in order: per extractor, ``Extraction`` then its
-            ``StatePromotion``\\ s, or one ``ExtractionError``.
+            ``StatePromotion``\ s, or one ``ExtractionError``.
 
         Raises:
             ValueError: an extractor in ``due`` is not registered with this runner.
@@ -213,16 +213,23 @@ class ExtractionRunner:
         try:
             result = to_json_value(value, what=f"extractor {name!r} result")
         except (TypeError, ValueError) as exc:
-            return [LiveEvent.ExtractionError(name, _failure(name, "its result has no JSON form:", exc))]
+            return [
+                LiveEvent.ExtractionError(name, _failure(name, "its result has no JSON form:", exc))
+            ]
         if result is None:
             return []
         try:
             state.set(name, result)
         except Exception as exc:
-            return [LiveEvent.ExtractionError(name, _failure(name, "the state refused its result:", exc))]
+            return [
+                LiveEvent.ExtractionError(
+                    name, _failure(name, "the state refused its result:", exc)
+                )
+            ]
         self._latest[name] = result
         events: list[LiveEvent] = [LiveEvent.Extraction(name, to_json_value(result))]
-        events.extend(apply_promotions(name, entry.promotions, result, state))
+        if entry.promotions:  # on a copy: a predicate cannot change what was stored
+            events.extend(apply_promotions(name, entry.promotions, to_json_value(result), state))
         return events
 
     # -- results -------------------------------------------------------------------------------

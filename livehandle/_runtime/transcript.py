@@ -90,9 +90,7 @@ class TranscriptBuffer:
                 MAX_TOOL_CALLS_PER_TURN,
             )
         self._tool_calls.append(
-            ToolCallSummary(
-                name, self._scrubbed(_compact(args)), self._scrubbed(_compact(result))
-            )
+            ToolCallSummary(name, self._scrubbed(_compact(args)), self._scrubbed(_compact(result)))
         )
 
     def mark_interrupted(self) -> None:
