@@ -59,7 +59,7 @@ def _timeout(_: object, attribute: attrs.Attribute[float], value: object) -> Non
         raise ValueError(f"{attribute.name} must be a positive, finite number of seconds")
 
 
-def _predicate(_: object, __: attrs.Attribute[object], value: object) -> None:
+def _predicate(_: object, __: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
     if not callable(value):
@@ -250,11 +250,13 @@ def extractor(
         result_type = _return_type(function)
         if isinstance(promotions, Promotion):
             raise TypeError("promotions takes a sequence of Promotion rules, not one rule")
-        extractor_name = name if name is not None else getattr(function, "__name__", None)
-        if not isinstance(extractor_name, str):
-            raise TypeError(f"{function!r} has no __name__; give the extractor a name=")
+        extractor_name: object = name
+        if name is None:
+            extractor_name = getattr(function, "__name__", None)
+            if not isinstance(extractor_name, str):
+                raise TypeError(f"{function!r} has no __name__; give the extractor a name=")
         return FunctionExtractor(
-            name=extractor_name,
+            name=typing.cast("str", extractor_name),  # checked by FunctionExtractor
             fn=function,
             result_type=result_type,
             window=window,

@@ -63,7 +63,7 @@ def _predicates(value: object) -> tuple[Predicate, ...]:
     for item in items:
         if not callable(item):
             raise TypeError(f"an accept_when predicate must be callable, got {item!r}")
-    return items  # type: ignore[return-value]
+    return items
 
 
 @attrs.frozen

@@ -65,7 +65,10 @@ def _entry(item: object, default_timeout: float) -> _Entry:
             f"extractors: {item!r} is not a turn extractor (use @extractor, LlmExtractor, or a"
             " class with name, window, trigger, should_extract and async extract)"
         )
-    name, window, trigger = item.name, item.window, item.trigger
+    # Read as plain objects: a hand-written class may not hold what its annotations say.
+    name: object = item.name
+    window: object = item.window
+    trigger: object = item.trigger
     if not isinstance(name, str) or not name:
         raise ValueError(f"extractors: {item!r} has no name (a non-empty string)")
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
@@ -147,7 +150,8 @@ class ExtractionRunner:
                 f"due() takes TriggerKind.EVERY_TURN (a turn boundary) or"
                 f" TriggerKind.GENERATION_COMPLETE, got {kind!r}"
             )
-        if isinstance(turn_count, bool) or not isinstance(turn_count, int) or turn_count < 0:
+        count: object = turn_count  # checked as a plain object: callers may pass anything
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"turn_count must be a non-negative int, got {turn_count!r}")
         return [
             entry.extractor
@@ -203,7 +207,8 @@ class ExtractionRunner:
         return events
 
     def _registered(self, item: TurnExtractor) -> _Entry:
-        entry = self._entries.get(getattr(item, "name", None))  # type: ignore[arg-type]
+        name = getattr(item, "name", None)
+        entry = self._entries.get(name) if isinstance(name, str) else None
         if entry is None or entry.extractor is not item:
             raise ValueError(f"{item!r} is not one of this runner's extractors")
         return entry

@@ -23,7 +23,7 @@ log = logging.getLogger("livehandle.runtime")
 
 #: The most tool-call summaries one turn keeps: past it, the oldest of the turn are dropped
 #: (logged at DEBUG level), the newest being what extractors most need.
-MAX_TOOL_CALLS_PER_TURN = 32
+MAX_TOOL_CALLS_PER_TURN = 16
 
 
 def _compact(value: object) -> str:
@@ -37,6 +37,10 @@ def _compact(value: object) -> str:
             text = repr(value)
     # Cut before scrubbing, with room for a credential to be recognised whole.
     return text[: SUMMARY_CHARS * 4]
+
+
+def _new_tool_calls() -> deque[ToolCallSummary]:
+    return deque(maxlen=MAX_TOOL_CALLS_PER_TURN)
 
 
 @attrs.define(eq=False)
@@ -54,9 +58,7 @@ class TranscriptBuffer:
     _spoken: list[str] = attrs.field(init=False, factory=list)
     _model: list[str] = attrs.field(init=False, factory=list)
     _interrupted: bool = attrs.field(init=False, default=False)
-    _tool_calls: deque[ToolCallSummary] = attrs.field(
-        init=False, factory=lambda: deque(maxlen=MAX_TOOL_CALLS_PER_TURN)
-    )
+    _tool_calls: deque[ToolCallSummary] = attrs.field(init=False, factory=_new_tool_calls)
     _count: int = attrs.field(init=False, default=0)
 
     def __attrs_post_init__(self) -> None:
