@@ -41,6 +41,7 @@ from livehandle._errors import (
     ConnectFailed as ConnectFailed,
     ConnectionClosed as ConnectionClosed,
     ConnectionLost as ConnectionLost,
+    ExtractionFailed as ExtractionFailed,
     InvalidArgument as InvalidArgument,
     Lagged as Lagged,
     LeaseLost as LeaseLost,
@@ -70,12 +71,20 @@ from livehandle._events import (
     SessionEvent as SessionEvent,
     SessionPhase as SessionPhase,
 )
+from livehandle._extract.decorator import (
+    FunctionExtractor as FunctionExtractor,
+    extractor as extractor,
+)
+from livehandle._extract.promotion import Promotion as Promotion
 from livehandle._extract.protocol import (
     ExtractionTrigger as ExtractionTrigger,
     TriggerKind as TriggerKind,
     TurnExtractor as TurnExtractor,
 )
-from livehandle._extract.turns import TranscriptTurn as TranscriptTurn
+from livehandle._extract.turns import (
+    ToolCallSummary as ToolCallSummary,
+    TranscriptTurn as TranscriptTurn,
+)
 from livehandle._handle import LiveHandle as LiveHandle
 from livehandle._open import open_live_session as open_live_session
 from livehandle._persist.file import FileStore as FileStore
@@ -148,10 +157,12 @@ __all__ = [
     "DeliveryPolicy",
     "DerivedScope",
     "Endpoint",
+    "ExtractionFailed",
     "ExtractionTrigger",
     "FileJournalSink",
     "FileStore",
     "FunctionCall",
+    "FunctionExtractor",
     "FunctionResponse",
     "InstructionUpdate",
     "InvalidArgument",
@@ -172,6 +183,7 @@ __all__ = [
     "OnToolCall",
     "PersistenceError",
     "PolicyViolation",
+    "Promotion",
     "ProtocolError",
     "ReactionFailed",
     "RedisStore",
@@ -206,6 +218,7 @@ __all__ = [
     "Subscription",
     "Tool",
     "ToolArgumentError",
+    "ToolCallSummary",
     "ToolHookFailed",
     "ToolSet",
     "ToolStats",
@@ -223,6 +236,7 @@ __all__ = [
     "VoiceRuntimeState",
     "WatchPredicate",
     "__version__",
+    "extractor",
     "open_live_session",
     "tool",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "ConnectFailed",
     "ConnectionClosed",
     "ConnectionLost",
+    "ExtractionFailed",
     "InvalidArgument",
     "Lagged",
     "LeaseLost",
@@ -354,6 +355,38 @@ class ReactionFailed(SessionError):
         self.source = source
         self.effect = effect
         self.__cause__ = cause
+
+
+# -- extractors -------------------------------------------------------------------------------
+
+
+class ExtractionFailed(SessionError):
+    """A turn extractor produced no value this time; reported as ``LiveEvent.ExtractionError``.
+
+    The session goes on and the extractor's previous value stays in the state.  Why it failed is
+    in :attr:`reason`: its function raised (the original error is chained as ``__cause__``), it
+    ran out of time, or its result does not fit its declared type.
+
+    Attributes:
+        extractor: the extractor's name.
+        reason: what went wrong, in words.
+        timed_out: True when the extractor was cancelled because it ran out of time.
+    """
+
+    def __init__(
+        self,
+        extractor: str,
+        reason: str,
+        cause: BaseException | None = None,
+        *,
+        timed_out: bool = False,
+    ) -> None:
+        super().__init__(f"extractor {extractor!r} failed: {reason}")
+        self.extractor = extractor
+        self.reason = reason
+        self.timed_out = timed_out
+        if cause is not None:
+            self.__cause__ = cause
 
 
 # -- tools ------------------------------------------------------------------------------------

@@ -53,6 +53,12 @@ EXAMPLES: list[tuple[BaseException, tuple[str, ...]]] = [
     (livehandle.StaleToolResponse(("c1", "c2"), 1, 2), ("ids", "issued_on", "current")),
     (livehandle.ToolHookFailed("on_tool_call", KeyError("x")), ("hook",)),
     (
+        livehandle.ExtractionFailed(
+            "booking", "timed out after 2 s", TimeoutError("late"), timed_out=True
+        ),
+        ("extractor", "reason", "timed_out"),
+    ),
+    (
         livehandle.ToolArgumentError(
             "lookup", [f"argument 'a{i}': missing" for i in range(7)], wrong_type=True
         ),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import attrs
 
-from livehandle._errors import SessionError
+from livehandle._errors import ExtractionFailed, SessionError
 from livehandle._events.session import SessionEnd
 from livehandle._events.variant import variant
 from livehandle._wire.messages import FunctionCall
@@ -26,7 +26,8 @@ class LiveEvent:
     (in arrival order, after the turn's processing): ``Connected``, ``ToolCall``,
     ``ToolExecution``, ``ToolCancelled``, ``GenerationComplete``, ``Interrupted``,
     ``TurnComplete``, ``GoAway``, ``Reconnecting``, ``Resumed``, ``Error``, ``Extraction``,
-    ``ExtractionError``, ``PhaseTransition``, ``Disconnected`` (always last).  Once, at the
+    ``ExtractionError``, ``StatePromotion``, ``PhaseTransition``, ``Disconnected`` (always
+    last).  Once, at the
     start of a restored session: ``Restored``.  Periodic: ``Telemetry``, ``TurnMetrics``.
     Events keep their order within a lane, not across lanes.
     """
@@ -61,6 +62,7 @@ class LiveEvent:
         Disconnected: TypeAlias = "_LiveDisconnected"
         Telemetry: TypeAlias = "_LiveTelemetry"
         TurnMetrics: TypeAlias = "_LiveTurnMetrics"
+        StatePromotion: TypeAlias = "_LiveStatePromotion"
 
 
 # -- fast lane --------------------------------------------------------------------------------
@@ -265,19 +267,27 @@ class _LiveError(LiveEvent):
 @variant(LiveEvent, "Extraction")
 @attrs.frozen
 class _LiveExtraction(LiveEvent):
-    """A turn extractor produced a value."""
+    """A turn extractor produced a value, now stored in the state under ``name``.
+
+    ``value`` is its JSON form (what :meth:`State.get <livehandle.State.get>` returns for
+    ``name``); ``handle.extracted(name)`` gives it typed.
+    """
 
     name: str
-    value: object
+    value: object = attrs.field(hash=False)
 
 
 @variant(LiveEvent, "ExtractionError")
 @attrs.frozen
 class _LiveExtractionError(LiveEvent):
-    """A turn extractor failed."""
+    """A turn extractor failed this time; the state keeps its previous value.
+
+    It raised, timed out, or returned a value of the wrong type: ``error`` says which, with the
+    cause chained.
+    """
 
     name: str
-    error: str
+    error: ExtractionFailed
 
 
 @variant(LiveEvent, "PhaseTransition")
@@ -318,3 +328,26 @@ class _LiveTurnMetrics(LiveEvent):
     latency_ms: float | None
     prompt_tokens: int | None
     response_tokens: int | None
+
+
+# -- control lane, appended -------------------------------------------------------------------
+
+
+@variant(LiveEvent, "StatePromotion")
+@attrs.frozen
+class _LiveStatePromotion(LiveEvent):
+    """A promotion rule of extractor ``extractor`` copied (or refused to copy) a field.
+
+    Published after the extractor's ``Extraction``, one per rule, in the rules' order.
+    ``accepted`` says whether ``value`` (the field's JSON value, None when absent or null) was
+    written to state key ``key``; ``reason`` is ``"accepted"`` or why not (``"absent"``,
+    ``"null"``, ``"existing state value was kept"``, ``"not true"``, ``"empty"``,
+    ``"predicate refused"``, ...).
+    """
+
+    extractor: str
+    field: str
+    key: str
+    value: object = attrs.field(hash=False)
+    accepted: bool
+    reason: str

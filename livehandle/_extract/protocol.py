@@ -78,7 +78,12 @@ class TurnExtractor(Protocol):
     The runtime runs every extractor whose :attr:`trigger` is due, concurrently, each bounded by
     a timeout; the result is stored in the session's state under :attr:`name` and published as
     ``LiveEvent.Extraction``.  Make one with :func:`~livehandle.extractor` from an async function,
-    use :class:`~livehandle.LlmExtractor`, or write a class with these members.
+    use ``LlmExtractor``, or write a class with these members.
+
+    Optional members, read once when the session starts: ``promotions`` (a sequence of
+    :class:`~livehandle.Promotion` rules, default none), ``timeout`` (seconds :meth:`extract`
+    may take, default 10) and ``result_type`` (the type ``handle.extracted(name)`` gives the
+    value in when no type is asked for; default: its JSON form).
     """
 
     @property

@@ -2,19 +2,45 @@
 
 Every transcription fragment of a turn is accumulated (none is lost to a later one), and a typed
 turn is recorded as typed and never overwritten by transcription.  A turn ends at TurnComplete;
-an interrupted turn is marked as such and keeps what the user heard.
+an interrupted turn is marked as such and keeps what the user heard.  The tool calls answered
+during a turn are kept with it as short summaries (for extractors).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections import deque
 from collections.abc import Callable
 
 import attrs
 
-from livehandle._extract.turns import TranscriptTurn
+from livehandle._extract.turns import SUMMARY_CHARS, ToolCallSummary, TranscriptTurn
 
-__all__ = ["TranscriptBuffer", "TranscriptTurn"]
+__all__ = ["MAX_TOOL_CALLS_PER_TURN", "TranscriptBuffer", "TranscriptTurn"]
+
+log = logging.getLogger("livehandle.runtime")
+
+#: The most tool-call summaries one turn keeps: past it, the oldest of the turn are dropped
+#: (logged at DEBUG level), the newest being what extractors most need.
+MAX_TOOL_CALLS_PER_TURN = 16
+
+
+def _compact(value: object) -> str:
+    """``value`` as short text: a string as it is, anything else as compact JSON (or its repr)."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr)
+        except (TypeError, ValueError, RecursionError):
+            text = repr(value)
+    # Cut before scrubbing, with room for a credential to be recognised whole.
+    return text[: SUMMARY_CHARS * 4]
+
+
+def _new_tool_calls() -> deque[ToolCallSummary]:
+    return deque(maxlen=MAX_TOOL_CALLS_PER_TURN)
 
 
 @attrs.define(eq=False)
@@ -32,6 +58,7 @@ class TranscriptBuffer:
     _spoken: list[str] = attrs.field(init=False, factory=list)
     _model: list[str] = attrs.field(init=False, factory=list)
     _interrupted: bool = attrs.field(init=False, default=False)
+    _tool_calls: deque[ToolCallSummary] = attrs.field(init=False, factory=_new_tool_calls)
     _count: int = attrs.field(init=False, default=0)
 
     def __attrs_post_init__(self) -> None:
@@ -50,6 +77,23 @@ class TranscriptBuffer:
     def add_model_speech(self, fragment: str) -> None:
         """A fragment of the transcript (or text) of the model's output."""
         self._model.append(fragment)
+
+    def add_tool_call(self, name: str, args: object, result: object) -> None:
+        """A tool call of this turn was answered: keep a summary of it with the turn.
+
+        ``args`` and ``result`` (strings, or JSON-ready values written as compact JSON) are
+        scrubbed and cut to 200 characters.  A turn keeps at most
+        :data:`MAX_TOOL_CALLS_PER_TURN` summaries; past that the oldest are dropped.
+        """
+        if len(self._tool_calls) == MAX_TOOL_CALLS_PER_TURN:
+            log.debug(
+                "turn %d made more than %d tool calls; the oldest summary is dropped",
+                self._count + 1,
+                MAX_TOOL_CALLS_PER_TURN,
+            )
+        self._tool_calls.append(
+            ToolCallSummary(name, self._scrubbed(_compact(args)), self._scrubbed(_compact(result)))
+        )
 
     def mark_interrupted(self) -> None:
         """The model's output in this turn was cut short by a barge-in."""
@@ -71,16 +115,26 @@ class TranscriptBuffer:
 
     def finish_turn(self) -> TranscriptTurn:
         """Close the current turn, keep it, and start a new one."""
+        turn = self.current_turn()
         self._count += 1
-        turn = TranscriptTurn(
-            self._count, self.user_text, self.model_text, bool(self._typed), self._interrupted
-        )
         self._turns.append(turn)
         self._typed.clear()
         self._spoken.clear()
         self._model.clear()
+        self._tool_calls.clear()
         self._interrupted = False
         return turn
+
+    def current_turn(self) -> TranscriptTurn:
+        """The turn in progress as it stands (not kept): for a window that includes it."""
+        return TranscriptTurn(
+            self._count + 1,
+            self.user_text,
+            self.model_text,
+            bool(self._typed),
+            self._interrupted,
+            tuple(self._tool_calls),
+        )
 
     def restore(self, turns: list[TranscriptTurn] | tuple[TranscriptTurn, ...], count: int) -> None:
         """Start from saved ``turns`` (a restored session), ``count`` turns finished so far.
@@ -101,6 +155,22 @@ class TranscriptBuffer:
     def count(self) -> int:
         """How many turns finished since the session began (not only those kept)."""
         return self._count
+
+    def window(self, size: int, *, include_current: bool = False) -> list[TranscriptTurn]:
+        """The last ``size`` finished turns, oldest first (an extractor's window).
+
+        With ``include_current``, the turn in progress counts as the newest of them (for an
+        extractor that runs when the model finishes generating, before the turn completes).
+
+        Raises:
+            ValueError: ``size`` is less than 1.
+        """
+        if size < 1:
+            raise ValueError(f"a window holds at least 1 turn, got {size}")
+        if include_current:
+            finished = list(self._turns)[-(size - 1) :] if size > 1 else []
+            return [*finished, self.current_turn()]
+        return list(self._turns)[-size:]
 
     @property
     def turns(self) -> list[TranscriptTurn]:
