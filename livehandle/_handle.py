@@ -15,14 +15,16 @@ at once.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, ClassVar, final
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast, final, overload
 
 import attrs
 import trio
 
 from livehandle._broadcast import Broadcast, Subscription
 from livehandle._config.delivery import ContextDelivery
-from livehandle._events import SessionPhase
+from livehandle._errors import StateFailed
+from livehandle._events import LiveEvent, SessionPhase
+from livehandle._extract.runner import ExtractionRunner
 from livehandle._persist.capture import SnapshotSource, config_fingerprint, new_session_id
 from livehandle._public import NoPublicConstructor
 from livehandle._runtime.bargein import CurrentBargeIn
@@ -32,18 +34,18 @@ from livehandle._runtime.lanes import (
     Hooks,
     Lanes,
 )
-from livehandle._runtime.pipeline import context_contents
+from livehandle._runtime.pipeline import TurnPipeline, context_contents, deliver_context
 from livehandle._runtime.telemetry import SessionTelemetry
 from livehandle._runtime.voice import VoiceRuntime
 from livehandle._runtime.writer import SessionWriter, check_pcm16
-from livehandle._state import State
+from livehandle._state import State, StateProblem
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from livehandle._config.live import LiveConfig
     from livehandle._errors import SessionError
-    from livehandle._events import LiveEvent, SessionEnd, SessionEvent
+    from livehandle._events import SessionEnd, SessionEvent
     from livehandle._extract.turns import TranscriptTurn
     from livehandle._persist.saver import SnapshotSaver
     from livehandle._persist.snapshot import SessionSnapshot
@@ -55,6 +57,8 @@ if TYPE_CHECKING:
     from livehandle._wire import messages as m
 
 __all__ = ["DISCONNECT_GRACE", "LiveHandle", "LiveRunner", "assemble_live_handle"]
+
+_T = TypeVar("_T")
 
 DISCONNECT_GRACE = 0.25  # seconds each lane may spend draining during disconnect()
 
@@ -82,7 +86,7 @@ def assemble_live_handle(
     """
     events: Broadcast[LiveEvent] = Broadcast(config.event_capacity)
     events.retain()  # until the runner's release_events(): see open_live_session
-    state = State()
+    state = State(config.state)
     telemetry = SessionTelemetry()
     barge_in = CurrentBargeIn()
     writer = SessionWriter(
@@ -103,10 +107,16 @@ def assemble_live_handle(
         on_speech_end=telemetry.record_speech_end,
         model_speaking=lambda: session.phase is SessionPhase.MODEL_SPEAKING,
     )
+
+    def tool_event(event: LiveEvent) -> None:
+        if isinstance(event, LiveEvent.ToolExecution):  # summarised with the turn
+            lanes.transcript.add_tool_call(event.name, event.args, event.result)
+        events.publish(event)
+
     tools = ToolDispatcher(
         config.function_tools,
         writer=writer,
-        emit=events.publish,
+        emit=tool_event,
         state=state,
         barge_in=barge_in,
         connection_id=lambda: session.connection_id,
@@ -139,6 +149,22 @@ def assemble_live_handle(
         barge_in=barge_in,
         scrub=endpoint.scrub_content,
     )
+    extraction = ExtractionRunner(config.extractors) if config.extractors else None
+    lanes.pipeline = TurnPipeline(
+        state=state,
+        transcript=lanes.transcript,
+        emit=lanes.emit,
+        deliver=functools.partial(deliver_context, writer, telemetry),
+        extraction=extraction,
+        step_timeout=config.turn_step_timeout,
+    )
+
+    def state_problem(problem: StateProblem) -> None:
+        error = StateFailed(problem.detail, problem.kind.value, problem.key)
+        error.__cause__ = problem.error
+        events.publish(LiveEvent.Error(error))
+
+    state._attach(on_pending=lanes.watchers_due, on_problem=state_problem)
     session.add_tap(lanes.route)  # the router sees every event, in order
     source = SnapshotSource(
         session_id if session_id is not None else new_session_id(),
@@ -160,6 +186,7 @@ def assemble_live_handle(
         tools=tools,
         lanes=lanes,
         source=source,
+        extraction=extraction,
     )
     return handle, LiveRunner(voice, tools, lanes, events)
 
@@ -243,10 +270,10 @@ class LiveHandle(metaclass=NoPublicConstructor):
         tools: ToolDispatcher,
         lanes: Lanes,
         source: SnapshotSource,
-        extractor_names: frozenset[str] = frozenset(),
+        extraction: ExtractionRunner | None = None,
     ) -> None:
         self._session = session
-        self._extractor_names = extractor_names
+        self._extraction = extraction
         self._endpoint = endpoint
         self._events = events
         self._state = state
@@ -383,25 +410,28 @@ class LiveHandle(metaclass=NoPublicConstructor):
         """Typed session state (``session:`` keys are kept up to date by the runtime)."""
         return self._state
 
+    @overload
+    def extracted(self, name: str, type: None = None) -> Any: ...
+    @overload
+    def extracted(self, name: str, type: type[_T]) -> _T | None: ...
+
     def extracted(self, name: str, type: object = None) -> Any:
         """The latest result of the extractor ``name``, or None before its first result.
 
         Args:
             name: the extractor's name (as configured in ``LiveConfig(extractors=...)``).
             type: if given, the result is structured into it strictly (attrs classes,
-                dataclasses, ``list[int]``, ``X | None``...), as :meth:`State.try_get` does.
+                dataclasses, ``list[int]``, ``X | None``...), as :meth:`State.try_get` does;
+                without it, the result comes back as the extractor's declared result type.
 
         Raises:
             ValueError: no extractor of that name is configured (a typo is never a silent
                 None), or the result does not fit ``type`` (a ``TypeError`` when its kind is
                 wrong); the message names the extractor and the type.
         """
-        if name not in self._extractor_names:
-            known = ", ".join(repr(known) for known in sorted(self._extractor_names)) or "none"
-            raise ValueError(f"no extractor is named {name!r} (configured: {known})")
-        if type is None:
-            return self._state.get(name)
-        return self._state.try_get(name, type)
+        if self._extraction is None:
+            raise ValueError(f"no extractor is named {name!r} (none is configured)")
+        return self._extraction.latest(name, cast("Any", type))
 
     def add_context(
         self, context: str | m.Content | Sequence[m.Content], *, prompt: bool = False

@@ -35,17 +35,27 @@ from livehandle._config.instruction import text_content
 from livehandle._errors import SessionClosed, TurnStepTimeout
 from livehandle._events import LiveEvent
 from livehandle._extract.protocol import TriggerKind
-from livehandle._extract.turns import TranscriptTurn
-from livehandle._runtime.writer import check_text
+from livehandle._runtime.context import DeferredWriter
+from livehandle._runtime.writer import SessionWriter, check_text
 from livehandle._wire import messages as m
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from livehandle._extract.protocol import TurnExtractor
+    from livehandle._extract.runner import ExtractionRunner
+    from livehandle._extract.turns import TranscriptTurn
+    from livehandle._runtime.telemetry import SessionTelemetry
     from livehandle._runtime.transcript import TranscriptBuffer
     from livehandle._state import State
 
-__all__ = ["CONTEXT_CAPACITY", "ContextDelivery", "TurnPipeline", "context_contents"]
+__all__ = [
+    "CONTEXT_CAPACITY",
+    "ContextDelivery",
+    "TurnPipeline",
+    "context_contents",
+    "deliver_context",
+]
 
 log = logging.getLogger("livehandle.pipeline")
 
@@ -77,17 +87,32 @@ def context_contents(context: object) -> list[m.Content]:
     )
 
 
-class Extraction(Protocol):
-    """What the pipeline needs of the extractor engine (``livehandle._extract``)."""
+async def deliver_context(
+    writer: SessionWriter,
+    telemetry: SessionTelemetry,
+    contents: Sequence[m.Content],
+    *,
+    prompt: bool,
+) -> None:
+    """Deliver a boundary's context the way the session delivers context.
 
-    def due(self, kind: TriggerKind, turn_count: int, tool_called: bool) -> Sequence[object]: ...
-
-    async def run(
-        self,
-        due: Sequence[object],
-        window_of: Callable[[int], Sequence[TranscriptTurn]],
-        state: State,
-    ) -> list[LiveEvent]: ...
+    Immediate delivery sends it now, as one ``clientContent`` with ``turnComplete: false``, then
+    an empty ``turnComplete: true`` turn when ``prompt`` asks the model to answer.  Deferred
+    delivery (a :class:`~livehandle.lowlevel.DeferredWriter`) queues it for the user's next
+    send and arms the prompt; what its queue cannot take is dropped, counted in the telemetry
+    as ``context`` and logged.
+    """
+    if isinstance(writer, DeferredWriter):
+        try:
+            writer.defer(contents, prompt=prompt)
+        except ValueError:
+            telemetry.record_dropped("context", len(contents))
+            log.warning("the deferred context queue is full: %d contents dropped", len(contents))
+        return
+    if contents:
+        await writer.send_client_content(contents, turn_complete=False)
+    if prompt:
+        await writer.send_client_content([], turn_complete=True)
 
 
 class ContextDelivery(Protocol):
@@ -115,7 +140,7 @@ class TurnPipeline:
         transcript: TranscriptBuffer,
         emit: Callable[[LiveEvent], Awaitable[None]],
         deliver: ContextDelivery,
-        extraction: Extraction | None = None,
+        extraction: ExtractionRunner | None = None,
         step_timeout: float = 30.0,
     ) -> None:
         self._state = state
@@ -167,7 +192,8 @@ class TurnPipeline:
         # 5: flow governance (a later issue) runs here.
         if self._context or self._prompt:  # 6
             await self._bounded("context", self._deliver_context)
-        if self.on_boundary is not None:  # 7
+        self._state.flush_sink()  # 7: the journal's lines of this turn reach their file
+        if self.on_boundary is not None:
             self.on_boundary()
         if turn.user:  # 8
             await self._emit(LiveEvent.InputTranscript(turn.user, is_final=True))
@@ -200,24 +226,18 @@ class TurnPipeline:
         await self._state.run_watchers()
 
     async def _extract(
-        self, due: Sequence[object], window_of: Callable[[int], Sequence[TranscriptTurn]]
+        self, due: Sequence[TurnExtractor], window_of: Callable[[int], Sequence[TranscriptTurn]]
     ) -> list[LiveEvent]:
         assert self._extraction is not None
         return await self._extraction.run(due, window_of, self._state)
 
     def _completed(self, size: int) -> Sequence[TranscriptTurn]:
         """The last ``size`` completed turns, oldest first."""
-        return self._transcript.turns[-size:]
+        return self._transcript.window(size)
 
     def _with_current(self, size: int) -> Sequence[TranscriptTurn]:
         """The last ``size`` turns, the one in progress (not yet complete) the newest."""
-        current = TranscriptTurn(
-            self._transcript.count + 1,
-            self._transcript.user_text,
-            self._transcript.model_text,
-        )
-        earlier = self._transcript.turns[-(size - 1) :] if size > 1 else []
-        return [*earlier, current]
+        return self._transcript.window(size, include_current=True)
 
     async def _deliver_context(self) -> list[LiveEvent]:
         contents, prompt = self._context, self._prompt
