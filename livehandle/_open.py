@@ -360,6 +360,8 @@ async def _open(
             source=handle._source,
             resumed=resumed,
         )
+        if handle._extraction is not None:
+            handle._extraction.restore(handle.state)  # extracted() answers from the snapshot
     async with open_owned_nursery(handle.disconnect, "live session") as nursery:
         await nursery.start(session.run)
         await nursery.start(runner.run, nursery)  # the control lane; effects and tools

@@ -155,7 +155,7 @@ class SnapshotSource:
         issued_at = self._handle_at if handle == self._handle else utc_now()
         return SessionSnapshot(
             session_id=self.session_id,
-            state=self._state.to_dict(),
+            state=self._state.snapshot_items(),  # redacted keys are never saved
             transcript=tuple(self._transcript.turns),
             turn_count=self._transcript.count,
             phase=self._session.phase.value,
