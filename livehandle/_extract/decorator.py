@@ -173,10 +173,18 @@ def _fn_name(fn: object) -> str:
 
 def _return_type(fn: Callable[..., Any]) -> Any:
     where = _fn_name(fn)
+    annotations = getattr(fn, "__annotations__", None) or {}
+    # Only the return annotation is resolved: the window parameter's annotation is often
+    # imported under TYPE_CHECKING only, and an extractor never needs it at run time.
+    only_return = {"return": annotations["return"]} if "return" in annotations else {}
+
+    def shim() -> None: ...
+
+    shim.__annotations__ = only_return
     try:
-        hints = typing.get_type_hints(fn)
+        hints = typing.get_type_hints(shim, globalns=getattr(fn, "__globals__", None))
     except Exception as exc:
-        raise TypeError(f"{where}: cannot resolve the type hints ({exc})") from exc
+        raise TypeError(f"{where}: cannot resolve the return annotation ({exc})") from exc
     if "return" not in hints:
         raise TypeError(
             f"{where} has no return annotation; an extractor declares the type of its result"

@@ -97,6 +97,9 @@ class Engine:
         self.activity_audio_ms = 0.0
         self.nursery: trio.Nursery | None = None
         self.seeding_history = False
+        # User-role context sent with turnComplete false since the last turn that asked for a
+        # reply: what a bare prompt (an empty turnComplete true turn) gets answered about.
+        self.context_texts: list[str] = []
         self.consumed = 0  # index of the last client message consumed (setup is 0)
         self.silent = False  # gone quiet after goAway (Scenario.silent_after_go_away)
         self.ended = False  # the engine closed or dropped the connection
@@ -387,12 +390,20 @@ class Engine:
             if turn.role in (None, "user"):
                 user_text = text
         if not message.turn_complete:
+            if user_text and not self.seeding_history:
+                self.context_texts.append(user_text)
             return
         if self.seeding_history:
             # initialHistoryInClientContent: taken in up to turnComplete, no reply
             # (wire-protocol.md §2.2, the SDK's HistoryConfig docstring).
             self.seeding_history = False
             return
+        if not user_text:
+            # A bare prompt: the model generates from the context it was given (wire-protocol.md
+            # §2.2, clientContent with turnComplete true); the emulator answers the newest
+            # user-role context since the last reply, so rules can match it.
+            user_text = " ".join(self.context_texts)
+        self.context_texts.clear()
         self.responder.user_turn(UserTurn("text", user_text), interrupt=True)
 
     async def _realtime_input(self, message: m.RealtimeInput) -> None:

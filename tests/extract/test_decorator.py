@@ -111,8 +111,16 @@ def test_unresolvable_hint_is_a_type_error() -> None:
     async def odd(turns: Sequence[TranscriptTurn]) -> NoSuchType:  # type: ignore[name-defined]  # noqa: F821
         return None
 
-    with pytest.raises(TypeError, match=r"odd\(\): cannot resolve the type hints"):
+    with pytest.raises(TypeError, match=r"odd\(\): cannot resolve the return annotation"):
         extractor(odd)
+
+
+def test_only_the_return_annotation_is_resolved() -> None:
+    # The window's annotation may be a name imported under TYPE_CHECKING only.
+    async def fine(turns: NotImportedAtRunTime) -> int:  # type: ignore[name-defined]  # noqa: F821
+        return len(turns)
+
+    assert extractor(fine).name == "fine"
 
 
 def test_decorating_twice_is_refused() -> None:
