@@ -39,6 +39,7 @@ from livehandle._continuity.policy import ResumePolicy as ResumePolicy
 from livehandle._convert import JsonValue as JsonValue
 from livehandle._errors import (
     ConnectFailed as ConnectFailed,
+    ExtractorRequestFailed as ExtractorRequestFailed,
     ConnectionClosed as ConnectionClosed,
     ConnectionLost as ConnectionLost,
     InvalidArgument as InvalidArgument,
@@ -68,6 +69,7 @@ from livehandle._events import (
     SessionEvent as SessionEvent,
     SessionPhase as SessionPhase,
 )
+from livehandle._extract.llm import LlmExtractor as LlmExtractor
 from livehandle._extract.turns import TranscriptTurn as TranscriptTurn
 from livehandle._handle import LiveHandle as LiveHandle
 from livehandle._open import open_live_session as open_live_session
@@ -123,6 +125,7 @@ __all__ = [
     "Delivery",
     "DeliveryPolicy",
     "Endpoint",
+    "ExtractorRequestFailed",
     "FileStore",
     "FunctionCall",
     "FunctionResponse",
@@ -136,6 +139,7 @@ __all__ = [
     "LiveConfig",
     "LiveEvent",
     "LiveHandle",
+    "LlmExtractor",
     "MemoryStore",
     "NormalClosure",
     "OnToolCall",
