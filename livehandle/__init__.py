@@ -39,9 +39,9 @@ from livehandle._continuity.policy import ResumePolicy as ResumePolicy
 from livehandle._convert import JsonValue as JsonValue
 from livehandle._errors import (
     ConnectFailed as ConnectFailed,
-    ExtractorRequestFailed as ExtractorRequestFailed,
     ConnectionClosed as ConnectionClosed,
     ConnectionLost as ConnectionLost,
+    ExtractorRequestFailed as ExtractorRequestFailed,
     InvalidArgument as InvalidArgument,
     Lagged as Lagged,
     LeaseLost as LeaseLost,
