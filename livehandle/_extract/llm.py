@@ -91,7 +91,7 @@ def _seconds(name: str, value: object, *, allow_zero: bool) -> float:
 
 
 class LlmExtractor:
-    """A :class:`~livehandle.TurnExtractor` that asks Gemini to fill a schema from the transcript.
+    """A turn extractor that asks Gemini (``generateContent``) to fill a schema from the transcript.
 
     ::
 
@@ -340,7 +340,10 @@ class LlmExtractor:
         body = json.dumps(payload, ensure_ascii=False).encode()
         attempt = 0
         while True:
-            resolved = endpoint.resolve()
+            try:
+                resolved = endpoint.resolve()  # a Vertex token is read fresh for every request
+            except ValueError as exc:
+                raise self._fail("config", str(exc), None) from None
             status, data, headers = await self._attempt(url, body, resolved)
             if status == 200:
                 try:
@@ -379,14 +382,13 @@ class LlmExtractor:
                 timeout=None, verify=resolved.ssl_context or True
             )
         headers = rest_headers(resolved)
-        with trio.move_on_after(self._timeout) as scope:
+        with trio.move_on_after(self._timeout):
             try:
                 response = await client.post(url, content=body, headers=headers)
             except httpx_.HTTPError as exc:
                 detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 raise self._fail("transport", f"request failed: {detail}", resolved) from None
             return response.status_code, response.content, dict(response.headers)
-        del scope
         raise self._fail("timeout", f"no answer within {self._timeout:g} s", resolved)
 
     # -- the answer --------------------------------------------------------------------------

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from livehandle.testing._extractions import Answer
     from livehandle.testing._host import EmulatorHost
     from livehandle.testing._link import Link
-    from livehandle.testing._rest import HttpRequest
+    from livehandle.testing._rest import HttpRequest, Sniffed
 
 __all__ = ["DEFAULT_MODELS", "MEMORY_URL", "LiveEmulator"]
 
@@ -367,13 +367,14 @@ class LiveEmulator:
             async with trio.open_nursery() as nursery:
                 # A client that connects and never sends its request (a port probe, a failed
                 # TLS handshake) would otherwise hold this task until shutdown.
-                request = sniffed = None
+                request: trio_websocket.WebSocketRequest | None = None
+                sniffed: Sniffed | None = None
                 with trio.move_on_after(HANDSHAKE_TIMEOUT):
                     sniffed = await sniff(stream)
                     if sniffed.request is None:  # a WebSocket upgrade (or not ours at all)
                         request = await trio_websocket.wrap_server_stream(
                             nursery,
-                            ReplayStream(stream, sniffed.data),  # type: ignore[arg-type]
+                            ReplayStream(stream, sniffed.data),  # any Trio stream works
                             message_queue_size=4,
                             max_message_size=16 * 2**20,
                             receive_buffer_size=None,

@@ -155,7 +155,10 @@ class Extract:
 
     def answer_text(self) -> str:
         """The model's text: ``text``, else ``reply`` as JSON, fenced if asked."""
-        body = self.text if self.text is not None else json.dumps(self.reply or {})
+        if self.text is not None:
+            body = self.text
+        else:
+            body = json.dumps({} if self.reply is None else self.reply)
         return f"```json\n{body}\n```" if self.fenced else body
 
 

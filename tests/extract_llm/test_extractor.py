@@ -11,13 +11,7 @@ import httpx
 import pytest
 import trio
 
-from livehandle import (
-    Endpoint,
-    ExtractorRequestFailed,
-    LlmExtractor,
-    TranscriptTurn,
-    TurnExtractor,
-)
+from livehandle import Endpoint, ExtractorRequestFailed, LlmExtractor, TranscriptTurn
 from livehandle._extract.gemini_rest import (
     answer_text,
     rest_headers,
@@ -26,7 +20,7 @@ from livehandle._extract.gemini_rest import (
     retry_delay,
     strip_fences,
 )
-from livehandle._extract.protocol import ExtractionTrigger
+from livehandle._extract.protocol import ExtractionTrigger, TurnExtractor
 from tests.extract_llm.helpers import KEY, WINDOW, Booking, extractor
 
 # -- construction -----------------------------------------------------------------------------
