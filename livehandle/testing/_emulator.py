@@ -27,6 +27,7 @@ from livehandle.testing._checks import (
     INVALID_HANDLE,
     NOT_A_LIVE_PATH,
     credential_problem,
+    rest_credential_problem,
     route,
     setup_problem,
 )
@@ -35,8 +36,8 @@ from livehandle.testing._engine import Engine
 from livehandle.testing._extractions import (
     GenerateRequest,
     choose,
-    credential_answer,
     generate_route,
+    google_error,
     request_problem,
     scripted_answer,
 )
@@ -397,13 +398,14 @@ class LiveEmulator:
             raise RuntimeError(f"not a generateContent path: {redact_query(request.target)}")
         backend, _, model = route
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(request.target).query))
-        answer = credential_answer(
+        refused = rest_credential_problem(
             backend,
             request.headers,
             query,
             api_key=self.api_key,
             bearer_tokens=self.bearer_tokens,
         )
+        answer = None if refused is None else google_error(refused[0], refused[2], refused[1])
         decoded = None
         if answer is None:
             answer, decoded = request_problem(body)

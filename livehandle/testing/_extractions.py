@@ -23,17 +23,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from livehandle.testing._checks import BAD_KEY, BAD_TOKEN
-
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Set
+    from collections.abc import Iterable
 
 __all__ = [
     "Answer",
     "Extract",
     "GenerateRequest",
     "choose",
-    "credential_answer",
     "extractions_from_json",
     "generate_route",
     "google_error",
@@ -96,9 +93,7 @@ def _status(instance: object, attribute: attrs.Attribute[int | None], value: int
         raise ValueError(f"{attribute.name} must be an HTTP error status (400-599), got {value!r}")
 
 
-def _non_negative(
-    instance: object, attribute: attrs.Attribute[float | None], value: float | None
-) -> None:
+def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is not None and not value >= 0:
         raise ValueError(f"{attribute.name} must be at least 0, got {value!r}")
 
@@ -235,44 +230,6 @@ def google_error(status: int, message: str | None = None, rpc: str | None = None
     default_rpc, default_message = _STATUS_TEXTS.get(status, ("UNKNOWN", "Unknown error."))
     error = {"code": status, "message": message or default_message, "status": rpc or default_rpc}
     return Answer(status, {"error": error})
-
-
-#: The service's answer to a request with no API key at all (wire-protocol.md §1.2 quotes it).
-NO_KEY = (
-    "Method doesn't allow unregistered callers (callers without established identity). "
-    "Please use API Key or other form of API consumer identity to call this API."
-)
-
-
-def credential_answer(
-    backend: str,
-    headers: Mapping[str, str],
-    query: Mapping[str, str],
-    *,
-    api_key: str | None,
-    bearer_tokens: Set[str],
-) -> Answer | None:
-    """The refusal of a request whose credential is not accepted, or None (checked when set).
-
-    As for Live connections (see ``credential_problem``), but with HTTP statuses: Google AI
-    takes the key from ``x-goog-api-key`` or ``?key=``: a wrong one is 400 ``INVALID_ARGUMENT``
-    "API key not valid..." (wire-protocol.md §5.4's text; the body's shape as the service
-    sends it, quoted in google/timesketch PR #3703), none at all 403 ``PERMISSION_DENIED``;
-    Vertex takes a bearer token, refused with 401 ``UNAUTHENTICATED``.
-    """
-    auth = headers.get("authorization", "")
-    if backend == "vertex":
-        if bearer_tokens and auth.removeprefix("Bearer ") not in bearer_tokens:
-            return google_error(401, BAD_TOKEN, "UNAUTHENTICATED")
-        return None
-    if api_key is None:
-        return None
-    key = headers.get("x-goog-api-key") or query.get("key")
-    if key is None:
-        return google_error(403, NO_KEY, "PERMISSION_DENIED")
-    if key != api_key:
-        return google_error(400, BAD_KEY, "INVALID_ARGUMENT")
-    return None
 
 
 def request_problem(body: bytes) -> tuple[Answer | None, Any]:

@@ -79,7 +79,7 @@ async def sniff(stream: trio.abc.Stream) -> Sniffed:
             return Sniffed(bytes(data), None, None)
         if event is not h11.NEED_DATA:
             return Sniffed(bytes(data), None, None)
-        chunk = await stream.receive_some(_READ)
+        chunk = bytes(await stream.receive_some(_READ))
         data += chunk
         parser.receive_data(chunk)  # b"" marks the end of the stream for h11
         if not chunk:
@@ -99,7 +99,7 @@ class ReplayStream(trio.abc.Stream):
             chunk, self._prefix = self._prefix[:size], self._prefix[size:]
             await trio.lowlevel.checkpoint()
             return chunk
-        return await self.stream.receive_some(max_bytes)
+        return bytes(await self.stream.receive_some(max_bytes))
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await self.stream.send_all(data)
@@ -149,16 +149,16 @@ async def _serve(
         if parser.our_state is not h11.DONE or parser.their_state is not h11.DONE:
             return
         parser.start_next_cycle()
+        following = None
         with trio.move_on_after(IDLE_TIMEOUT):
-            request = await _next_request(stream, parser)
-            if request is None:
-                return
-            continue
-        return
+            following = await _next_request(stream, parser)
+        if following is None:
+            return
+        request = following
 
 
 async def _receive(stream: trio.abc.Stream, parser: h11.Connection) -> None:
-    parser.receive_data(await stream.receive_some(_READ))
+    parser.receive_data(bytes(await stream.receive_some(_READ)))
 
 
 async def _read_body(stream: trio.abc.Stream, parser: h11.Connection) -> bytes | None:
