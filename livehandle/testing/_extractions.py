@@ -109,7 +109,7 @@ class Extract:
         when: a regular expression searched (case-insensitively) in the request's text: its
             system instruction and its contents' text.  None matches every request.
         text: the model's raw text instead of ``reply`` (e.g. something that is not JSON).
-        fenced: wrap the answer in a Markdown fence (```` ```json ... ``` ````), as models do.
+        fenced: wrap the answer in a Markdown code fence tagged ``json``, as models sometimes do.
         status: answer with this HTTP error instead (e.g. 429, 503), in the Google error shape.
         retry_after: with ``status``, a ``Retry-After`` header of this many seconds.
         block_reason: refuse the prompt: ``promptFeedback.blockReason`` and no candidates.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 import pytest
 import trio
 import trio_websocket
+import trustme
 
 from livehandle import Endpoint, ExtractorRequestFailed
 from livehandle._tools.schema import schema_for
@@ -291,3 +294,29 @@ async def test_a_refused_connection_is_a_transport_error() -> None:
         await llm.aclose()
     assert caught.value.kind == "transport"
     assert KEY not in str(caught.value)
+
+
+async def test_https_from_a_wss_endpoint_with_its_tls_context() -> None:
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    emulator = LiveEmulator(
+        Scenario(extractions=[Extract(reply=BOOKING)]), api_key=KEY, ssl_context=server
+    )
+    with trio.fail_after(REAL_TIME_LIMIT):
+        async with emulator.running():
+            assert emulator.url.startswith("wss://")
+            endpoint = Endpoint.google_ai(KEY, base_url=emulator.url, ssl_context=client)
+            llm = extractor(endpoint)
+            assert llm.for_endpoint(endpoint) is llm
+            assert llm.url is not None and llm.url.startswith("https://127.0.0.1:")
+            assert await llm.extract(WINDOW) == Booking("Ada", 4, "dinner")
+            await llm.aclose()
+            untrusting = extractor(Endpoint.google_ai(KEY, base_url=emulator.url))
+            with pytest.raises(ExtractorRequestFailed) as caught:
+                await untrusting.extract(WINDOW)
+            await untrusting.aclose()
+    assert caught.value.kind == "transport"
+    assert len(emulator.generate_requests) == 1
