@@ -372,7 +372,7 @@ class LiveEmulator:
                 sniffed: Sniffed | None = None
                 with trio.move_on_after(HANDSHAKE_TIMEOUT):
                     sniffed = await sniff(stream)
-                    if sniffed.request is None:  # a WebSocket upgrade (or not ours at all)
+                    if sniffed.request is None and not sniffed.ended:  # a WebSocket upgrade
                         request = await trio_websocket.wrap_server_stream(
                             nursery,
                             ReplayStream(stream, sniffed.data),  # any Trio stream works

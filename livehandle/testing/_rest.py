@@ -44,11 +44,15 @@ class HttpRequest:
 
 @attrs.frozen
 class Sniffed:
-    """What :func:`sniff` read: the bytes so far, and the parsed request if it is ours to serve."""
+    """What :func:`sniff` read: the bytes so far, and the parsed request if it is ours to serve.
+
+    ``ended``: the client closed its side before sending a whole request head (nothing to serve).
+    """
 
     data: bytes
     request: HttpRequest | None
     parser: h11.Connection | None
+    ended: bool = False
 
 
 def _request(event: h11.Request) -> HttpRequest:
@@ -81,9 +85,9 @@ async def sniff(stream: trio.abc.Stream) -> Sniffed:
             return Sniffed(bytes(data), None, None)
         chunk = bytes(await stream.receive_some(_READ))
         data += chunk
-        parser.receive_data(chunk)  # b"" marks the end of the stream for h11
         if not chunk:
-            return Sniffed(bytes(data), None, None)
+            return Sniffed(bytes(data), None, None, ended=True)
+        parser.receive_data(chunk)
 
 
 class ReplayStream(trio.abc.Stream):
