@@ -320,3 +320,22 @@ async def test_https_from_a_wss_endpoint_with_its_tls_context() -> None:
             await untrusting.aclose()
     assert caught.value.kind == "transport"
     assert len(emulator.generate_requests) == 1
+
+
+def test_httpx_runs_under_a_plain_trio_run() -> None:
+    """No pytest-trio: ``trio.run`` itself, and httpcore's Trio backend (not asyncio's)."""
+    seen: list[object] = []
+
+    async def main() -> object:
+        import sniffio
+
+        seen.append(sniffio.current_async_library())
+        async with emulated(Extract(reply=BOOKING)) as (_, endpoint):
+            llm = extractor(endpoint)
+            try:
+                return await llm.extract(WINDOW)
+            finally:
+                await llm.aclose()
+
+    assert trio.run(main) == Booking("Ada", 4, "dinner")
+    assert seen == ["trio"]
