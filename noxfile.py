@@ -31,7 +31,7 @@ def tests(session: nox.Session) -> None:
 
     The Redis tests need ``redis-server`` on PATH: without it they skip, or fail when ``CI=true``.
     """
-    session.install("-e", ".[test,redis,websockets]")
+    session.install("-e", ".[test,redis,websockets,llm]")
     session.run("pytest", *session.posargs)
 
 
@@ -43,7 +43,7 @@ def coverage(session: nox.Session) -> None:
     pytest loads its plugins: livehandle's own pytest11 plugin imports it then, before pytest-cov
     would start measuring, which would leave every module's import-time lines uncounted.
     """
-    session.install("-e", ".[test,redis,websockets]", COVERAGE)
+    session.install("-e", ".[test,redis,websockets,llm]", COVERAGE)
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "combine", "--quiet")  # this process's data and its subprocesses'
@@ -83,7 +83,8 @@ def fuzz(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package."""
-    session.install("-e", ".[test,websockets]", MYPY)  # websockets_trio.py is typed against it
+    # websockets_trio.py is typed against websockets, the LlmExtractor against httpx
+    session.install("-e", ".[test,websockets,llm]", MYPY)
     session.run("mypy", "--strict", "livehandle")
 
 

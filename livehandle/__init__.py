@@ -42,6 +42,7 @@ from livehandle._errors import (
     ConnectionClosed as ConnectionClosed,
     ConnectionLost as ConnectionLost,
     ExtractionFailed as ExtractionFailed,
+    ExtractorRequestFailed as ExtractorRequestFailed,
     InvalidArgument as InvalidArgument,
     Lagged as Lagged,
     LeaseLost as LeaseLost,
@@ -75,6 +76,7 @@ from livehandle._extract.decorator import (
     FunctionExtractor as FunctionExtractor,
     extractor as extractor,
 )
+from livehandle._extract.llm import LlmExtractor as LlmExtractor
 from livehandle._extract.promotion import Promotion as Promotion
 from livehandle._extract.protocol import (
     ExtractionTrigger as ExtractionTrigger,
@@ -159,6 +161,7 @@ __all__ = [
     "Endpoint",
     "ExtractionFailed",
     "ExtractionTrigger",
+    "ExtractorRequestFailed",
     "FileJournalSink",
     "FileStore",
     "FunctionCall",
@@ -175,6 +178,7 @@ __all__ = [
     "LiveConfig",
     "LiveEvent",
     "LiveHandle",
+    "LlmExtractor",
     "MemoryJournalSink",
     "MemoryStore",
     "MutationOrigin",

@@ -26,6 +26,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionLost",
     "ExtractionFailed",
+    "ExtractorRequestFailed",
     "InvalidArgument",
     "Lagged",
     "LeaseLost",
@@ -472,3 +473,32 @@ class ToolTimeout(SessionError, TimeoutError):
         self.tool = tool
         self.seconds = seconds
         super().__init__(f"tool {tool!r} did not finish within {seconds:g} s")
+
+
+# -- turn extractors ----------------------------------------------------------------------------
+
+
+class ExtractorRequestFailed(SessionError):
+    """An :class:`~livehandle.LlmExtractor`'s ``generateContent`` request gave no usable value.
+
+    The message says what went wrong; the credential never appears in it (text the server
+    echoed is scrubbed).
+
+    Attributes:
+        extractor: the extractor's name.
+        kind: what went wrong: ``"status"`` (an HTTP error, after any retries), ``"timeout"``,
+            ``"transport"`` (no HTTP answer: connection refused, reset...), ``"refused"`` (the
+            prompt was blocked or the model stopped for safety, recitation... or gave no text),
+            ``"invalid_response"`` (a body that is not a ``generateContent`` response),
+            ``"unparsable"`` (the model's text is not JSON), ``"mismatch"`` (the JSON does not
+            fit the schema) or ``"config"`` (the extractor has no endpoint).
+        status_code: the HTTP status for ``"status"``, else None.
+    """
+
+    def __init__(
+        self, extractor: str, kind: str, detail: str, *, status_code: int | None = None
+    ) -> None:
+        self.extractor = extractor
+        self.kind = kind
+        self.status_code = status_code
+        super().__init__(f"extractor {extractor!r}: generateContent {kind}: {detail}")

@@ -67,6 +67,10 @@ EXAMPLES: list[tuple[BaseException, tuple[str, ...]]] = [
     (livehandle.ToolTimeout("lookup", 2.5), ("tool", "seconds")),
     (livehandle.TurnStepTimeout("extractors", 10.0), ("step", "seconds")),
     (livehandle.StateFailed("a watcher failed", "action_failed", "booking"), ("kind", "key")),
+    (
+        livehandle.ExtractorRequestFailed("booking", "status", "HTTP 429", status_code=429),
+        ("extractor", "kind", "status_code"),
+    ),
     (livehandle.PersistenceError("save failed", session_id="call-42"), ("session_id",)),
     (livehandle.SessionOwned("held elsewhere", session_id="call-42"), ("session_id",)),
     (livehandle.LeaseLost("lease expired", session_id="call-42"), ("session_id",)),

@@ -17,6 +17,10 @@ from livehandle.testing._conversation import (
     Conversation as Conversation,
 )
 from livehandle.testing._emulator import MEMORY_URL as MEMORY_URL, LiveEmulator as LiveEmulator
+from livehandle.testing._extractions import (
+    Extract as Extract,
+    GenerateRequest as GenerateRequest,
+)
 from livehandle.testing._record import (
     EmulatorConnection as EmulatorConnection,
     Received as Received,
@@ -55,8 +59,10 @@ __all__ = [
     "Checkpoint",
     "Conversation",
     "EmulatorConnection",
+    "Extract",
     "Fault",
     "FaultKind",
+    "GenerateRequest",
     "LiveEmulator",
     "Pause",
     "Received",

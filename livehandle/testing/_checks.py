@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from livehandle.testing._strict import unknown_names_reason
 
 if TYPE_CHECKING:
-    from collections.abc import Set
+    from collections.abc import Mapping, Set
 
     from livehandle._wire import messages as m
     from livehandle.testing._record import EmulatorConnection
@@ -27,6 +27,7 @@ __all__ = [
     "NO_THINKING_LEVEL",
     "THINKING_LEVEL_UNSUPPORTED",
     "credential_problem",
+    "rest_credential_problem",
     "route",
     "setup_problem",
     "unsupported_modality",
@@ -134,6 +135,46 @@ def credential_problem(
         key = record.headers.get("x-goog-api-key") or query.get("key")
         if key != api_key:
             return BAD_KEY
+    return None
+
+
+#: The service's answer to a REST request with no API key at all (wire-protocol.md §1.2 quotes
+#: its start, "Method doesn't allow unregistered callers").
+NO_KEY = (
+    "Method doesn't allow unregistered callers (callers without established identity). "
+    "Please use API Key or other form of API consumer identity to call this API."
+)
+
+
+def rest_credential_problem(
+    backend: str,
+    headers: Mapping[str, str],
+    query: Mapping[str, str],
+    *,
+    api_key: str | None,
+    bearer_tokens: Set[str],
+) -> tuple[int, str, str] | None:
+    """``(HTTP status, google.rpc status, message)`` refusing a REST request's credential, or None.
+
+    As :func:`credential_problem` for Live connections, but with HTTP statuses: Google AI takes
+    the key from ``x-goog-api-key`` or ``?key=``; a wrong one is 400 ``INVALID_ARGUMENT`` with
+    the key text of wire-protocol.md §5.4 (the body's shape as the service sends it is quoted in
+    google/timesketch PR #3703: reason ``API_KEY_INVALID``), none at all 403
+    ``PERMISSION_DENIED``.  Vertex takes a bearer token, refused with 401 ``UNAUTHENTICATED``.
+    Checked only when the emulator is configured with credentials.
+    """
+    auth = headers.get("authorization", "")
+    if backend == "vertex":
+        if bearer_tokens and auth.removeprefix("Bearer ") not in bearer_tokens:
+            return 401, "UNAUTHENTICATED", BAD_TOKEN
+        return None
+    if api_key is None:
+        return None
+    key = headers.get("x-goog-api-key") or query.get("key")
+    if key is None:
+        return 403, "PERMISSION_DENIED", NO_KEY
+    if key != api_key:
+        return 400, "INVALID_ARGUMENT", BAD_KEY
     return None
 
 

@@ -15,6 +15,7 @@ from collections import deque
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import attrs
 import trio
 import trio_websocket
 
@@ -26,13 +27,23 @@ from livehandle.testing._checks import (
     INVALID_HANDLE,
     NOT_A_LIVE_PATH,
     credential_problem,
+    rest_credential_problem,
     route,
     setup_problem,
 )
 from livehandle.testing._conversation import Checkpoint, Conversation
 from livehandle.testing._engine import Engine
+from livehandle.testing._extractions import (
+    GenerateRequest,
+    choose,
+    generate_route,
+    google_error,
+    request_problem,
+    scripted_answer,
+)
 from livehandle.testing._link import MemoryLink, WebSocketLink
 from livehandle.testing._record import EmulatorConnection
+from livehandle.testing._rest import ReplayStream, serve_http, sniff
 from livehandle.testing._scenario import Scenario
 
 if TYPE_CHECKING:
@@ -43,8 +54,10 @@ if TYPE_CHECKING:
     from livehandle._transport.memory import MemoryConnection
     from livehandle._wire import messages as m
     from livehandle.testing._checks import Route
+    from livehandle.testing._extractions import Answer
     from livehandle.testing._host import EmulatorHost
     from livehandle.testing._link import Link
+    from livehandle.testing._rest import HttpRequest, Sniffed
 
 __all__ = ["DEFAULT_MODELS", "MEMORY_URL", "LiveEmulator"]
 
@@ -78,6 +91,12 @@ class LiveEmulator:
                 ...
 
     :meth:`memory_transport` also works while serving a socket (both kinds of clients at once).
+
+    On the same port it also answers Gemini's REST ``generateContent`` (``POST
+    /v1beta/models/{model}:generateContent``, and the Vertex ``/v1/projects/.../models/{model}
+    :generateContent``), as :attr:`Scenario.extractions` scripts it, checking credentials as
+    for Live connections; every request is recorded in :attr:`generate_requests`.  This is
+    what a session's :class:`~livehandle.LlmExtractor` calls when it runs against the emulator.
     Connections made either way are served identically and recorded in :attr:`connections`.
 
     It accepts the Google AI paths (``v1beta``/``v1alpha``, ``BidiGenerateContent`` and
@@ -143,6 +162,8 @@ class LiveEmulator:
         self.chunk_ms = chunk_ms
         self.strict_activity_audio = strict_activity_audio
         self.connections: list[EmulatorConnection] = []
+        self.generate_requests: list[GenerateRequest] = []
+        self._extraction_uses: dict[int, int] = {}  # Scenario.extractions index -> uses
         self._transcripts: deque[str] = deque()
         self.conversations: list[Conversation] = []
         self._checkpoints: dict[str, Checkpoint] = {}  # handle -> checkpoint (expiry: on use)
@@ -345,18 +366,23 @@ class LiveEmulator:
     async def _handle_stream(self, stream: trio.abc.Stream) -> None:
         try:
             async with trio.open_nursery() as nursery:
-                # A client that connects and never sends the upgrade request (a port probe, a
-                # failed TLS handshake) would otherwise hold this task until shutdown.
-                request = None
+                # A client that connects and never sends its request (a port probe, a failed
+                # TLS handshake) would otherwise hold this task until shutdown.
+                request: trio_websocket.WebSocketRequest | None = None
+                sniffed: Sniffed | None = None
                 with trio.move_on_after(HANDSHAKE_TIMEOUT):
-                    request = await trio_websocket.wrap_server_stream(
-                        nursery,
-                        stream,  # annotated as SocketStream, but any Trio stream works
-                        message_queue_size=4,
-                        max_message_size=16 * 2**20,
-                        receive_buffer_size=None,
-                    )
-                if request is not None:
+                    sniffed = await sniff(stream)
+                    if sniffed.request is None and not sniffed.ended:  # a WebSocket upgrade
+                        request = await trio_websocket.wrap_server_stream(
+                            nursery,
+                            ReplayStream(stream, sniffed.data),  # any Trio stream works
+                            message_queue_size=4,
+                            max_message_size=16 * 2**20,
+                            receive_buffer_size=None,
+                        )
+                if sniffed is not None and sniffed.request is not None:
+                    await serve_http(stream, sniffed, self._answer_generate)
+                elif request is not None:
                     await self._serve_request(request, stream)
                 nursery.cancel_scope.cancel()
         except Exception:  # one misbehaving client must never stop the emulator
@@ -364,6 +390,34 @@ class LiveEmulator:
         finally:
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(stream)
+
+    async def _answer_generate(self, request: HttpRequest, body: bytes) -> Answer:
+        """Answer one ``generateContent`` request as the scenario scripts it; record it."""
+        route = generate_route(request.target)
+        if route is None:  # sniff hands over only generateContent paths
+            raise RuntimeError(f"not a generateContent path: {redact_query(request.target)}")
+        backend, _, model = route
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(request.target).query))
+        refused = rest_credential_problem(
+            backend,
+            request.headers,
+            query,
+            api_key=self.api_key,
+            bearer_tokens=self.bearer_tokens,
+        )
+        answer = None if refused is None else google_error(refused[0], refused[2], refused[1])
+        decoded = None
+        if answer is None:
+            answer, decoded = request_problem(body)
+        record = GenerateRequest(
+            request.target, backend, model, request.headers, decoded, at=trio.current_time()
+        )
+        if answer is None:
+            text = "\n".join(filter(None, (record.system_instruction, record.text)))
+            rule = choose(self.scenario.extractions, self._extraction_uses, text)
+            answer = scripted_answer(rule, model)
+        self.generate_requests.append(attrs.evolve(record, status=answer.status))
+        return answer
 
     async def _serve_request(
         self, request: trio_websocket.WebSocketRequest, stream: trio.abc.Stream

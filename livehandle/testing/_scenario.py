@@ -25,7 +25,11 @@ The same scenario can be written as JSON (:meth:`Scenario.from_dict`, :meth:`Sce
                    {"say": "It is {result} in Paris."}]},
         {"when": {"kind": "speech"}, "reply": [{"audio_ms": 1200, "transcript": "Go on."}]}],
      "default": [{"say": "You said: {user_text}"}],
-     "go_away_after": 540}
+     "go_away_after": 540,
+     "extractions": [{"status": 429, "times": 1}, {"when": "book", "reply": {"party": 4}}]}
+
+``extractions`` script the emulator's ``generateContent`` endpoint (what an
+:class:`~livehandle.LlmExtractor` is answered): see :class:`Extract`.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import attrs
+
+from livehandle.testing._extractions import Extract, extractions_from_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -176,6 +182,10 @@ def _rules(rules: Iterable[Rule]) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+def _extractions(rules: Iterable[Extract]) -> tuple[Extract, ...]:
+    return tuple(rules)
+
+
 @attrs.frozen
 class When:
     """Which user turns a rule answers.
@@ -246,6 +256,10 @@ class Scenario:
         checkpoint_every_messages: Vertex transparent mode only: also take a checkpoint (and
             send a new handle) at a quiet point once this many client messages have been
             consumed since the last one (None: only at turn and tool boundaries).
+        extractions: how the emulator's ``generateContent`` answers (what an
+            :class:`~livehandle.LlmExtractor` gets): tried in order for every request, the
+            first :class:`Extract` that matches and has uses left answering.  With none
+            matching, the request is refused with HTTP 400 (the cause in its message).
     """
 
     rules: tuple[Rule, ...] = attrs.field(default=(), converter=_rules)
@@ -260,6 +274,7 @@ class Scenario:
     silent_after_go_away: bool = False
     handle_ttl: float = attrs.field(default=7200.0, validator=attrs.validators.gt(0))
     checkpoint_every_messages: int | None = attrs.field(default=None)
+    extractions: tuple[Extract, ...] = attrs.field(default=(), converter=_extractions)
 
     def __attrs_post_init__(self) -> None:
         lifetime = self.connection_lifetime
@@ -318,7 +333,7 @@ class Scenario:
         known = {
             "rules", "default", "on_tool_result", "setup_delay", "setup_complete",
             "go_away_after", "go_away_after_turns", "go_away_time_left", "connection_lifetime",
-            "silent_after_go_away", "handle_ttl", "checkpoint_every_messages",
+            "silent_after_go_away", "handle_ttl", "checkpoint_every_messages", "extractions",
         }  # fmt: skip
         _no_extra(obj, known, "scenario")
         kwargs: dict[str, Any] = {}
@@ -339,6 +354,8 @@ class Scenario:
         for key in ("setup_complete", "silent_after_go_away"):
             if key in obj:
                 kwargs[key] = _bool(obj[key], key)
+        if "extractions" in obj:
+            kwargs["extractions"] = extractions_from_json(obj["extractions"], "extractions")
         try:
             return cls(**kwargs)
         except ValueError as exc:

@@ -141,7 +141,9 @@ async def test_a_stuck_extractor_is_cancelled_reported_and_the_turn_still_comple
         # The step was cancelled as a whole: the quick extractor's result was not applied.
         assert handle.extracted("echo") is None
         await handle.send_text("next")  # the session goes on
-        assert LiveEvent.TurnComplete in [type(e) for e in await until(events, LiveEvent.TurnComplete)]
+        assert LiveEvent.TurnComplete in [
+            type(e) for e in await until(events, LiveEvent.TurnComplete)
+        ]
 
 
 async def test_generation_complete_extractors_see_the_turn_in_progress() -> None:
@@ -170,8 +172,8 @@ async def test_generation_complete_extractors_see_the_turn_in_progress() -> None
         [(1, "one", "You said: one"), (2, "two", "You said: two")],
     ]
     order = names(first)
-    assert order.index("GenerationComplete") < order.index("Extraction") < order.index(
-        "TurnComplete"
+    assert (
+        order.index("GenerationComplete") < order.index("Extraction") < order.index("TurnComplete")
     )
 
 
