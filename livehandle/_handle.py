@@ -24,6 +24,7 @@ from livehandle._broadcast import Broadcast, Subscription
 from livehandle._config.delivery import ContextDelivery
 from livehandle._errors import StateFailed
 from livehandle._events import LiveEvent, SessionPhase
+from livehandle._extract.llm import LlmExtractor
 from livehandle._extract.runner import ExtractionRunner
 from livehandle._persist.capture import SnapshotSource, config_fingerprint, new_session_id
 from livehandle._public import NoPublicConstructor
@@ -61,6 +62,7 @@ __all__ = ["DISCONNECT_GRACE", "LiveHandle", "LiveRunner", "assemble_live_handle
 _T = TypeVar("_T")
 
 DISCONNECT_GRACE = 0.25  # seconds each lane may spend draining during disconnect()
+CLOSE_GRACE = 1.0  # seconds the LLM extractors' HTTP clients may take to close
 
 
 def assemble_live_handle(
@@ -149,7 +151,12 @@ def assemble_live_handle(
         barge_in=barge_in,
         scrub=endpoint.scrub_content,
     )
-    extraction = ExtractionRunner(config.extractors) if config.extractors else None
+    # An LlmExtractor without an endpoint of its own asks the session's (same credentials).
+    extractors = tuple(
+        item.for_endpoint(endpoint) if isinstance(item, LlmExtractor) else item
+        for item in config.extractors
+    )
+    extraction = ExtractionRunner(extractors) if extractors else None
     lanes.pipeline = TurnPipeline(
         state=state,
         transcript=lanes.transcript,
@@ -188,7 +195,8 @@ def assemble_live_handle(
         source=source,
         extraction=extraction,
     )
-    return handle, LiveRunner(voice, tools, lanes, events)
+    closers = [item for item in extractors if isinstance(item, LlmExtractor)]
+    return handle, LiveRunner(voice, tools, lanes, events, closers)
 
 
 @final
@@ -204,11 +212,13 @@ class LiveRunner:
         tools: ToolDispatcher,
         lanes: Lanes,
         events: Broadcast[LiveEvent],
+        closers: Sequence[LlmExtractor] = (),
     ) -> None:
         self._voice = voice
         self._tools = tools
         self._lanes = lanes
         self._events = events
+        self._closers = closers
 
     def release_events(self) -> None:
         """End the retention of the handle's LiveEvents (kept for the first subscribers)."""
@@ -233,6 +243,10 @@ class LiveRunner:
             # The session has ended: no effect or tool can send any more.
             self._tools.stop()
             self._voice.stop()
+            if self._closers:  # the LLM extractors' HTTP clients, bounded, even when cancelled
+                with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_GRACE):
+                    for closer in self._closers:
+                        await closer.aclose()
 
 
 @final

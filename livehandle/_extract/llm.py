@@ -215,6 +215,14 @@ class LlmExtractor:
         return self._schema
 
     @property
+    def result_type(self) -> object:
+        """The type results come back as (:attr:`schema`; None: plain JSON values).
+
+        The session reads it so that ``handle.extracted(name)`` answers with this type.
+        """
+        return self._schema
+
+    @property
     def model(self) -> str:
         """The model asked (without the ``models/`` prefix)."""
         return self._model

@@ -116,3 +116,19 @@ def test_the_fixture_example_passes_under_pytest(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
+
+
+async def test_booking_bot_fills_the_slots_and_confirms_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    module = load("booking_bot")
+    with trio.fail_after(REAL_TIME_BOUND):
+        booking = await module.main(None)
+    assert booking == module.Booking("Ada", "Friday", 4)
+    printed = capsys.readouterr().out
+    assert printed.count("asking the model to confirm") == 1
+    assert "this turn filled: ['slot:date']" in printed
+    assert "this turn filled: ['slot:party_size']" in printed
+    assert "model: Booked! See you then." in printed
+    assert "the name came from the extractor 'booking'" in printed
