@@ -243,6 +243,7 @@ class LiveRunner:
             # The session has ended: no effect or tool can send any more.
             self._tools.stop()
             self._voice.stop()
+            self._lanes.pipeline.session_ended()  # the journal sink's last lines
             if self._closers:  # the LLM extractors' HTTP clients, bounded, even when cancelled
                 with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_GRACE):
                     for closer in self._closers:

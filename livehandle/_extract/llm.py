@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from livehandle._extract.turns import TranscriptTurn
     from livehandle._transport.endpoints import ResolvedEndpoint
 
+CLOSE_TIMEOUT = 1.0  # seconds aclose() may take
+
 __all__ = ["DEFAULT_EXTRACTOR_MODEL", "LlmExtractor"]
 
 log = logging.getLogger("livehandle.extract")
@@ -215,6 +217,16 @@ class LlmExtractor:
         return self._schema
 
     @property
+    def timeout(self) -> float:
+        """The most one extraction may take: every attempt and every wait between them.
+
+        The session bounds the extractor by it (each attempt is bounded by the ``timeout``
+        given when it was made, each wait by ``max_backoff``).
+        """
+        attempts = self._max_retries + 1
+        return attempts * self._timeout + self._max_retries * self._max_backoff
+
+    @property
     def result_type(self) -> object:
         """The type results come back as (:attr:`schema`; None: plain JSON values).
 
@@ -289,10 +301,13 @@ class LlmExtractor:
         self._endpoint = endpoint
 
     async def aclose(self) -> None:
-        """Close the HTTP client (made on first use); the extractor can be used again after."""
+        """Close the HTTP client (made on first use); the extractor can be used again after.
+
+        Shielded from cancellation, and bounded (:data:`CLOSE_TIMEOUT` seconds at most).
+        """
         client, self._client = self._client, None
         if client is not None:
-            with trio.CancelScope(shield=True):
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + CLOSE_TIMEOUT):
                 await client.aclose()
 
     def __repr__(self) -> str:
@@ -348,16 +363,23 @@ class LlmExtractor:
         body = json.dumps(payload, ensure_ascii=False).encode()
         attempt = 0
         while True:
+            # Errors are raised outside the handlers: nothing chains what they caught (a request
+            # or a response may carry the credential).
+            resolved: ResolvedEndpoint | str
             try:
                 resolved = endpoint.resolve()  # a Vertex token is read fresh for every request
             except ValueError as exc:
-                raise self._fail("config", str(exc), None) from None
+                resolved = str(exc)
+            if isinstance(resolved, str):
+                raise self._fail("config", resolved, None)
             status, data, headers = await self._attempt(url, body, resolved)
             if status == 200:
+                problem: tuple[str, str] | None = None
                 try:
                     return resolved.scrub_content(answer_text(data))
-                except ResponseProblem as problem:
-                    raise self._fail(problem.kind, problem.detail, resolved) from None
+                except ResponseProblem as exc:
+                    problem = (exc.kind, exc.detail)
+                raise self._fail(*problem, resolved)
             message = error_message(data)
             if status in RETRIED_STATUSES and attempt < self._max_retries:
                 delay = retry_delay(
@@ -390,13 +412,19 @@ class LlmExtractor:
                 timeout=None, verify=resolved.ssl_context or True
             )
         headers = rest_headers(resolved)
+        failure: ExtractorRequestFailed | None = None
         with trio.move_on_after(self._timeout):
             try:
                 response = await client.post(url, content=body, headers=headers)
             except httpx_.HTTPError as exc:
                 detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                raise self._fail("transport", f"request failed: {detail}", resolved) from None
-            return response.status_code, response.content, dict(response.headers)
+                failure = self._fail("transport", f"request failed: {detail}", resolved)
+                del exc  # its request carries the key in a header: nothing may chain it
+            else:
+                return response.status_code, response.content, dict(response.headers)
+        if failure is not None:
+            # Raised here, outside the handler, so that __context__ stays None.
+            raise failure
         raise self._fail("timeout", f"no answer within {self._timeout:g} s", resolved)
 
     # -- the answer --------------------------------------------------------------------------

@@ -274,6 +274,8 @@ class ExtractionRunner:
     def restore(self, state: State) -> None:
         """Take each extractor's latest value from ``state`` (a restored session's state)."""
         for name in self._entries:
+            if name not in state.keys(name):  # the key itself: never a derived: fallback
+                continue
             value = state.get(name)
             if value is not None:
                 self._latest[name] = value

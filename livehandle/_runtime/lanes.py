@@ -9,9 +9,12 @@
 * **barge-in**: on ``Interrupted`` the router first cancels the barge-in group (inline tools and
   hooks stop), drops the rest of the interrupted turn's audio, and holds new model audio until
   the control lane has published ``Interrupted``, so an application that flushes playback on
-  ``Interrupted`` never flushes the next reply.  When the control lane is idle (nothing handed
-  over, no ``on_event`` hook), the router does the lane's part itself and publishes
-  ``Interrupted`` at once: the same order, one task switch sooner.  Held events are bounded
+  ``Interrupted`` never flushes the next reply.  Without an ``on_event`` hook (which must see
+  ``Interrupted`` before anyone), the router publishes ``Interrupted`` itself at once and
+  nothing is held: a control lane busy with a turn pipeline step or a watcher never delays the
+  next reply; the lane still marks the transcript and renews the barge-in group in event
+  order.  ``Interrupted`` may then reach subscribers before control-lane events routed earlier
+  that the busy lane has not published yet (a turn's ``TurnComplete``).  Held events are bounded
   (``lane_capacity``); classes with the ``drop_newest`` delivery policy are dropped instead of
   held (counted);
 * **connection first**: from ``Connected`` until the control lane has published it, the fast
@@ -180,7 +183,7 @@ class Lanes:
         self._held: deque[SessionEvent] = deque()  # new audio waiting for Interrupted to go out
         self._interruptions_routed = 0
         self._interruptions_handled = 0
-        self._idle = False  # the control lane waits for work, nothing handed over since
+        self._published_early = 0  # Interrupted events the router published (see route)
         self._connecting = 0  # Connected events routed, not yet published by the control lane
         self._control_scope = trio.CancelScope()
         self._emitter_scope = trio.CancelScope()
@@ -243,7 +246,6 @@ class Lanes:
         if self._watchers_due:
             return
         self._watchers_due = True
-        self._idle = False
         if self._backlog or self._failed:
             return
         with contextlib.suppress(
@@ -309,10 +311,14 @@ class Lanes:
                 if self._held:
                     self._telemetry.record_dropped("audio_after_interrupt", len(self._held))
                     self._held.clear()
-                if self._idle and self._hooks.on_event is None and not self._connecting:
-                    self._interrupted_now()
-                else:
-                    self._to_control(event)
+                if self._hooks.on_event is None and not self._connecting:
+                    # No hook must see it first: publish it now, so that a busy control lane
+                    # (a pipeline step, a watcher) never holds the next reply's audio.  The
+                    # lane still does its bookkeeping in order (see _control).
+                    self._live.publish(LiveEvent.Interrupted())
+                    self._interruptions_handled += 1
+                    self._published_early += 1
+                self._to_control(event)
             case SessionEvent.TurnComplete():
                 self._stale_audio = False  # what follows belongs to the next turn
                 if self._turn_ended is not None:
@@ -361,18 +367,6 @@ class Lanes:
             case _:
                 pass  # phases, usage, resumption updates: telemetry and state only
 
-    def _interrupted_now(self) -> None:
-        """The control lane's part of a barge-in, done in the router: the lane is idle.
-
-        Only when the control lane waits for work with nothing handed over (so nothing it
-        would publish first is pending) and no ``on_event`` hook must run: then publishing
-        ``Interrupted`` here keeps every order the control lane would, one task switch sooner.
-        """
-        self.transcript.mark_interrupted()
-        self._barge_in.renew()  # new work belongs to the next turn
-        self._live.publish(LiveEvent.Interrupted())
-        self._interruptions_handled += 1
-
     def _hold(self, event: SessionEvent, kind: FastKind) -> None:
         if len(self._held) >= self._capacity:
             self._telemetry.record_dropped(kind)
@@ -389,7 +383,6 @@ class Lanes:
         return bool(getattr(self._delivery, kind) == "drop_newest")
 
     def _to_control(self, event: SessionEvent) -> None:
-        self._idle = False  # it has work now (see _interrupted_now)
         if self._backlog:  # behind already: keep the order
             self._to_backlog(event)
             return
@@ -487,13 +480,10 @@ class Lanes:
                 return self._backlog.popleft()
         except trio.EndOfChannel:
             return self._backlog.popleft() if self._backlog else None
-        self._idle = True
         try:
             return await self._control_receive.receive()
         except trio.EndOfChannel:
             return self._backlog.popleft() if self._backlog else None
-        finally:
-            self._idle = False
 
     async def _control(self, event: SessionEvent) -> None:
         transcript = self.transcript
@@ -520,8 +510,11 @@ class Lanes:
             case SessionEvent.Interrupted():
                 transcript.mark_interrupted()
                 self._barge_in.renew()  # new work belongs to the next turn
-                await self.emit(LiveEvent.Interrupted())
-                self._interruptions_handled += 1
+                if self._published_early:  # the router published it already
+                    self._published_early -= 1
+                else:
+                    await self.emit(LiveEvent.Interrupted())
+                    self._interruptions_handled += 1
                 self._release_held()  # the next reply's audio, held meanwhile
             case SessionEvent.TurnComplete(reason=reason):
                 await self.pipeline.turn_complete(reason)

@@ -176,6 +176,14 @@ class TurnPipeline:
         self._context.extend(contents)
         self._prompt = self._prompt or prompt
 
+    def session_ended(self) -> None:
+        """The session has ended: the journal sink gets every line written so far.
+
+        The sink is flushed, not closed: it belongs to the ``StateConfig``, which may serve
+        further sessions; its owner closes it.
+        """
+        self._state.flush_sink()
+
     # -- the boundaries ------------------------------------------------------------------------
 
     async def turn_complete(self, reason: str | None) -> None:

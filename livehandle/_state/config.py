@@ -55,7 +55,9 @@ class StateConfig:
         journal_size: how many mutations the in-memory journal ring keeps; older ones are
             dropped, and :meth:`~livehandle.State.mutations_since` reports the gap.
         journal_sink: where every mutation is also written, in order (see
-            :class:`~livehandle.JournalSink`), or None.
+            :class:`~livehandle.JournalSink`), or None.  A live session flushes it at every
+            turn boundary and when it ends, and never closes it: the config (and its sink) may
+            serve several sessions, so whoever made the sink closes it.
         redact_keys: keys whose values must not leave the process: exact keys (``"user:pin"``)
             or prefixes written with a trailing ``*`` (``"user:card*"``).  A sink sees
             ``"[redacted]"`` for their old and new values, reprs and error messages never show

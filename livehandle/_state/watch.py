@@ -376,8 +376,10 @@ class WatchHub:
                 await self._run_one(watch, mutation, per_action)
         finally:
             self._running = False
-        if queue:
-            self.signal()
+            if queue:
+                # Also when cancelled (the pipeline's step deadline): firings left behind must
+                # still wake the owner, or they would wait for the next turn boundary.
+                self.signal()
         return started
 
     async def _run_one(self, watch: StateWatch, mutation: StateMutation, limit: float) -> None:

@@ -157,12 +157,18 @@ class Extract:
         return f"```json\n{body}\n```" if self.fenced else body
 
 
+def _path_repr(path: str) -> str:
+    """The path without its query: a ``?key=`` credential never reaches a repr."""
+    return repr(path.partition("?")[0] + ("?..." if "?" in path else ""))
+
+
 @attrs.frozen
 class GenerateRequest:
     """One ``generateContent`` request the emulator received, and how it answered.
 
     Attributes:
-        path: the request path (with any query).
+        path: the request path (with any query).  The repr shows neither the query nor the
+            headers (they carry the credential) nor the body.
         backend: ``"google_ai"`` or ``"vertex"``.
         model: the model id from the path.
         headers: the request headers, names in lower case.
@@ -171,11 +177,11 @@ class GenerateRequest:
         at: Trio time when it arrived.
     """
 
-    path: str
+    path: str = attrs.field(repr=_path_repr)
     backend: str
     model: str
-    headers: Mapping[str, str]
-    body: Any
+    headers: Mapping[str, str] = attrs.field(repr=lambda headers: f"<{len(headers)} headers>")
+    body: Any = attrs.field(repr=False)
     status: int = 200
     at: float = 0.0
 

@@ -58,8 +58,13 @@ async def test_a_burst_of_model_audio_loses_nothing() -> None:
     assert rig.telemetry.snapshot()["audio_chunks_out"] == 5000
 
 
+def watching() -> Hooks:
+    """An ``on_event`` hook: it must see ``Interrupted`` first, so the lanes hold new audio."""
+    return Hooks(on_event=lambda event: None)
+
+
 async def test_barge_in_cancels_inline_work_drops_stale_audio_and_holds_the_next_reply() -> None:
-    rig = Rig()
+    rig = Rig(hooks=watching())
     cancelled = []
 
     async def inline_tool() -> None:
@@ -82,15 +87,34 @@ async def test_barge_in_cancels_inline_work_drops_stale_audio_and_holds_the_next
     assert rig.telemetry.snapshot()["dropped"] == {"audio_after_interrupt": 1}
 
 
+async def test_without_a_hook_interrupted_goes_out_at_once_and_nothing_is_held() -> None:
+    # The control lane is not even running (as if busy with a pipeline step or a watcher):
+    # the next reply's audio is not held behind it.
+    rig = Rig()
+    rig.feed(audio(1), SessionEvent.Interrupted(), audio(2))  # 2: the interrupted turn
+    rig.feed(SessionEvent.TurnComplete(), audio(3))  # 3: the next reply
+    assert names(rig.received()) == ["Audio", "Interrupted", "Audio"]
+    assert rig.lanes.interrupted is False
+    assert rig.lanes._held == type(rig.lanes._held)()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(rig.lanes.run)
+        await trio.testing.wait_all_tasks_blocked()
+        # The lane marks the transcript in order and publishes Interrupted only once.
+        assert names(rig.received()) == ["TurnComplete"]
+        assert [t.interrupted for t in rig.lanes.transcript.turns] == [True]
+        rig.feed(SessionEvent.Disconnected(END))
+    assert rig.telemetry.snapshot()["dropped"] == {"audio_after_interrupt": 1}
+
+
 async def test_drop_newest_audio_is_dropped_not_held_during_a_barge_in() -> None:
-    rig = Rig(Delivery(audio="drop_newest"))
+    rig = Rig(Delivery(audio="drop_newest"), hooks=watching())
     rig.feed(SessionEvent.Interrupted(), SessionEvent.TurnComplete(), audio(1), audio(2))
     assert rig.telemetry.snapshot()["dropped"] == {"audio": 2}
     assert rig.lanes._held == type(rig.lanes._held)()
 
 
 async def test_held_audio_is_bounded_by_the_lane_capacity() -> None:
-    rig = Rig(capacity=3)
+    rig = Rig(capacity=3, hooks=watching())
     rig.feed(SessionEvent.Interrupted(), SessionEvent.TurnComplete(), *(audio(i) for i in range(5)))
     assert len(rig.lanes._held) == 3
     assert rig.telemetry.snapshot()["dropped"] == {"audio": 2}
