@@ -29,6 +29,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
+import attrs
 import trio
 
 from livehandle._config.instruction import text_content
@@ -37,6 +38,7 @@ from livehandle._events import LiveEvent
 from livehandle._extract.protocol import TriggerKind
 from livehandle._runtime.context import DeferredWriter
 from livehandle._runtime.writer import SessionWriter, check_text
+from livehandle._state.journal import REDACTED
 from livehandle._wire import messages as m
 
 if TYPE_CHECKING:
@@ -208,7 +210,7 @@ class TurnPipeline:
         if turn.model:
             await self._emit(LiveEvent.OutputTranscript(turn.model, is_final=True))
         for event in events:
-            await self._emit(event)
+            await self._emit(self._redacted(event))
         await self._emit(LiveEvent.TurnComplete(reason))
 
     async def generation_complete(self) -> None:
@@ -222,11 +224,24 @@ class TurnPipeline:
         events = await self._bounded("extractors", self._extract, due, self._with_current)
         await self.run_watchers()
         for event in events:
-            await self._emit(event)
+            await self._emit(self._redacted(event))
 
     async def run_watchers(self) -> None:
         """Run the watcher actions queued so far, in order (step 4, or between boundaries)."""
         await self._bounded("watchers", self._run_watchers)
+
+    def _redacted(self, event: LiveEvent) -> LiveEvent:
+        """``event`` with the value hidden when it lands in a redacted state key.
+
+        ``StateConfig.redact_keys`` keeps those values out of sinks and snapshots; an extraction
+        event must not carry them to every subscriber either.
+        """
+        is_redacted = self._state.is_redacted
+        if isinstance(event, LiveEvent.Extraction) and is_redacted(event.name):
+            return attrs.evolve(event, value=REDACTED)
+        if isinstance(event, LiveEvent.StatePromotion) and is_redacted(event.key):
+            return attrs.evolve(event, value=REDACTED)
+        return event
 
     # -- steps ---------------------------------------------------------------------------------
 

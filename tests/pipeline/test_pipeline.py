@@ -20,6 +20,7 @@ from livehandle import (
     ExtractionTrigger,
     LiveConfig,
     LiveEvent,
+    Promotion,
     StateConfig,
     StateFailed,
     TurnStepTimeout,
@@ -339,3 +340,22 @@ async def test_a_watcher_can_prompt_the_model_at_the_same_boundary() -> None:
         await until(events, LiveEvent.TurnComplete)
         reply = await until(events, LiveEvent.TurnComplete)
         assert LiveEvent.TextComplete("Confirmed!") in reply
+
+
+async def test_an_extraction_into_a_redacted_key_is_published_without_its_value() -> None:
+    @extractor(promotions=[Promotion.overwrite("pin").to("user:pin")])
+    async def card(turns: Sequence[TranscriptTurn]) -> dict[str, str]:
+        return {"pin": "4921"}
+
+    config = text_config(extractors=[card], state=StateConfig(redact_keys=("card", "user:pin")))
+    async with (
+        LiveEmulator().in_memory() as emu,
+        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
+    ):
+        events = handle.events()
+        await handle.send_text("my pin is four nine two one")
+        seen = await until(events, LiveEvent.TurnComplete)
+        assert handle.state.get("user:pin") == "4921"  # the state itself keeps it
+    published = [e for e in seen if isinstance(e, LiveEvent.Extraction | LiveEvent.StatePromotion)]
+    assert [e.value for e in published] == ["[redacted]", "[redacted]"]
+    assert "4921" not in repr(seen)
