@@ -38,7 +38,7 @@ from livehandle._errors import ProtocolError
 from livehandle._json import json_kind
 from livehandle._wire import messages as m
 from livehandle._wire.hooks import Hook, StructureHook, converter, modelled_names
-from livehandle._wire.leaves import Invalid, to_camel
+from livehandle._wire.leaves import Invalid, structure_bytes, to_camel
 from livehandle._wire.unknown import flush, note
 
 __all__ = [
@@ -266,6 +266,47 @@ def decode_client(data: bytes | str) -> m.ClientMessage:
     return msg
 
 
+def _model_audio_chunk(obj: dict[str, Any]) -> m.ServerContent | None:
+    """The most frequent server message, decoded without the generic hooks, or None.
+
+    ``{"serverContent": {"modelTurn": {"parts": [{"inlineData": {"mimeType": m, "data": d}}]}}}``
+    (with an optional ``role``), exactly: one chunk of model audio, some 25 per second of speech.
+    Anything else, or anything malformed, is left to the generic path, which decodes the same
+    message into the same value (``tests/wire/test_fast_chunk.py`` checks that they agree) and
+    reports problems.
+    """
+    if len(obj) != 1:
+        return None
+    content = obj.get("serverContent")
+    if type(content) is not dict or len(content) != 1:
+        return None
+    turn = content.get("modelTurn")
+    if type(turn) is not dict:
+        return None
+    parts = turn.get("parts")
+    role = turn.get("role")
+    if type(parts) is not list or len(parts) != 1 or len(turn) != (1 if role is None else 2):
+        return None
+    if role is not None and type(role) is not str:
+        return None
+    part = parts[0]
+    if type(part) is not dict or len(part) != 1:
+        return None
+    blob = part.get("inlineData")
+    if type(blob) is not dict or len(blob) != 2:
+        return None
+    mime, encoded = blob.get("mimeType"), blob.get("data")
+    if type(mime) is not str or type(encoded) is not str:
+        return None
+    try:
+        payload = structure_bytes(encoded)
+    except Invalid:
+        return None  # the generic path reports it, with the path to the bad field
+    return m.ServerContent(
+        model_turn=m.Content(parts=(m.Part(inline_data=m.Blob(mime, payload)),), role=role)
+    )
+
+
 def decode_server(data: bytes | str) -> m.ServerMessage:
     """Decode one server frame (binary or text) into a server message.
 
@@ -279,6 +320,9 @@ def decode_server(data: bytes | str) -> m.ServerMessage:
         ProtocolError: not JSON, several union members, or a known member is malformed.
     """
     obj = _load_object(data, "server")
+    chunk = _model_audio_chunk(obj)
+    if chunk is not None:
+        return chunk
     found = [(key, _SERVER_BY_KEY[key]) for key in obj if key in _SERVER_BY_KEY]
     usage_key = next((k for k in _USAGE_KEYS if k in obj), None)
     try:
