@@ -387,21 +387,18 @@ class WebSocketTransport:
         watch = UpgradeWatch(stream)
         try:
             target = parse_url(resolved)
-            if self.keepalive_interval is None:
-                # No keepalive: the reader's nursery is all (an idle connection is small).
+            # Without keepalive there is no helpers' nursery: an idle connection stays small.
+            keeping_alive = self.keepalive_interval is not None
+            async with trio.open_nursery() if keeping_alive else _NO_NURSERY as helpers:
                 async with trio.open_nursery() as reader:
                     connection = await self._connect(reader, watch, stream, target, resolved)
-                    started = True
-                    task_status.started(connection)
-            else:
-                async with trio.open_nursery() as helpers:
-                    async with trio.open_nursery() as reader:
-                        connection = await self._connect(reader, watch, stream, target, resolved)
+                    if helpers is not None and self.keepalive_interval is not None:
                         helpers.start_soon(
                             connection._keepalive, self.keepalive_interval, self.keepalive_timeout
                         )
-                        started = True
-                        task_status.started(connection)
+                    started = True
+                    task_status.started(connection)
+                if helpers is not None:
                     # The reader has finished, so the connection is closed: stop the keepalive.
                     helpers.cancel_scope.cancel()
         except BaseExceptionGroup as group:
@@ -469,6 +466,19 @@ class WebSocketTransport:
                 ws._stream = stream  # the watch's work is done: no extra call per read after it
             return ws
         raise watch.failure(resolved)
+
+
+class _NoNursery:
+    """``async with`` that gives None: the helpers' nursery of a connection without keepalive."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+_NO_NURSERY = _NoNursery()
 
 
 def _supports_batches(ws: trio_websocket.WebSocketConnection) -> bool:
