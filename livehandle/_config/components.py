@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from livehandle._extract.protocol import TurnExtractor
+from livehandle._extract.runner import ExtractionRunner
 from livehandle._tools.declare import Tool
 from livehandle._wire import messages as m
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from livehandle._extract.protocol import TurnExtractor
 
 __all__ = ["extractors", "tools"]
 
@@ -40,24 +42,16 @@ def tools(value: Iterable[m.Tool | Tool]) -> tuple[m.Tool | Tool, ...]:
 
 
 def extractors(value: object) -> tuple[TurnExtractor, ...]:
-    """``extractors=``: turn extractors with distinct, non-empty names."""
+    """``extractors=``: turn extractors the session can run, checked as the session will run them.
+
+    The checks are the extraction runner's own (a turn extractor each, distinct non-empty names,
+    a window of at least 1, a positive timeout, valid promotions), so a config that builds is a
+    config whose extractors run.
+    """
     if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
         raise TypeError(
             f"extractors: expected an iterable of extractors, got {type(value).__name__}"
         )
-    items: list[TurnExtractor] = []
-    names: set[str] = set()
-    for index, item in enumerate(cast("Iterable[object]", value)):
-        if not isinstance(item, TurnExtractor):
-            raise TypeError(
-                f"extractors[{index}]: expected a function decorated with @livehandle.extractor, "
-                f"a livehandle.LlmExtractor or another TurnExtractor, got {type(item).__name__}"
-            )
-        name: object = item.name
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"extractors[{index}]: the name must be a non-empty string")
-        if name in names:
-            raise ValueError(f"extractors: two extractors are named {name!r}")
-        names.add(name)
-        items.append(item)
-    return tuple(items)
+    items = tuple(cast("Iterable[TurnExtractor]", value))
+    ExtractionRunner(items)  # raises TypeError/ValueError naming the extractor
+    return items

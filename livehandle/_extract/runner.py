@@ -59,18 +59,20 @@ class _Done:
     value: object
 
 
-def _entry(item: object, default_timeout: float) -> _Entry:
+def _entry(item: object, default_timeout: float, index: int) -> _Entry:
     if not isinstance(item, TurnExtractor):
         raise TypeError(
-            f"extractors: {item!r} is not a turn extractor (use @extractor, LlmExtractor, or a"
-            " class with name, window, trigger, should_extract and async extract)"
+            f"extractors[{index}]: expected a function decorated with @livehandle.extractor, a"
+            f" livehandle.LlmExtractor or another TurnExtractor (name, window, trigger,"
+            f" should_extract and async extract), got {type(item).__name__}, which is not a turn"
+            " extractor"
         )
     # Read as plain objects: a hand-written class may not hold what its annotations say.
     name: object = item.name
     window: object = item.window
     trigger: object = item.trigger
     if not isinstance(name, str) or not name:
-        raise ValueError(f"extractors: {item!r} has no name (a non-empty string)")
+        raise ValueError(f"extractors[{index}]: the name must be a non-empty string")
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise ValueError(f"extractor {name!r}: window must be an int of at least 1")
     if not isinstance(trigger, ExtractionTrigger):
@@ -108,8 +110,8 @@ class ExtractionRunner:
         if not (default_timeout > 0 and math.isfinite(default_timeout)):
             raise ValueError("default_timeout must be a positive, finite number of seconds")
         self._entries: dict[str, _Entry] = {}
-        for item in extractors:
-            entry = _entry(item, default_timeout)
+        for index, item in enumerate(extractors):
+            entry = _entry(item, default_timeout, index)
             if entry.name in self._entries:
                 raise ValueError(f"extractors: two extractors are named {entry.name!r}")
             self._entries[entry.name] = entry
