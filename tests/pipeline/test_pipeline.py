@@ -9,6 +9,7 @@ bounds and context delivery.
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import attrs
@@ -33,7 +34,7 @@ from livehandle.testing import CallTools, LiveEmulator, Rule, Say, Scenario, Too
 from tests.testing.helpers import until
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import AsyncIterator, Sequence
 
     from livehandle import LiveHandle, StateMutation, TranscriptTurn
 
@@ -77,6 +78,18 @@ def text_config(**kwargs: object) -> LiveConfig:
     return LiveConfig(response_modality="TEXT", **kwargs)  # type: ignore[arg-type]
 
 
+@asynccontextmanager
+async def in_memory(
+    config: LiveConfig, scenario: Scenario | None = None
+) -> AsyncIterator[tuple[LiveEmulator, LiveHandle]]:
+    """A session on ``config`` with an in-memory emulator playing ``scenario``."""
+    async with (
+        LiveEmulator(scenario).in_memory() as emu,
+        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
+    ):
+        yield emu, handle
+
+
 def names(events: Sequence[LiveEvent]) -> list[str]:
     return [type(e).__name__ for e in events]
 
@@ -86,10 +99,7 @@ def names(events: Sequence[LiveEvent]) -> list[str]:
 
 async def test_an_extraction_is_stored_and_published_before_turn_complete() -> None:
     config = text_config(extractors=[echo])
-    async with (
-        LiveEmulator().in_memory() as emu,
-        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
-    ):
+    async with in_memory(config) as (_emu, handle):
         events = handle.events()
         await handle.send_text("hello")
         first = await until(events, LiveEvent.TurnComplete)
@@ -107,10 +117,7 @@ async def test_an_extraction_is_stored_and_published_before_turn_complete() -> N
 
 
 async def test_extracted_without_extractors_says_none_is_configured() -> None:
-    async with (
-        LiveEmulator().in_memory() as emu,
-        open_live_session(text_config(), endpoint=emu.url, transport=emu.memory_transport()) as h,
-    ):
+    async with in_memory(text_config()) as (_emu, h):
         with pytest.raises(ValueError, match="none is configured"):
             h.extracted("booking")
 
@@ -125,10 +132,7 @@ async def test_a_stuck_extractor_is_cancelled_reported_and_the_turn_still_comple
         raise AssertionError("unreachable")
 
     config = text_config(extractors=[stuck, echo], turn_step_timeout=5.0)
-    async with (
-        LiveEmulator().in_memory() as emu,
-        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
-    ):
+    async with in_memory(config) as (_emu, handle):
         events = handle.events()
         await handle.send_text("hello")
         began = trio.current_time()
@@ -157,12 +161,7 @@ async def test_generation_complete_extractors_see_the_turn_in_progress() -> None
 
     # AUDIO: the output transcription of the turn so far is there when generation completes
     # (in TEXT, the text arrives as TextComplete with the turn's end).
-    async with (
-        LiveEmulator().in_memory() as emu,
-        open_live_session(
-            LiveConfig(extractors=[live]), endpoint=emu.url, transport=emu.memory_transport()
-        ) as handle,
-    ):
+    async with in_memory(LiveConfig(extractors=[live])) as (_emu, handle):
         events = handle.events()
         await handle.send_text("one")
         first = await until(events, LiveEvent.TurnComplete)
@@ -188,10 +187,7 @@ async def test_after_tool_call_extractors_run_only_after_a_turn_with_a_tool_call
         return [call.name for call in turns[-1].tool_calls]
 
     config = text_config(tools=[book], extractors=[after_tools])
-    async with (
-        LiveEmulator(BOOKING).in_memory() as emu,
-        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
-    ):
+    async with in_memory(config, BOOKING) as (_emu, handle):
         HANDLE = handle
         events = handle.events()
         for text in ("hello", "please book it", "thanks"):
@@ -209,10 +205,7 @@ async def test_a_watcher_fires_for_a_tool_write_during_the_turn_and_the_journal_
     global HANDLE
     fired: list[tuple[str, object, object]] = []
     config = text_config(tools=[book], extractors=[echo])
-    async with (
-        LiveEmulator(BOOKING).in_memory() as emu,
-        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
-    ):
+    async with in_memory(config, BOOKING) as (_emu, handle):
         HANDLE = handle
 
         async def note(change: StateMutation) -> None:
@@ -245,10 +238,7 @@ async def test_a_watcher_fires_for_a_tool_write_during_the_turn_and_the_journal_
 
 async def test_a_watcher_fires_for_a_write_between_turns() -> None:
     fired = trio.Event()
-    async with (
-        LiveEmulator().in_memory() as emu,
-        open_live_session(text_config(), endpoint=emu.url, transport=emu.memory_transport()) as h,
-    ):
+    async with in_memory(text_config()) as (_emu, h):
 
         async def action(change: StateMutation) -> None:
             assert change.new == 3
@@ -262,10 +252,7 @@ async def test_a_watcher_fires_for_a_write_between_turns() -> None:
 
 async def test_a_stuck_watcher_is_cancelled_and_reported_as_state_failed() -> None:
     config = text_config(state=StateConfig(watcher_timeout=2.0))
-    async with (
-        LiveEmulator().in_memory() as emu,
-        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
-    ):
+    async with in_memory(config) as (_emu, handle):
         events = handle.events()
 
         async def stuck(change: StateMutation) -> None:
@@ -292,10 +279,7 @@ def context_turns(emu: LiveEmulator) -> list[tuple[str, bool]]:
 
 
 async def test_context_added_during_a_turn_goes_out_at_its_boundary() -> None:
-    async with (
-        LiveEmulator().in_memory() as emu,
-        open_live_session(text_config(), endpoint=emu.url, transport=emu.memory_transport()) as h,
-    ):
+    async with in_memory(text_config()) as (emu, h):
         events = h.events()
         h.add_context("The caller is a regular.")
         assert context_turns(emu) == []  # waits for the boundary
@@ -308,10 +292,7 @@ async def test_context_added_during_a_turn_goes_out_at_its_boundary() -> None:
 
 async def test_deferred_context_from_a_boundary_goes_with_the_next_user_send() -> None:
     config = text_config(context_delivery="deferred")
-    async with (
-        LiveEmulator().in_memory() as emu,
-        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as h,
-    ):
+    async with in_memory(config) as (emu, h):
         events = h.events()
         await h.send_text("hello")
         h.add_context("Offer the terrace.")
@@ -326,10 +307,7 @@ async def test_deferred_context_from_a_boundary_goes_with_the_next_user_send() -
 async def test_a_watcher_can_prompt_the_model_at_the_same_boundary() -> None:
     script = Scenario(rules=[Rule(When(text="confirm"), [Say("Confirmed!")])])
     config = text_config(extractors=[echo])
-    async with (
-        LiveEmulator(script).in_memory() as emu,
-        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as h,
-    ):
+    async with in_memory(config, script) as (_emu, h):
 
         def confirm(change: StateMutation) -> None:
             h.add_context("Please confirm the booking.", prompt=True)
@@ -348,10 +326,7 @@ async def test_an_extraction_into_a_redacted_key_is_published_without_its_value(
         return {"pin": "4921"}
 
     config = text_config(extractors=[card], state=StateConfig(redact_keys=("card", "user:pin")))
-    async with (
-        LiveEmulator().in_memory() as emu,
-        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
-    ):
+    async with in_memory(config) as (_emu, handle):
         events = handle.events()
         await handle.send_text("my pin is four nine two one")
         seen = await until(events, LiveEvent.TurnComplete)
