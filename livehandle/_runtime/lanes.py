@@ -498,7 +498,6 @@ class Lanes:
                 if not transcript.model_text:  # AUDIO turns are already transcribed
                     transcript.add_model_speech(text)
             case SessionEvent.ToolCall(calls=calls):
-                self.pipeline.tool_called()
                 await self.emit(LiveEvent.ToolCall(calls))
                 if self._dispatch_tools is not None:
                     self._dispatch_tools(calls)

@@ -153,15 +153,10 @@ class TurnPipeline:
         self._step_timeout = step_timeout
         self._context: list[m.Content] = []
         self._prompt = False
-        self._tool_called = False
         #: Called at step 7 with nothing (the saver takes its own snapshot); None: no store.
         self.on_boundary: Callable[[], None] | None = None
 
     # -- what the rest of the runtime tells it --------------------------------------------------
-
-    def tool_called(self) -> None:
-        """A tool call arrived since the last boundary (for ``AFTER_TOOL_CALL`` extractors)."""
-        self._tool_called = True
 
     def add_context(self, contents: Sequence[m.Content], *, prompt: bool = False) -> None:
         """Queue context for the next boundary to deliver (step 6), and arm a prompt if asked.
@@ -194,10 +189,10 @@ class TurnPipeline:
         self._state.clear_prefix("turn:")  # 2
         events: list[LiveEvent] = []
         if self._extraction is not None:  # 3
-            due = self._extraction.due(TriggerKind.EVERY_TURN, turn.index, self._tool_called)
+            # After-tool-call extractors are due when the turn answered a tool call.
+            due = self._extraction.due(TriggerKind.EVERY_TURN, turn.index, bool(turn.tool_calls))
             if due:
                 events += await self._bounded("extractors", self._extract, due, self._completed)
-        self._tool_called = False
         await self.run_watchers()  # 4
         # 5: flow governance (a later issue) runs here.
         if self._context or self._prompt:  # 6
@@ -218,7 +213,8 @@ class TurnPipeline:
         if self._extraction is None:
             return
         count = self._transcript.count + 1
-        due = self._extraction.due(TriggerKind.GENERATION_COMPLETE, count, self._tool_called)
+        called = bool(self._transcript.current_turn().tool_calls)
+        due = self._extraction.due(TriggerKind.GENERATION_COMPLETE, count, called)
         if not due:
             return
         events = await self._bounded("extractors", self._extract, due, self._with_current)
