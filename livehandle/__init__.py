@@ -94,7 +94,7 @@ from livehandle._persist.memory import MemoryStore as MemoryStore
 from livehandle._persist.redis import RedisStore as RedisStore
 from livehandle._persist.snapshot import SessionSnapshot as SessionSnapshot
 from livehandle._persist.store import Lease as Lease, SessionStore as SessionStore
-from livehandle._runtime.dispatch import ToolStats as ToolStats
+from livehandle._runtime.answers import ToolStats as ToolStats
 from livehandle._runtime.reactor import VoiceRuntimeState as VoiceRuntimeState
 from livehandle._runtime.telemetry import (
     HISTOGRAM_BOUNDS_MS as HISTOGRAM_BOUNDS_MS,

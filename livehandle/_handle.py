@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from livehandle._extract.turns import TranscriptTurn
     from livehandle._persist.saver import SnapshotSaver
     from livehandle._persist.snapshot import SessionSnapshot
-    from livehandle._runtime.dispatch import ToolStats
+    from livehandle._runtime.answers import ToolStats
     from livehandle._runtime.reactor import VoiceRuntimeState
     from livehandle._runtime.vad import BackendVadSnapshot
     from livehandle._session.port import SessionPort

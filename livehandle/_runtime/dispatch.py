@@ -25,10 +25,11 @@ control lane) and returns:
   would be the call's one and only answer, so on Vertex no acknowledgement is sent: the call
   gets exactly one response, its result, and the model talks on meanwhile as NON_BLOCKING
   lets it.  ``scheduling`` is sent on both backends (§7);
-* every answer goes out in one ``toolResponse`` per message (after ``before_tool_response`` may
-  rewrite it), with a ``LiveEvent.ToolExecution`` per call, and only on the connection the calls
-  came from: answers for a replaced connection are dropped, counted and reported as
-  :class:`~livehandle.StaleToolResponse`.
+* every answer goes out in one ``toolResponse`` per message, with a ``LiveEvent.ToolExecution``
+  per call, only on the connection the calls came from (see :class:`AnswerSender`).
+
+A tool gate (``ToolGate``, a governing flow) screens each
+message's calls first: a refused call is answered with its reason and nothing else sees it.
 
 ``stop()`` cancels every tool still running (``disconnect()`` calls it first).  A sync tool stuck
 in its worker thread is abandoned with a warning (see :meth:`~livehandle.Tool.run`).
@@ -36,66 +37,40 @@ in its worker thread is abandoned with a warning (see :meth:`~livehandle.Tool.ru
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import logging
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
-from livehandle._convert import to_json_value
-from livehandle._errors import (
-    ProtocolError,
-    SessionClosed,
-    StaleToolResponse,
-    ToolArgumentError,
-    ToolHookFailed,
-    ToolTimeout,
-)
+from livehandle._errors import ToolHookFailed
 from livehandle._events import LiveEvent
 from livehandle._nursery import TaskHost
-from livehandle._tools.results import error_payload, to_response_payload
+from livehandle._runtime.answers import (
+    Answer,
+    AnswerSender,
+    Screened,
+    ToolStats,
+    response_to,
+    with_refusals,
+)
+from livehandle._tools.results import error_payload
 from livehandle._wire import messages as m
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from livehandle._config.hooks import BeforeToolResponse, OnToolCall
     from livehandle._runtime.bargein import BargeIn
+    from livehandle._runtime.gate import ToolGate
     from livehandle._runtime.writer import SessionWriter
     from livehandle._state import State
     from livehandle._tools.declare import Tool, ToolSet
 
-__all__ = ["ToolDispatcher", "ToolStats"]
+__all__ = ["Screened", "ToolDispatcher", "ToolStats"]
 
 log = logging.getLogger("livehandle.tools")
-
-
-@attrs.define
-class ToolStats:
-    """What happened to the tool calls of one session (for telemetry and tests).
-
-    Each call is counted once under what ended it.  ``ignored_cancellations`` counts server
-    cancellations naming no call in flight (never seen, or already finished).
-    """
-
-    calls: int = 0
-    answered: int = 0
-    errors: int = 0
-    cancelled_by_server: int = 0
-    cancelled_by_barge_in: int = 0
-    cancelled_by_disconnect: int = 0
-    cancelled_by_reconnect: int = 0
-    left_to_application: int = 0
-    stale_dropped: int = 0
-    background_running: int = 0
-    ignored_cancellations: int = 0
-
-
-@attrs.frozen
-class _Answer:
-    call: m.FunctionCall
-    response: m.FunctionResponse
 
 
 class ToolDispatcher:
@@ -117,6 +92,8 @@ class ToolDispatcher:
         acknowledge: answer background calls at once with a "running" response marked
             ``willContinue`` (Google AI supports it; the session passes False on Vertex, which
             does not, and then each background call is answered once, with its result).
+        gate: optional ``ToolGate`` consulted for every call
+            before anything else sees it, and told every successful final answer.
     """
 
     def __init__(
@@ -133,15 +110,13 @@ class ToolDispatcher:
         manual: bool = False,
         declared: frozenset[str] = frozenset(),
         acknowledge: bool = True,
+        gate: ToolGate | None = None,
     ) -> None:
         self._tools = tools
-        self._writer = writer
         self._emit = emit
-        self._state = state
         self._barge_in = barge_in
         self._connection_id = connection_id
-        self._on_tool_call = on_tool_call
-        self._before_tool_response = before_tool_response
+        self._gate = gate
         self._manual = manual
         self._declared = declared
         self._acknowledge = acknowledge
@@ -162,6 +137,18 @@ class ToolDispatcher:
         self._stopped = False
         self._host = TaskHost("the tool dispatcher")
         self.stats = ToolStats()
+        self._sender = AnswerSender(
+            writer=writer,
+            emit=emit,
+            state=state,
+            stats=self.stats,
+            connection_id=connection_id,
+            withdrawn=self._server_cancelled.__contains__,
+            hook_failed=self._hook_failed,
+            on_tool_call=on_tool_call,
+            before_tool_response=before_tool_response,
+            gate=gate,
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -221,13 +208,46 @@ class ToolDispatcher:
             if call_id not in self._in_flight:
                 self._forget(call_id)
 
-    def dispatch(self, calls: tuple[m.FunctionCall, ...]) -> None:
-        """Start answering one ``toolCall`` message (called on the control lane; never waits)."""
-        self.stats.calls += len(calls)
+    def screen(self, calls: tuple[m.FunctionCall, ...]) -> Screened:
+        """Ask the tool gate about each call of one message, in order (never waits).
+
+        Without a gate every call is admitted.  A gate that raises refuses the call (reported
+        as ``LiveEvent.Error(ToolHookFailed)``): a call is never run ungoverned.
+        """
+        if self._gate is None:
+            return Screened(calls)
+        refused: dict[int, str] = {}
+        for index, call in enumerate(calls):
+            try:
+                reason = self._gate.check(call.name, call.id)
+            except Exception as exc:  # the gate's bug: refuse rather than run ungoverned
+                self._hook_failed("the tool gate (check)", exc)
+                reason = f"the call could not be checked: {type(exc).__name__}: {exc}"
+            if reason is not None:
+                refused[index] = str(reason)
+        return Screened(calls, refused)
+
+    def dispatch(self, calls: tuple[m.FunctionCall, ...] | Screened) -> None:
+        """Start answering one ``toolCall`` message (called on the control lane; never waits).
+
+        ``calls`` not yet :meth:`screen`-ed are screened first.  Refused calls are answered
+        with ``{"error": <reason>}`` in the message's one ``toolResponse``, at their place among
+        the other answers; nothing else (hook, tool, application) ever sees them.
+        """
+        screened = calls if isinstance(calls, Screened) else self.screen(calls)
+        self.stats.calls += len(screened.calls)
         if not self._host.running:
             return  # the session is ending: nothing can be answered any more
+        self.stats.refused += len(screened.refused)
         group = self._barge_in()  # the turn these calls belong to
-        self._host.start_soon(self._answer, calls, group, self._connection_id())
+        self._host.start_soon(self._answer, screened, group, self._connection_id())
+
+    def application_answered(self, sent: Sequence[m.FunctionResponse]) -> None:
+        """The application answered calls itself (``send_tool_response``) and they were sent.
+
+        The tool gate learns each successful final answer, as for the dispatcher's own.
+        """
+        self._sender.sent(sent)
 
     def cancel(self, ids: Sequence[str]) -> tuple[str, ...]:
         """The server withdrew these calls: stop their tools (called by the router, at once).
@@ -256,33 +276,32 @@ class ToolDispatcher:
 
     # -- one message --------------------------------------------------------------------------
 
-    async def _answer(
-        self, calls: tuple[m.FunctionCall, ...], group: BargeIn, connection: int
-    ) -> None:
+    async def _answer(self, screened: Screened, group: BargeIn, connection: int) -> None:
         started: list[m.FunctionCall] = []  # background calls now running on their own
         try:
-            await self._answer_calls(calls, group, connection, started)
+            await self._answer_calls(screened, group, connection, started)
         finally:
-            for call in calls:
+            for call in screened.calls:
                 if call.id and not any(call is s for s in started):
                     self._release(call.id)
 
     async def _answer_calls(
         self,
-        calls: tuple[m.FunctionCall, ...],
+        screened: Screened,
         group: BargeIn,
         connection: int,
         started: list[m.FunctionCall],
     ) -> None:
-        answers: list[_Answer] = []
+        calls, admitted = screened.calls, screened.admitted
+        answers: list[Answer] = []
         with group.scope() as barge_in:
-            hooked = await self._hooked_answers(calls)
+            hooked = await self._sender.hooked(admitted) if admitted else None
             if hooked is not None:
                 answers = hooked
             else:
-                background = [c for c in calls if self._bg(c)]
+                background = [c for c in admitted if self._bg(c)]
                 await self._start_background(background, connection, started)
-                answers = await self._run_inline([c for c in calls if not self._bg(c)])
+                answers = await self._run_inline([c for c in admitted if not self._bg(c)])
         if barge_in.cancelled_caught:
             # A barge-in ended this turn: its calls are cancelled, not answered (the server
             # withdraws them), except background calls already running on their own.
@@ -291,37 +310,17 @@ class ToolDispatcher:
             self.stats.cancelled_by_barge_in += len(cut)
             self._report_cancelled(cut, reason="barge_in")
             return
-        await self._send(await self._rewrite(answers), connection)
+        answers = with_refusals(screened, answers)
+        await self._sender.send(await self._sender.rewrite(answers), connection)
 
-    async def _hooked_answers(self, calls: tuple[m.FunctionCall, ...]) -> list[_Answer] | None:
-        if self._on_tool_call is None:
-            return None
-        try:
-            result = self._on_tool_call(calls, self._state)
-            if inspect.isawaitable(result):
-                result = await result
-            if result is None:
-                return None
-            responses = _responses(result)
-        except Exception as exc:  # the hook's bug: every call gets an error, the session lives
-            self._hook_failed("on_tool_call", exc)
-            message = f"the application failed to answer: {type(exc).__name__}: {exc}"
-            return [_Answer(c, self._response(c, error_payload(message))) for c in calls]
-        by_id = {c.id: c for c in calls}
-        answers = []
-        for response in responses:
-            call = by_id.get(response.id) or m.FunctionCall(name=response.name, id=response.id)
-            answers.append(_Answer(call, response))
-        return answers
-
-    async def _run_inline(self, calls: list[m.FunctionCall]) -> list[_Answer]:
-        results: dict[int, _Answer] = {}
+    async def _run_inline(self, calls: list[m.FunctionCall]) -> list[Answer]:
+        results: dict[int, Answer] = {}
         async with trio.open_nursery() as nursery:
             for index, call in enumerate(calls):
                 nursery.start_soon(self._run_one, index, call, results)
         return [results[i] for i in sorted(results)]
 
-    async def _run_one(self, index: int, call: m.FunctionCall, out: dict[int, _Answer]) -> None:
+    async def _run_one(self, index: int, call: m.FunctionCall, out: dict[int, Answer]) -> None:
         call_id = call.id or ""
         if call_id and call_id in self._server_cancelled:
             self.stats.cancelled_by_server += 1
@@ -335,39 +334,20 @@ class ToolDispatcher:
                 return
             self.stats.errors += 1
             message = f"unknown tool {call.name!r}: this client has no such function"
-            out[index] = _Answer(call, self._response(call, error_payload(message)))
+            out[index] = Answer(call, response_to(call, error_payload(message)))
             return
         key = next(self._keys)
         with trio.CancelScope() as scope:
             self._inline[key] = (call_id, scope)
             try:
-                ok, value = await self._outcome(tool, call)
+                ok, value = await self._sender.outcome(tool, call)
             finally:
                 del self._inline[key]
         if scope.cancelled_caught:
             self._count_cancelled(key)
             return
-        payload = self._payload_of(tool, value) if ok else error_payload(str(value))
-        out[index] = _Answer(call, self._response(call, payload))
-
-    def _payload_of(self, tool: Tool, value: object) -> dict[str, Any]:
-        try:
-            return to_response_payload(value)
-        except (TypeError, ValueError) as exc:  # a result JSON cannot carry (NaN is a ValueError)
-            self.stats.errors += 1
-            return error_payload(f"{tool.name} returned a value that is not JSON: {exc}")
-
-    async def _outcome(self, tool: Tool, call: m.FunctionCall) -> tuple[bool, Any]:
-        """Run ``tool`` for ``call``: ``(True, value)``, or ``(False, why it failed)``."""
-        try:
-            return True, await tool.run(call.args)
-        except (ToolArgumentError, ToolTimeout) as exc:
-            self.stats.errors += 1
-            return False, str(exc)
-        except Exception as exc:  # the tool's own failure goes to the model, not the session
-            self.stats.errors += 1
-            log.warning("tool %s failed", tool.name, exc_info=True)
-            return False, f"{type(exc).__name__}: {exc}"
+        payload = self._sender.payload_of(tool, value) if ok else error_payload(str(value))
+        out[index] = Answer(call, response_to(call, payload))
 
     async def _start_background(
         self, calls: list[m.FunctionCall], connection: int, started: list[m.FunctionCall]
@@ -392,10 +372,10 @@ class ToolDispatcher:
             except Exception as exc:
                 self._hook_failed(f"{tool.name} formatter (running)", exc)
                 running = {"status": "running", "tool": tool.name}
-            ack = self._response(call, running, scheduling=m.Scheduling.SILENT)
-            acks.append(_Answer(call, attrs.evolve(ack, will_continue=True)))
+            ack = response_to(call, running, scheduling=m.Scheduling.SILENT)
+            acks.append(Answer(call, attrs.evolve(ack, will_continue=True)))
         if self._acknowledge:
-            await self._send(acks, connection, final=False)
+            await self._sender.send(acks, connection, final=False)
 
     async def _run_background(
         self,
@@ -408,7 +388,7 @@ class ToolDispatcher:
         self.stats.background_running += 1
         try:
             with scope:
-                ok, value = await self._outcome(tool, call)
+                ok, value = await self._sender.outcome(tool, call)
         finally:
             del self._background[key]
             self.stats.background_running -= 1
@@ -417,27 +397,10 @@ class ToolDispatcher:
         if scope.cancelled_caught:
             self._count_cancelled(key)
             return
-        body = self._background_body(tool, ok, value)
+        body = self._sender.background_body(tool, ok, value)
         scheduling = tool.scheduling or m.Scheduling.WHEN_IDLE
-        answer = _Answer(call, self._response(call, body, scheduling=scheduling))
-        await self._send(await self._rewrite([answer]), connection, background=True)
-
-    def _background_body(self, tool: Tool, ok: bool, value: object) -> dict[str, Any]:
-        """The final response of a background call, through the tool's formatter."""
-        try:
-            if ok:
-                try:
-                    body = tool.formatter.result(tool.name, to_json_value(value))
-                except (TypeError, ValueError) as exc:
-                    self.stats.errors += 1
-                    body = tool.formatter.error(tool.name, f"the result is not JSON: {exc}")
-            else:
-                body = tool.formatter.error(tool.name, str(value))
-            return dict(to_json_value(body))  # type: ignore[arg-type]
-        except Exception as exc:  # a formatter's bug: the model still gets an answer
-            self._hook_failed(f"{tool.name} formatter", exc)
-            reason = str(value) if not ok else f"{type(exc).__name__}: {exc}"
-            return {"status": "error", "tool": tool.name, "error": reason}
+        answer = Answer(call, response_to(call, body, scheduling=scheduling))
+        await self._sender.send(await self._sender.rewrite([answer]), connection, background=True)
 
     def _hook_failed(self, hook: str, exc: Exception) -> None:
         self.stats.errors += 1
@@ -452,80 +415,6 @@ class ToolDispatcher:
     def _bg(self, call: m.FunctionCall) -> bool:
         tool = self._tool_for(call)
         return tool is not None and tool.background
-
-    @staticmethod
-    def _response(
-        call: m.FunctionCall,
-        payload: dict[str, Any],
-        *,
-        scheduling: m.Scheduling | None = None,
-    ) -> m.FunctionResponse:
-        return m.FunctionResponse(
-            name=call.name, response=payload, id=call.id, scheduling=scheduling
-        )
-
-    async def _rewrite(self, answers: list[_Answer]) -> list[_Answer]:
-        hook = self._before_tool_response
-        if hook is None or not answers:
-            return answers
-        try:
-            result = hook([a.response for a in answers], self._state)
-            if inspect.isawaitable(result):
-                result = await result
-            result = _responses(result)
-        except Exception as exc:  # the hook's bug: the unrewritten answers go out
-            self._hook_failed("before_tool_response", exc)
-            return answers
-        by_id = {a.call.id: a.call for a in answers}
-        return [_Answer(by_id.get(r.id) or m.FunctionCall(name=r.name, id=r.id), r) for r in result]
-
-    async def _send(
-        self,
-        answers: list[_Answer],
-        connection: int,
-        *,
-        background: bool = False,
-        final: bool = True,
-    ) -> None:
-        """Send ``answers`` as one toolResponse, on the connection the calls came from only."""
-        # A call the server withdrew is never answered, whenever the withdrawal came.
-        answers = [a for a in answers if not (a.call.id and a.call.id in self._server_cancelled)]
-        if not answers:
-            return
-        current = self._connection_id()
-        if current != connection:
-            ids = tuple(a.call.id or "" for a in answers)
-            self.stats.stale_dropped += len(ids)
-            self._emit(LiveEvent.Error(StaleToolResponse(ids, connection, current)))
-            return
-        try:
-            with trio.CancelScope(shield=True):  # an answer must not be cut by a barge-in
-                await self._writer.send_tool_response([a.response for a in answers])
-        except SessionClosed:
-            return  # the session ended first: nothing left to answer
-        except (ProtocolError, ValueError) as exc:  # e.g. a hook put NaN in an answer
-            self._hook_failed("the answer", exc)
-            message = f"the answer could not be encoded: {exc}"
-            fallback = [attrs.evolve(a.response, response=error_payload(message)) for a in answers]
-            with trio.CancelScope(shield=True):
-                try:
-                    await self._writer.send_tool_response(fallback)
-                except SessionClosed:
-                    return
-            answers = [_Answer(a.call, f) for a, f in zip(answers, fallback, strict=True)]
-        if not final:
-            return  # acknowledgements: the answer proper comes later
-        self.stats.answered += len(answers)
-        for answer in answers:
-            self._emit(
-                LiveEvent.ToolExecution(
-                    answer.call.name,
-                    dict(answer.call.args or {}),
-                    dict(answer.response.response),
-                    id=answer.call.id,
-                    background=background,
-                )
-            )
 
     def _release(self, call_id: str) -> None:
         """One call with this id finished; forget the id once no call with it is in flight."""
@@ -553,14 +442,3 @@ class ToolDispatcher:
         if fresh:
             self._reported.update(fresh)
             self._emit(LiveEvent.ToolCancelled(fresh, reason=reason))
-
-
-def _responses(result: object) -> list[m.FunctionResponse]:
-    """``result`` as a list of FunctionResponse, or TypeError saying what it was instead."""
-    if isinstance(result, str | bytes) or not isinstance(result, Sequence | tuple | list):
-        raise TypeError(f"expected a list of FunctionResponse, got {type(result).__name__}")
-    answers = list(result)
-    for answer in answers:
-        if not isinstance(answer, m.FunctionResponse):
-            raise TypeError(f"expected FunctionResponse items, got {type(answer).__name__}")
-    return answers

@@ -1,0 +1,49 @@
+"""ToolGate: what the tool dispatcher asks before it runs a call, and tells after it succeeded.
+
+The dispatcher knows nothing of conversation flows; a governor (the flow runtime) plugs in by
+implementing :class:`ToolGate`:
+
+* :meth:`ToolGate.check` is asked once per call of a ``toolCall`` message, in order, before
+  anything else sees the call (the ``on_tool_call`` hook, the tool, the application).  A string
+  refuses the call: it is answered ``{"error": <the string>}`` and never runs.  The gate itself
+  records and publishes the violation, and decides between enforcing (refuse) and observing
+  (record, return None, let the call run);
+* :meth:`ToolGate.succeeded` is told each final answer that reports no error (see
+  :func:`is_success`), whoever answered: a tool, a background tool's result, the
+  ``on_tool_call`` hook, or the application through ``send_tool_response``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from livehandle._wire import messages as m
+
+__all__ = ["ToolGate", "is_success"]
+
+
+class ToolGate(Protocol):
+    """Admits or refuses tool calls, and learns which tools succeeded (see the module docstring).
+
+    Both methods run on the session's event loop, synchronously: they must not block.  An
+    exception from either is a bug of the gate: ``check`` raising refuses the call (the tool never
+    runs ungoverned), ``succeeded`` raising is reported; both as ``LiveEvent.Error``.
+    """
+
+    def check(self, name: str, call_id: str | None) -> str | None:
+        """None: run the call.  A string: refuse it, with this reason (sent to the model)."""
+        ...
+
+    def succeeded(self, name: str) -> None:
+        """A final answer to a call of ``name`` reported success (no top-level ``"error"``)."""
+        ...
+
+
+def is_success(response: m.FunctionResponse) -> bool:
+    """Whether ``response`` is a final answer that reports no error.
+
+    A "running" acknowledgement (``willContinue: true``) is not final; a response whose
+    ``response`` object has a top-level ``"error"`` key reports a failure.
+    """
+    return not response.will_continue and "error" not in response.response
