@@ -38,7 +38,7 @@ from livehandle._runtime.lanes import (
 from livehandle._runtime.pipeline import TurnPipeline, context_contents, deliver_context
 from livehandle._runtime.telemetry import SessionTelemetry
 from livehandle._runtime.voice import VoiceRuntime
-from livehandle._runtime.writer import SessionWriter, check_pcm16
+from livehandle._runtime.writer import SessionWriter, check_pcm16, check_tool_responses
 from livehandle._state import State, StateProblem
 
 if TYPE_CHECKING:
@@ -50,7 +50,9 @@ if TYPE_CHECKING:
     from livehandle._extract.turns import TranscriptTurn
     from livehandle._persist.saver import SnapshotSaver
     from livehandle._persist.snapshot import SessionSnapshot
-    from livehandle._runtime.answers import ToolStats
+    from livehandle._runtime.answers import Screened, ToolStats
+    from livehandle._runtime.gate import ToolGate
+    from livehandle._runtime.pipeline import FlowStep
     from livehandle._runtime.reactor import VoiceRuntimeState
     from livehandle._runtime.vad import BackendVadSnapshot
     from livehandle._session.port import SessionPort
@@ -73,6 +75,8 @@ def assemble_live_handle(
     hooks: Hooks | None = None,
     session_id: str | None = None,
     fingerprint: str | None = None,
+    gate: ToolGate | None = None,
+    flow_step: FlowStep | None = None,
 ) -> tuple[LiveHandle, LiveRunner]:
     """Build a handle for ``session``, each part after the parts it needs.
 
@@ -81,7 +85,8 @@ def assemble_live_handle(
     lanes, built last, call into both; the current barge-in group is shared by all three.  The
     lanes are tapped into the session at once, so they see every event from ``Connected`` on.
     The snapshot source (``handle.snapshot()``) is tapped after them; ``session_id`` defaults to
-    a generated one and ``fingerprint`` to that of ``config``.
+    a generated one and ``fingerprint`` to that of ``config``.  A governing flow plugs in through
+    ``gate`` (the tool dispatcher's ToolGate) and ``flow_step`` (step 5 of the turn pipeline).
 
     Returns:
         the handle, and the runner to start in the session's nursery once the session runs.
@@ -127,9 +132,10 @@ def assemble_live_handle(
         manual=config.manual_tools,
         declared=config.declared_functions,
         acknowledge=endpoint.backend != "vertex",  # Vertex has no willContinue
+        gate=gate,
     )
 
-    def dispatch_tools(calls: tuple[m.FunctionCall, ...]) -> None:
+    def dispatch_tools(calls: tuple[m.FunctionCall, ...] | Screened) -> None:
         session.mark_tools_executing()
         tools.dispatch(calls)
 
@@ -144,6 +150,7 @@ def assemble_live_handle(
         on_model_audio=voice.model_audio_delivered,
         on_interrupted=voice.interrupted,
         dispatch_tools=dispatch_tools,
+        screen_tools=tools.screen if gate is not None else None,
         cancel_tools=tools.cancel,
         tools_arrived=tools.arrived,
         turn_ended=tools.turn_ended,
@@ -164,6 +171,7 @@ def assemble_live_handle(
         deliver=functools.partial(deliver_context, writer, telemetry),
         extraction=extraction,
         step_timeout=config.turn_step_timeout,
+        flow=flow_step,
     )
 
     def state_problem(problem: StateProblem) -> None:
@@ -355,11 +363,16 @@ class LiveHandle(metaclass=NoPublicConstructor):
     async def send_tool_response(self, responses: Sequence[m.FunctionResponse]) -> None:
         """Answer function calls from a ``ToolCall`` event.
 
+        When a flow governs the session, each final answer without an ``"error"`` key counts
+        as a success of its tool, as the session's own answers do.
+
         Raises:
             TypeError: an item is not a ``FunctionResponse``.
             ValueError: no responses.
         """
-        await self._writer.send_tool_response(responses)
+        checked = check_tool_responses(responses)
+        await self._writer.send_tool_response(checked)
+        self._tools.application_answered(checked)
 
     @property
     def tool_stats(self) -> ToolStats:

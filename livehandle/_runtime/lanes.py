@@ -56,6 +56,7 @@ from livehandle._runtime.transcript import TranscriptBuffer
 if TYPE_CHECKING:
     from livehandle._broadcast import Broadcast
     from livehandle._config.delivery import Delivery
+    from livehandle._runtime.answers import Screened
     from livehandle._runtime.telemetry import SessionTelemetry
     from livehandle._state import State
     from livehandle._wire.messages import Content, FunctionCall
@@ -116,6 +117,10 @@ class Lanes:
     dispatcher (a private one when not given).  ``backlog_limit`` bounds the critical events
     kept while the control lane is stuck (:data:`CONTROL_BACKLOG_LIMIT` by default).
     ``scrub`` (the endpoint's credential scrubber) is applied to the transcript's joined text.
+    ``screen_tools`` (the tool dispatcher's screening by the tool gate) runs first on every
+    ``toolCall`` message: ``LiveEvent.ToolCall`` then carries only the admitted calls (none:
+    no event), and ``dispatch_tools`` gets the screened message.  The control lane runs
+    :meth:`TurnPipeline.session_started` once when it starts, before any event.
     """
 
     def __init__(
@@ -130,7 +135,8 @@ class Lanes:
         hooks: Hooks | None = None,
         on_model_audio: Callable[[], None] | None = None,
         on_interrupted: Callable[[], None] | None = None,
-        dispatch_tools: Callable[[tuple[FunctionCall, ...]], None] | None = None,
+        dispatch_tools: Callable[[tuple[FunctionCall, ...] | Screened], None] | None = None,
+        screen_tools: Callable[[tuple[FunctionCall, ...]], Screened] | None = None,
         cancel_tools: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None,
         tools_arrived: Callable[[tuple[FunctionCall, ...]], None] | None = None,
         turn_ended: Callable[[], None] | None = None,
@@ -153,6 +159,7 @@ class Lanes:
         self._on_interrupted = on_interrupted
         # the tool dispatcher: started on the control lane, cancelled from the router at once
         self._dispatch_tools = dispatch_tools
+        self._screen_tools = screen_tools  # the tool gate's verdicts, before anyone sees a call
         self._cancel_tools = cancel_tools
         # ... and told at once which calls are in flight (so a cancellation can only name those)
         self._tools_arrived = tools_arrived
@@ -455,6 +462,9 @@ class Lanes:
         self._control_task = trio.lowlevel.current_task()
         try:
             with self._control_scope:
+                # The session's starting boundary (a flow's first guidance and events), before
+                # any event: its LiveEvents are retained for the first subscribers.
+                await self.pipeline.session_started()
                 while (event := await self._next_control_event()) is not None:
                     if self._control_overflow:
                         missed, self._control_overflow = self._control_overflow, 0
@@ -498,9 +508,15 @@ class Lanes:
                 if not transcript.model_text:  # AUDIO turns are already transcribed
                     transcript.add_model_speech(text)
             case SessionEvent.ToolCall(calls=calls):
-                await self.emit(LiveEvent.ToolCall(calls))
+                # Calls the tool gate refuses are answered by the dispatcher; nobody else (the
+                # hooks, the application) ever sees them.
+                screened = None if self._screen_tools is None else self._screen_tools(calls)
+                if screened is None:
+                    await self.emit(LiveEvent.ToolCall(calls))
+                elif screened.admitted:
+                    await self.emit(LiveEvent.ToolCall(screened.admitted))
                 if self._dispatch_tools is not None:
-                    self._dispatch_tools(calls)
+                    self._dispatch_tools(calls if screened is None else screened)
             case SessionEvent.ToolCallCancelled(ids=ids):
                 await self.emit(LiveEvent.ToolCancelled(ids))
             case SessionEvent.GenerationComplete():

@@ -8,16 +8,20 @@ At every ``TurnComplete`` the control lane runs :meth:`TurnPipeline.turn_complet
    go to the state and become ``Extraction`` / ``ExtractionError`` / ``StatePromotion`` events;
 4. run the **watchers** queued by every change since they last ran, whatever wrote it (a tool
    during the turn, a background task, the extractors of step 3);
-5. (flow governance plugs in here: a later issue);
-6. deliver the **context** this boundary produced (:meth:`add_context`) the way the session
-   delivers context: at once as one ``clientContent`` (``turnComplete: false``), or, with
-   deferred delivery, queued for the user's next send;
+5. run the **flow** step, when a flow governs the session (:class:`FlowStep`): its
+   :class:`FlowOutcome` adds context to this boundary's and events to its publication;
+6. deliver the **context** this boundary produced (:meth:`add_context`, the flow's) the way the
+   session delivers context: at once as one ``clientContent`` (``turnComplete: false``), or,
+   with deferred delivery, queued for the user's next send;
 7. offer a **snapshot** to the saver (persistence; never waits for the store);
-8. **publish** the events, in order: the final transcripts, the extraction events, then
-   ``TurnComplete``.  A subscriber that sees ``TurnComplete`` therefore finds the turn's
-   extractions in :meth:`~livehandle.LiveHandle.extracted` and in the state.
+8. **publish** the events, in order: the final transcripts, the extraction events, the flow's
+   events, then ``TurnComplete``.  A subscriber that sees ``TurnComplete`` therefore finds the
+   turn's extractions in :meth:`~livehandle.LiveHandle.extracted` and in the state.
 
-Bounds: steps 3, 4 and 6 each run under a deadline (``step_timeout``).  A step that overruns is
+When the session starts, :meth:`TurnPipeline.session_started` runs the flow step once
+(``starting=True``), delivers its context and publishes its events, before any turn.
+
+Bounds: steps 3, 4, 5 and 6 each run under a deadline (``step_timeout``).  A step that overruns is
 cancelled, reported as ``LiveEvent.Error(TurnStepTimeout(step, seconds))``, and the pipeline goes
 on, so the snapshot and the publication always happen.  Between turn boundaries the control
 lane runs queued watchers as soon as it is free (:meth:`run_watchers`), under the same bound.
@@ -33,7 +37,7 @@ import attrs
 import trio
 
 from livehandle._config.instruction import text_content
-from livehandle._errors import SessionClosed, TurnStepTimeout
+from livehandle._errors import SessionClosed, SessionTaskFailed, TurnStepTimeout
 from livehandle._events import LiveEvent
 from livehandle._extract.protocol import TriggerKind
 from livehandle._runtime.context import DeferredWriter
@@ -54,6 +58,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTEXT_CAPACITY",
     "ContextDelivery",
+    "FlowOutcome",
+    "FlowStep",
     "TurnPipeline",
     "context_contents",
     "deliver_context",
@@ -123,6 +129,35 @@ class ContextDelivery(Protocol):
     async def __call__(self, contents: Sequence[m.Content], *, prompt: bool) -> None: ...
 
 
+@attrs.frozen
+class FlowOutcome:
+    """What the flow step adds to one boundary.
+
+    Attributes:
+        contents: context to deliver with this boundary's context (step 6), in order.
+        events: LiveEvents to publish at step 8, after the extraction events and before
+            ``TurnComplete`` (at the session's start: right away, in order).
+    """
+
+    contents: tuple[m.Content, ...] = attrs.field(default=(), converter=tuple)
+    events: tuple[LiveEvent, ...] = attrs.field(default=(), converter=tuple)
+
+
+class FlowStep(Protocol):
+    """Step 5 of the turn pipeline: what a governing flow does at each boundary.
+
+    :meth:`boundary` runs on the control lane under the step deadline: one that overruns is
+    cancelled and reported as ``TurnStepTimeout("flow", seconds)``, its outcome lost, and the
+    pipeline goes on.  It should report its own failures as events of its outcome; one that
+    raises is reported as a :class:`~livehandle.SessionTaskFailed` error, and the pipeline goes
+    on.
+    """
+
+    async def boundary(self, starting: bool) -> FlowOutcome:
+        """Run the flow's boundary: ``starting`` once when the session starts, then every turn."""
+        ...
+
+
 class TurnPipeline:
     """Runs the turn boundary on the control lane; see the module docstring.
 
@@ -133,6 +168,7 @@ class TurnPipeline:
         deliver: delivers a boundary's context (see :class:`ContextDelivery`).
         extraction: the extractor engine, or None when no extractor is configured.
         step_timeout: seconds each bounded step may take.
+        flow: the flow step (step 5), or None when no flow governs the session.
     """
 
     def __init__(
@@ -144,6 +180,7 @@ class TurnPipeline:
         deliver: ContextDelivery,
         extraction: ExtractionRunner | None = None,
         step_timeout: float = 30.0,
+        flow: FlowStep | None = None,
     ) -> None:
         self._state = state
         self._transcript = transcript
@@ -151,6 +188,8 @@ class TurnPipeline:
         self._deliver = deliver
         self._extraction = extraction
         self._step_timeout = step_timeout
+        self._flow = flow
+        self._started = False
         self._context: list[m.Content] = []
         self._prompt = False
         #: Called at step 7 with nothing (the saver takes its own snapshot); None: no store.
@@ -173,6 +212,21 @@ class TurnPipeline:
         self._context.extend(contents)
         self._prompt = self._prompt or prompt
 
+    async def session_started(self) -> None:
+        """The session has started: run the flow step once (``starting=True``), before any turn.
+
+        Its context is delivered as step 6 delivers a boundary's, and its events are published
+        in order.  Without a flow, or on a second call, nothing happens.
+        """
+        if self._flow is None or self._started:
+            return
+        self._started = True
+        events = await self._bounded("flow", self._run_flow, True)
+        if self._context or self._prompt:
+            await self._bounded("context", self._deliver_context)
+        for event in events:
+            await self._emit(event)
+
     def session_ended(self) -> None:
         """The session has ended: the journal sink gets every line written so far.
 
@@ -194,7 +248,9 @@ class TurnPipeline:
             if due:
                 events += await self._bounded("extractors", self._extract, due, self._completed)
         await self.run_watchers()  # 4
-        # 5: flow governance (a later issue) runs here.
+        if self._flow is not None:  # 5
+            self._started = True  # a turn before the start's boundary: never run it after
+            events += await self._bounded("flow", self._run_flow, False)
         if self._context or self._prompt:  # 6
             await self._bounded("context", self._deliver_context)
         self._state.flush_sink()  # 7: the journal's lines of this turn reach their file
@@ -257,6 +313,21 @@ class TurnPipeline:
     def _with_current(self, size: int) -> Sequence[TranscriptTurn]:
         """The last ``size`` turns, the one in progress (not yet complete) the newest."""
         return self._transcript.window(size, include_current=True)
+
+    async def _run_flow(self, starting: bool) -> list[LiveEvent]:
+        """Step 5: the flow's boundary; its contents join this boundary's context."""
+        assert self._flow is not None
+        try:
+            outcome = await self._flow.boundary(starting)
+        except Exception as exc:  # the flow step's bug: reported, the pipeline goes on
+            log.warning("the turn pipeline's flow step failed", exc_info=True)
+            error = SessionTaskFailed(f"the turn pipeline's flow step failed: {exc!r}")
+            error.__cause__ = exc
+            return [LiveEvent.Error(error)]
+        # Not capped by CONTEXT_CAPACITY: the flow's guidance of one boundary, delivered at
+        # this same boundary (step 6), never accumulates.
+        self._context.extend(outcome.contents)
+        return list(outcome.events)
 
     async def _deliver_context(self) -> list[LiveEvent]:
         contents, prompt = self._context, self._prompt
