@@ -18,6 +18,7 @@ from livehandle._config.delivery import (
     Delivery as Delivery,
     DeliveryPolicy as DeliveryPolicy,
 )
+from livehandle._config.flow_mode import FlowMode as FlowMode
 from livehandle._config.hooks import (
     BeforeToolResponse as BeforeToolResponse,
     OnToolCall as OnToolCall,
@@ -43,6 +44,8 @@ from livehandle._errors import (
     ConnectionLost as ConnectionLost,
     ExtractionFailed as ExtractionFailed,
     ExtractorRequestFailed as ExtractorRequestFailed,
+    FlowActionFailed as FlowActionFailed,
+    FlowGuardFailed as FlowGuardFailed,
     InvalidArgument as InvalidArgument,
     Lagged as Lagged,
     LeaseLost as LeaseLost,
@@ -164,6 +167,9 @@ __all__ = [
     "ExtractorRequestFailed",
     "FileJournalSink",
     "FileStore",
+    "FlowActionFailed",
+    "FlowGuardFailed",
+    "FlowMode",
     "FunctionCall",
     "FunctionExtractor",
     "FunctionResponse",

@@ -27,6 +27,8 @@ __all__ = [
     "ConnectionLost",
     "ExtractionFailed",
     "ExtractorRequestFailed",
+    "FlowActionFailed",
+    "FlowGuardFailed",
     "InvalidArgument",
     "Lagged",
     "LeaseLost",
@@ -473,6 +475,46 @@ class ToolTimeout(SessionError, TimeoutError):
         self.tool = tool
         self.seconds = seconds
         super().__init__(f"tool {tool!r} did not finish within {seconds:g} s")
+
+
+# -- flows ------------------------------------------------------------------------------------
+
+
+class FlowActionFailed(SessionError):
+    """A flow step's ``on_enter`` action failed; reported as a ``LiveEvent.Error``.
+
+    It raised, ran past its timeout, or returned a value that is not JSON (and so cannot be
+    written to the state at ``"<step>:result"``).  The flow and the session go on.  The original
+    error is chained as ``__cause__``.
+
+    Attributes:
+        step: the id of the step whose action failed.
+    """
+
+    def __init__(self, step: str, cause: BaseException) -> None:
+        detail = str(cause) or type(cause).__name__
+        super().__init__(
+            f"the on_enter action of step {step!r} failed: {type(cause).__name__}: {detail}"
+        )
+        self.step = step
+        self.__cause__ = cause
+
+
+class FlowGuardFailed(SessionError):
+    """A custom flow guard raised; reported as a ``LiveEvent.Error``.
+
+    A guard that raises does not hold (the step stays ineligible, the tool blocked...); the
+    flow and the session go on.  The original error is chained as ``__cause__``.
+
+    Attributes:
+        guard: the guard's description (its ``description``, or the function's name).
+    """
+
+    def __init__(self, guard: str, cause: BaseException) -> None:
+        detail = str(cause) or type(cause).__name__
+        super().__init__(f"the custom guard {guard!r} raised {type(cause).__name__}: {detail}")
+        self.guard = guard
+        self.__cause__ = cause
 
 
 # -- turn extractors ----------------------------------------------------------------------------

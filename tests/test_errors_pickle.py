@@ -65,6 +65,8 @@ EXAMPLES: list[tuple[BaseException, tuple[str, ...]]] = [
         ("tool", "problems", "wrong_type"),
     ),
     (livehandle.ToolTimeout("lookup", 2.5), ("tool", "seconds")),
+    (livehandle.FlowActionFailed("greet", TimeoutError("no answer within 2 s")), ("step",)),
+    (livehandle.FlowGuardFailed("custom check 'vip'", KeyError("tier")), ("guard",)),
     (livehandle.TurnStepTimeout("extractors", 10.0), ("step", "seconds")),
     (livehandle.StateFailed("a watcher failed", "action_failed", "booking"), ("kind", "key")),
     (

@@ -26,8 +26,8 @@ class LiveEvent:
     (in arrival order, after the turn's processing): ``Connected``, ``ToolCall``,
     ``ToolExecution``, ``ToolCancelled``, ``GenerationComplete``, ``Interrupted``,
     ``TurnComplete``, ``GoAway``, ``Reconnecting``, ``Resumed``, ``Error``, ``Extraction``,
-    ``ExtractionError``, ``StatePromotion``, ``PhaseTransition``, ``Disconnected`` (always
-    last).  Once, at the
+    ``ExtractionError``, ``StatePromotion``, ``StepEntered``, ``PhaseTransition``,
+    ``FlowViolation``, ``Disconnected`` (always last).  Once, at the
     start of a restored session: ``Restored``.  Periodic: ``Telemetry``, ``TurnMetrics``.
     Events keep their order within a lane, not across lanes.
     """
@@ -63,6 +63,8 @@ class LiveEvent:
         Telemetry: TypeAlias = "_LiveTelemetry"
         TurnMetrics: TypeAlias = "_LiveTurnMetrics"
         StatePromotion: TypeAlias = "_LiveStatePromotion"
+        StepEntered: TypeAlias = "_LiveStepEntered"
+        FlowViolation: TypeAlias = "_LiveFlowViolation"
 
 
 # -- fast lane --------------------------------------------------------------------------------
@@ -154,7 +156,13 @@ class _LiveConnected(LiveEvent):
 @variant(LiveEvent, "ToolCall")
 @attrs.frozen
 class _LiveToolCall(LiveEvent):
-    """The model asks for these function calls (answer with ``send_tool_response``)."""
+    """The model asks for these function calls (answer with ``send_tool_response``).
+
+    When a flow governs the session, ``calls`` holds only the calls it admits: a refused call
+    is answered with the reason by the session itself (its ``ToolExecution`` and
+    ``FlowViolation`` report it), and a message whose calls are all refused publishes no
+    ``ToolCall``.
+    """
 
     calls: tuple[FunctionCall, ...]
 
@@ -293,7 +301,13 @@ class _LiveExtractionError(LiveEvent):
 @variant(LiveEvent, "PhaseTransition")
 @attrs.frozen
 class _LivePhaseTransition(LiveEvent):
-    """A conversation flow moved from one step to another."""
+    """A digression started or ended: the flow governing the conversation changed.
+
+    ``from_phase`` and ``to_phase`` are the flows' names; ``reason`` is ``"digression"`` (an
+    overlay flow was pushed), ``"resume"``, ``"restart"`` or ``"terminate"`` (the overlay was
+    complete and the flow below resumed, restarted or was terminated).  Steps becoming active
+    within a flow are reported as ``StepEntered``.
+    """
 
     from_phase: str
     to_phase: str
@@ -351,3 +365,32 @@ class _LiveStatePromotion(LiveEvent):
     value: object = attrs.field(hash=False)
     accepted: bool
     reason: str
+
+
+@variant(LiveEvent, "StepEntered")
+@attrs.frozen
+class _LiveStepEntered(LiveEvent):
+    """Step ``step`` of flow ``flow`` became active, published once per run of the flow.
+
+    Published at the turn boundary that activated it (after the turn's extraction events,
+    before its ``TurnComplete``), or at the session's start for the flow's first steps.
+    """
+
+    step: str
+    flow: str
+
+
+@variant(LiveEvent, "FlowViolation")
+@attrs.frozen
+class _LiveFlowViolation(LiveEvent):
+    """The model called a tool the governing flow does not admit now.
+
+    ``reason`` is the flow's (``"'book' is not permitted yet"``) and ``id`` the call's id.
+    ``enforced`` is True when the call was refused (answered ``{"error": reason}``, never run),
+    False in observe mode, where the call ran and the violation was only recorded.
+    """
+
+    tool: str
+    reason: str
+    id: str | None
+    enforced: bool
