@@ -226,23 +226,21 @@ class Lanes:
         """Be the control lane until the session has ended (this task runs it).
 
         The telemetry emitter, when an interval is set, runs in ``nursery`` (the session's), or
-        in a nursery of this task's own when none is given; it ends with the control lane.
+        in a nursery of this task's own when none is given; it ends with the control lane.  The
+        lane reports started once the pipeline's :meth:`~TurnPipeline.session_started` ran.
         """
         self._running = True
         self._observer.start()
         if self._interval is None:
-            task_status.started()
-            await self._run_control_lane()
+            await self._run_control_lane(task_status)
             return
         if nursery is not None:
             nursery.start_soon(self._observer.run_emitter, self._interval, self._emitter_scope)
-            task_status.started()
-            await self._run_control_lane()
+            await self._run_control_lane(task_status)
             return
         async with trio.open_nursery() as own:
             own.start_soon(self._observer.run_emitter, self._interval, self._emitter_scope)
-            task_status.started()
-            await self._run_control_lane()
+            await self._run_control_lane(task_status)
 
     def watchers_due(self) -> None:
         """Watcher actions were queued (by a state write in any task): run them soon.
@@ -458,13 +456,20 @@ class Lanes:
 
     # -- control lane -------------------------------------------------------------------------
 
-    async def _run_control_lane(self) -> None:
+    async def _run_control_lane(
+        self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         self._control_task = trio.lowlevel.current_task()
         try:
             with self._control_scope:
                 # The session's starting boundary (a flow's first guidance and events), before
-                # any event: its LiveEvents are retained for the first subscribers.
-                await self.pipeline.session_started()
+                # any event and before the lane reports started: its context is delivered (or
+                # queued) before the application's first send, and its LiveEvents are retained
+                # for the first subscribers.
+                try:
+                    await self.pipeline.session_started()
+                finally:
+                    task_status.started()
                 while (event := await self._next_control_event()) is not None:
                     if self._control_overflow:
                         missed, self._control_overflow = self._control_overflow, 0
