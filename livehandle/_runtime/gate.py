@@ -9,8 +9,10 @@ implementing :class:`ToolGate`:
   records and publishes the violation, and decides between enforcing (refuse) and observing
   (record, return None, let the call run);
 * :meth:`ToolGate.succeeded` is told each final answer that reports no error (see
-  :func:`is_success`), whoever answered: a tool, a background tool's result, the
-  ``on_tool_call`` hook, or the application through ``send_tool_response``.
+  :func:`is_success`) once it is sent, whoever answered: a tool, a background tool's result,
+  the ``on_tool_call`` hook, or the application through ``LiveHandle.send_tool_response``.
+  Answers never sent (the server withdrew the call, its connection was replaced, the session
+  ended) do not count; neither do acknowledgements, errors, exceptions and timeouts.
 """
 
 from __future__ import annotations
