@@ -132,3 +132,35 @@ async def test_booking_bot_fills_the_slots_and_confirms_once(
     assert "this turn filled: ['slot:party_size']" in printed
     assert "model: Booked! See you then." in printed
     assert "the name came from the extractor 'booking'" in printed
+
+
+async def test_flow_bot_refuses_the_early_booking_and_books_once_confirmed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    module = load("flow_bot")
+    with trio.fail_after(REAL_TIME_BOUND):
+        outcome = await module.main(None)
+    # The booking function ran once: neither the early call nor the second booking reached it.
+    assert outcome.bookings == ({"city": "Lisbon", "date": "Friday"},)
+    start, after_city, after_early_book, after_booking, after_again = outcome.explanations
+    assert start.active == ("greet",)
+    assert start.allowed_tools == ("set_city", "set_date")
+    assert start.blocked_tools["book"] == "'book' is not permitted yet"
+    assert start.blocked_tools["confirm"] == "'confirm' is not available in the current step"
+    assert after_city.active == ("collect",)
+    assert after_early_book.active == ("confirm",)
+    assert after_early_book.allowed_tools == ("confirm",)
+    assert after_early_book.blocked_tools["book"] == "'book' is not permitted yet"
+    assert after_booking.active == ()
+    assert "book" in after_booking.done
+    assert after_booking.allowed_tools == ("confirm", "set_city", "set_date")
+    assert after_booking.blocked_tools == {"book": "'book' may run at most once"}
+    assert after_again.blocked_tools == {"book": "'book' may run at most once"}
+    printed = capsys.readouterr().out
+    # What the model was answered is the reason why_blocked() gives.
+    assert "model: I could not book yet (error: 'book' is not permitted yet)." in printed
+    assert 'model: Booked: {"city": "Lisbon", "date": "Friday", "reference": "HX-0001"}.' in printed
+    assert "model: Sorry: error: 'book' may run at most once." in printed
+    assert "step entered: confirm" in printed  # it started in the middle of the second turn
+    assert "blocked:\n    book: 'book' is not permitted yet" in printed  # print(why_blocked())
