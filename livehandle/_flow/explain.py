@@ -32,7 +32,7 @@ class Violation:
 class FlowExplanation:
     """A snapshot of a governed session's flow: what is active, admitted, blocked and missing.
 
-    What :meth:`LiveHandle.explain` and :meth:`LiveHandle.why_blocked` return.  Taking it never
+    What ``LiveHandle.explain()`` and ``LiveHandle.why_blocked()`` return.  Taking it never
     changes the flow and never waits.  ``str()`` gives a readable multi-line answer for a log.
 
     Attributes:
