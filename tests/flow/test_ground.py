@@ -52,7 +52,7 @@ def test_truthy_values(value: object) -> None:
 
 @pytest.mark.parametrize("template", ["Hello {name", "{", "{}", "{?yes:no}"])
 def test_malformed_templates_are_value_errors(template: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unclosed|empty key"):
         render_ground(template, State())
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -27,6 +27,9 @@ from livehandle import (
     once,
     require,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def _raises(
