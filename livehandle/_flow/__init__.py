@@ -1,6 +1,7 @@
 """Governed conversation flows (see :class:`~livehandle.Flow`).
 
-Modules: ``guards`` (predicates over State and the marking), ``sat`` (whether a guard can hold),
+Modules: ``guards`` (predicates over State and the marking), ``factories`` (the public
+guard factories), ``sat`` (whether a guard can hold),
 ``ground`` (ground templates), ``step`` (a step and its on-enter action), ``constraints``,
 ``checks`` (validation), ``model`` (the flow), ``machine`` (a flow and its marking), ``stack``
 (a main flow with digressions), ``explain`` (the explanation snapshot).  Pure and synchronous:
@@ -21,12 +22,7 @@ from livehandle._flow.constraints import (
     require as require,
 )
 from livehandle._flow.explain import FlowExplanation as FlowExplanation, Violation as Violation
-from livehandle._flow.ground import render_ground as render_ground
-from livehandle._flow.guards import (
-    Guard as Guard,
-    GuardContext as GuardContext,
-    GuardTrace as GuardTrace,
-    StateReader as StateReader,
+from livehandle._flow.factories import (
     all_of as all_of,
     always as always,
     any_of as any_of,
@@ -39,6 +35,13 @@ from livehandle._flow.guards import (
     is_true as is_true,
     not_ as not_,
     resolved as resolved,
+)
+from livehandle._flow.ground import render_ground as render_ground
+from livehandle._flow.guards import (
+    Guard as Guard,
+    GuardContext as GuardContext,
+    GuardTrace as GuardTrace,
+    StateReader as StateReader,
 )
 from livehandle._flow.machine import (
     FlowMachine as FlowMachine,

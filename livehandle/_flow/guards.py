@@ -1,10 +1,11 @@
 """Guards: serialisable predicates over a session's State and a flow's marking.
 
 A :class:`Guard` is built from atoms (``is_set``, ``eq``, ``called_ok``, ``done``...) and the
-combinators ``all_of``, ``any_of`` and ``not_`` (also ``&``, ``|`` and ``~``).  Every guard says
-whether it holds (:meth:`Guard.holds`), describes itself in prose (:meth:`Guard.describe`) and
-explains an evaluation as a tree (:meth:`Guard.trace`).  Guards without a custom callable inside
-round-trip through JSON (:meth:`Guard.to_json`, :meth:`Guard.from_json`).
+combinators ``all_of``, ``any_of`` and ``not_`` (also ``&``, ``|`` and ``~``), made by the
+factories in ``factories``.  Every guard says whether it holds (:meth:`Guard.holds`), describes
+itself in prose (:meth:`Guard.describe`) and explains an evaluation as a tree
+(:meth:`Guard.trace`).  Guards without a custom callable inside round-trip through JSON
+(:meth:`Guard.to_json`, :meth:`Guard.from_json`).
 """
 
 from __future__ import annotations
@@ -34,20 +35,10 @@ __all__ = [
     "IsTrue",
     "Not",
     "StateReader",
-    "all_of",
-    "always",
-    "any_of",
-    "called_ok",
-    "captured",
-    "custom",
-    "done",
-    "eq",
+    "check_keys",
+    "check_name",
     "guard_of",
-    "is_set",
-    "is_true",
     "json_equal",
-    "not_",
-    "resolved",
 ]
 
 
@@ -187,7 +178,7 @@ class Guard:
 GuardLike = Guard | Callable[[Any], object]
 
 
-def _check_name(value: object, what: str) -> str:
+def check_name(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str, got {type(value).__name__}")
     if not value:
@@ -430,9 +421,6 @@ class Custom(Guard):
         raise TypeError(f"a custom guard ({self.describe()}) has no JSON form")
 
 
-# -- factories --------------------------------------------------------------------------------
-
-
 def guard_of(value: GuardLike, what: str = "guard") -> Guard:
     """``value`` as a guard: a Guard as is, a plain callable wrapped by :func:`custom`."""
     if isinstance(value, Guard):
@@ -442,102 +430,22 @@ def guard_of(value: GuardLike, what: str = "guard") -> Guard:
     raise TypeError(f"{what} must be a Guard or a callable, got {type(value).__name__}")
 
 
-def always() -> Guard:
-    """A guard that always holds."""
-    return Always()
-
-
-def is_set(key: str) -> Guard:
-    """Holds when the State key ``key`` is present and not None ("'key' must be set")."""
-    return IsSet(_check_name(key, "key"))
-
-
-def is_true(key: str) -> Guard:
-    """Holds when the State key ``key`` is the boolean ``true`` ("'key' must be true")."""
-    return IsTrue(_check_name(key, "key"))
-
-
-def eq(key: str, value: object) -> Guard:
-    """Holds when the State key ``key`` equals ``value`` as JSON.
-
-    Numbers compare by value (``1 == 1.0``); a bool never equals a number.
-
-    Raises:
-        TypeError: ``value`` has no JSON form.
-    """
-    return Eq(_check_name(key, "key"), to_json_value(value, what="eq's value"))
-
-
-def captured(*keys: str | Iterable[str]) -> Guard:
-    """Holds when every one of ``keys`` is set; ``captured("a", "b")`` or ``captured(["a", "b"])``.
-
-    Raises:
-        ValueError: no key is given.
-    """
-    names: Iterable[object] = keys
-    if len(keys) == 1 and not isinstance(keys[0], str):
-        names = keys[0]
-    checked = tuple(_check_name(key, "key") for key in names)
-    if not checked:
-        raise ValueError("captured() needs at least one key")
-    return Captured(checked)
-
-
-def called_ok(tool: str) -> Guard:
-    """Holds when the tool ``tool`` has succeeded ("'tool' must have succeeded")."""
-    return CalledOk(_check_name(tool, "tool"))
-
-
-def done(step: str) -> Guard:
-    """Holds when the step ``step`` is done ("step 'step' must be done")."""
-    return Done(_check_name(step, "step"))
-
-
-def all_of(*guards: GuardLike) -> Guard:
-    """Holds when every guard holds; of no guards, holds.  Same as ``a & b``."""
-    return AllOf(tuple(guard_of(g) for g in guards))
-
-
-def any_of(*guards: GuardLike) -> Guard:
-    """Holds when at least one guard holds; of no guards, does not hold.  Same as ``a | b``."""
-    return AnyOf(tuple(guard_of(g) for g in guards))
-
-
-def not_(guard: GuardLike) -> Guard:
-    """Holds when ``guard`` does not.  Same as ``~guard``."""
-    return Not(guard_of(guard))
-
-
-def resolved(name: str) -> Guard:
-    """Holds when ``"{name}:result"`` is set (a step's ``on_enter`` action wrote its result)."""
-    return IsSet(f"{_check_name(name, 'name')}:result")
-
-
-def custom(fn: Callable[[Any], object], description: str | None = None) -> Guard:
-    """A guard computed by ``fn(state)``; truthy holds.  Not serialisable.
-
-    A ``fn`` that raises makes the guard not hold; the error is reported (as a
-    ``FlowGuardFailed`` in a session), never raised into the flow.
-
-    Args:
-        fn: the check, given the session's :class:`~livehandle.State`.
-        description: the prose :meth:`Guard.describe` gives (default ``custom check 'name'``).
-    """
-    if not callable(fn):
-        raise TypeError(f"custom() needs a callable, got {type(fn).__name__}")
-    if description is not None and not isinstance(description, str):
-        raise TypeError(f"description must be a str, got {type(description).__name__}")
-    return Custom(fn, description)
-
-
 # -- JSON -------------------------------------------------------------------------------------
 
 _ATOM_FIELDS: dict[str, tuple[str, Callable[[str], Guard]]] = {
-    "is_set": ("key", is_set),
-    "is_true": ("key", is_true),
-    "called_ok": ("tool", called_ok),
-    "done": ("step", done),
+    "is_set": ("key", IsSet),
+    "is_true": ("key", IsTrue),
+    "called_ok": ("tool", CalledOk),
+    "done": ("step", Done),
 }
+
+
+def check_keys(keys: Iterable[object]) -> tuple[str, ...]:
+    """Non-empty key names, at least one (``captured``'s keys)."""
+    checked = tuple(check_name(key, "key") for key in keys)
+    if not checked:
+        raise ValueError("captured() needs at least one key")
+    return checked
 
 
 def _from_json(data: object, path: str) -> Guard:
@@ -549,16 +457,17 @@ def _from_json(data: object, path: str) -> Guard:
             return Always()
         if kind in _ATOM_FIELDS:
             name, make = _ATOM_FIELDS[kind]
-            return make(data.get(name))  # type: ignore[arg-type]
+            return make(check_name(data.get(name), name))
         if kind == "eq":
             if "value" not in data:
                 raise ValueError("'value' is missing")
-            return eq(data.get("key"), data["value"])  # type: ignore[arg-type]
+            key = check_name(data.get("key"), "key")
+            return Eq(key, to_json_value(data["value"], what="eq's value"))
         if kind == "captured":
             keys = data.get("keys")
             if not isinstance(keys, list):
                 raise ValueError("'keys' must be an array")
-            return captured(keys)
+            return Captured(check_keys(keys))
         if kind in ("all", "any"):
             parts = data.get("of")
             if not isinstance(parts, list):
