@@ -29,9 +29,9 @@ SESSION_TOOLS = ("t0", "t1", "t2", "t3", "other")
 
 
 @st.composite
-def guards(draw: st.DrawFn, steps: int) -> Guard:
+def guards(draw: st.DrawFn, steps: int, own: int | None = None) -> Guard:
     atoms = [is_set(k) for k in KEYS] + [called_ok(t) for t in TOOLS[:2]]
-    atoms += [done(f"s{i}") for i in range(steps)]
+    atoms += [done(f"s{i}") for i in range(steps) if i != own]
     guard = draw(st.sampled_from(atoms))
     if draw(st.booleans()):
         other = draw(st.sampled_from(atoms))
@@ -52,8 +52,8 @@ def flows(draw: st.DrawFn) -> Flow:
             Step(
                 f"s{i}",
                 after=sorted(set(after)),
-                gate=draw(st.none() | guards(n)),
-                done=draw(guards(n)),  # every step can be done: nothing is unreachable
+                gate=draw(st.none() | guards(n, i)),
+                done=draw(guards(n, i)),  # every step can be done: nothing is unreachable
                 allow=allow,
                 deny=deny,
                 terminal=draw(st.booleans()) if i == n - 1 else False,
