@@ -79,11 +79,29 @@ _NAMESPACES = (
 )
 
 
-def _new_home(name: str) -> str | None:
-    for namespace in _NAMESPACES:
-        if name in getattr(importlib.import_module(namespace), "__all__", ()):
+_MISSING = object()
+
+
+def _new_home(name: str, old: str) -> str | None:
+    """The namespace exporting ``name``; the one exporting the old module's own object first.
+
+    Two namespaces may export different objects under one name (``livehandle.Step``, a flow's
+    step, and ``livehandle.testing.Step``, a scenario's): the old path names the latter.
+    """
+    original = _MISSING
+    for source in OLD_MODULES[old]:
+        original = getattr(importlib.import_module(source), name, _MISSING)
+        if original is not _MISSING:
+            break
+    homes = [
+        namespace
+        for namespace in _NAMESPACES
+        if name in getattr(importlib.import_module(namespace), "__all__", ())
+    ]
+    for namespace in homes:
+        if getattr(importlib.import_module(namespace), name) is original:
             return namespace
-    return None
+    return homes[0] if homes else None
 
 
 class _OldModule(types.ModuleType):
@@ -95,7 +113,7 @@ class _OldModule(types.ModuleType):
         old = self.__name__
         if f"{old}.{name}" in OLD_MODULES:  # a submodule, itself an old path
             return importlib.import_module(f"{old}.{name}")
-        home = _new_home(name)
+        home = _new_home(name, old)
         if home is not None:
             _warn(f"{old}.{name} moved to {home}.{name}")
             return getattr(importlib.import_module(home), name)

@@ -29,6 +29,7 @@ __all__ = [
     "ExtractorRequestFailed",
     "FlowActionFailed",
     "FlowGuardFailed",
+    "FlowError",
     "InvalidArgument",
     "Lagged",
     "LeaseLost",
@@ -544,3 +545,27 @@ class ExtractorRequestFailed(SessionError):
         self.kind = kind
         self.status_code = status_code
         super().__init__(f"extractor {extractor!r}: generateContent {kind}: {detail}")
+
+
+# -- flows ------------------------------------------------------------------------------------
+
+
+class FlowError(SessionError, ValueError):
+    """A conversation flow is invalid; raised when the :class:`~livehandle.Flow` is built.
+
+    A :class:`ValueError` too.  The message names the step concerned, when there is one.
+
+    Attributes:
+        kind: what is wrong: ``"invalid"`` (an empty flow, duplicate or empty step ids, a tool
+            both allowed and denied, a value of the wrong type), ``"unknown_step"`` (a
+            reference to no step), ``"cycle"`` (an ordering cycle, listed in the message),
+            ``"unreachable"`` (a step that can never become eligible), ``"unsatisfiable"`` (a
+            guard that can never hold), ``"unguarded_commit"`` (a confirm tool nothing guards)
+            or ``"unknown_tool"`` (a tool the session does not have).
+        step: the step concerned, or None.
+    """
+
+    def __init__(self, message: str, kind: str = "invalid", step: str | None = None) -> None:
+        self.kind = kind
+        self.step = step
+        super().__init__(message)

@@ -19,6 +19,12 @@ from livehandle._errors import (
     CLOSE_CODE_NAMES as CLOSE_CODE_NAMES,
     classify_close as classify_close,
 )
+from livehandle._flow import (
+    FlowMachine as FlowMachine,
+    FlowStack as FlowStack,
+    Marking as Marking,
+    StackChange as StackChange,
+)
 from livehandle._runtime.context import (
     DEFAULT_CONTEXT_CAPACITY as DEFAULT_CONTEXT_CAPACITY,
     DeferredWriter as DeferredWriter,
@@ -166,6 +172,8 @@ __all__ = [
     "EndSensitivity",
     "ExecutableCode",
     "FileData",
+    "FlowMachine",
+    "FlowStack",
     "FunctionDeclaration",
     "FunctionResponsePart",
     "GenerationConfig",
@@ -177,6 +185,7 @@ __all__ = [
     "HistoryConfig",
     "Hooks",
     "JsonObject",
+    "Marking",
     "MediaResolution",
     "MemoryConnection",
     "MemoryTransport",
@@ -204,6 +213,7 @@ __all__ = [
     "SetupComplete",
     "SlidingWindow",
     "SpeechConfig",
+    "StackChange",
     "StartSensitivity",
     "ThinkingConfig",
     "ThinkingLevel",

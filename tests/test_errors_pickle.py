@@ -73,6 +73,10 @@ EXAMPLES: list[tuple[BaseException, tuple[str, ...]]] = [
         livehandle.ExtractorRequestFailed("booking", "status", "HTTP 429", status_code=429),
         ("extractor", "kind", "status_code"),
     ),
+    (
+        livehandle.FlowError("step 'book' waits for step 'pay'", "unknown_step", "book"),
+        ("kind", "step"),
+    ),
     (livehandle.PersistenceError("save failed", session_id="call-42"), ("session_id",)),
     (livehandle.SessionOwned("held elsewhere", session_id="call-42"), ("session_id",)),
     (livehandle.LeaseLost("lease expired", session_id="call-42"), ("session_id",)),
