@@ -6,256 +6,50 @@ calls from one task keep their order; several tasks may share the handle.  Event
 ways: :meth:`LiveHandle.subscribe` (raw wire events), :meth:`LiveHandle.events` (LiveEvents; a
 subscriber that falls behind gets ``Lagged``) and :meth:`LiveHandle.stream` (LiveEvents, skipping
 lag, ending with the session).  After the session has ended every send raises ``SessionClosed``
-at once.
-
-:func:`assemble_live_handle` builds a handle and its parts in dependency order and returns the
-:class:`LiveRunner` that ``open_live_session`` starts in its nursery.
+at once.  The handle is built by ``livehandle._assemble``.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast, final, overload
 
 import attrs
 import trio
 
-from livehandle._broadcast import Broadcast, Subscription
-from livehandle._config.delivery import ContextDelivery
-from livehandle._errors import StateFailed
-from livehandle._events import LiveEvent, SessionPhase
-from livehandle._extract.llm import LlmExtractor
-from livehandle._extract.runner import ExtractionRunner
-from livehandle._persist.capture import SnapshotSource, config_fingerprint, new_session_id
+from livehandle._errors import SessionError
 from livehandle._public import NoPublicConstructor
-from livehandle._runtime.bargein import CurrentBargeIn
-from livehandle._runtime.context import DeferredWriter, PendingContext
-from livehandle._runtime.dispatch import ToolDispatcher
-from livehandle._runtime.lanes import (
-    Hooks,
-    Lanes,
-)
-from livehandle._runtime.pipeline import TurnPipeline, context_contents, deliver_context
-from livehandle._runtime.telemetry import SessionTelemetry
-from livehandle._runtime.voice import VoiceRuntime
+from livehandle._runtime.pipeline import context_contents
 from livehandle._runtime.writer import SessionWriter, check_pcm16, check_tool_responses
-from livehandle._state import State, StateProblem
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from livehandle._config.live import LiveConfig
-    from livehandle._errors import SessionError
-    from livehandle._events import SessionEnd, SessionEvent
+    from livehandle._broadcast import Broadcast, Subscription
+    from livehandle._events import LiveEvent, SessionEnd, SessionEvent, SessionPhase
+    from livehandle._extract.runner import ExtractionRunner
     from livehandle._extract.turns import TranscriptTurn
+    from livehandle._flow import Flow, FlowExplanation, Resume
+    from livehandle._persist.capture import SnapshotSource
     from livehandle._persist.saver import SnapshotSaver
     from livehandle._persist.snapshot import SessionSnapshot
-    from livehandle._runtime.answers import Screened, ToolStats
-    from livehandle._runtime.gate import ToolGate
-    from livehandle._runtime.pipeline import FlowStep
+    from livehandle._runtime.answers import ToolStats
+    from livehandle._runtime.dispatch import ToolDispatcher
+    from livehandle._runtime.flow import FlowGovernor
+    from livehandle._runtime.lanes import Lanes
     from livehandle._runtime.reactor import VoiceRuntimeState
+    from livehandle._runtime.telemetry import SessionTelemetry
     from livehandle._runtime.vad import BackendVadSnapshot
+    from livehandle._runtime.voice import VoiceRuntime
     from livehandle._session.port import SessionPort
+    from livehandle._state import State
     from livehandle._transport.endpoints import Endpoint
     from livehandle._wire import messages as m
 
-__all__ = ["DISCONNECT_GRACE", "LiveHandle", "LiveRunner", "assemble_live_handle"]
+__all__ = ["DISCONNECT_GRACE", "LiveHandle"]
 
 _T = TypeVar("_T")
 
 DISCONNECT_GRACE = 0.25  # seconds each lane may spend draining during disconnect()
-CLOSE_GRACE = 1.0  # seconds the LLM extractors' HTTP clients may take to close
-
-
-def assemble_live_handle(
-    session: SessionPort,
-    config: LiveConfig,
-    endpoint: Endpoint,
-    *,
-    hooks: Hooks | None = None,
-    session_id: str | None = None,
-    fingerprint: str | None = None,
-    gate: ToolGate | None = None,
-    flow_step: FlowStep | None = None,
-) -> tuple[LiveHandle, LiveRunner]:
-    """Build a handle for ``session``, each part after the parts it needs.
-
-    The session's one writer comes first (a :class:`~livehandle.lowlevel.DeferredWriter` when
-    context delivery is deferred); the voice runtime and the tool dispatcher send through it; the
-    lanes, built last, call into both; the current barge-in group is shared by all three.  The
-    lanes are tapped into the session at once, so they see every event from ``Connected`` on.
-    The snapshot source (``handle.snapshot()``) is tapped after them; ``session_id`` defaults to
-    a generated one and ``fingerprint`` to that of ``config``.  A governing flow plugs in through
-    ``gate`` (the tool dispatcher's ToolGate) and ``flow_step`` (step 5 of the turn pipeline).
-
-    Returns:
-        the handle, and the runner to start in the session's nursery once the session runs.
-    """
-    events: Broadcast[LiveEvent] = Broadcast(config.event_capacity)
-    events.retain()  # until the runner's release_events(): see open_live_session
-    state = State(config.state)
-    telemetry = SessionTelemetry()
-    barge_in = CurrentBargeIn()
-    writer = SessionWriter(
-        session,
-        functools.partial(config.instruction_update_message, endpoint=endpoint),
-        telemetry=telemetry,
-    )
-    if config.context_delivery is ContextDelivery.DEFERRED:
-        writer = DeferredWriter(writer, PendingContext())
-    voice = VoiceRuntime(
-        writer,
-        emit=events.publish,
-        barge_in=barge_in,
-        vad=config.input_vad,
-        turn_commit=config.turn_commit,
-        client_authority=not config.server_vad,
-        on_speech_start=telemetry.record_turn_start,
-        on_speech_end=telemetry.record_speech_end,
-        model_speaking=lambda: session.phase is SessionPhase.MODEL_SPEAKING,
-    )
-
-    def tool_event(event: LiveEvent) -> None:
-        if isinstance(event, LiveEvent.ToolExecution):  # summarised with the turn
-            lanes.transcript.add_tool_call(event.name, event.args, event.result)
-        events.publish(event)
-
-    tools = ToolDispatcher(
-        config.function_tools,
-        writer=writer,
-        emit=tool_event,
-        state=state,
-        barge_in=barge_in,
-        connection_id=lambda: session.connection_id,
-        on_tool_call=config.on_tool_call,
-        before_tool_response=config.before_tool_response,
-        manual=config.manual_tools,
-        declared=config.declared_functions,
-        acknowledge=endpoint.backend != "vertex",  # Vertex has no willContinue
-        gate=gate,
-    )
-
-    def dispatch_tools(calls: tuple[m.FunctionCall, ...] | Screened) -> None:
-        session.mark_tools_executing()
-        tools.dispatch(calls)
-
-    lanes = Lanes(
-        events,
-        telemetry=telemetry,
-        state=state,
-        delivery=config.delivery,
-        capacity=config.lane_capacity,
-        telemetry_interval=config.telemetry_interval,
-        hooks=hooks,
-        on_model_audio=voice.model_audio_delivered,
-        on_interrupted=voice.interrupted,
-        dispatch_tools=dispatch_tools,
-        screen_tools=tools.screen if gate is not None else None,
-        cancel_tools=tools.cancel,
-        tools_arrived=tools.arrived,
-        turn_ended=tools.turn_ended,
-        connection_lost=tools.connection_lost,
-        barge_in=barge_in,
-        scrub=endpoint.scrub_content,
-    )
-    # An LlmExtractor without an endpoint of its own asks the session's (same credentials).
-    extractors = tuple(
-        item.for_endpoint(endpoint) if isinstance(item, LlmExtractor) else item
-        for item in config.extractors
-    )
-    extraction = ExtractionRunner(extractors) if extractors else None
-    lanes.pipeline = TurnPipeline(
-        state=state,
-        transcript=lanes.transcript,
-        emit=lanes.emit,
-        deliver=functools.partial(deliver_context, writer, telemetry),
-        extraction=extraction,
-        step_timeout=config.turn_step_timeout,
-        flow=flow_step,
-    )
-
-    def state_problem(problem: StateProblem) -> None:
-        error = StateFailed(problem.detail, problem.kind.value, problem.key)
-        error.__cause__ = problem.error
-        events.publish(LiveEvent.Error(error))
-
-    state._attach(on_pending=lanes.watchers_due, on_problem=state_problem)
-    session.add_tap(lanes.route)  # the router sees every event, in order
-    source = SnapshotSource(
-        session_id if session_id is not None else new_session_id(),
-        session=session,
-        state=state,
-        transcript=lanes.transcript,
-        telemetry=telemetry,
-        fingerprint=fingerprint if fingerprint is not None else config_fingerprint(config),
-    )
-    session.add_tap(source.handle_seen)  # records when each resumable handle arrived
-    handle = LiveHandle._create(
-        session,
-        endpoint,
-        events=events,
-        state=state,
-        telemetry=telemetry,
-        writer=writer,
-        voice=voice,
-        tools=tools,
-        lanes=lanes,
-        source=source,
-        extraction=extraction,
-    )
-    closers = [item for item in extractors if isinstance(item, LlmExtractor)]
-    return handle, LiveRunner(voice, tools, lanes, events, closers)
-
-
-@final
-class LiveRunner:
-    """Runs a handle's background work until the session ends: effects, tools, the lanes.
-
-    ``open_live_session`` starts :meth:`run` in the session's nursery, after the session itself.
-    """
-
-    def __init__(
-        self,
-        voice: VoiceRuntime,
-        tools: ToolDispatcher,
-        lanes: Lanes,
-        events: Broadcast[LiveEvent],
-        closers: Sequence[LlmExtractor] = (),
-    ) -> None:
-        self._voice = voice
-        self._tools = tools
-        self._lanes = lanes
-        self._events = events
-        self._closers = closers
-
-    def release_events(self) -> None:
-        """End the retention of the handle's LiveEvents (kept for the first subscribers)."""
-        self._events.release()
-
-    async def run(
-        self,
-        nursery: trio.Nursery,
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        """Be the control lane until the session ends; effects and tools run in ``nursery``.
-
-        One task in all: the voice effects and the tools start their tasks in the session's
-        ``nursery`` only when they have work, and this task runs the control lane itself.
-        """
-        self._voice.attach(nursery)
-        self._tools.attach(nursery)
-        try:
-            await self._lanes.run(nursery, task_status=task_status)
-        finally:
-            # The session has ended: no effect or tool can send any more.
-            self._tools.stop()
-            self._voice.stop()
-            self._lanes.pipeline.session_ended()  # the journal sink's last lines
-            if self._closers:  # the LLM extractors' HTTP clients, bounded, even when cancelled
-                with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_GRACE):
-                    for closer in self._closers:
-                        await closer.aclose()
 
 
 @final
@@ -294,9 +88,11 @@ class LiveHandle(metaclass=NoPublicConstructor):
         lanes: Lanes,
         source: SnapshotSource,
         extraction: ExtractionRunner | None = None,
+        governor: FlowGovernor | None = None,
     ) -> None:
         self._session = session
         self._extraction = extraction
+        self._governor = governor
         self._endpoint = endpoint
         self._events = events
         self._state = state
@@ -482,6 +278,42 @@ class LiveHandle(metaclass=NoPublicConstructor):
             ValueError: an empty text, or too many contents already wait (nothing queued).
         """
         self._lanes.pipeline.add_context(context_contents(context), prompt=prompt)
+
+    # -- the flow -------------------------------------------------------------------------------
+
+    def explain(self) -> FlowExplanation | None:
+        """What the governing flow allows now, and why: None when no flow governs the session.
+
+        A synchronous snapshot that never waits and changes nothing: the active steps, the
+        tools allowed and blocked (each with the reason a call would be refused with), the
+        requirements still missing, each active step's progress as a guard trace, and the
+        recent violations.  ``print(handle.explain())`` reads well in a log.
+        """
+        return None if self._governor is None else self._governor.explain()
+
+    def why_blocked(self) -> FlowExplanation | None:
+        """The same snapshot as :meth:`explain`, by the name a debugging session asks for."""
+        return self.explain()
+
+    def digress(self, flow: Flow, *, then: Resume | str = "resume") -> None:
+        """Let ``flow`` govern a side topic until it completes; then resume the main flow.
+
+        ``then`` says what happens to the flow below when the digression completes:
+        ``"resume"`` (it goes on where it was), ``"restart"`` (it starts again from its first
+        step) or ``"terminate"`` (it ends: every tool is refused, with the reason, and the
+        session stays open).  The change is published as ``LiveEvent.PhaseTransition``; the
+        digression's first guidance reaches the model at the next turn boundary.
+
+        Raises:
+            SessionError: no flow governs the session (``LiveConfig(flow=...)`` is not set).
+            TypeError: ``flow`` is not a :class:`~livehandle.Flow`.
+            ValueError: ``then`` is none of the three, a flow of that name is on the stack
+                already, or the flow was terminated.
+            FlowError: ``flow`` names a tool the session does not have.
+        """
+        if self._governor is None:
+            raise SessionError("digress() needs a governing flow: set LiveConfig(flow=...)")
+        self._governor.digress(flow, then)
 
     @property
     def telemetry(self) -> SessionTelemetry:

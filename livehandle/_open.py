@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from livehandle._assemble import assemble_live_handle
 from livehandle._config.live import LiveConfig
 from livehandle._continuity import ResumingSession
 from livehandle._events import LiveEvent
-from livehandle._handle import assemble_live_handle
 from livehandle._nursery import open_owned_nursery
 from livehandle._persist.capture import config_fingerprint, new_session_id
 from livehandle._persist.keeper import LeaseKeeper
@@ -47,8 +47,9 @@ from livehandle._transport.endpoints import Endpoint
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from livehandle._assemble import LiveRunner
     from livehandle._errors import LeaseLost
-    from livehandle._handle import LiveHandle, LiveRunner
+    from livehandle._handle import LiveHandle
     from livehandle._persist.snapshot import SessionSnapshot
     from livehandle._runtime.lanes import Hooks
     from livehandle._session.port import SessionPort
@@ -362,6 +363,8 @@ async def _open(
         )
         if handle._extraction is not None:
             handle._extraction.restore(handle.state)  # extracted() answers from the snapshot
+        if handle._governor is not None:
+            handle._governor.restore(handle.state)  # the flow goes on where it was
     async with open_owned_nursery(handle.disconnect, "live session") as nursery:
         await nursery.start(session.run)
         await nursery.start(runner.run, nursery)  # the control lane; effects and tools

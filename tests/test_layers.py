@@ -39,14 +39,15 @@ LAYERS: dict[str, int] = {
     "_runtime": 12,
     "_persist": 13,
     "_handle": 14,
-    "_open": 15,
+    "_assemble": 15,
+    "_open": 16,
     # the public namespaces re-export from everything below them
-    "__init__": 16,
-    "lowlevel": 16,
-    "_deprecated": 16,
-    "_cli": 17,
-    "__main__": 17,
-    "testing": 18,
+    "__init__": 17,
+    "lowlevel": 17,
+    "_deprecated": 17,
+    "_cli": 18,
+    "__main__": 18,
+    "testing": 19,
 }
 
 #: Namespaces that only re-export: ``from livehandle import X`` is an import of X's module.

@@ -54,6 +54,7 @@ from livehandle._config.checks import (
 )
 from livehandle._config.components import extractors as check_extractors, tools as check_tools
 from livehandle._config.delivery import ContextDelivery, Delivery
+from livehandle._config.flow_mode import FlowMode, flow_mode
 from livehandle._config.hooks import (
     BeforeToolResponse,
     OnToolCall,
@@ -72,6 +73,7 @@ from livehandle._config.voice import (
 )
 from livehandle._continuity.policy import ResumePolicy
 from livehandle._extract.protocol import TurnExtractor
+from livehandle._flow import Flow
 from livehandle._state import StateConfig
 from livehandle._tools.declare import Tool, ToolSet
 from livehandle._wire import messages as m
@@ -222,8 +224,16 @@ class LiveConfig(SetupBuilder):
         extractors: turn extractors (functions decorated with :func:`~livehandle.extractor`,
             :class:`~livehandle.LlmExtractor` objects, or any :class:`~livehandle.TurnExtractor`)
             run by the turn pipeline; names must differ.  Any iterable is stored as a tuple.
+        flow: a :class:`~livehandle.Flow` governing the conversation: the tools it admits,
+            the guidance the model gets at each turn boundary, what ``handle.explain()`` says.
+            Every tool it names must be one of :attr:`tools` (a ``@tool`` function or a
+            declared function), or :class:`~livehandle.FlowError` says which step names it.
+        flow_mode: ``"enforce"`` (the default: a call the flow does not admit is answered
+            ``{"error": <reason>}`` and never runs) or ``"observe"`` (it runs; the violation is
+            recorded and published), see :class:`~livehandle.FlowMode`.
         turn_step_timeout: seconds each bounded step of the turn pipeline (extractors,
-            watchers, context delivery) may take before it is cancelled and reported (> 0).
+            watchers, the flow, context delivery) may take before it is cancelled and
+            reported (> 0); also the default bound of a flow step's ``on_enter`` action.
         connect_timeout: seconds to open the connection (> 0).
         setup_timeout: seconds to wait for ``setupComplete`` after sending ``setup`` (> 0).
 
@@ -318,12 +328,18 @@ class LiveConfig(SetupBuilder):
         factory=StateConfig, validator=attrs.validators.instance_of(StateConfig)
     )
     extractors: tuple[TurnExtractor, ...] = attrs.field(default=(), converter=check_extractors)
+    flow: Flow | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Flow))
+    )
+    flow_mode: FlowMode = attrs.field(default=FlowMode.ENFORCE, converter=flow_mode)
     turn_step_timeout: float = attrs.field(default=30.0, validator=positive_seconds)
     connect_timeout: float = attrs.field(default=10.0, validator=positive_seconds)
     setup_timeout: float = attrs.field(default=15.0, validator=positive_seconds)
 
     def __attrs_post_init__(self) -> None:
         self._check_choices()
+        if self.flow is not None:
+            self.flow.check_tools(self.tool_names)
         if not self.server_vad:
             tuned = [
                 name
@@ -408,6 +424,11 @@ class LiveConfig(SetupBuilder):
             if isinstance(t, m.Tool)
             for d in t.function_declarations or ()
         )
+
+    @property
+    def tool_names(self) -> frozenset[str]:
+        """Every function the model may call: the ``@tool`` functions and the declared ones."""
+        return frozenset(t.name for t in self.function_tools) | self.declared_functions
 
     @property
     def function_tools(self) -> ToolSet:

@@ -553,6 +553,7 @@ class Lanes:
             case SessionEvent.Connected(session_id=session_id, resumed=resumed):
                 try:
                     await self.emit(LiveEvent.Connected(session_id, resumed))
+                    await self.pipeline.connected()  # the start's events (a flow's first step)
                 finally:
                     self._connecting -= 1
                     self._release_held()  # the connection's first output, held meanwhile

@@ -30,7 +30,7 @@ lane runs queued watchers as soon as it is free (:meth:`run_watchers`), under th
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
@@ -129,6 +129,14 @@ class ContextDelivery(Protocol):
     async def __call__(self, contents: Sequence[m.Content], *, prompt: bool) -> None: ...
 
 
+def _contents(items: Iterable[m.Content]) -> tuple[m.Content, ...]:
+    return tuple(items)
+
+
+def _events(items: Iterable[LiveEvent]) -> tuple[LiveEvent, ...]:
+    return tuple(items)
+
+
 @attrs.frozen
 class FlowOutcome:
     """What the flow step adds to one boundary.
@@ -137,10 +145,13 @@ class FlowOutcome:
         contents: context to deliver with this boundary's context (step 6), in order.
         events: LiveEvents to publish at step 8, after the extraction events and before
             ``TurnComplete`` (at the session's start: right away, in order).
+        prompt: ask the model to answer once the context is delivered (an ``on_enter``
+            action's ``add_context(..., prompt=True)``).
     """
 
-    contents: tuple[m.Content, ...] = attrs.field(default=(), converter=tuple)
-    events: tuple[LiveEvent, ...] = attrs.field(default=(), converter=tuple)
+    contents: tuple[m.Content, ...] = attrs.field(default=(), converter=_contents)
+    events: tuple[LiveEvent, ...] = attrs.field(default=(), converter=_events)
+    prompt: bool = False
 
 
 class FlowStep(Protocol):
@@ -190,6 +201,7 @@ class TurnPipeline:
         self._step_timeout = step_timeout
         self._flow = flow
         self._started = False
+        self._start_events: list[LiveEvent] = []  # published once Connected is
         self._context: list[m.Content] = []
         self._prompt = False
         #: Called at step 7 with nothing (the saver takes its own snapshot); None: no store.
@@ -215,15 +227,20 @@ class TurnPipeline:
     async def session_started(self) -> None:
         """The session has started: run the flow step once (``starting=True``), before any turn.
 
-        Its context is delivered as step 6 delivers a boundary's, and its events are published
-        in order.  Without a flow, or on a second call, nothing happens.
+        Its context is delivered as step 6 delivers a boundary's, at once; its events wait for
+        :meth:`connected` (so ``Connected`` stays the session's first event).  Without a flow,
+        or on a second call, nothing happens.
         """
         if self._flow is None or self._started:
             return
         self._started = True
-        events = await self._bounded("flow", self._run_flow, True)
+        self._start_events = await self._bounded("flow", self._run_flow, True)
         if self._context or self._prompt:
             await self._bounded("context", self._deliver_context)
+
+    async def connected(self) -> None:
+        """``Connected`` was published: publish the start's events, in order (once)."""
+        events, self._start_events = self._start_events, []
         for event in events:
             await self._emit(event)
 
@@ -327,6 +344,7 @@ class TurnPipeline:
         # Not capped by CONTEXT_CAPACITY: the flow's guidance of one boundary, delivered at
         # this same boundary (step 6), never accumulates.
         self._context.extend(outcome.contents)
+        self._prompt = self._prompt or outcome.prompt
         return list(outcome.events)
 
     async def _deliver_context(self) -> list[LiveEvent]:

@@ -25,7 +25,7 @@ from livehandle import (
     open_live_session,
 )
 from livehandle._config.instruction import text_content
-from livehandle._handle import assemble_live_handle
+from livehandle._assemble import assemble_live_handle
 from livehandle._runtime.pipeline import FlowOutcome
 from livehandle._wire import messages as m
 from livehandle.testing import LiveEmulator
@@ -149,7 +149,8 @@ async def test_flow_events_come_after_the_extractions_and_before_turn_complete(
         await handle.send_text("hello")
         seen = await until(events, LiveEvent.TurnComplete)
     kinds = [type(e).__name__ for e in seen]
-    assert kinds[0] == "StepEntered"  # the start's, retained for this first subscriber
+    # the start's, right after Connected (always the first event), retained for this subscriber
+    assert kinds[:2] == ["Connected", "StepEntered"]
     assert kinds[-3:] == ["Extraction", "StepEntered", "TurnComplete"]
 
 
