@@ -8,11 +8,10 @@ published with ``enforced=True``.  Observe: the call runs, the violation is publ
 from __future__ import annotations
 
 import pytest
+from trio.testing import MockClock
 
 from livehandle import Flow, LiveEvent, Step, always, is_set, never_until, once
 from tests.flow_session.helpers import Booking, ask, config, of, session, tool_answers
-
-pytestmark = pytest.mark.usefixtures("autojump_clock")
 
 OPEN = Step("open", done=is_set("never"))  # active for the whole session, admits everything
 
@@ -45,7 +44,9 @@ def refused_tool(words: list[str]) -> str:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-async def test_each_reason_is_enforced_with_its_exact_words(case: str) -> None:
+async def test_each_reason_is_enforced_with_its_exact_words(
+    autojump_clock: MockClock, case: str
+) -> None:
     flow, words, reason = CASES[case]
     tool = refused_tool(words)
     booking = Booking()
@@ -64,16 +65,16 @@ async def test_each_reason_is_enforced_with_its_exact_words(case: str) -> None:
     assert (violation.tool, violation.reason, violation.enforced) == (tool, reason, True)
     assert violation.id is not None
     assert explained.mode == "enforce"
-    assert [(v.tool, v.reason, v.enforced) for v in explained.violations] == [
-        (tool, reason, True)
-    ]
+    assert [(v.tool, v.reason, v.enforced) for v in explained.violations] == [(tool, reason, True)]
     # the refused call never reached the application as a call that ran
     executed = [e.name for e in of(LiveEvent.ToolExecution, seen) if "error" not in e.result]
     assert executed == words[:-1]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-async def test_observe_mode_runs_the_call_and_records_the_violation(case: str) -> None:
+async def test_observe_mode_runs_the_call_and_records_the_violation(
+    autojump_clock: MockClock, case: str
+) -> None:
     flow, words, reason = CASES[case]
     tool = refused_tool(words)
     booking = Booking()
@@ -88,13 +89,11 @@ async def test_observe_mode_runs_the_call_and_records_the_violation(case: str) -
     (violation,) = of(LiveEvent.FlowViolation, seen)
     assert (violation.tool, violation.reason, violation.enforced) == (tool, reason, False)
     assert explained is not None and explained.mode == "observe"
-    assert [(v.tool, v.reason, v.enforced) for v in explained.violations] == [
-        (tool, reason, False)
-    ]
+    assert [(v.tool, v.reason, v.enforced) for v in explained.violations] == [(tool, reason, False)]
     assert "observe" in str(explained)
 
 
-async def test_an_admitted_call_publishes_no_violation() -> None:
+async def test_an_admitted_call_publishes_no_violation(autojump_clock: MockClock) -> None:
     booking = Booking()
     flow = Flow([Step("talk", allow=["note"], gate=always(), done=is_set("never"))])
     async with session(config(booking, flow=flow), booking) as (emu, handle):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+from trio.testing import MockClock
 
 from livehandle import (
     Flow,
@@ -20,8 +21,6 @@ from livehandle import (
 )
 from tests.flow_session.helpers import Booking, ask, config, session, tool_answers
 
-pytestmark = pytest.mark.usefixtures("autojump_clock")
-
 NOT_YET = "'book' is not available in the current step"
 
 FLOW = Flow(
@@ -32,7 +31,9 @@ FLOW = Flow(
 )
 
 
-async def test_book_is_refused_until_a_tool_sets_the_city_then_it_runs() -> None:
+async def test_book_is_refused_until_a_tool_sets_the_city_then_it_runs(
+    autojump_clock: MockClock,
+) -> None:
     booking = Booking()
     async with session(config(booking, flow=FLOW), booking) as (emu, handle):
         events = handle.events()
@@ -63,7 +64,9 @@ async def slots(turns: Sequence[TranscriptTurn]) -> dict[str, str | None]:
     return {"city": words[-1].title() if words[0] == "to" else None}
 
 
-async def test_book_is_admitted_once_an_extractor_promotes_the_city() -> None:
+async def test_book_is_admitted_once_an_extractor_promotes_the_city(
+    autojump_clock: MockClock,
+) -> None:
     booking = Booking()
     async with session(config(booking, flow=FLOW, extractors=[slots]), booking) as (emu, h):
         events = h.events()
