@@ -190,10 +190,15 @@ class FlowGovernor:
             stack.top.relatch()
         else:
             events += self._changes(stack.on_turn())
-        for flow_name, step in stack.take_newly_active():
-            events.append(LiveEvent.StepEntered(step.id, flow_name))
-            if step.on_enter is not None:
-                await self._start_action(flow_name, step, step.on_enter)
+        # An inline action's result may complete its step (``resolved(step)``): relatch after
+        # the actions and enter what that made active, at this same boundary.  Each step is
+        # entered once per run of the flow, so this ends.
+        while fresh := stack.take_newly_active():
+            for flow_name, step in fresh:
+                events.append(LiveEvent.StepEntered(step.id, flow_name))
+                if step.on_enter is not None:
+                    await self._start_action(flow_name, step, step.on_enter)
+            stack.top.relatch()
         self._record_in_state()
         guidance = stack.guidance()
         if guidance and guidance != self._given:

@@ -20,6 +20,7 @@ from livehandle import (
     is_set,
     resolved,
 )
+from livehandle._runtime.flow import GUIDANCE_HEADER
 from livehandle.testing import Pause, Rule, Say, Scenario, When
 from tests.flow_session.helpers import Booking, ask, client_turns, config, of, session
 from tests.testing.helpers import until
@@ -87,16 +88,19 @@ async def test_an_inline_action_writes_its_result_and_a_resolved_guard_then_prog
     async with session(config(booking, flow=flow), booking) as (emu, handle):
         events = handle.events()
         assert handle.state.get("lookup:result") == {"price": 12}  # awaited at the start
+        # ... and the step it resolves is done at that same boundary: the next one is entered
+        assert handle.state.get("flow:marking")["main"]["done"] == ["lookup"]
+        assert handle.state.get("flow:active") == ["quote"]
+        assert any("Quote the price." in text for text, _ in client_turns(emu))
         seen = await ask(handle, events, "hello")
         assert handle.state.get("flow:done") == ["lookup"]
         assert handle.state.get("flow:active") == ["quote"]
         sent = client_turns(emu)
     assert seen_entries == [("lookup", "main")]  # once
     assert entered(seen) == ["lookup", "quote"]
-    texts = [text for text, _ in sent]
-    assert "The price is 12." in texts  # the action's context reached the model
-    assert texts.index("The price is 12.") < texts.index("hello")
-    assert any("Quote the price." in text for text in texts)
+    # the action's context and the next step's posture, in one clientContent before the user
+    assert sent[0] == (f"The price is 12. {GUIDANCE_HEADER}\nQuote the price.", False)
+    assert sent[1] == ("hello", True)
 
 
 LONG = Scenario(rules=[Rule(When(text="story"), [Say("Once"), Pause(60), Say("the end")])])
@@ -155,7 +159,8 @@ async def test_a_background_action_runs_on_and_writes_its_result(autojump_clock:
         await trio.testing.wait_all_tasks_blocked()
         assert handle.state.get("fetch:result") == "fetched"
         seen = await until(events, LiveEvent.TurnComplete)  # the answer to "stop"
-    assert entered(seen) == ["use"]  # relatched at the next boundary
+        seen += await ask(handle, events, "hello")
+    assert entered(seen) == ["use"]  # relatched at a boundary after the result arrived
 
 
 def boom(entry: StepEntry) -> None:
