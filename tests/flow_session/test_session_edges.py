@@ -1,0 +1,89 @@
+"""Without a flow, a flow naming an unknown tool, and a flow carried over by persistence."""
+
+from __future__ import annotations
+
+import pytest
+from trio.testing import MockClock
+
+from livehandle import (
+    Flow,
+    FlowError,
+    LiveConfig,
+    LiveEvent,
+    MemoryStore,
+    SessionError,
+    Step,
+    StepEntry,
+    called_ok,
+    is_set,
+)
+from tests.flow_session.helpers import Booking, ask, config, of, session
+
+
+async def test_without_a_flow_explain_is_none_and_digress_raises(autojump_clock: MockClock) -> None:
+    booking = Booking()
+    async with session(config(booking), booking) as (emu, handle):
+        events = handle.events()
+        assert handle.explain() is None and handle.why_blocked() is None
+        with pytest.raises(SessionError, match=r"LiveConfig\(flow=\.\.\.\)"):
+            handle.digress(Flow([Step("side")], name="side"))
+        seen = await ask(handle, events, "book")  # no gate: the call runs
+        assert handle.state.get("flow:active") is None
+    assert booking.ran == ["book"]
+    assert not of(LiveEvent.FlowViolation, seen) and not of(LiveEvent.StepEntered, seen)
+    del emu
+
+
+def test_a_flow_naming_an_unknown_tool_is_refused_naming_the_step() -> None:
+    booking = Booking()
+    flow = Flow([Step("collect", allow=["set_city"]), Step("pay", allow=["charge_card"])])
+    with pytest.raises(FlowError) as caught:
+        LiveConfig(tools=list(booking.tools), flow=flow)
+    assert caught.value.kind == "unknown_tool" and caught.value.step == "pay"
+    assert "'pay'" in str(caught.value) and "charge_card" in str(caught.value)
+
+
+def test_an_unknown_mode_is_refused() -> None:
+    flow = Flow([Step("only")])
+    with pytest.raises(ValueError, match="flow_mode"):
+        LiveConfig(flow=flow, flow_mode="lenient")
+
+
+async def test_a_restored_session_continues_the_marking(autojump_clock: MockClock) -> None:
+    fired: list[str] = []
+
+    def note_entry(entry: StepEntry) -> None:
+        fired.append(entry.step)
+
+    flow = Flow(
+        [
+            Step("greet", on_enter=note_entry, done=is_set("greeted")),
+            Step("collect", after=["greet"], on_enter=note_entry, done=called_ok("set_city")),
+            Step("book", after=["collect"], on_enter=note_entry, allow=["book"]),
+        ]
+    )
+    booking = Booking()
+    store = MemoryStore()
+    cfg = config(booking, flow=flow)
+    async with session(cfg, booking, session_id="call-7", store=store) as (_, handle):
+        events = handle.events()
+        handle.state.set("greeted", True)
+        first = await ask(handle, events, "hello")
+    assert fired == ["greet", "collect"]
+    async with session(cfg, booking, session_id="call-7", store=store) as (_, handle):
+        events = handle.events()
+        restored = handle.explain()
+        start = await ask(handle, events, "hi again")
+        assert fired == ["greet", "collect"]  # neither entered again
+        second = await ask(handle, events, "paris")
+        marking = handle.state.get("flow:marking")["main"]
+    assert [e.step for e in of(LiveEvent.StepEntered, first)] == ["greet", "collect"]
+    assert of(LiveEvent.Restored, start)
+    assert restored is not None
+    assert restored.done == ("greet",) and restored.active == ("collect",)
+    assert not of(LiveEvent.StepEntered, start)
+    assert [e.step for e in of(LiveEvent.StepEntered, second)] == ["book"]
+    assert fired == ["greet", "collect", "book"]
+    assert marking["done"] == ["greet", "collect"]
+    assert marking["tool_ok"] == {"set_city": 1}
+    assert marking["turns"] == 3  # one turn before, two after the restore
