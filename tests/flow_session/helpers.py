@@ -5,8 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from livehandle import LiveConfig, LiveEvent, open_live_session, tool
-from livehandle import lowlevel as m
+from livehandle import LiveConfig, LiveEvent, lowlevel as m, open_live_session, tool
 from livehandle.testing import CallTools, LiveEmulator, Rule, Say, Scenario, ToolCallSpec, When
 from tests.testing.helpers import until
 

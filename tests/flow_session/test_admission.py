@@ -7,11 +7,15 @@ published with ``enforced=True``.  Observe: the call runs, the violation is publ
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
-from trio.testing import MockClock
 
 from livehandle import Flow, LiveEvent, Step, always, is_set, never_until, once
 from tests.flow_session.helpers import Booking, ask, config, of, session, tool_answers
+
+if TYPE_CHECKING:
+    from trio.testing import MockClock
 
 OPEN = Step("open", done=is_set("never"))  # active for the whole session, admits everything
 

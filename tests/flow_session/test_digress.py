@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-from trio.testing import MockClock
+from typing import TYPE_CHECKING
 
 from livehandle import Flow, LiveEvent, Step, called_ok
 from livehandle._runtime.flow import GUIDANCE_HEADER
@@ -17,9 +16,14 @@ from tests.flow_session.helpers import (
     tool_answers,
 )
 
+if TYPE_CHECKING:
+    from trio.testing import MockClock
+
 MAIN = Flow(
     [
-        Step("collect", posture="Ask for the city.", allow=["set_city"], done=called_ok("set_city")),
+        Step(
+            "collect", posture="Ask for the city.", allow=["set_city"], done=called_ok("set_city")
+        ),
         Step("book", after=["collect"], allow=["book"]),
     ]
 )
@@ -105,7 +109,5 @@ async def test_terminate_refuses_every_tool_and_the_session_goes_on(
     assert terminated is True
     ended = f"{GUIDANCE_HEADER}\nThe conversation flow has ended; no tool is available."
     assert (ended, False) in client_turns(emu)
-    assert "You said: how are you" in "".join(
-        e.text for e in of(LiveEvent.TextComplete, later)
-    )
+    assert "You said: how are you" in "".join(e.text for e in of(LiveEvent.TextComplete, later))
     assert not of(LiveEvent.Disconnected, later)

@@ -5,10 +5,7 @@ Sessions on the in-memory emulator and the mock clock, a real ``LiveConfig(flow=
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import pytest
-from trio.testing import MockClock
+from typing import TYPE_CHECKING
 
 from livehandle import (
     Flow,
@@ -20,6 +17,11 @@ from livehandle import (
     is_set,
 )
 from tests.flow_session.helpers import Booking, ask, config, session, tool_answers
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from trio.testing import MockClock
 
 NOT_YET = "'book' is not available in the current step"
 

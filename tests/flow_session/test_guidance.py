@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-from trio.testing import MockClock
+from typing import TYPE_CHECKING
 
 from livehandle import Flow, Step, is_set, require
 from livehandle._runtime.flow import GUIDANCE_HEADER
 from tests.flow_session.helpers import Booking, ask, client_turns, config, session
+
+if TYPE_CHECKING:
+    from trio.testing import MockClock
 
 FLOW = Flow(
     steps=[

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
-from trio.testing import MockClock
 
 from livehandle import (
     Flow,
@@ -18,6 +19,9 @@ from livehandle import (
     is_set,
 )
 from tests.flow_session.helpers import Booking, ask, config, of, session
+
+if TYPE_CHECKING:
+    from trio.testing import MockClock
 
 
 async def test_without_a_flow_explain_is_none_and_digress_raises(autojump_clock: MockClock) -> None:

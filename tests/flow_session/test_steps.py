@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from trio.testing import MockClock
 import trio
+import trio.testing
 
 from livehandle import (
     Flow,
@@ -16,6 +16,7 @@ from livehandle import (
     Step,
     StepAction,
     StepEntry,
+    TurnStepTimeout,
     custom,
     is_set,
     resolved,
@@ -24,6 +25,9 @@ from livehandle._runtime.flow import GUIDANCE_HEADER
 from livehandle.testing import Pause, Rule, Say, Scenario, When
 from tests.flow_session.helpers import Booking, ask, client_turns, config, of, session
 from tests.testing.helpers import until
+
+if TYPE_CHECKING:
+    from trio.testing import MockClock
 
 
 def entered(events: list[LiveEvent]) -> list[str]:
@@ -231,3 +235,35 @@ async def test_a_raising_custom_guard_is_reported_once_and_does_not_hold(
     assert error.guard == "the answer is known"
     assert isinstance(error.__cause__, KeyError)
     assert "after" not in entered(seen)  # a guard that raises does not hold
+
+
+async def test_an_inline_action_past_the_step_bound_fails_alone_and_the_boundary_completes(
+    autojump_clock: MockClock,
+) -> None:
+    async def forever(entry: StepEntry) -> None:
+        await trio.sleep_forever()
+
+    flow = Flow(
+        [
+            Step("first", done=is_set("go")),
+            Step("second", after=["first"], posture="Second.", on_enter=forever),
+            Step("third", after=["first"], posture="Third."),
+        ]
+    )
+    booking = Booking()
+    cfg = config(booking, flow=flow, turn_step_timeout=5.0)  # the action has no timeout of its own
+    async with session(cfg, booking) as (emu, handle):
+        events = handle.events()
+        handle.state.set("go", True)
+        began = trio.current_time()
+        seen = await ask(handle, events, "hello")
+        took = trio.current_time() - began
+        active = handle.state.get("flow:active")
+        sent = client_turns(emu)
+    (error,) = errors(seen, FlowActionFailed)
+    assert error.step == "second" and isinstance(error.__cause__, TimeoutError)
+    assert errors(seen, TurnStepTimeout) == []  # the flow step itself finished in its bound
+    assert entered(seen) == ["first", "second", "third"]  # no StepEntered lost
+    assert active == ["second", "third"]
+    assert sent[-1] == (f"{GUIDANCE_HEADER}\nSecond.\nThird.", False)  # delivered at once
+    assert took < 5.0
