@@ -13,8 +13,9 @@ things to the runtime, each small:
   in the state; each newly active step is published once as ``LiveEvent.StepEntered`` and runs
   its ``on_enter`` action (inline ones awaited, all of them finishing a little before the
   step's bound, so that one which overruns fails alone and the boundary completes; then the
-  marking relatches, since an action's result may complete its step); the guidance (postures, grounds, the unmet requirements) goes to the
-  model as context whenever it differs from what the model was last given.  The same step runs
+  marking relatches, since an action's result may complete its step); the guidance
+  (postures, grounds, the unmet requirements) goes to the model as context whenever it
+  differs from what the model was last given.  The same step runs
   once when the session starts, so the first step's posture reaches the model before the user's
   first turn;
 * the source of :meth:`explain`, a synchronous snapshot computed without waiting or changing
