@@ -18,7 +18,7 @@ from livehandle import (
     called_ok,
     is_set,
 )
-from tests.flow_session.helpers import Booking, ask, config, of, session
+from tests.flow_session.helpers import Booking, ask, config, of, session, tool_answers
 
 if TYPE_CHECKING:
     from trio.testing import MockClock
@@ -91,3 +91,24 @@ async def test_a_restored_session_continues_the_marking(autojump_clock: MockCloc
     assert marking["done"] == ["greet", "collect"]
     assert marking["tool_ok"] == {"set_city": 1}
     assert marking["turns"] == 3  # one turn before, two after the restore
+
+
+async def test_a_terminated_flow_stays_terminated_when_restored(autojump_clock: MockClock) -> None:
+    main = Flow([Step("collect", allow=["set_city"], done=is_set("never"))])
+    side = Flow([Step("bye", allow=["note"], done=called_ok("note"))], name="bye")
+    booking = Booking()
+    store = MemoryStore()
+    cfg = config(booking, flow=main)
+    async with session(cfg, booking, session_id="call-8", store=store) as (_, handle):
+        events = handle.events()
+        handle.digress(side, then="terminate")
+        await ask(handle, events, "note")
+        assert handle.state.get("flow:terminated") is True
+    async with session(cfg, booking, session_id="call-8", store=store) as (emu, handle):
+        events = handle.events()
+        explained = handle.explain()
+        await ask(handle, events, "paris")
+    assert explained is not None and explained.terminated and explained.allowed_tools == ()
+    reason = "'set_city' is not available: the conversation flow was terminated"
+    assert tool_answers(emu)[-1] == ("set_city", {"error": reason})
+    assert booking.ran == ["note"]

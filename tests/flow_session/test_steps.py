@@ -267,3 +267,20 @@ async def test_an_inline_action_past_the_step_bound_fails_alone_and_the_boundary
     assert active == ["second", "third"]
     assert sent[-1] == (f"{GUIDANCE_HEADER}\nSecond.\nThird.", False)  # delivered at once
     assert took < 5.0
+
+
+async def test_an_action_asking_for_a_prompt_makes_the_model_speak_first(
+    autojump_clock: MockClock,
+) -> None:
+    def greet(entry: StepEntry) -> None:
+        entry.add_context("Greet the caller by name: Ada.", prompt=True)
+
+    flow = Flow([Step("greet", on_enter=greet, done=is_set("never"))])
+    booking = Booking()
+    async with session(config(booking, flow=flow), booking) as (emu, handle):
+        events = handle.events()
+        seen = await until(events, LiveEvent.TurnComplete)  # nobody said anything
+        sent = client_turns(emu)
+    assert sent == [("Greet the caller by name: Ada.", False), ("", True)]
+    assert entered(seen) == ["greet"]
+    assert of(LiveEvent.TextComplete, seen)  # the model answered the prompt
