@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from livehandle import Flow, LiveEvent, Step, called_ok
+import pytest
+
+from livehandle import Flow, LiveEvent, Step, called_ok, is_set
 from livehandle._runtime.flow import GUIDANCE_HEADER
 from tests.flow_session.helpers import (
     Booking,
@@ -111,3 +113,28 @@ async def test_terminate_refuses_every_tool_and_the_session_goes_on(
     assert (ended, False) in client_turns(emu)
     assert "You said: how are you" in "".join(e.text for e in of(LiveEvent.TextComplete, later))
     assert not of(LiveEvent.Disconnected, later)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "livehandle/_flow/stack.py: a digression completed by a state change (not a turn, not "
+        "a tool success) stays on top until the next turn or tool success; with none of its "
+        "steps active it admits every tool, so the main flow's blocks are lifted meanwhile"
+    ),
+)
+async def test_a_digression_completed_by_the_state_no_longer_lifts_the_main_flows_blocks(
+    autojump_clock: MockClock,
+) -> None:
+    side = Flow([Step("faq", allow=["note"], done=is_set("answered"))], name="faq")
+    booking = Booking()
+    async with session(config(booking, flow=MAIN), booking) as (emu, handle):
+        events = handle.events()
+        handle.digress(side, then="resume")
+        handle.state.set("answered", True)  # the side topic is closed, between turns
+        explained = handle.explain()
+        await ask(handle, events, "book")
+    refused = "'book' is not available in the current step"  # collect is still the main step
+    assert booking.ran == []
+    assert tool_answers(emu) == [("book", {"error": refused})]
+    assert explained is not None and explained.blocked_tools.get("book") == refused
