@@ -112,3 +112,44 @@ async def test_a_terminated_flow_stays_terminated_when_restored(autojump_clock: 
     reason = "'set_city' is not available: the conversation flow was terminated"
     assert tool_answers(emu)[-1] == ("set_city", {"error": reason})
     assert booking.ran == ["note"]
+
+
+async def test_a_marking_of_another_flow_is_not_taken_up(autojump_clock: MockClock) -> None:
+    before = Flow([Step("a1", done=is_set("go")), Step("a2", after=["a1"])])
+    after = Flow([Step("b1", done=is_set("never")), Step("b2", after=["b1"])])
+    booking = Booking()
+    store = MemoryStore()
+    async with session(config(booking, flow=before), booking, session_id="c9", store=store) as (
+        _,
+        handle,
+    ):
+        events = handle.events()
+        handle.state.set("go", True)
+        await ask(handle, events, "hello")
+        assert handle.state.get("flow:done") == ["a1"]
+    cfg = config(booking, flow=after)  # the flow changed between the two sessions
+    async with session(cfg, booking, session_id="c9", store=store) as (_, handle):
+        events = handle.events()
+        seen = await ask(handle, events, "hello")
+        explained = handle.explain()
+        done_, active = handle.state.get("flow:done"), handle.state.get("flow:active")
+    assert explained is not None and explained.active == ("b1",) and explained.done == ()
+    assert [e.step for e in of(LiveEvent.StepEntered, seen)] == ["b1"]
+    assert (done_, active) == ([], ["b1"])
+
+
+async def test_digress_refuses_what_cannot_be_a_digression(autojump_clock: MockClock) -> None:
+    booking = Booking()
+    main = Flow([Step("talk", done=is_set("never"))])
+    async with session(config(booking, flow=main), booking) as (_, handle):
+        with pytest.raises(FlowError) as caught:
+            handle.digress(Flow([Step("pay", allow=["charge_card"])], name="pay"))
+        assert caught.value.kind == "unknown_tool" and caught.value.step == "pay"
+        with pytest.raises(ValueError, match="later"):
+            handle.digress(Flow([Step("x")], name="x"), then="later")
+        with pytest.raises(TypeError):
+            handle.digress("faq")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="main"):
+            handle.digress(Flow([Step("x")]))  # named "main", like the flow it would cover
+        explained = handle.explain()
+    assert explained is not None and explained.stack == ("main",)  # nothing was pushed
