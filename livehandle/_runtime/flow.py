@@ -11,8 +11,11 @@ things to the runtime, each small:
 * the turn pipeline's **flow step** (:meth:`boundary`): the marking advances by one turn and
   relatches; ``flow:active``, ``flow:done`` and ``flow:marking`` (what persistence saves) are set
   in the state; each newly active step is published once as ``LiveEvent.StepEntered`` and runs
-  its ``on_enter`` action; the guidance (postures, grounds, the unmet requirements) goes to the
-  model as context whenever it differs from what the model was last given.  The same step runs
+  its ``on_enter`` action (inline ones awaited, all of them finishing a little before the
+  step's bound, so that one which overruns fails alone and the boundary completes; then the
+  marking relatches, since an action's result may complete its step); the guidance
+  (postures, grounds, the unmet requirements) goes to the model as context whenever it
+  differs from what the model was last given.  The same step runs
   once when the session starts, so the first step's posture reaches the model before the user's
   first turn;
 * the source of :meth:`explain`, a synchronous snapshot computed without waiting or changing
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -49,12 +53,16 @@ if TYPE_CHECKING:
     from livehandle._state import State
     from livehandle._wire import messages as m
 
-__all__ = ["GUIDANCE_HEADER", "VIOLATIONS_KEPT", "FlowGovernor"]
+__all__ = ["BOUNDARY_RESERVE", "GUIDANCE_HEADER", "VIOLATIONS_KEPT", "FlowGovernor"]
 
 log = logging.getLogger("livehandle.flow")
 
 #: Violations :meth:`FlowGovernor.explain` lists (the most recent); all are counted.
 VIOLATIONS_KEPT = 32
+
+#: Seconds of the flow step's bound kept back from its inline actions (at most a tenth of it),
+#: so that one which overruns fails alone and the boundary still completes within the bound.
+BOUNDARY_RESERVE = 0.25
 
 #: The first line of the guidance the model is given, so it never takes it for the user's words.
 GUIDANCE_HEADER = "Conversation guidance for the assistant (not said by the user):"
@@ -186,14 +194,20 @@ class FlowGovernor:
         """Advance the flow at a turn boundary (or once at the start); see the module docstring."""
         stack = self._stack
         events: list[LiveEvent] = []
+        inline_until = self._inline_deadline()
         if starting:
             stack.top.relatch()
         else:
             events += self._changes(stack.on_turn())
-        for flow_name, step in stack.take_newly_active():
-            events.append(LiveEvent.StepEntered(step.id, flow_name))
-            if step.on_enter is not None:
-                await self._start_action(flow_name, step, step.on_enter)
+        # An inline action's result may complete its step (``resolved(step)``): relatch after
+        # the actions and enter what that made active, at this same boundary.  Each step is
+        # entered once per run of the flow, so this ends.
+        while fresh := stack.take_newly_active():
+            for flow_name, step in fresh:
+                events.append(LiveEvent.StepEntered(step.id, flow_name))
+                if step.on_enter is not None:
+                    await self._start_action(flow_name, step, step.on_enter, inline_until)
+            stack.top.relatch()
         self._record_in_state()
         guidance = stack.guidance()
         if guidance and guidance != self._given:
@@ -240,10 +254,24 @@ class FlowGovernor:
         self._context.extend(contents)
         self._prompt = self._prompt or prompt
 
-    async def _start_action(self, flow_name: str, step: Step, action: StepAction) -> None:
+    def _inline_deadline(self) -> float:
+        """When the boundary's inline actions must have finished (see :data:`BOUNDARY_RESERVE`).
+
+        The pipeline runs the flow step under a deadline (the session's ``turn_step_timeout``,
+        also the default timeout of an action): an inline action allowed to reach it would
+        take the whole boundary down with it (its StepEntered events, the state, the guidance).
+        """
+        bound = trio.current_effective_deadline()
+        if math.isinf(bound):
+            return bound
+        return bound - min(BOUNDARY_RESERVE, (bound - trio.current_time()) / 10)
+
+    async def _start_action(
+        self, flow_name: str, step: Step, action: StepAction, inline_until: float
+    ) -> None:
         entry = _Entry(step.id, flow_name, self._state, queue=self._queue_context)
         if action.mode == "inline":
-            await self._run_action(step.id, action, entry)
+            await self._run_action(step.id, action, entry, inline_until)
         elif action.mode == "spawn":  # belongs to the turn: a barge-in cancels it
             group = self._barge_in()
             self._host.start_soon(self._run_in_group, group, step.id, action, entry)
@@ -256,16 +284,24 @@ class FlowGovernor:
         with group.scope():
             await self._run_action(step, action, entry)
 
-    async def _run_action(self, step: str, action: StepAction, entry: _Entry) -> None:
+    async def _run_action(
+        self, step: str, action: StepAction, entry: _Entry, until: float = math.inf
+    ) -> None:
         timeout = action.timeout if action.timeout is not None else self._action_timeout
+        own = trio.current_time() + timeout
         result: Any = None
         try:
-            with trio.fail_after(timeout):
+            with trio.fail_at(min(own, until)):
                 result = action.fn(entry)
                 if inspect.isawaitable(result):
                     result = await result
         except trio.TooSlowError:
-            self._action_failed(step, TimeoutError(f"it took longer than {timeout:g} s"))
+            why = (
+                f"it took longer than {timeout:g} s"
+                if own <= until
+                else "it did not finish within the turn boundary's bound (turn_step_timeout)"
+            )
+            self._action_failed(step, TimeoutError(why))
             return
         except Exception as exc:  # the action's bug: reported, the session goes on
             self._action_failed(step, exc)

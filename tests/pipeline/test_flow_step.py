@@ -24,8 +24,8 @@ from livehandle import (
     extractor,
     open_live_session,
 )
-from livehandle._config.instruction import text_content
 from livehandle._assemble import assemble_live_handle
+from livehandle._config.instruction import text_content
 from livehandle._runtime.pipeline import FlowOutcome
 from livehandle._wire import messages as m
 from livehandle.testing import LiveEmulator
