@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import attrs
-import pytest
 import trio
 
 import livehandle._open
@@ -34,9 +33,9 @@ from tests.testing.helpers import until
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
-    from livehandle import LiveHandle, TranscriptTurn
+    import pytest
 
-pytestmark = pytest.mark.usefixtures("autojump_clock")
+    from livehandle import LiveHandle, TranscriptTurn
 
 
 @attrs.define
@@ -99,7 +98,7 @@ def flow_events(events: Sequence[LiveEvent]) -> list[str]:
 
 
 async def test_the_starting_boundary_runs_once_first_and_reaches_the_wire_before_the_user(
-    monkeypatch: pytest.MonkeyPatch,
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flow = FakeFlow()
     async with governed(monkeypatch, flow, text_config()) as (emu, handle):
@@ -124,7 +123,7 @@ async def test_the_starting_boundary_runs_once_first_and_reaches_the_wire_before
 
 
 async def test_deferred_delivery_sends_the_flow_guidance_with_the_next_user_send(
-    monkeypatch: pytest.MonkeyPatch,
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flow = FakeFlow()
     config = text_config(context_delivery="deferred")
@@ -142,7 +141,7 @@ async def test_deferred_delivery_sends_the_flow_guidance_with_the_next_user_send
 
 
 async def test_flow_events_come_after_the_extractions_and_before_turn_complete(
-    monkeypatch: pytest.MonkeyPatch,
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with governed(monkeypatch, FakeFlow(), text_config(extractors=[echo])) as (_, handle):
         events = handle.events()
@@ -155,7 +154,7 @@ async def test_flow_events_come_after_the_extractions_and_before_turn_complete(
 
 
 async def test_an_overrunning_flow_step_is_reported_and_the_pipeline_goes_on(
-    monkeypatch: pytest.MonkeyPatch,
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flow = FakeFlow(stall_on=2)
     config = text_config(turn_step_timeout=5.0)
@@ -177,7 +176,7 @@ async def test_an_overrunning_flow_step_is_reported_and_the_pipeline_goes_on(
 
 
 async def test_a_flow_step_that_raises_is_reported_and_the_pipeline_goes_on(
-    monkeypatch: pytest.MonkeyPatch,
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flow = FakeFlow(fail_on=2)
     async with governed(monkeypatch, flow, text_config()) as (_, handle):
@@ -190,7 +189,7 @@ async def test_a_flow_step_that_raises_is_reported_and_the_pipeline_goes_on(
 
 
 async def test_without_a_flow_nothing_is_delivered_or_published(
-    monkeypatch: pytest.MonkeyPatch,
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with governed(monkeypatch, None, text_config()) as (emu, handle):
         events = handle.events()

@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 
     from livehandle import LiveHandle, StateMutation, TranscriptTurn
 
-pytestmark = pytest.mark.usefixtures("autojump_clock")
-
 
 @attrs.frozen
 class Echo:
@@ -97,7 +95,9 @@ def names(events: Sequence[LiveEvent]) -> list[str]:
 # -- extractors through the pipeline -------------------------------------------------------------
 
 
-async def test_an_extraction_is_stored_and_published_before_turn_complete() -> None:
+async def test_an_extraction_is_stored_and_published_before_turn_complete(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     config = text_config(extractors=[echo])
     async with in_memory(config) as (_emu, handle):
         events = handle.events()
@@ -116,13 +116,17 @@ async def test_an_extraction_is_stored_and_published_before_turn_complete() -> N
     assert LiveEvent.Extraction("echo", {"last_user": "again", "turns": 2}) in second
 
 
-async def test_extracted_without_extractors_says_none_is_configured() -> None:
+async def test_extracted_without_extractors_says_none_is_configured(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with in_memory(text_config()) as (_emu, h):
         with pytest.raises(ValueError, match="none is configured"):
             h.extracted("booking")
 
 
-async def test_a_stuck_extractor_is_cancelled_reported_and_the_turn_still_completes() -> None:
+async def test_a_stuck_extractor_is_cancelled_reported_and_the_turn_still_completes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     started = trio.Event()
 
     @extractor(timeout=1000.0)
@@ -151,7 +155,9 @@ async def test_a_stuck_extractor_is_cancelled_reported_and_the_turn_still_comple
         ]
 
 
-async def test_generation_complete_extractors_see_the_turn_in_progress() -> None:
+async def test_generation_complete_extractors_see_the_turn_in_progress(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     windows: list[list[tuple[int, str, str]]] = []
 
     @extractor(trigger=ExtractionTrigger.GENERATION_COMPLETE, window=2)
@@ -177,7 +183,9 @@ async def test_generation_complete_extractors_see_the_turn_in_progress() -> None
     )
 
 
-async def test_after_tool_call_extractors_run_only_after_a_turn_with_a_tool_call() -> None:
+async def test_after_tool_call_extractors_run_only_after_a_turn_with_a_tool_call(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     global HANDLE
     runs: list[int] = []
 
@@ -201,7 +209,9 @@ async def test_after_tool_call_extractors_run_only_after_a_turn_with_a_tool_call
 # -- watchers, the journal, the turn: scope ----------------------------------------------------
 
 
-async def test_a_watcher_fires_for_a_tool_write_during_the_turn_and_the_journal_has_it() -> None:
+async def test_a_watcher_fires_for_a_tool_write_during_the_turn_and_the_journal_has_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     global HANDLE
     fired: list[tuple[str, object, object]] = []
     config = text_config(tools=[book], extractors=[echo])
@@ -236,7 +246,9 @@ async def test_a_watcher_fires_for_a_tool_write_during_the_turn_and_the_journal_
     assert "ToolExecution" in names(seen)
 
 
-async def test_a_watcher_fires_for_a_write_between_turns() -> None:
+async def test_a_watcher_fires_for_a_write_between_turns(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     fired = trio.Event()
     async with in_memory(text_config()) as (_emu, h):
 
@@ -250,7 +262,9 @@ async def test_a_watcher_fires_for_a_write_between_turns() -> None:
             await fired.wait()
 
 
-async def test_a_stuck_watcher_is_cancelled_and_reported_as_state_failed() -> None:
+async def test_a_stuck_watcher_is_cancelled_and_reported_as_state_failed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     config = text_config(state=StateConfig(watcher_timeout=2.0))
     async with in_memory(config) as (_emu, handle):
         events = handle.events()
@@ -278,7 +292,9 @@ def context_turns(emu: LiveEmulator) -> list[tuple[str, bool]]:
     ]
 
 
-async def test_context_added_during_a_turn_goes_out_at_its_boundary() -> None:
+async def test_context_added_during_a_turn_goes_out_at_its_boundary(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with in_memory(text_config()) as (emu, h):
         events = h.events()
         h.add_context("The caller is a regular.")
@@ -290,7 +306,9 @@ async def test_context_added_during_a_turn_goes_out_at_its_boundary() -> None:
             h.add_context(42)  # type: ignore[arg-type]
 
 
-async def test_deferred_context_from_a_boundary_goes_with_the_next_user_send() -> None:
+async def test_deferred_context_from_a_boundary_goes_with_the_next_user_send(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     config = text_config(context_delivery="deferred")
     async with in_memory(config) as (emu, h):
         events = h.events()
@@ -304,7 +322,9 @@ async def test_deferred_context_from_a_boundary_goes_with_the_next_user_send() -
         assert sent.index(("Offer the terrace.", False)) < sent.index(("and now?", True))
 
 
-async def test_a_watcher_can_prompt_the_model_at_the_same_boundary() -> None:
+async def test_a_watcher_can_prompt_the_model_at_the_same_boundary(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     script = Scenario(rules=[Rule(When(text="confirm"), [Say("Confirmed!")])])
     config = text_config(extractors=[echo])
     async with in_memory(config, script) as (_emu, h):
@@ -320,7 +340,9 @@ async def test_a_watcher_can_prompt_the_model_at_the_same_boundary() -> None:
         assert LiveEvent.TextComplete("Confirmed!") in reply
 
 
-async def test_an_extraction_into_a_redacted_key_is_published_without_its_value() -> None:
+async def test_an_extraction_into_a_redacted_key_is_published_without_its_value(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     @extractor(promotions=[Promotion.overwrite("pin").to("user:pin")])
     async def card(turns: Sequence[TranscriptTurn]) -> dict[str, str]:
         return {"pin": "4921"}
