@@ -75,7 +75,7 @@ class Flow:
     name: str = attrs.field(default="main", kw_only=True, validator=_check_name)
 
     def __attrs_post_init__(self) -> None:
-        check_flow(self.steps, self.constraints, self.confirm_tools)
+        check_flow(self.steps, self.constraints, self.confirm_tools, self.ambient_tools)
 
     def step(self, id: str) -> Step:
         """The step ``id``.
