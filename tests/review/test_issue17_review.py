@@ -247,12 +247,25 @@ def test_finding_a_completed_digression_stops_governing_at_once() -> None:
     state.set("faq", True)  # e.g. the application answered the side question
     explained = stack.explain()
     assert explained.flow == "main" and "book" in explained.blocked_tools
-    assert stack.reason("book") == "'book' is not available in the current step"
     assert stack.admits("book") == "'book' is not available in the current step"
     assert stack.names == ("main",)
+    assert stack.reason("book") == "'book' is not available in the current step"
     changes = stack.on_turn()  # the pop is still reported, with the next change
     assert [(c.from_flow, c.to_flow, c.reason) for c in changes] == [("faq", "main", "resume")]
     assert stack.on_turn() == []
+
+
+def test_a_digression_complete_when_pushed_never_governs() -> None:
+    state = State()
+    state.set("faq", True)
+    stack = FlowStack(_booking(), state, tools=["set_city", "book"])
+    stack.push(Flow(steps=[Step("faq", done=is_set("faq"))], name="faq"))
+    assert stack.reason("book") == "'book' is not available in the current step"  # pure
+    assert stack.names == ("main", "faq")  # reason() and explain() changed nothing
+    assert stack.explain().stack == ("main",)
+    assert stack.admits("book") is not None and stack.names == ("main",)
+    assert [c.reason for c in stack.take_changes()] == ["resume"]
+    assert stack.take_changes() == []
 
 
 def test_finding_a_completed_terminating_digression_terminates_before_the_next_turn() -> None:
