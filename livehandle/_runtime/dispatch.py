@@ -29,7 +29,8 @@ control lane) and returns:
   per call, only on the connection the calls came from (see :class:`AnswerSender`).
 
 A tool gate (``ToolGate``, a governing flow) screens each
-message's calls first: a refused call is answered with its reason and nothing else sees it.
+message's calls first: a refused call is answered with its reason and nothing else sees it (not
+the hooks, ``before_tool_response`` included, nor the application).
 
 ``stop()`` cancels every tool still running (``disconnect()`` calls it first).  A sync tool stuck
 in its worker thread is abandoned with a warning (see :meth:`~livehandle.Tool.run`).
@@ -310,8 +311,10 @@ class ToolDispatcher:
             self.stats.cancelled_by_barge_in += len(cut)
             self._report_cancelled(cut, reason="barge_in")
             return
-        answers = with_refusals(screened, answers)
-        await self._sender.send(await self._sender.rewrite(answers), connection)
+        # Refusals skip before_tool_response: nothing but the model sees a refused call, and a
+        # rewrite could otherwise turn one into a "success" the flow would count.
+        answers = with_refusals(screened, await self._sender.rewrite(answers))
+        await self._sender.send(answers, connection)
 
     async def _run_inline(self, calls: list[m.FunctionCall]) -> list[Answer]:
         results: dict[int, Answer] = {}
