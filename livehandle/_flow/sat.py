@@ -95,9 +95,10 @@ def _dnf(guard: Guard, positive: bool) -> list[_Term]:
         return terms
     product: list[_Term] = [frozenset()]
     for part in parts:
-        product = [a | b for a in product for b in _dnf(part, positive)]
-        if len(product) > MAX_TERMS:
+        terms = _dnf(part, positive)
+        if len(product) * len(terms) > MAX_TERMS:  # before building it: the bound is the point
             raise _TooBig
+        product = [a | b for a in product for b in terms]
     return product
 
 

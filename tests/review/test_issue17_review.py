@@ -364,3 +364,54 @@ def test_state_values_never_reach_reasons_traces_or_explanations() -> None:
     text = str(machine.explain())
     assert secret not in text
     assert all(secret not in (machine.reason(t) or "") for t in ("charge", "refund", "other"))
+
+
+booked: list[str] = []
+
+
+@tool
+async def book_once() -> str:
+    """Books, once (records each run)."""
+    booked.append("run")
+    await trio.sleep(1)
+    return "booked"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open finding (the governor, livehandle/_runtime/flow.py): once() is checked against"
+    " successes only, so two calls admitted before either succeeds both run",
+)
+async def test_open_finding_two_calls_of_a_once_tool_in_one_message_both_run(
+    autojump_clock: object,
+) -> None:
+    booked.clear()
+    flow = Flow(steps=[Step("book", allow=["book_once"])], constraints=[once("book_once")])
+    script = CallTools([ToolCallSpec("book_once", {}, id="c0"), ToolCallSpec("book_once", {}, id="c1")])
+    rules = Scenario(rules=[Rule(When(text="go"), [script, Say("ok")])])
+    config = LiveConfig(response_modality="TEXT", tools=[book_once], flow=flow)
+    async with (
+        LiveEmulator(rules).in_memory() as emu,
+        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
+    ):
+        events = handle.events()
+        await handle.send_text("go")
+        with trio.fail_after(10):
+            await until(events, LiveEvent.TurnComplete)
+    assert booked == ["run"]
+
+
+def test_finding_the_term_bound_stops_before_a_big_product_is_built() -> None:
+    """all_of(A, B) of two 256-term guards built all 65,536 terms before giving up (seconds
+    and megabytes per guard at Flow construction); the bound now applies before the product."""
+    import tracemalloc
+
+    wide_a = any_of(*[is_set(f"a{i}") for i in range(256)])
+    wide_b = any_of(*[is_set(f"b{i}") for i in range(256)])
+    tracemalloc.start()
+    try:
+        Flow(steps=[Step("s", gate=all_of(wide_a, wide_b), done=all_of(wide_a, wide_b))])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4_000_000, peak
