@@ -173,8 +173,11 @@ def _check_reachable(steps: Sequence[Step], constraints: Sequence[Constraint]) -
 
 
 def _check_progress(steps: Sequence[Step], constraints: Sequence[Constraint]) -> None:
-    """Every step can become eligible, and every done guard can hold, counting the steps the
-    guards need done (``done(...)``): a least fixpoint of the steps that can ever be done."""
+    """Every step can become eligible, and every done guard can hold.
+
+    Counts the steps the guards need done (``done(...)``): a least fixpoint of the steps that
+    can ever be done.
+    """
     preds = _edges(steps, constraints)
     gates = {step.id: done_alternatives(step.gate) for step in steps}
     dones = {step.id: done_alternatives(step.done) for step in steps}

@@ -495,9 +495,7 @@ def _from_json(data: object, path: str, depth: int = 0) -> Guard:
             parts = data.get("of")
             if not isinstance(parts, list):
                 raise ValueError("'of' must be an array")
-            made = tuple(
-                _from_json(p, f"{path}.of[{i}]", depth + 1) for i, p in enumerate(parts)
-            )
+            made = tuple(_from_json(p, f"{path}.of[{i}]", depth + 1) for i, p in enumerate(parts))
             return AllOf(made) if kind == "all" else AnyOf(made)
         if kind == "not":
             return Not(_from_json(data.get("of"), f"{path}.of", depth + 1))

@@ -197,9 +197,7 @@ class FlowStack:
             return self._terminated_reason(tool)
         self.top.relatch()
         self._pending.extend(self._pop_completed())
-        if self.terminated:
-            return self._terminated_reason(tool)
-        return self.top.reason(tool)
+        return self.reason(tool)  # terminated by a pop, or the governing flow's reason
 
     def reason(self, tool: str) -> str | None:
         """As :meth:`admits`, without relatching (and without changing anything)."""

@@ -56,7 +56,7 @@ def test_finding_an_async_custom_guard_does_not_hold_and_is_reported() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the coroutine is closed, never left un-awaited
         assert not custom(verified).holds(ctx)
-    ((guard, error),) = ctx.errors
+    ((_, error),) = ctx.errors
     assert isinstance(error, TypeError) and "awaitable" in str(error)
     flow = Flow(steps=[Step("a", gate=verified, allow=["x"]), Step("b", allow=["y"])])
     with warnings.catch_warnings():
@@ -325,7 +325,9 @@ async def test_finding_a_rewritten_refusal_never_counts_as_a_success(
     monkeypatch.setattr(
         livehandle._open, "assemble_live_handle", functools.partial(assemble_live_handle, gate=gate)
     )
-    script = CallTools([ToolCallSpec("book", {}, id="c0"), ToolCallSpec("add", {"a": 1, "b": 2}, id="c1")])
+    script = CallTools(
+        [ToolCallSpec("book", {}, id="c0"), ToolCallSpec("add", {"a": 1, "b": 2}, id="c1")]
+    )
     rules = Scenario(rules=[Rule(When(text="go"), [script, Say("ok")])])
     config = LiveConfig(response_modality="TEXT", tools=[book, add], before_tool_response=wrap)
     async with (
@@ -387,7 +389,9 @@ async def test_open_finding_two_calls_of_a_once_tool_in_one_message_both_run(
 ) -> None:
     booked.clear()
     flow = Flow(steps=[Step("book", allow=["book_once"])], constraints=[once("book_once")])
-    script = CallTools([ToolCallSpec("book_once", {}, id="c0"), ToolCallSpec("book_once", {}, id="c1")])
+    script = CallTools(
+        [ToolCallSpec("book_once", {}, id="c0"), ToolCallSpec("book_once", {}, id="c1")]
+    )
     rules = Scenario(rules=[Rule(When(text="go"), [script, Say("ok")])])
     config = LiveConfig(response_modality="TEXT", tools=[book_once], flow=flow)
     async with (

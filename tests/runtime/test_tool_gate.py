@@ -15,10 +15,10 @@ import pytest
 import trio
 
 import livehandle._open
+from livehandle._assemble import assemble_live_handle
 from livehandle._config.live import LiveConfig
 from livehandle._errors import ToolHookFailed
 from livehandle._events import LiveEvent
-from livehandle._assemble import assemble_live_handle
 from livehandle._open import open_live_session
 from livehandle._runtime.answers import Answer, Screened, response_to, with_refusals
 from livehandle._runtime.gate import is_success
