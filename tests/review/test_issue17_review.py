@@ -419,3 +419,36 @@ def test_finding_the_term_bound_stops_before_a_big_product_is_built() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 4_000_000, peak
+
+
+async def test_finding_a_refused_call_cut_by_a_barge_in_is_counted_once(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: object
+) -> None:
+    """A refused call in a message a barge-in cut was counted as refused AND as cancelled by
+    the barge-in (ToolStats counts each call once, under what ended it: here, the refusal)."""
+    entered = trio.Event()
+
+    async def on_tool_call(calls: object, state: object) -> None:
+        entered.set()
+        await trio.sleep_forever()  # the barge-in cancels it
+
+    gate = _Gate({"book": "'book' is not permitted yet"})
+    monkeypatch.setattr(
+        livehandle._open, "assemble_live_handle", functools.partial(assemble_live_handle, gate=gate)
+    )
+    config = LiveConfig(response_modality="TEXT", tools=[book, add], on_tool_call=on_tool_call)
+    async with (
+        LiveEmulator().in_memory() as emu,
+        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
+    ):
+        events = handle.events()
+        conn = emu.connections[0]
+        calls = (m.FunctionCall("book", id="r"), m.FunctionCall("add", id="a", args={"a": 1, "b": 2}))
+        await conn.send(m.ToolCall(calls))
+        await entered.wait()
+        await conn.send(m.ServerContent(interrupted=True))
+        seen = await until(events, LiveEvent.ToolCancelled)
+    cancelled = sorted(i for e in seen if isinstance(e, LiveEvent.ToolCancelled) for i in e.ids)
+    assert cancelled == ["a", "r"]  # neither answered: both reported
+    stats = handle.tool_stats
+    assert (stats.refused, stats.cancelled_by_barge_in) == (1, 1)
