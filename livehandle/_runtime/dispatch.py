@@ -306,10 +306,16 @@ class ToolDispatcher:
         if barge_in.cancelled_caught:
             # A barge-in ended this turn: its calls are cancelled, not answered (the server
             # withdraws them), except background calls already running on their own.
-            cut = [c.id or "" for c in calls if c not in started]
-            cut = [i for i in cut if i not in self._server_cancelled]
-            self.stats.cancelled_by_barge_in += len(cut)
-            self._report_cancelled(cut, reason="barge_in")
+            # A refused call is reported too (its refusal was never sent), but it was counted
+            # as refused already: each call is counted once.
+            cut = [
+                (c.id or "", i in screened.refused)
+                for i, c in enumerate(calls)
+                if not any(c is s for s in started)
+            ]
+            cut = [(i, refused) for i, refused in cut if i not in self._server_cancelled]
+            self.stats.cancelled_by_barge_in += sum(1 for _, refused in cut if not refused)
+            self._report_cancelled([i for i, _ in cut], reason="barge_in")
             return
         # Refusals skip before_tool_response: nothing but the model sees a refused call, and a
         # rewrite could otherwise turn one into a "success" the flow would count.
