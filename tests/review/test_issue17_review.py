@@ -443,7 +443,10 @@ async def test_finding_a_refused_call_cut_by_a_barge_in_is_counted_once(
     ):
         events = handle.events()
         conn = emu.connections[0]
-        calls = (m.FunctionCall("book", id="r"), m.FunctionCall("add", id="a", args={"a": 1, "b": 2}))
+        calls = (
+            m.FunctionCall("book", id="r"),
+            m.FunctionCall("add", id="a", args={"a": 1, "b": 2}),
+        )
         await conn.send(m.ToolCall(calls))
         await entered.wait()
         await conn.send(m.ServerContent(interrupted=True))
