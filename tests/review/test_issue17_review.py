@@ -455,3 +455,12 @@ async def test_finding_a_refused_call_cut_by_a_barge_in_is_counted_once(
     assert cancelled == ["a", "r"]  # neither answered: both reported
     stats = handle.tool_stats
     assert (stats.refused, stats.cancelled_by_barge_in) == (1, 1)
+
+
+def test_finding_a_flow_with_an_eq_guard_on_a_list_or_object_is_hashable() -> None:
+    """Flows, steps and guards are frozen (hashable) values, but eq() over a list or an object
+    made them unhashable: hash() raised TypeError."""
+    guard = eq("k", {"a": [1, 2]})
+    assert hash(guard) == hash(eq("k", {"a": [1, 2]})) and guard == eq("k", {"a": [1, 2]})
+    flow = Flow(steps=[Step("a", gate=guard | eq("k", [1]))])
+    assert {flow: 1}[flow] == 1
