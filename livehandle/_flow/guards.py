@@ -244,7 +244,7 @@ class Eq(Guard):
     """Holds when the value at ``key`` equals ``value`` as JSON (a bool never equals a number)."""
 
     key: str
-    value: Any
+    value: Any = attrs.field(hash=False)  # JSON: lists and objects hash by key only
 
     def holds(self, ctx: GuardContext) -> bool:
         return json_equal(ctx.state.get(self.key), self.value)
