@@ -317,10 +317,25 @@ class ToolDispatcher:
             self.stats.cancelled_by_barge_in += sum(1 for _, refused in cut if not refused)
             self._report_cancelled([i for i, _ in cut], reason="barge_in")
             return
-        # Refusals skip before_tool_response: nothing but the model sees a refused call, and a
-        # rewrite could otherwise turn one into a "success" the flow would count.
-        answers = with_refusals(screened, await self._sender.rewrite(answers))
-        await self._sender.send(answers, connection)
+        await self._sender.send(await self._rewrite_admitted(screened, answers), connection)
+
+    async def _rewrite_admitted(self, screened: Screened, answers: list[Answer]) -> list[Answer]:
+        """The message's answers, the admitted ones rewritten, refusals at their calls' places.
+
+        Refusals skip ``before_tool_response``: nothing but the model sees a refused call, and a
+        rewrite could otherwise turn one into a "success" the flow would count.  The places are
+        taken before the rewrite (calls may share an id); a rewrite that changes the number of
+        answers gets the refusals placed after it.
+        """
+        if not screened.refused:
+            return await self._sender.rewrite(answers)
+        merged = with_refusals(screened, answers)
+        own = {id(answer) for answer in answers}
+        rewritten = await self._sender.rewrite(answers)
+        if len(rewritten) != len(answers):
+            return with_refusals(screened, rewritten)
+        fresh = iter(rewritten)
+        return [next(fresh) if id(answer) in own else answer for answer in merged]
 
     async def _run_inline(self, calls: list[m.FunctionCall]) -> list[Answer]:
         results: dict[int, Answer] = {}

@@ -464,3 +464,43 @@ def test_finding_a_flow_with_an_eq_guard_on_a_list_or_object_is_hashable() -> No
     assert hash(guard) == hash(eq("k", {"a": [1, 2]})) and guard == eq("k", {"a": [1, 2]})
     flow = Flow(steps=[Step("a", gate=guard | eq("k", [1]))])
     assert {flow: 1}[flow] == 1
+
+
+async def test_refusals_keep_their_place_under_a_rewrite_with_repeated_ids(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: object
+) -> None:
+    gate = _Gate({"book": "'book' is not permitted yet"})
+
+    def tag(answers: list[m.FunctionResponse], state: State) -> list[m.FunctionResponse]:
+        return [
+            m.FunctionResponse(name=a.name, id=a.id, response={"tagged": a.response})
+            for a in answers
+        ]
+
+    monkeypatch.setattr(
+        livehandle._open, "assemble_live_handle", functools.partial(assemble_live_handle, gate=gate)
+    )
+    script = CallTools(
+        [
+            ToolCallSpec("add", {"a": 1, "b": 1}, id="same"),
+            ToolCallSpec("book", {}, id="same"),
+            ToolCallSpec("add", {"a": 2, "b": 2}, id="same"),
+        ]
+    )
+    rules = Scenario(rules=[Rule(When(text="go"), [script, Say("ok")])])
+    config = LiveConfig(response_modality="TEXT", tools=[book, add], before_tool_response=tag)
+    async with (
+        LiveEmulator(rules).in_memory() as emu,
+        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
+    ):
+        events = handle.events()
+        await handle.send_text("go")
+        with trio.fail_after(10):
+            await until(events, LiveEvent.TurnComplete)
+        conn = emu.connections[0]
+    ((*sent,),) = [list(r.function_responses) for r in conn.messages(m.ToolResponse)]
+    assert [a.response for a in sent] == [
+        {"tagged": {"output": 2}},
+        {"error": "'book' is not permitted yet"},
+        {"tagged": {"output": 4}},
+    ]
