@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from livehandle._errors import FlowError
 from livehandle._flow.constraints import Before, Constraint, NeverUntil, Once, Require
-from livehandle._flow.sat import needs_done, satisfiable
+from livehandle._flow.sat import always_holds, done_alternatives, needs_done, satisfiable
 from livehandle._flow.step import Step
 
 if TYPE_CHECKING:
@@ -18,12 +18,16 @@ __all__ = ["check_flow", "check_tools", "flow_tools", "successors"]
 
 
 def check_flow(
-    steps: Sequence[Step], constraints: Sequence[Constraint], confirm_tools: Sequence[str]
+    steps: Sequence[Step],
+    constraints: Sequence[Constraint],
+    confirm_tools: Sequence[str],
+    ambient_tools: Sequence[str] = (),
 ) -> None:
     """Raise the first problem found as a FlowError.
 
     The kinds are checked in this order: invalid, unknown_step, cycle, unsatisfiable,
-    unreachable, unguarded_commit.
+    unreachable, unguarded_commit (then the progress check: a guard that can only hold once a
+    step is done that cannot be done before it, as unreachable or unsatisfiable).
     """
     _check_shape(steps, constraints)
     ids = {step.id for step in steps}
@@ -31,7 +35,8 @@ def check_flow(
     _check_cycles(steps, constraints)
     _check_guards(steps, constraints)
     _check_reachable(steps, constraints)
-    _check_commits(steps, constraints, confirm_tools)
+    _check_progress(steps, constraints)
+    _check_commits(steps, constraints, confirm_tools, ambient_tools)
 
 
 def _check_shape(steps: Sequence[Step], constraints: Sequence[Constraint]) -> None:
@@ -167,13 +172,70 @@ def _check_reachable(steps: Sequence[Step], constraints: Sequence[Constraint]) -
             reachable(step)
 
 
+def _check_progress(steps: Sequence[Step], constraints: Sequence[Constraint]) -> None:
+    """Every step can become eligible, and every done guard can hold.
+
+    Counts the steps the guards need done (``done(...)``): a least fixpoint of the steps that
+    can ever be done.
+    """
+    preds = _edges(steps, constraints)
+    gates = {step.id: done_alternatives(step.gate) for step in steps}
+    dones = {step.id: done_alternatives(step.done) for step in steps}
+
+    def can_hold(ways: list[frozenset[str]] | None, known: set[str]) -> bool:
+        return ways is None or any(way <= known for way in ways)
+
+    def eligible(step: Step, known: set[str]) -> bool:
+        return all(p in known for p in preds[step.id]) and can_hold(gates[step.id], known)
+
+    possible: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for step in steps:
+            if step.id in possible or not eligible(step, possible):
+                continue
+            if step.terminal or (step.done is not None and can_hold(dones[step.id], possible)):
+                possible.add(step.id)
+                changed = True
+
+    def blockers(ways: list[frozenset[str]] | None) -> str:
+        needed = sorted(set().union(*(ways or ())) - possible)
+        return ", ".join(map(repr, needed))
+
+    for step in steps:
+        if not eligible(step, possible):
+            raise FlowError(
+                f"step {step.id!r} can never become eligible: its gate needs steps done that"
+                f" cannot be done before it ({blockers(gates[step.id])})",
+                "unreachable",
+                step.id,
+            )
+        if step.done is not None and not step.terminal and step.id not in possible:
+            raise FlowError(
+                f"the done guard of step {step.id!r} can never hold: it needs steps done that"
+                f" cannot be done before it ({blockers(dones[step.id])})",
+                "unsatisfiable",
+                step.id,
+            )
+
+
 def _check_commits(
-    steps: Sequence[Step], constraints: Sequence[Constraint], confirm_tools: Sequence[str]
+    steps: Sequence[Step],
+    constraints: Sequence[Constraint],
+    confirm_tools: Sequence[str],
+    ambient_tools: Sequence[str],
 ) -> None:
     guarded = {c.tool for c in constraints if isinstance(c, NeverUntil)}
     for tool in confirm_tools:
         if tool in guarded:
             continue
+        if tool in ambient_tools:
+            raise FlowError(
+                f"confirm tool {tool!r} is not guarded: it is ambient (no allow list limits it)"
+                " and has no never_until() constraint",
+                "unguarded_commit",
+            )
         allowing = [step for step in steps if tool in step.allow]
         if not allowing:
             raise FlowError(
@@ -182,10 +244,19 @@ def _check_commits(
                 "unguarded_commit",
             )
         for step in allowing:
-            if step.gate is None:
+            if step.gate is None or always_holds(step.gate):
                 raise FlowError(
                     f"confirm tool {tool!r} is not guarded: step {step.id!r} allows it without"
-                    " a gate (add one, or a never_until() constraint)",
+                    " a gate that can fail (add one, or a never_until() constraint)",
+                    "unguarded_commit",
+                    step.id,
+                )
+        for step in steps:  # a step without an allow list admits every tool it does not deny
+            if not step.allow and not step.terminal and tool not in step.deny:
+                raise FlowError(
+                    f"confirm tool {tool!r} is not guarded: step {step.id!r} has no allow list,"
+                    " so it admits the tool while active (deny it there, give the step an allow"
+                    " list, or add a never_until() constraint)",
                     "unguarded_commit",
                     step.id,
                 )

@@ -10,6 +10,7 @@ itself in prose (:meth:`Guard.describe`) and explains an evaluation as a tree
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
@@ -170,6 +171,12 @@ class Guard:
         parts = self.parts if isinstance(self, AnyOf) else (self,)
         return AnyOf((*parts, guard_of(other)))
 
+    def __rand__(self, other: GuardLike) -> Guard:
+        return AllOf((guard_of(other), self))
+
+    def __ror__(self, other: GuardLike) -> Guard:
+        return AnyOf((guard_of(other), self))
+
     def __invert__(self) -> Guard:
         return Not(self)
 
@@ -237,7 +244,7 @@ class Eq(Guard):
     """Holds when the value at ``key`` equals ``value`` as JSON (a bool never equals a number)."""
 
     key: str
-    value: Any
+    value: Any = attrs.field(hash=False)  # JSON: lists and objects hash by key only
 
     def holds(self, ctx: GuardContext) -> bool:
         return json_equal(ctx.state.get(self.key), self.value)
@@ -397,8 +404,10 @@ class Not(Guard):
 class Custom(Guard):
     """A guard computed by a callable ``fn(state) -> bool``; it has no JSON form.
 
-    A callable that raises makes the guard not hold, and the error goes to the context's
-    ``guard_failed``.  Two custom guards are equal only when they are the same object.
+    A callable that raises, or returns an awaitable (an ``async def`` check cannot be awaited
+    where guards are evaluated), makes the guard not hold, and the error goes to the context's
+    ``guard_failed``.  BaseExceptions that are not Exceptions (cancellation, KeyboardInterrupt)
+    propagate.  Two custom guards are equal only when they are the same object.
     """
 
     fn: Callable[[Any], object]
@@ -406,7 +415,15 @@ class Custom(Guard):
 
     def holds(self, ctx: GuardContext) -> bool:
         try:
-            return bool(self.fn(ctx.state))
+            result = self.fn(ctx.state)
+            if inspect.isawaitable(result):  # an async check: guards are evaluated synchronously
+                if inspect.iscoroutine(result):
+                    result.close()  # never awaited, and never warned about
+                raise TypeError(
+                    f"{self.describe()} returned an awaitable; a guard's check must be a plain"
+                    " (not async) function"
+                )
+            return bool(result)
         except Exception as error:
             ctx.guard_failed(self, error)
             return False
@@ -448,7 +465,13 @@ def check_keys(keys: Iterable[object]) -> tuple[str, ...]:
     return checked
 
 
-def _from_json(data: object, path: str) -> Guard:
+#: How deep :meth:`Guard.from_json` follows nested combinators (deeper input is a ValueError).
+MAX_JSON_DEPTH = 64
+
+
+def _from_json(data: object, path: str, depth: int = 0) -> Guard:
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"guard at {path} is nested more than {MAX_JSON_DEPTH} levels deep")
     if not isinstance(data, Mapping):
         raise ValueError(f"guard at {path} must be an object, got {type(data).__name__}")
     kind = data.get("kind")
@@ -472,10 +495,10 @@ def _from_json(data: object, path: str) -> Guard:
             parts = data.get("of")
             if not isinstance(parts, list):
                 raise ValueError("'of' must be an array")
-            made = tuple(_from_json(p, f"{path}.of[{i}]") for i, p in enumerate(parts))
+            made = tuple(_from_json(p, f"{path}.of[{i}]", depth + 1) for i, p in enumerate(parts))
             return AllOf(made) if kind == "all" else AnyOf(made)
         if kind == "not":
-            return Not(_from_json(data.get("of"), f"{path}.of"))
+            return Not(_from_json(data.get("of"), f"{path}.of", depth + 1))
     except (TypeError, ValueError) as error:
         if isinstance(error, ValueError) and str(error).startswith("guard at "):
             raise

@@ -278,14 +278,20 @@ class FlowMachine:
 
     def explain(self) -> FlowExplanation:
         """A snapshot, taken on a relatched copy: this machine is never changed."""
+        copy = self.copy()
+        copy.relatch()
+        return copy._explanation()
+
+    def copy(self) -> FlowMachine:
+        """An independent machine for the same flow and state, with this one's marking."""
         copy = FlowMachine(
             self.flow, self._state, tools=self._tools, on_guard_error=self._on_guard_error
         )
         copy._done.update(self._done)
         copy._tool_ok.update(self._tool_ok)
         copy._turns = self._turns
-        copy.relatch()
-        return copy._explanation()
+        copy._entered.update(self._entered)
+        return copy
 
     def _explanation(self) -> FlowExplanation:
         active = self._active_steps()

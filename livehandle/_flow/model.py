@@ -60,7 +60,9 @@ class Flow:
         constraints: made by :func:`~livehandle.once`, :func:`~livehandle.never_until`,
             :func:`~livehandle.before` and :func:`~livehandle.require`.
         confirm_tools: tools that commit something (a booking, a payment): each must be
-            guarded, by a ``never_until`` constraint or by the gate of every step allowing it.
+            guarded, by a ``never_until`` constraint, or else by a gate that can fail on every
+            step allowing it, with every other step (terminal ones aside) either listing its
+            own tools in ``allow`` or denying it; an ambient confirm tool needs ``never_until``.
         ambient_tools: tools exempt from the steps' ``allow`` lists (still subject to ``deny``
             and to the constraints), e.g. a clock or a help tool.
         name: the flow's name, shown in explanations and stack changes.
@@ -75,7 +77,7 @@ class Flow:
     name: str = attrs.field(default="main", kw_only=True, validator=_check_name)
 
     def __attrs_post_init__(self) -> None:
-        check_flow(self.steps, self.constraints, self.confirm_tools)
+        check_flow(self.steps, self.constraints, self.confirm_tools, self.ambient_tools)
 
     def step(self, id: str) -> Step:
         """The step ``id``.

@@ -23,7 +23,7 @@ from livehandle._flow.guards import (
     Not,
 )
 
-__all__ = ["MAX_TERMS", "needs_done", "satisfiable"]
+__all__ = ["MAX_TERMS", "always_holds", "done_alternatives", "needs_done", "satisfiable"]
 
 #: Beyond this many DNF terms a guard is assumed satisfiable.
 MAX_TERMS = 256
@@ -95,9 +95,10 @@ def _dnf(guard: Guard, positive: bool) -> list[_Term]:
         return terms
     product: list[_Term] = [frozenset()]
     for part in parts:
-        product = [a | b for a in product for b in _dnf(part, positive)]
-        if len(product) > MAX_TERMS:
+        terms = _dnf(part, positive)
+        if len(product) * len(terms) > MAX_TERMS:  # before building it: the bound is the point
             raise _TooBig
+        product = [a | b for a in product for b in terms]
     return product
 
 
@@ -130,3 +131,30 @@ def needs_done(guard: Guard, step: str) -> bool:
     except _TooBig:
         return False
     return bool(terms) and all((True, ("done", step)) in term for term in terms)
+
+
+def always_holds(guard: Guard) -> bool:
+    """True when ``guard`` certainly holds whatever the state (a term of its DNF is empty).
+
+    Incomplete on purpose (``is_set(k) | not_(is_set(k))`` is not recognised); it catches the
+    gates that are no gate at all: ``always()``, ``all_of()``, ``any_of(always(), ...)``.
+    """
+    try:
+        return any(not term for term in _dnf(guard, True))
+    except _TooBig:
+        return False
+
+
+def done_alternatives(guard: Guard | None) -> list[frozenset[str]] | None:
+    """The ways ``guard`` can hold, as the sets of steps each needs done; None: no such need.
+
+    None for no guard, or past :data:`MAX_TERMS` terms (assumed to need nothing).  Only the
+    consistent terms count; a term's ``not done(...)`` parts are ignored (they can hold early).
+    """
+    if guard is None:
+        return None
+    try:
+        terms = [t for t in _dnf(guard, True) if _consistent(t)]
+    except _TooBig:
+        return None
+    return [frozenset(str(atom[1]) for pos, atom in t if pos and atom[0] == "done") for t in terms]

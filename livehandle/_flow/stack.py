@@ -78,6 +78,9 @@ class FlowStack:
             FlowMachine(main, state, tools=self._tools, on_guard_error=on_guard_error)
         ]
         self._then: list[Resume] = []
+        # Digressions popped while admitting a tool (a State change completed one between
+        # turns): reported with the next on_turn / on_tool_ok result, in order.
+        self._pending: list[StackChange] = []
         self.terminated = False
 
     @property
@@ -128,14 +131,43 @@ class FlowStack:
         return change
 
     def on_turn(self) -> list[StackChange]:
-        """A turn completed: the top flow counts it; completed digressions are popped."""
+        """A turn completed: the top flow counts it; completed digressions are popped.
+
+        The changes returned include those :meth:`admits` made since the last call.
+        """
         self.top.on_turn()
-        return self._pop_completed()
+        return self._take_pending(self._pop_completed())
 
     def on_tool_ok(self, tool: str) -> list[StackChange]:
-        """A call of ``tool`` succeeded: the top flow counts it; completed digressions pop."""
+        """A call of ``tool`` succeeded: the top flow counts it; completed digressions pop.
+
+        The changes returned include those :meth:`admits` made since the last call.
+        """
         self.top.on_tool_ok(tool)
-        return self._pop_completed()
+        return self._take_pending(self._pop_completed())
+
+    def take_changes(self) -> list[StackChange]:
+        """The changes :meth:`admits` made (digressions it found complete), once each."""
+        return self._take_pending([])
+
+    def _take_pending(self, changes: list[StackChange]) -> list[StackChange]:
+        pending, self._pending = self._pending, []
+        return pending + changes
+
+    def _settled(self, relatch: bool) -> FlowStack:
+        """A copy of this stack with its completed digressions popped (nothing here changes)."""
+        copy = object.__new__(FlowStack)
+        copy._state = self._state
+        copy._tools = self._tools
+        copy._on_guard_error = self._on_guard_error
+        copy._machines = [machine.copy() for machine in self._machines]
+        copy._then = list(self._then)
+        copy._pending = []
+        copy.terminated = self.terminated
+        if relatch:
+            copy.top.relatch()
+        copy._pop_completed()
+        return copy
 
     def _pop_completed(self) -> list[StackChange]:
         changes: list[StackChange] = []
@@ -155,19 +187,37 @@ class FlowStack:
         return f"{tool!r} is not available: the conversation flow was terminated"
 
     def admits(self, tool: str) -> str | None:
-        """Relatch the top flow, then say why ``tool`` is refused, or None (admitted)."""
+        """Relatch the top flow, then say why ``tool`` is refused, or None (admitted).
+
+        A digression found complete is popped first (its ``then`` applied), so a finished
+        side topic never governs; the change is reported by the next :meth:`on_turn` or
+        :meth:`on_tool_ok` (or :meth:`take_changes`).
+        """
         if self.terminated:
             return self._terminated_reason(tool)
-        return self.top.admits(tool)
+        self.top.relatch()
+        self._pending.extend(self._pop_completed())
+        return self.reason(tool)  # terminated by a pop, or the governing flow's reason
 
     def reason(self, tool: str) -> str | None:
-        """As :meth:`admits`, without relatching."""
+        """As :meth:`admits`, without relatching (and without changing anything)."""
         if self.terminated:
             return self._terminated_reason(tool)
-        return self.top.reason(tool)
+        settled = self._settled(relatch=False) if self.depth > 1 else self
+        if settled.terminated:
+            return self._terminated_reason(tool)
+        return settled.top.reason(tool)
 
     def explain(self) -> FlowExplanation:
-        """A snapshot of the top flow, with the stack; never changes anything."""
+        """A snapshot of the governing flow, with the stack; never changes anything.
+
+        It agrees with :meth:`admits`: a digression that is complete is shown popped.
+        """
+        if self.depth > 1:
+            return self._settled(relatch=True)._explain()
+        return self._explain()
+
+    def _explain(self) -> FlowExplanation:
         explanation = self.top.explain()
         if self.terminated:
             universe = sorted(self.top.universe)
@@ -208,4 +258,5 @@ class FlowStack:
         self.main.restore(data.get("main", {}))
         del self._machines[1:]
         self._then.clear()
+        self._pending.clear()
         self.terminated = data.get("terminated", False)

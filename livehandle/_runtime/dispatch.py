@@ -29,7 +29,8 @@ control lane) and returns:
   per call, only on the connection the calls came from (see :class:`AnswerSender`).
 
 A tool gate (``ToolGate``, a governing flow) screens each
-message's calls first: a refused call is answered with its reason and nothing else sees it.
+message's calls first: a refused call is answered with its reason and nothing else sees it (not
+the hooks, ``before_tool_response`` included, nor the application).
 
 ``stop()`` cancels every tool still running (``disconnect()`` calls it first).  A sync tool stuck
 in its worker thread is abandoned with a warning (see :meth:`~livehandle.Tool.run`).
@@ -305,13 +306,36 @@ class ToolDispatcher:
         if barge_in.cancelled_caught:
             # A barge-in ended this turn: its calls are cancelled, not answered (the server
             # withdraws them), except background calls already running on their own.
-            cut = [c.id or "" for c in calls if c not in started]
-            cut = [i for i in cut if i not in self._server_cancelled]
-            self.stats.cancelled_by_barge_in += len(cut)
-            self._report_cancelled(cut, reason="barge_in")
+            # A refused call is reported too (its refusal was never sent), but it was counted
+            # as refused already: each call is counted once.
+            cut = [
+                (c.id or "", i in screened.refused)
+                for i, c in enumerate(calls)
+                if not any(c is s for s in started)
+            ]
+            cut = [(i, refused) for i, refused in cut if i not in self._server_cancelled]
+            self.stats.cancelled_by_barge_in += sum(1 for _, refused in cut if not refused)
+            self._report_cancelled([i for i, _ in cut], reason="barge_in")
             return
-        answers = with_refusals(screened, answers)
-        await self._sender.send(await self._sender.rewrite(answers), connection)
+        await self._sender.send(await self._rewrite_admitted(screened, answers), connection)
+
+    async def _rewrite_admitted(self, screened: Screened, answers: list[Answer]) -> list[Answer]:
+        """The message's answers, the admitted ones rewritten, refusals at their calls' places.
+
+        Refusals skip ``before_tool_response``: nothing but the model sees a refused call, and a
+        rewrite could otherwise turn one into a "success" the flow would count.  The places are
+        taken before the rewrite (calls may share an id); a rewrite that changes the number of
+        answers gets the refusals placed after it.
+        """
+        if not screened.refused:
+            return await self._sender.rewrite(answers)
+        merged = with_refusals(screened, answers)
+        own = {id(answer) for answer in answers}
+        rewritten = await self._sender.rewrite(answers)
+        if len(rewritten) != len(answers):
+            return with_refusals(screened, rewritten)
+        fresh = iter(rewritten)
+        return [next(fresh) if id(answer) in own else answer for answer in merged]
 
     async def _run_inline(self, calls: list[m.FunctionCall]) -> list[Answer]:
         results: dict[int, Answer] = {}
