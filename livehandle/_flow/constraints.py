@@ -21,6 +21,7 @@ __all__ = [
     "before",
     "never_until",
     "once",
+    "once_reason",
     "require",
 ]
 
@@ -97,3 +98,8 @@ def require(*steps: str | Iterable[str]) -> Require:
     if not checked:
         raise ValueError("require() needs at least one step")
     return Require(checked)
+
+
+def once_reason(tool: str) -> str:
+    """The reason a call of a ``once`` tool is refused: "'tool' may run at most once"."""
+    return f"{tool!r} may run at most once"

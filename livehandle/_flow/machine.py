@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from livehandle._flow.checks import successors
-from livehandle._flow.constraints import Before, NeverUntil, Once, Require
+from livehandle._flow.constraints import Before, NeverUntil, Once, Require, once_reason
 from livehandle._flow.explain import FlowExplanation
 from livehandle._flow.ground import render_ground
 from livehandle._flow.model import Flow
@@ -203,7 +203,7 @@ class FlowMachine:
         constraints = self.flow.constraints
         for c in constraints:
             if isinstance(c, Once) and c.tool == tool and self._tool_ok.get(tool, 0) >= 1:
-                return f"{tool!r} may run at most once"
+                return once_reason(tool)
         for c in constraints:
             if isinstance(c, NeverUntil) and c.tool == tool and not c.guard.holds(self._ctx):
                 return f"{tool!r} is not permitted yet"

@@ -238,6 +238,7 @@ class ToolDispatcher:
         screened = calls if isinstance(calls, Screened) else self.screen(calls)
         self.stats.calls += len(screened.calls)
         if not self._host.running:
+            self._finished(screened.admitted)
             return  # the session is ending: nothing can be answered any more
         self.stats.refused += len(screened.refused)
         group = self._barge_in()  # the turn these calls belong to
@@ -285,6 +286,18 @@ class ToolDispatcher:
             for call in screened.calls:
                 if call.id and not any(call is s for s in started):
                     self._release(call.id)
+            # Background calls now running on their own finish in their own task.
+            self._finished([c for c in screened.admitted if not any(c is s for s in started)])
+
+    def _finished(self, calls: Sequence[m.FunctionCall]) -> None:
+        """Tell the tool gate these admitted calls have ended (see ``ToolGate.finished``)."""
+        if self._gate is None:
+            return
+        for call in calls:
+            try:
+                self._gate.finished(call.name)
+            except Exception as exc:  # the gate's bug: reported, the session goes on
+                self._hook_failed("the tool gate (finished)", exc)
 
     async def _answer_calls(
         self,
@@ -402,6 +415,19 @@ class ToolDispatcher:
             await self._sender.send(acks, connection, final=False)
 
     async def _run_background(
+        self,
+        call: m.FunctionCall,
+        tool: Tool,
+        connection: int,
+        key: int,
+        scope: trio.CancelScope,
+    ) -> None:
+        try:
+            await self._background_call(call, tool, connection, key, scope)
+        finally:
+            self._finished([call])  # after its result was sent, whatever happened
+
+    async def _background_call(
         self,
         call: m.FunctionCall,
         tool: Tool,

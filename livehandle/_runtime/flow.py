@@ -42,6 +42,7 @@ from livehandle._config.instruction import text_content
 from livehandle._errors import FlowActionFailed, FlowGuardFailed
 from livehandle._events import LiveEvent
 from livehandle._flow import Flow, FlowExplanation, FlowStack, Resume, Step, StepAction, Violation
+from livehandle._flow.constraints import Once, once_reason
 from livehandle._nursery import TaskHost
 from livehandle._runtime.pipeline import CONTEXT_CAPACITY, FlowOutcome, context_contents
 
@@ -127,7 +128,10 @@ class FlowGovernor:
         self._failed_guards: set[str] = set()
         self._context: list[m.Content] = []
         self._prompt = False
-        self._given: tuple[str, ...] = ()  # the guidance the model was last given
+        self._given: tuple[str, ...] = ()
+        # Admitted calls of ``once`` tools not finished yet, by tool (never more than the calls
+        # in flight: each is released by ``finished``, which the dispatcher calls once per call).
+        self._in_flight: dict[str, int] = {}  # the guidance the model was last given
         #: Every violation so far (the explanation keeps only the most recent).
         self.violation_count = 0
         #: Every failure of a custom guard so far (each guard is reported once).
@@ -158,11 +162,21 @@ class FlowGovernor:
     # -- the tool gate --------------------------------------------------------------------------
 
     def check(self, name: str, call_id: str | None) -> str | None:
-        """Whether the call may run: None, or the reason it is refused (enforce mode only)."""
-        reason = self._stack.admits(name)
+        """Whether the call may run: None, or the reason it is refused (enforce mode only).
+
+        A tool the governing flow lets run only ``once`` is also refused while an admitted call
+        of it is still in flight (two calls in one message, or a second while the first runs):
+        ``once`` counts successes, and the first has not succeeded yet.
+        """
+        reason = self._reason(name)
+        self._publish_changes(self._stack.take_changes())  # digressions admits() completed
         if reason is None:
+            if self._is_once(name):
+                self._in_flight[name] = self._in_flight.get(name, 0) + 1
             return None
         enforced = self._mode is FlowMode.ENFORCE
+        if not enforced and self._is_once(name):
+            self._in_flight[name] = self._in_flight.get(name, 0) + 1  # it runs all the same
         self._violations.append(Violation(name, reason, call_id, enforced))
         self.violation_count += 1
         log.info("flow violation (%s): %s", "refused" if enforced else "observed", reason)
@@ -172,6 +186,23 @@ class FlowGovernor:
     def succeeded(self, name: str) -> None:
         """A call of ``name`` was answered without an error: the marking counts it."""
         self._publish_changes(self._stack.on_tool_ok(name))
+
+    def finished(self, name: str) -> None:
+        """An admitted call of ``name`` ended (after its answer, if any, was counted)."""
+        count = self._in_flight.get(name, 0) - 1
+        if count > 0:
+            self._in_flight[name] = count
+        else:
+            self._in_flight.pop(name, None)
+
+    def _reason(self, name: str) -> str | None:
+        reason = self._stack.admits(name)
+        if reason is None and self._in_flight.get(name) and self._is_once(name):
+            reason = once_reason(name)
+        return reason
+
+    def _is_once(self, name: str) -> bool:
+        return any(isinstance(c, Once) and c.tool == name for c in self._stack.top.flow.constraints)
 
     # -- digressions ----------------------------------------------------------------------------
 
@@ -219,9 +250,19 @@ class FlowGovernor:
 
     def explain(self) -> FlowExplanation:
         """What governs the session now; never waits, never changes anything."""
-        return attrs.evolve(
-            self._stack.explain(), mode=self._mode.value, violations=tuple(self._violations)
-        )
+        explanation = self._stack.explain()
+        running = {
+            name: once_reason(name)
+            for name in self._in_flight
+            if name in explanation.allowed_tools and self._is_once(name)
+        }
+        if running:  # a once-tool with a call in flight is refused until that call ends
+            explanation = attrs.evolve(
+                explanation,
+                allowed_tools=tuple(t for t in explanation.allowed_tools if t not in running),
+                blocked_tools={**explanation.blocked_tools, **running},
+            )
+        return attrs.evolve(explanation, mode=self._mode.value, violations=tuple(self._violations))
 
     # -- internals ------------------------------------------------------------------------------
 

@@ -12,7 +12,12 @@ implementing :class:`ToolGate`:
   :func:`is_success`) once it is sent, whoever answered: a tool, a background tool's result,
   the ``on_tool_call`` hook, or the application through ``LiveHandle.send_tool_response``.
   Answers never sent (the server withdrew the call, its connection was replaced, the session
-  ended) do not count; neither do acknowledgements, errors, exceptions and timeouts.
+  ended) do not count; neither do acknowledgements, errors, exceptions and timeouts;
+* :meth:`ToolGate.finished` is told once per admitted call when the dispatcher is done with it,
+  however it ended (answered, failed, cancelled, left to the application, the session ending),
+  after its answer (if any) was sent and :meth:`~ToolGate.succeeded` told.  Between ``check``
+  and ``finished`` the call is in flight: a gate can refuse a second call of a tool that may
+  run only once while the first one runs.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ class ToolGate(Protocol):
     """Admits or refuses tool calls, and learns which tools succeeded (see the module docstring).
 
     Both methods run on the session's event loop, synchronously: they must not block.  An
-    exception from either is a bug of the gate: ``check`` raising refuses the call (the tool never
-    runs ungoverned), ``succeeded`` raising is reported; both as ``LiveEvent.Error``.
+    exception from any is a bug of the gate: ``check`` raising refuses the call (the tool never
+    runs ungoverned), ``succeeded`` or ``finished`` raising is reported; all as
+    ``LiveEvent.Error``.
     """
 
     def check(self, name: str, call_id: str | None) -> str | None:
@@ -39,6 +45,10 @@ class ToolGate(Protocol):
 
     def succeeded(self, name: str) -> None:
         """A final answer to a call of ``name`` reported success (no top-level ``"error"``)."""
+        ...
+
+    def finished(self, name: str) -> None:
+        """An admitted call of ``name`` has ended, whatever the outcome (told once per call)."""
         ...
 
 

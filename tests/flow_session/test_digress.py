@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pytest
-
 from livehandle import Flow, LiveEvent, Step, called_ok, is_set
 from livehandle._runtime.flow import GUIDANCE_HEADER
 from tests.flow_session.helpers import (
@@ -115,14 +113,6 @@ async def test_terminate_refuses_every_tool_and_the_session_goes_on(
     assert not of(LiveEvent.Disconnected, later)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "livehandle/_flow/stack.py: a digression completed by a state change (not a turn, not "
-        "a tool success) stays on top until the next turn or tool success; with none of its "
-        "steps active it admits every tool, so the main flow's blocks are lifted meanwhile"
-    ),
-)
 async def test_a_digression_completed_by_the_state_no_longer_lifts_the_main_flows_blocks(
     autojump_clock: MockClock,
 ) -> None:

@@ -22,6 +22,10 @@ EVENTS = st.one_of(
     st.tuples(st.just("boundary"), st.just("")),
     st.tuples(st.just("call"), st.sampled_from(SESSION_TOOLS)),
     st.tuples(st.just("digress"), st.sampled_from(["resume", "restart", "terminate"])),
+    # a call admitted now and still running (a once-tool is refused meanwhile), and the end of
+    # the oldest running call, with success or failure
+    st.tuples(st.just("start"), st.sampled_from(SESSION_TOOLS)),
+    st.tuples(st.just("end"), st.sampled_from(["ok", "failed"])),
 )
 
 
@@ -50,6 +54,7 @@ def agrees(governor: FlowGovernor, emitted: list[LiveEvent]) -> None:
         violations = [e for e in emitted[before:] if isinstance(e, LiveEvent.FlowViolation)]
         if refused is None:
             assert violations == []
+            governor.finished(tool)  # the probe's call ends without running
         else:
             assert [(v.tool, v.reason, v.enforced) for v in violations] == [(tool, refused, True)]
 
@@ -63,6 +68,7 @@ def test_explain_agrees_with_the_gate(
 
     async def run() -> None:
         emitted: list[LiveEvent] = []
+        running: list[str] = []
         governor = governor_for(main, emitted)
         state = governor._state
         await governor.boundary(True)
@@ -77,8 +83,18 @@ def test_explain_agrees_with_the_gate(
             elif kind == "digress":
                 if governor._stack.depth == 1 and not governor._stack.terminated:
                     governor.digress(overlay, arg)
+            elif kind == "start":
+                if governor.check(arg, None) is None:
+                    running.append(arg)
+            elif kind == "end":
+                if running:
+                    tool = running.pop(0)
+                    if arg == "ok":
+                        governor.succeeded(tool)
+                    governor.finished(tool)
             elif governor.check(arg, None) is None:  # an admitted call runs and succeeds
                 governor.succeeded(arg)
+                governor.finished(arg)
             agrees(governor, emitted)
         assert governor.violation_count == sum(
             isinstance(e, LiveEvent.FlowViolation) for e in emitted

@@ -287,12 +287,16 @@ class _Gate:
     def __init__(self, refuse: dict[str, str]) -> None:
         self.refuse = refuse
         self.successes: list[str] = []
+        self.ended: list[str] = []
 
     def check(self, name: str, call_id: str | None) -> str | None:
         return self.refuse.get(name)
 
     def succeeded(self, name: str) -> None:
         self.successes.append(name)
+
+    def finished(self, name: str) -> None:
+        self.ended.append(name)
 
 
 @tool
@@ -369,25 +373,28 @@ def test_state_values_never_reach_reasons_traces_or_explanations() -> None:
 
 
 booked: list[str] = []
+booking_started: list[trio.Event] = []  # set when book_once starts running
 
 
 @tool
 async def book_once() -> str:
     """Books, once (records each run)."""
     booked.append("run")
+    for event in booking_started:
+        event.set()
     await trio.sleep(1)
     return "booked"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open finding (the governor, livehandle/_runtime/flow.py): once() is checked against"
-    " successes only, so two calls admitted before either succeeds both run",
-)
-async def test_open_finding_two_calls_of_a_once_tool_in_one_message_both_run(
+async def test_finding_two_calls_of_a_once_tool_in_one_message_run_once(
     autojump_clock: object,
 ) -> None:
+    """once() counted successes only: two calls admitted before either succeeded both ran (the
+    model could double-book).  A once-tool with a call in flight is now refused, with the once
+    reason, and explain() says so while the call runs."""
     booked.clear()
+    running = trio.Event()
+    booking_started[:] = [running]
     flow = Flow(steps=[Step("book", allow=["book_once"])], constraints=[once("book_once")])
     script = CallTools(
         [ToolCallSpec("book_once", {}, id="c0"), ToolCallSpec("book_once", {}, id="c1")]
@@ -401,8 +408,64 @@ async def test_open_finding_two_calls_of_a_once_tool_in_one_message_both_run(
         events = handle.events()
         await handle.send_text("go")
         with trio.fail_after(10):
+            await running.wait()
+            during = handle.explain()
             await until(events, LiveEvent.TurnComplete)
+        after = handle.explain()
+        answers = [
+            r for msg in emu.connections[0].messages(m.ToolResponse) for r in msg.function_responses
+        ]
     assert booked == ["run"]
+    assert [a.response for a in answers] == [
+        {"output": "booked"},
+        {"error": "'book_once' may run at most once"},
+    ]
+    assert (
+        during is not None
+        and during.blocked_tools["book_once"] == "'book_once' may run at most once"
+    )
+    assert (
+        after is not None and after.blocked_tools["book_once"] == "'book_once' may run at most once"
+    )
+
+
+failures: list[str] = []
+
+
+@tool
+async def flaky_once() -> str:
+    """Fails the first time, books the second (records each run)."""
+    failures.append("run")
+    if len(failures) == 1:
+        raise RuntimeError("the booking service is down")
+    return "booked"
+
+
+async def test_a_once_tool_whose_call_failed_may_be_called_again(autojump_clock: object) -> None:
+    """The in-flight reservation ends with the call: a failure does not use up the once."""
+    failures.clear()
+    flow = Flow(steps=[Step("book", allow=["flaky_once"])], constraints=[once("flaky_once")])
+    one = CallTools([ToolCallSpec("flaky_once", {}, id="c0")])
+    rules = Scenario(rules=[Rule(When(text="go"), [one, Say("ok")])])
+    config = LiveConfig(response_modality="TEXT", tools=[flaky_once], flow=flow)
+    async with (
+        LiveEmulator(rules).in_memory() as emu,
+        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
+    ):
+        events = handle.events()
+        for _ in range(3):
+            await handle.send_text("go")
+            with trio.fail_after(10):
+                await until(events, LiveEvent.TurnComplete)
+        answers = [
+            r for msg in emu.connections[0].messages(m.ToolResponse) for r in msg.function_responses
+        ]
+    assert failures == ["run", "run"]
+    assert [a.response for a in answers] == [
+        {"error": "RuntimeError: the booking service is down"},
+        {"output": "booked"},
+        {"error": "'flaky_once' may run at most once"},
+    ]
 
 
 def test_finding_the_term_bound_stops_before_a_big_product_is_built() -> None:

@@ -42,6 +42,7 @@ class FakeGate:
     refuse: dict[str, str] = attrs.field(factory=dict)
     checked: list[tuple[str, str | None]] = attrs.field(factory=list)
     successes: list[str] = attrs.field(factory=list)
+    ended: list[str] = attrs.field(factory=list)
 
     def check(self, name: str, call_id: str | None) -> str | None:
         self.checked.append((name, call_id))
@@ -49,6 +50,9 @@ class FakeGate:
 
     def succeeded(self, name: str) -> None:
         self.successes.append(name)
+
+    def finished(self, name: str) -> None:
+        self.ended.append(name)
 
 
 def calls(*names: str) -> CallTools:
