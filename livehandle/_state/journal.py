@@ -170,13 +170,18 @@ class Mutations(Sequence[StateMutation]):
 class Journal:
     """The bounded ring of a State's latest mutations (oldest dropped first)."""
 
-    __slots__ = ("_ring",)
+    __slots__ = ("_ring", "_size")
 
     def __init__(self, size: int) -> None:
-        self._ring: collections.deque[StateMutation] = collections.deque(maxlen=size)
+        self._size = size
+        # empty until the first mutation: a State never written keeps no deque
+        self._ring: collections.deque[StateMutation] | tuple[()] = ()
 
     def append(self, mutation: StateMutation) -> None:
-        self._ring.append(mutation)
+        ring = self._ring
+        if isinstance(ring, tuple):
+            ring = self._ring = collections.deque(maxlen=self._size)
+        ring.append(mutation)
 
     def since(self, cursor: int, last: int) -> Mutations:
         """The mutations with a sequence above ``cursor``; ``last`` is the latest sequence."""
