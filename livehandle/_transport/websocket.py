@@ -384,14 +384,17 @@ class WebSocketTransport:
         hide_server_text_in_library_log()
         started = False
         failure: ConnectFailed | None = None
-        watch = UpgradeWatch(stream)
+        upgrade = UpgradeWatch(stream)
+        watch: UpgradeWatch | None = upgrade  # dropped once connected: it keeps two Events
         try:
             target = parse_url(resolved)
             # Without keepalive there is no helpers' nursery: an idle connection stays small.
             keeping_alive = self.keepalive_interval is not None
             async with trio.open_nursery() if keeping_alive else _NO_NURSERY as helpers:
                 async with trio.open_nursery() as reader:
-                    connection = await self._connect(reader, watch, stream, target, resolved)
+                    connection = await self._connect(reader, upgrade, stream, target, resolved)
+                    del upgrade
+                    watch = None
                     if helpers is not None and self.keepalive_interval is not None:
                         helpers.start_soon(
                             connection._keepalive, self.keepalive_interval, self.keepalive_timeout
