@@ -49,6 +49,7 @@ import trio
 from livehandle._errors import Lagged, SessionError, SessionTaskFailed
 from livehandle._events import LiveEvent, SessionEvent
 from livehandle._runtime.bargein import BargeIn, CurrentBargeIn
+from livehandle._runtime.mailbox import Mailbox
 from livehandle._runtime.observe import SessionObserver
 from livehandle._runtime.pipeline import TurnPipeline
 from livehandle._runtime.transcript import TranscriptBuffer
@@ -126,15 +127,13 @@ class Lanes:
     # fmt: off
     __slots__ = (  # one per session: no __dict__ (it would cost ~1.6 KiB)
         "_backlog", "_backlog_limit", "_barge_in", "_cancel_tools", "_capacity", "_connecting",
-        "_connection_lost", "_control_done", "_control_overflow", "_control_receive",
-        "_control_scope", "_control_send", "_control_task", "_delivery", "_dispatch_tools",
-        "_emitter_scope", "_failed", "_held", "_hooks", "_interruptions_handled",
-        "_interruptions_routed", "_interval", "_live", "_observe", "_observer", "_on_interrupted",
-        "_on_model_audio", "_published_early", "_running", "_screen_tools", "_stale_audio",
-        "_state", "_telemetry", "_tools_arrived", "_turn_ended", "_watchers_due", "end_error",
-        "pipeline", "transcript"
+        "_connection_lost", "_control_done", "_control_overflow", "_control_scope", "_control_task",
+        "_delivery", "_dispatch_tools", "_emitter_scope", "_failed", "_held", "_hooks",
+        "_interruptions_handled", "_interruptions_routed", "_interval", "_live", "_mailbox",
+        "_observe", "_observer", "_on_interrupted", "_on_model_audio", "_published_early",
+        "_running", "_screen_tools", "_stale_audio", "_state", "_telemetry", "_tools_arrived",
+        "_turn_ended", "_watchers_due", "end_error", "pipeline", "transcript"
     )
-    # fmt: on
     # fmt: on
 
     def __init__(
@@ -181,9 +180,7 @@ class Lanes:
         self._connection_lost = connection_lost
         # never waits (the router runs in the session's reader); overflow is counted and
         # reported by the control lane as a Lagged error
-        self._control_send, self._control_receive = trio.open_memory_channel[SessionEvent | _Wake](
-            capacity
-        )
+        self._mailbox: Mailbox[SessionEvent | _Wake] = Mailbox(capacity)
         self._control_overflow = 0
         # Critical events that did not fit in the control channel (see _to_backlog; made at the
         # first): only while a hook is stuck, bounded by backlog_limit; full, the session ends.
@@ -271,7 +268,7 @@ class Lanes:
         with contextlib.suppress(
             trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError
         ):
-            self._control_send.send_nowait(_WAKE)
+            self._mailbox.send_nowait(_WAKE)
 
     def in_control_lane(self) -> bool:
         """True when called from the control lane itself (e.g. from a hook)."""
@@ -369,7 +366,7 @@ class Lanes:
                 self._to_control(event)
             case SessionEvent.Disconnected():
                 self._to_control(event)
-                self._control_send.close()  # the last event: the control lane ends after it
+                self._mailbox.close()  # the last event: the control lane ends after it
             case SessionEvent.ToolCallCancelled(ids=ids):
                 # Stop the named tools now: the control lane may be busy, and a withdrawn
                 # call must not be answered.  Only ids not reported yet become an event.
@@ -414,7 +411,7 @@ class Lanes:
             self._to_backlog(event)
             return
         try:
-            self._control_send.send_nowait(event)
+            self._mailbox.send_nowait(event)
         except trio.WouldBlock:
             self._to_backlog(event)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
@@ -436,7 +433,7 @@ class Lanes:
             self._telemetry.record_lagged(1)
         elif len(backlog := self._backlog_queue()) >= self._backlog_limit:
             self._failed = True
-            self._control_send.close()  # the control lane ends once it gets going again
+            self._mailbox.close()  # the control lane ends once it gets going again
             kind = type(event).__name__
             raise SessionTaskFailed(
                 f"the control lane is stuck (a hook that never returns?): "
@@ -504,14 +501,14 @@ class Lanes:
                         await self.pipeline.run_watchers()
         finally:
             self._emitter_scope.cancel()  # the emitter never outlives the control lane
-            self._control_receive.close()
+            self._mailbox.close_receiver()
             self._control_done.set()
             self._live.close()  # every stream() ends right after Disconnected
 
     async def _next_control_event(self) -> SessionEvent | _Wake | None:
         """The next event in routing order: the channel first, then the backlog behind it."""
         try:
-            return self._control_receive.receive_nowait()
+            return self._mailbox.receive_nowait()
         except trio.WouldBlock:
             if self._backlog:
                 await trio.lowlevel.checkpoint()
@@ -519,7 +516,7 @@ class Lanes:
         except trio.EndOfChannel:
             return self._backlog.popleft() if self._backlog else None
         try:
-            return await self._control_receive.receive()
+            return await self._mailbox.receive()
         except trio.EndOfChannel:
             return self._backlog.popleft() if self._backlog else None
 
