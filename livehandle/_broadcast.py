@@ -91,9 +91,8 @@ class Subscription(trio.abc.ReceiveChannel[T], metaclass=NoPublicConstructor):
     _accept: Callable[[T], bool] | None = attrs.field(default=None, repr=False)
     # empty until the first item: an idle subscriber keeps no deque
     _buffer: deque[T] | tuple[()] = attrs.field(default=(), init=False, repr=False)
-    _lot: trio.lowlevel.ParkingLot = attrs.field(
-        factory=trio.lowlevel.ParkingLot, init=False, repr=False
-    )
+    # made when a receiver first waits: a subscriber that is only published to keeps none
+    _lot: trio.lowlevel.ParkingLot | None = attrs.field(default=None, init=False, repr=False)
     _missed: int = attrs.field(default=0, init=False)
     _total_missed: int = attrs.field(default=0, init=False)
     _ended: bool = attrs.field(default=False, init=False)
@@ -127,11 +126,13 @@ class Subscription(trio.abc.ReceiveChannel[T], metaclass=NoPublicConstructor):
             self._missed += 1  # the deque evicts the oldest item itself
             self._total_missed += 1
         buffer.append(value)
-        self._lot.unpark_all()
+        if self._lot is not None:
+            self._lot.unpark_all()
 
     def _end(self) -> None:
         self._ended = True
-        self._lot.unpark_all()
+        if self._lot is not None:
+            self._lot.unpark_all()
 
     def receive_nowait(self) -> T:
         """Like :meth:`receive`, but never waits and is not a checkpoint.
@@ -167,6 +168,8 @@ class Subscription(trio.abc.ReceiveChannel[T], metaclass=NoPublicConstructor):
             try:
                 value = self.receive_nowait()
             except trio.WouldBlock:
+                if self._lot is None:
+                    self._lot = trio.lowlevel.ParkingLot()
                 await self._lot.park()
             except Exception:
                 await trio.lowlevel.cancel_shielded_checkpoint()
@@ -187,7 +190,8 @@ class Subscription(trio.abc.ReceiveChannel[T], metaclass=NoPublicConstructor):
             self._broadcast._subscriptions.pop(self, None)
             self._broadcast = None
         self._buffer = ()
-        self._lot.unpark_all()
+        if self._lot is not None:
+            self._lot.unpark_all()
 
     async def aclose(self) -> None:
         """Like :meth:`close`, but also a checkpoint (used by ``async with``)."""

@@ -2,7 +2,7 @@
 
 The control lane of each live session waits on one of these.  A Trio memory channel would do the
 same job, but costs about 3 KiB per idle session (its state, two channel objects, a deque, and the
-bookkeeping of a waiting receiver); a :class:`Mailbox` holds no deque until the first item and
+bookkeeping of a waiting receiver); a :class:`Mailbox` holds a deque only while items wait and
 parks its one receiver directly.
 
 The policy: :meth:`Mailbox.send_nowait` never waits; when ``capacity`` items are queued it raises
@@ -110,6 +110,7 @@ class Mailbox(Generic[T]):
             return item
         if self._waiter is not None:
             raise RuntimeError("a mailbox has one receiving task")
+        self._items = None  # empty: an idle receiver keeps no deque
         while True:  # woken by a send or a close: the wait was the checkpoint
             self._waiter = trio.lowlevel.current_task()
             await trio.lowlevel.wait_task_rescheduled(self._abort)

@@ -167,6 +167,9 @@ class Mutations(Sequence[StateMutation]):
         return f"Mutations({size} mutations, missed={self.missed}, cursor={self.cursor})"
 
 
+_SHORT = 32  # mutations a journal keeps in a list before it needs a ring
+
+
 class Journal:
     """The bounded ring of a State's latest mutations (oldest dropped first)."""
 
@@ -174,13 +177,17 @@ class Journal:
 
     def __init__(self, size: int) -> None:
         self._size = size
-        # empty until the first mutation: a State never written keeps no deque
-        self._ring: collections.deque[StateMutation] | tuple[()] = ()
+        # A short list while few mutations were made (a deque costs 760 bytes from the start),
+        # then a deque bounded to ``size``.
+        self._ring: list[StateMutation] | collections.deque[StateMutation] = []
 
     def append(self, mutation: StateMutation) -> None:
         ring = self._ring
-        if isinstance(ring, tuple):
-            ring = self._ring = collections.deque(maxlen=self._size)
+        if isinstance(ring, list):
+            if len(ring) < min(self._size, _SHORT):
+                ring.append(mutation)
+                return
+            ring = self._ring = collections.deque(ring, maxlen=self._size)
         ring.append(mutation)
 
     def since(self, cursor: int, last: int) -> Mutations:
