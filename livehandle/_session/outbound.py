@@ -73,7 +73,8 @@ class Outbound:
         self._nursery: trio.Nursery | None = None
         self._busy = False  # a write is in flight, or the writer task is running
         self._writer_scope: trio.CancelScope | None = None
-        self._idle = trio.lowlevel.ParkingLot()  # flush() waits here for _busy to clear
+        # flush() waits here for _busy to clear (made when a flush first waits)
+        self._idle: trio.lowlevel.ParkingLot | None = None
         self._accepting = True  # until close() or stop()
         self._stopped = False
         self.written = 0  # messages written so far
@@ -155,7 +156,8 @@ class Outbound:
 
     def _set_idle(self) -> None:
         self._busy = False
-        self._idle.unpark_all()
+        if self._idle is not None:
+            self._idle.unpark_all()
 
     async def _write(self, texts: Sequence[str]) -> bool:
         """Write ``texts`` in order; False when the connection has closed (nothing more goes)."""
@@ -208,6 +210,8 @@ class Outbound:
     async def flush(self) -> None:
         """Wait until nothing is queued or in flight (the caller bounds the wait)."""
         while self._busy:
+            if self._idle is None:
+                self._idle = trio.lowlevel.ParkingLot()
             await self._idle.park()
 
     def stop(self) -> None:
@@ -219,5 +223,5 @@ class Outbound:
             self._queue_receive.close()
         if self._writer_scope is not None:
             self._writer_scope.cancel()
-        if not self._busy:
+        if not self._busy and self._idle is not None:
             self._idle.unpark_all()

@@ -77,7 +77,7 @@ class WebSocketConnection:
         self._close_timeout = close_timeout
         self._close: tuple[int, str] | None = None
         self._closing = False
-        self._closed = trio.Event()
+        self._closed: trio.Event | None = None  # set once closed; made by the first aclose
         self._batch_ok = _supports_batches(ws)
         # The socket's descriptor when frames can be written to it directly (plain TCP on a
         # POSIX system, see send_atomic); None under TLS or elsewhere.
@@ -254,10 +254,11 @@ class WebSocketConnection:
         if self._close is None:
             known = self._known_close()
             self._close = known if known is not None else (code, reason)
-        if self._closing:
+        if self._closed is not None:
             await self._closed.wait()
             return
         self._closing = True
+        self._closed = closed = trio.Event()
         try:
             with trio.move_on_after(self._close_timeout, shield=True):
                 async with trio.open_nursery() as nursery:
@@ -272,7 +273,7 @@ class WebSocketConnection:
             with trio.CancelScope(shield=True):
                 if self._stream is not None:
                     await trio.aclose_forcefully(self._stream)
-            self._closed.set()
+            closed.set()
 
     async def _discard_incoming(self) -> None:
         try:
