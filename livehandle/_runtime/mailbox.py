@@ -1,9 +1,9 @@
 """A bounded queue from synchronous senders to one receiving task, small enough for every session.
 
 The control lane of each live session waits on one of these.  A Trio memory channel would do the
-same job, but costs about 3 KiB per idle session (its state, two channel objects, a deque, and the
-bookkeeping of a waiting receiver); a :class:`Mailbox` holds a deque only while items wait and
-parks its one receiver directly.
+same job, but costs about 2 KiB more per idle session (its state, two channel objects, a deque
+kept for ever, and the bookkeeping of a waiting receiver); a :class:`Mailbox` holds a deque only
+while items wait and parks its one receiver directly.
 
 The policy: :meth:`Mailbox.send_nowait` never waits; when ``capacity`` items are queued it raises
 :exc:`trio.WouldBlock` and the sender decides what to do with the item (the control lane keeps

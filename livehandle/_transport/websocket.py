@@ -387,6 +387,7 @@ class WebSocketTransport:
             del error, exc
         else:
             host.upgraded = True
+            host.upgrade_scope = None  # done with: the reader keeps no more than it needs
             connection = WebSocketConnection(
                 ws, stream=stream, close_timeout=self.close_timeout, endpoint=resolved
             )
@@ -470,9 +471,9 @@ class _ReaderHost:
         self.upgraded = False
 
     def start_soon(
-        self, async_fn: Callable[[], Awaitable[object]], *args: object, name: object = None
+        self, async_fn: Callable[..., Awaitable[object]], *args: object, name: object = None
     ) -> None:
-        self._nursery.start_soon(self._read, async_fn, name=name or async_fn)
+        self._nursery.start_soon(self._read, async_fn, *args, name=name or async_fn)
 
     def abandon(self) -> None:
         """The upgrade failed or was cancelled: stop the reader (also if it has not started)."""
@@ -491,10 +492,10 @@ class _ReaderHost:
         with self._keepalive:  # cancelled when the reader ends (also before this starts)
             await connection._keepalive(interval, pong_timeout)
 
-    async def _read(self, async_fn: Callable[[], Awaitable[object]]) -> None:
+    async def _read(self, async_fn: Callable[..., Awaitable[object]], *args: object) -> None:
         try:
             with self._scope:
-                await async_fn()
+                await async_fn(*args)
         except Exception as error:
             if not self.upgraded:
                 if self.failure is None or isinstance(error, trio_websocket.ConnectionRejected):
