@@ -86,12 +86,13 @@ class Subscription(trio.abc.ReceiveChannel[T], metaclass=NoPublicConstructor):
     _get_one_from: ClassVar[str] = "Broadcast.subscribe()"
 
     _broadcast: Broadcast[T] | None = attrs.field(repr=False)
-    _buffer: deque[T] = attrs.field(repr=False)
+    _capacity: int = attrs.field(repr=False)
     _on_lag: OnLag
     _accept: Callable[[T], bool] | None = attrs.field(default=None, repr=False)
-    _lot: trio.lowlevel.ParkingLot = attrs.field(
-        factory=trio.lowlevel.ParkingLot, init=False, repr=False
-    )
+    # empty until the first item: an idle subscriber keeps no deque
+    _buffer: deque[T] | tuple[()] = attrs.field(default=(), init=False, repr=False)
+    # made when a receiver first waits: a subscriber that is only published to keeps none
+    _lot: trio.lowlevel.ParkingLot | None = attrs.field(default=None, init=False, repr=False)
     _missed: int = attrs.field(default=0, init=False)
     _total_missed: int = attrs.field(default=0, init=False)
     _ended: bool = attrs.field(default=False, init=False)
@@ -100,8 +101,7 @@ class Subscription(trio.abc.ReceiveChannel[T], metaclass=NoPublicConstructor):
     @property
     def capacity(self) -> int:
         """The most items this subscription buffers before dropping the oldest."""
-        assert self._buffer.maxlen is not None
-        return self._buffer.maxlen
+        return self._capacity
 
     @property
     def pending(self) -> int:
@@ -119,15 +119,20 @@ class Subscription(trio.abc.ReceiveChannel[T], metaclass=NoPublicConstructor):
         return self._closed
 
     def _push(self, value: T) -> None:
-        if len(self._buffer) == self.capacity:
+        buffer = self._buffer
+        if isinstance(buffer, tuple):
+            buffer = self._buffer = deque(maxlen=self._capacity)
+        elif len(buffer) == self._capacity:
             self._missed += 1  # the deque evicts the oldest item itself
             self._total_missed += 1
-        self._buffer.append(value)
-        self._lot.unpark_all()
+        buffer.append(value)
+        if self._lot is not None:
+            self._lot.unpark_all()
 
     def _end(self) -> None:
         self._ended = True
-        self._lot.unpark_all()
+        if self._lot is not None:
+            self._lot.unpark_all()
 
     def receive_nowait(self) -> T:
         """Like :meth:`receive`, but never waits and is not a checkpoint.
@@ -141,8 +146,8 @@ class Subscription(trio.abc.ReceiveChannel[T], metaclass=NoPublicConstructor):
             missed, self._missed = self._missed, 0
             if self._on_lag == "raise":
                 raise Lagged(missed)
-        if self._buffer:
-            return self._buffer.popleft()
+        if buffer := self._buffer:
+            return buffer.popleft()
         if self._ended:
             raise trio.EndOfChannel
         raise trio.WouldBlock
@@ -163,6 +168,8 @@ class Subscription(trio.abc.ReceiveChannel[T], metaclass=NoPublicConstructor):
             try:
                 value = self.receive_nowait()
             except trio.WouldBlock:
+                if self._lot is None:
+                    self._lot = trio.lowlevel.ParkingLot()
                 await self._lot.park()
             except Exception:
                 await trio.lowlevel.cancel_shielded_checkpoint()
@@ -182,8 +189,9 @@ class Subscription(trio.abc.ReceiveChannel[T], metaclass=NoPublicConstructor):
         if self._broadcast is not None:
             self._broadcast._subscriptions.pop(self, None)
             self._broadcast = None
-        self._buffer.clear()
-        self._lot.unpark_all()
+        self._buffer = ()
+        if self._lot is not None:
+            self._lot.unpark_all()
 
     async def aclose(self) -> None:
         """Like :meth:`close`, but also a checkpoint (used by ``async with``)."""
@@ -310,7 +318,7 @@ class Broadcast(Generic[T]):
         size = self._capacity if capacity is None else _check_capacity(capacity)
         if on_lag not in ("raise", "skip"):
             raise ValueError(f'on_lag must be "raise" or "skip" (got {on_lag!r})')
-        subscription = Subscription[T]._create(self, deque(maxlen=size), on_lag, accept)
+        subscription = Subscription[T]._create(self, size, on_lag, accept)
         if self._retained is not None:
             if self._evicted:
                 subscription._missed += self._evicted

@@ -77,7 +77,7 @@ class TaskHost:
     def __init__(self, what: str) -> None:
         self._what = what
         self._nursery: trio.Nursery | None = None
-        self._scopes: set[trio.CancelScope] = set()
+        self._scopes: set[trio.CancelScope] | None = None  # made at the first hosted task
         self._stopped = False
 
     def attach(self, nursery: trio.Nursery) -> None:
@@ -87,7 +87,7 @@ class TaskHost:
     def stop(self) -> None:
         """Cancel every hosted task; tasks started later are cancelled at once."""
         self._stopped = True
-        for scope in self._scopes:
+        for scope in self._scopes or ():
             scope.cancel()
 
     @property
@@ -113,9 +113,12 @@ class TaskHost:
         scope = trio.CancelScope()
         if self._stopped:
             scope.cancel()
-        self._scopes.add(scope)
+        if self._scopes is None:
+            self._scopes = set()
+        scopes = self._scopes
+        scopes.add(scope)
         try:
             with scope:
                 await async_fn(*args)
         finally:
-            self._scopes.discard(scope)
+            scopes.discard(scope)

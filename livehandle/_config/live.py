@@ -81,6 +81,8 @@ from livehandle._wire import messages as m
 if TYPE_CHECKING:
     from livehandle._transport.endpoints import Endpoint
 
+_NO_NAMES: frozenset[str] = frozenset()
+
 __all__ = [
     "DEFAULT_MODEL",
     "MODEL_ENV",
@@ -418,12 +420,13 @@ class LiveConfig(SetupBuilder):
     @property
     def declared_functions(self) -> frozenset[str]:
         """Functions declared as wire tools (not ``@tool``): the application answers them."""
-        return frozenset(
+        names = frozenset(
             d.name
             for t in self.tools
             if isinstance(t, m.Tool)
             for d in t.function_declarations or ()
         )
+        return names or _NO_NAMES  # an empty set shared by every session that declares none
 
     @property
     def tool_names(self) -> frozenset[str]:

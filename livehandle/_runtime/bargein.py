@@ -27,8 +27,10 @@ class BargeIn:
     cancelled group is cancelled at once.
     """
 
+    __slots__ = ("_scopes", "cancelled")
+
     def __init__(self) -> None:
-        self._scopes: set[trio.CancelScope] = set()
+        self._scopes: set[trio.CancelScope] | None = None  # made when work first joins
         self.cancelled = False
 
     @contextmanager
@@ -37,16 +39,19 @@ class BargeIn:
         with trio.CancelScope() as scope:
             if self.cancelled:
                 scope.cancel()
-            self._scopes.add(scope)
+            if self._scopes is None:
+                self._scopes = set()
+            scopes = self._scopes
+            scopes.add(scope)
             try:
                 yield scope
             finally:
-                self._scopes.discard(scope)
+                scopes.discard(scope)
 
     def cancel(self) -> None:
         """Cancel everything running in the group now, and anything started in it later."""
         self.cancelled = True
-        for scope in list(self._scopes):
+        for scope in list(self._scopes or ()):
             scope.cancel()
 
 

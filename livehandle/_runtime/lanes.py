@@ -49,6 +49,7 @@ import trio
 from livehandle._errors import Lagged, SessionError, SessionTaskFailed
 from livehandle._events import LiveEvent, SessionEvent
 from livehandle._runtime.bargein import BargeIn, CurrentBargeIn
+from livehandle._runtime.mailbox import Mailbox
 from livehandle._runtime.observe import SessionObserver
 from livehandle._runtime.pipeline import TurnPipeline
 from livehandle._runtime.transcript import TranscriptBuffer
@@ -123,6 +124,18 @@ class Lanes:
     :meth:`TurnPipeline.session_started` once when it starts, before any event.
     """
 
+    # fmt: off
+    __slots__ = (  # one per session: no __dict__ (it would cost ~1.6 KiB)
+        "_backlog", "_backlog_limit", "_barge_in", "_cancel_tools", "_capacity", "_connecting",
+        "_connection_lost", "_control_done", "_control_overflow", "_control_scope", "_control_task",
+        "_delivery", "_dispatch_tools", "_emitter_scope", "_failed", "_held", "_hooks",
+        "_interruptions_handled", "_interruptions_routed", "_interval", "_live", "_mailbox",
+        "_observe", "_observer", "_on_interrupted", "_on_model_audio", "_published_early",
+        "_running", "_screen_tools", "_stale_audio", "_state", "_telemetry", "_tools_arrived",
+        "_turn_ended", "_watchers_due", "end_error", "pipeline", "transcript"
+    )
+    # fmt: on
+
     def __init__(
         self,
         live_events: Broadcast[LiveEvent],
@@ -167,13 +180,11 @@ class Lanes:
         self._connection_lost = connection_lost
         # never waits (the router runs in the session's reader); overflow is counted and
         # reported by the control lane as a Lagged error
-        self._control_send, self._control_receive = trio.open_memory_channel[SessionEvent | _Wake](
-            capacity
-        )
+        self._mailbox: Mailbox[SessionEvent | _Wake] = Mailbox(capacity)
         self._control_overflow = 0
-        # Events that did not fit in the control channel and must not be lost (see _to_backlog):
-        # only while a hook is stuck, bounded by backlog_limit; full, it ends the session.
-        self._backlog: deque[SessionEvent] = deque()
+        # Critical events that did not fit in the control channel (see _to_backlog; made at the
+        # first): only while a hook is stuck, bounded by backlog_limit; full, the session ends.
+        self._backlog: deque[SessionEvent] | None = None
         self._backlog_limit = backlog_limit
         self._failed = False  # the backlog overflowed: the session is ending, route nothing
         self.transcript = TranscriptBuffer(scrub=scrub)
@@ -187,7 +198,8 @@ class Lanes:
         self.end_error: SessionError | None = None
         self._barge_in = barge_in if barge_in is not None else CurrentBargeIn()
         self._stale_audio = False  # the rest of an interrupted turn's audio: dropped
-        self._held: deque[SessionEvent] = deque()  # new audio waiting for Interrupted to go out
+        # new audio waiting for Interrupted to go out (created at the first event held)
+        self._held: deque[SessionEvent] | None = None
         self._interruptions_routed = 0
         self._interruptions_handled = 0
         self._published_early = 0  # Interrupted events the router published (see route)
@@ -256,7 +268,7 @@ class Lanes:
         with contextlib.suppress(
             trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError
         ):
-            self._control_send.send_nowait(_WAKE)
+            self._mailbox.send_nowait(_WAKE)
 
     def in_control_lane(self) -> bool:
         """True when called from the control lane itself (e.g. from a hook)."""
@@ -288,7 +300,7 @@ class Lanes:
             # the backlog's bound), so every stream ends with Disconnected as usual.
             if isinstance(event, SessionEvent.Disconnected):
                 self._observe(event)
-                self._backlog.append(event)
+                self._backlog_queue().append(event)
             return
         self._observe(event)
         match event:
@@ -301,10 +313,10 @@ class Lanes:
                     self._hold(event, kind)
                 elif not self.interrupted:
                     self._deliver(event)
-                elif self._drops(kind) or len(self._held) >= self._capacity:
+                elif self._drops(kind):
                     self._telemetry.record_dropped(kind)
                 else:
-                    self._held.append(event)
+                    self._hold(event, kind)
             case SessionEvent.Interrupted():
                 # Barge-in first: stop inline tools and hooks, and mark everything routed so
                 # far as belonging to the interrupted turn; then let the control lane know.
@@ -354,7 +366,7 @@ class Lanes:
                 self._to_control(event)
             case SessionEvent.Disconnected():
                 self._to_control(event)
-                self._control_send.close()  # the last event: the control lane ends after it
+                self._mailbox.close()  # the last event: the control lane ends after it
             case SessionEvent.ToolCallCancelled(ids=ids):
                 # Stop the named tools now: the control lane may be busy, and a withdrawn
                 # call must not be answered.  Only ids not reported yet become an event.
@@ -373,10 +385,17 @@ class Lanes:
                 pass  # phases, usage, resumption updates: telemetry and state only
 
     def _hold(self, event: SessionEvent, kind: FastKind) -> None:
+        if self._held is None:
+            self._held = deque()
         if len(self._held) >= self._capacity:
             self._telemetry.record_dropped(kind)
         else:
             self._held.append(event)
+
+    def _backlog_queue(self) -> deque[SessionEvent]:
+        if self._backlog is None:
+            self._backlog = deque()
+        return self._backlog
 
     def _deliver_after_connected(self, event: SessionEvent, kind: FastKind) -> None:
         if self._connecting:
@@ -392,7 +411,7 @@ class Lanes:
             self._to_backlog(event)
             return
         try:
-            self._control_send.send_nowait(event)
+            self._mailbox.send_nowait(event)
         except trio.WouldBlock:
             self._to_backlog(event)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
@@ -412,17 +431,17 @@ class Lanes:
         if isinstance(event, _DROPPABLE):
             self._control_overflow += 1
             self._telemetry.record_lagged(1)
-        elif len(self._backlog) >= self._backlog_limit:
+        elif len(backlog := self._backlog_queue()) >= self._backlog_limit:
             self._failed = True
-            self._control_send.close()  # the control lane ends once it gets going again
+            self._mailbox.close()  # the control lane ends once it gets going again
             kind = type(event).__name__
             raise SessionTaskFailed(
                 f"the control lane is stuck (a hook that never returns?): "
-                f"{len(self._backlog)} critical events are waiting and a {kind} cannot be "
+                f"{len(backlog)} critical events are waiting and a {kind} cannot be "
                 f"dropped, so the session ends"
             )
         else:
-            self._backlog.append(event)
+            backlog.append(event)
 
     def _deliver(self, event: SessionEvent) -> None:
         publish = self._live.publish
@@ -451,8 +470,9 @@ class Lanes:
                 publish(LiveEvent.VadEnd())
 
     def _release_held(self) -> None:
-        while self._held and not self._holding:
-            self._deliver(self._held.popleft())
+        held = self._held
+        while held and not self._holding:
+            self._deliver(held.popleft())
 
     # -- control lane -------------------------------------------------------------------------
 
@@ -481,14 +501,14 @@ class Lanes:
                         await self.pipeline.run_watchers()
         finally:
             self._emitter_scope.cancel()  # the emitter never outlives the control lane
-            self._control_receive.close()
+            self._mailbox.close_receiver()
             self._control_done.set()
             self._live.close()  # every stream() ends right after Disconnected
 
     async def _next_control_event(self) -> SessionEvent | _Wake | None:
         """The next event in routing order: the channel first, then the backlog behind it."""
         try:
-            return self._control_receive.receive_nowait()
+            return self._mailbox.receive_nowait()
         except trio.WouldBlock:
             if self._backlog:
                 await trio.lowlevel.checkpoint()
@@ -496,7 +516,7 @@ class Lanes:
         except trio.EndOfChannel:
             return self._backlog.popleft() if self._backlog else None
         try:
-            return await self._control_receive.receive()
+            return await self._mailbox.receive()
         except trio.EndOfChannel:
             return self._backlog.popleft() if self._backlog else None
 

@@ -55,6 +55,9 @@ def _ms(value: float) -> float:
     return round(value, 1)
 
 
+_NO_SAMPLES = (0,) * (len(HISTOGRAM_BOUNDS_MS) + 1)
+
+
 @attrs.define(eq=False)
 class LatencyStats:
     """Summary statistics of a stream of latency samples, in milliseconds.
@@ -71,11 +74,10 @@ class LatencyStats:
     _last: float = attrs.field(default=0.0, init=False)
     _min: float = attrs.field(default=0.0, init=False)
     _max: float = attrs.field(default=0.0, init=False)
-    # Made at the first sample: a session that never measures a latency keeps no window.
+    # Made at the first sample: a session that never measures a latency keeps no window and
+    # shares one histogram of zeros.
     _recent: deque[float] | None = attrs.field(default=None, init=False, repr=False)
-    _buckets: list[int] = attrs.field(
-        factory=lambda: [0] * (len(HISTOGRAM_BOUNDS_MS) + 1), init=False, repr=False
-    )
+    _buckets: list[int] | tuple[int, ...] = attrs.field(default=_NO_SAMPLES, init=False, repr=False)
 
     def record(self, ms: float) -> None:
         """Add one sample.
@@ -96,7 +98,10 @@ class LatencyStats:
         if self._recent is None:
             self._recent = deque(maxlen=PERCENTILE_WINDOW)
         self._recent.append(ms)
-        self._buckets[bisect.bisect_left(HISTOGRAM_BOUNDS_MS, ms)] += 1
+        buckets = self._buckets
+        if not isinstance(buckets, list):
+            buckets = self._buckets = list(buckets)
+        buckets[bisect.bisect_left(HISTOGRAM_BOUNDS_MS, ms)] += 1
 
     @property
     def count(self) -> int:

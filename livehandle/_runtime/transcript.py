@@ -39,10 +39,6 @@ def _compact(value: object) -> str:
     return text[: SUMMARY_CHARS * 4]
 
 
-def _new_tool_calls() -> deque[ToolCallSummary]:
-    return deque(maxlen=MAX_TOOL_CALLS_PER_TURN)
-
-
 @attrs.define(eq=False)
 class TranscriptBuffer:
     """The current turn being assembled plus the most recent finished turns (bounded).
@@ -53,18 +49,23 @@ class TranscriptBuffer:
 
     max_turns: int = 1000
     scrub: Callable[[str], str] | None = None
-    _turns: deque[TranscriptTurn] = attrs.field(init=False)
+    # made at the first finished (or restored) turn: an idle session keeps no deque
+    _turns: deque[TranscriptTurn] | None = attrs.field(init=False, default=None)
     _typed: list[str] = attrs.field(init=False, factory=list)
     _spoken: list[str] = attrs.field(init=False, factory=list)
     _model: list[str] = attrs.field(init=False, factory=list)
     _interrupted: bool = attrs.field(init=False, default=False)
-    _tool_calls: deque[ToolCallSummary] = attrs.field(init=False, factory=_new_tool_calls)
+    _tool_calls: list[ToolCallSummary] = attrs.field(init=False, factory=list)  # the newest 20
     _count: int = attrs.field(init=False, default=0)
 
     def __attrs_post_init__(self) -> None:
         if self.max_turns < 1:
             raise ValueError(f"max_turns must be at least 1, got {self.max_turns}")
-        self._turns = deque(maxlen=self.max_turns)
+
+    def _kept(self) -> deque[TranscriptTurn]:
+        if self._turns is None:
+            self._turns = deque(maxlen=self.max_turns)
+        return self._turns
 
     def add_typed(self, text: str) -> None:
         """The user typed ``text`` (recorded after it was sent)."""
@@ -91,6 +92,7 @@ class TranscriptBuffer:
                 self._count + 1,
                 MAX_TOOL_CALLS_PER_TURN,
             )
+            del self._tool_calls[0]
         self._tool_calls.append(
             ToolCallSummary(name, self._scrubbed(_compact(args)), self._scrubbed(_compact(result)))
         )
@@ -117,7 +119,7 @@ class TranscriptBuffer:
         """Close the current turn, keep it, and start a new one."""
         turn = self.current_turn()
         self._count += 1
-        self._turns.append(turn)
+        self._kept().append(turn)
         self._typed.clear()
         self._spoken.clear()
         self._model.clear()
@@ -147,8 +149,9 @@ class TranscriptBuffer:
         """
         if count < len(turns):
             raise ValueError(f"turn count {count} is smaller than the {len(turns)} turns given")
-        self._turns.clear()
-        self._turns.extend(turns)
+        kept = self._kept()
+        kept.clear()
+        kept.extend(turns)
         self._count = count
 
     @property
@@ -168,11 +171,11 @@ class TranscriptBuffer:
         if size < 1:
             raise ValueError(f"a window holds at least 1 turn, got {size}")
         if include_current:
-            finished = list(self._turns)[-(size - 1) :] if size > 1 else []
+            finished = self.turns[-(size - 1) :] if size > 1 else []
             return [*finished, self.current_turn()]
-        return list(self._turns)[-size:]
+        return self.turns[-size:]
 
     @property
     def turns(self) -> list[TranscriptTurn]:
         """The finished turns still kept, oldest first."""
-        return list(self._turns)
+        return [] if self._turns is None else list(self._turns)

@@ -134,7 +134,7 @@ class VoiceRuntime:
         self._owed_end = False  # a trailing speech end not handled yet (see send_audio)
         self._owed_mark_end = False  # a trailing activityEnd not sent yet
         # Client authority: audio heard while no activity is open, sent after the next start.
-        self._preroll: deque[bytes] = deque()
+        self._preroll: deque[bytes] | None = None  # made at the first audio held
         self._preroll_bytes = 0
         self._preroll_limit = PREROLL_MS * self._sample_rate * 2 // 1000
         self._dropped_outside_activity = 0
@@ -227,6 +227,8 @@ class VoiceRuntime:
             await send(data)
             return
         if not self.writer.activity_open:
+            if self._preroll is None:
+                self._preroll = deque()
             self._preroll.append(data)
             self._preroll_bytes += len(data)
             while self._preroll_bytes > self._preroll_limit and len(self._preroll) > 1:

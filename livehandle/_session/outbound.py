@@ -63,15 +63,18 @@ class Outbound:
         self._capacity = capacity
         self._write_timeout = write_timeout
         self._after_send = after_send
-        # lossless: a sender waits while the queue is full
-        self._queue_send, self._queue_receive = trio.open_memory_channel[Queued](capacity)
+        # lossless: a sender waits while the queue is full; made when a first message must wait
+        # (an idle session, or one whose writes never overlap, keeps no channel)
+        self._queue_send: trio.MemorySendChannel[Queued] | None = None
+        self._queue_receive: trio.MemoryReceiveChannel[Queued] | None = None
         self._connection: Connection | None = None
         self._send_batch: Callable[[Sequence[str]], Awaitable[None]] | None = None
         self._send_atomic: Callable[[str, float], Awaitable[None]] | None = None
         self._nursery: trio.Nursery | None = None
         self._busy = False  # a write is in flight, or the writer task is running
         self._writer_scope: trio.CancelScope | None = None
-        self._idle = trio.lowlevel.ParkingLot()  # flush() waits here for _busy to clear
+        # flush() waits here for _busy to clear (made when a flush first waits)
+        self._idle: trio.lowlevel.ParkingLot | None = None
         self._accepting = True  # until close() or stop()
         self._stopped = False
         self.written = 0  # messages written so far
@@ -103,10 +106,16 @@ class Outbound:
                 raise trio.ClosedResourceError
             await self._write_now(text, message)
             return
+        queue = self._queue_send
+        if queue is None:
+            if not self._accepting:
+                raise trio.ClosedResourceError
+            queue, self._queue_receive = trio.open_memory_channel[Queued](self._capacity)
+            self._queue_send = queue
         try:
-            self._queue_send.send_nowait((text, message))
+            queue.send_nowait((text, message))
         except trio.WouldBlock:
-            await self._queue_send.send((text, message))
+            await queue.send((text, message))
         except trio.BrokenResourceError:
             raise trio.ClosedResourceError from None
 
@@ -138,7 +147,8 @@ class Outbound:
         if self._stopped or self._nursery is None:
             self._set_idle()
             return
-        if self._queue_send.statistics().current_buffer_used:
+        queue = self._queue_send
+        if queue is not None and queue.statistics().current_buffer_used:
             self._writer_scope = trio.CancelScope()
             self._nursery.start_soon(self._run_writer, self._writer_scope)
         else:
@@ -146,7 +156,8 @@ class Outbound:
 
     def _set_idle(self) -> None:
         self._busy = False
-        self._idle.unpark_all()
+        if self._idle is not None:
+            self._idle.unpark_all()
 
     async def _write(self, texts: Sequence[str]) -> bool:
         """Write ``texts`` in order; False when the connection has closed (nothing more goes)."""
@@ -171,6 +182,7 @@ class Outbound:
     async def _run_writer(self, scope: trio.CancelScope) -> None:
         """Drain the queue in batches (one write per batch), then end."""
         queue = self._queue_receive
+        assert queue is not None  # started only for queued messages
         limit = self._capacity
         try:
             with scope:
@@ -192,20 +204,24 @@ class Outbound:
     def close(self) -> None:
         """Accept no more messages; what is queued or in flight still goes out (see flush)."""
         self._accepting = False
-        self._queue_send.close()
+        if self._queue_send is not None:
+            self._queue_send.close()
 
     async def flush(self) -> None:
         """Wait until nothing is queued or in flight (the caller bounds the wait)."""
         while self._busy:
+            if self._idle is None:
+                self._idle = trio.lowlevel.ParkingLot()
             await self._idle.park()
 
     def stop(self) -> None:
         """The connection has ended: stop writing; what is still queued is dropped."""
         self._accepting = False
         self._stopped = True
-        self._queue_send.close()
-        self._queue_receive.close()
+        if self._queue_send is not None and self._queue_receive is not None:
+            self._queue_send.close()
+            self._queue_receive.close()
         if self._writer_scope is not None:
             self._writer_scope.cancel()
-        if not self._busy:
+        if not self._busy and self._idle is not None:
             self._idle.unpark_all()

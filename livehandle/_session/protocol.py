@@ -26,6 +26,7 @@ __all__ = ["ProtocolState"]
 log = logging.getLogger("livehandle.session")
 
 _TOOL_PHASES = (SessionPhase.TOOL_CALL_PENDING, SessionPhase.TOOL_CALL_EXECUTING)
+_NO_CALLS: frozenset[str] = frozenset()
 
 
 class ProtocolState:
@@ -48,7 +49,8 @@ class ProtocolState:
         #: When a ``goAway`` arrived (Trio time) and the time it left, or None.
         self.go_away: tuple[float, float | None] | None = None
         self._turn_text: list[str] = []
-        self._pending_calls: set[str] = set()
+        # immutable, the shared empty one while no call is pending (an idle session owns none)
+        self._pending_calls: frozenset[str] = _NO_CALLS
 
     def set_phase(self, new: SessionPhase) -> None:
         """Move to ``new`` and publish ``PhaseChanged`` (nothing when it is the current phase)."""
@@ -75,7 +77,7 @@ class ProtocolState:
             self._publish(SessionEvent.UserTextSent(message.text))
         elif isinstance(message, m.ToolResponse):
             answered = {r.id for r in message.function_responses if r.id is not None}
-            self._pending_calls -= answered
+            self._pending_calls = self._pending_calls.difference(answered)
             if not self._pending_calls and self.phase in _TOOL_PHASES:
                 self.set_phase(SessionPhase.ACTIVE)
 
@@ -98,11 +100,13 @@ class ProtocolState:
                 # and there is nothing to answer or cancel (no phase change, no event).
                 log.debug("ignoring a %s that names no call", type(message).__name__)
             case m.ToolCall(function_calls=calls):
-                self._pending_calls |= {c.id for c in calls if c.id is not None}
+                self._pending_calls = self._pending_calls.union(
+                    c.id for c in calls if c.id is not None
+                )
                 self.set_phase(SessionPhase.TOOL_CALL_PENDING)
                 publish(SessionEvent.ToolCall(calls))
             case m.ToolCallCancellation(ids=ids):
-                self._pending_calls -= set(ids)
+                self._pending_calls = self._pending_calls.difference(ids)
                 if not self._pending_calls and self.phase in _TOOL_PHASES:
                     self.set_phase(SessionPhase.ACTIVE)
                 publish(SessionEvent.ToolCallCancelled(ids))
@@ -174,7 +178,7 @@ class ProtocolState:
                     text = self._scrub(text)
                 publish(SessionEvent.TextComplete(text))
                 self._turn_text.clear()
-            self._pending_calls.clear()
+            self._pending_calls = _NO_CALLS
             self.set_phase(SessionPhase.ACTIVE)  # already ACTIVE when subscribers see the event
             publish(SessionEvent.TurnComplete(content.turn_complete_reason))
 

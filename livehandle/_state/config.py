@@ -81,13 +81,16 @@ class StateConfig:
     watcher_timeout: float = attrs.field(default=5.0, validator=_positive_seconds)
 
 
+_NOTHING: frozenset[str] = frozenset()  # shared by every State that redacts no exact key
+
+
 class Redaction:
     """Answers whether a key is redacted, fast: a set lookup and one ``startswith``."""
 
     __slots__ = ("_exact", "_prefixes", "active")
 
     def __init__(self, patterns: tuple[str, ...]) -> None:
-        self._exact = frozenset(p for p in patterns if not p.endswith("*"))
+        self._exact = frozenset(p for p in patterns if not p.endswith("*")) or _NOTHING
         self._prefixes = tuple(p[:-1] for p in patterns if p.endswith("*"))
         self.active = bool(patterns)
 

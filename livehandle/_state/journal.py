@@ -167,16 +167,28 @@ class Mutations(Sequence[StateMutation]):
         return f"Mutations({size} mutations, missed={self.missed}, cursor={self.cursor})"
 
 
+_SHORT = 32  # mutations a journal keeps in a list before it needs a ring
+
+
 class Journal:
     """The bounded ring of a State's latest mutations (oldest dropped first)."""
 
-    __slots__ = ("_ring",)
+    __slots__ = ("_ring", "_size")
 
     def __init__(self, size: int) -> None:
-        self._ring: collections.deque[StateMutation] = collections.deque(maxlen=size)
+        self._size = size
+        # A short list while few mutations were made (a deque costs 760 bytes from the start),
+        # then a deque bounded to ``size``.
+        self._ring: list[StateMutation] | collections.deque[StateMutation] = []
 
     def append(self, mutation: StateMutation) -> None:
-        self._ring.append(mutation)
+        ring = self._ring
+        if isinstance(ring, list):
+            if len(ring) < min(self._size, _SHORT):
+                ring.append(mutation)
+                return
+            ring = self._ring = collections.deque(ring, maxlen=self._size)
+        ring.append(mutation)
 
     def since(self, cursor: int, last: int) -> Mutations:
         """The mutations with a sequence above ``cursor``; ``last`` is the latest sequence."""

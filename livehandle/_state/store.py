@@ -90,7 +90,7 @@ class State(ScopeProperties, Writes):
         self._journal = Journal(config.journal_size)
         self._sink = config.journal_sink
         self._redacted = Redaction(config.redact_keys)
-        self._counts: dict[StateProblemKind, int] = dict.fromkeys(StateProblemKind, 0)
+        self._counts: dict[StateProblemKind, int] | None = None  # made at the first problem
         self._on_problem: Callable[[StateProblem], object] | None = None
         self._watches = WatchHub(config.watch_queue, self._report)
 
@@ -175,6 +175,8 @@ class State(ScopeProperties, Writes):
         self._report(StateProblem(StateProblemKind.SINK_FAILED, detail, key, exc))
 
     def _report(self, problem: StateProblem) -> None:
+        if self._counts is None:
+            self._counts = dict.fromkeys(StateProblemKind, 0)
         self._counts[problem.kind] += 1
         if self._on_problem is None:
             log.warning("State: %s", problem.detail)
@@ -252,7 +254,7 @@ class State(ScopeProperties, Writes):
 
     def problem_counts(self) -> dict[StateProblemKind, int]:
         """How many problems of each kind this State has reported so far."""
-        return dict(self._counts)
+        return dict.fromkeys(StateProblemKind, 0) if self._counts is None else dict(self._counts)
 
     # -- redaction, snapshots, evidence ------------------------------------------------------
 

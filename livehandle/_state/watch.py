@@ -275,7 +275,8 @@ class WatchHub:
     def __init__(self, limit: int, report: Callable[[StateProblem], None]) -> None:
         self._exact: dict[str, list[StateWatch]] = {}
         self._prefixed: list[StateWatch] = []
-        self._queue: collections.deque[tuple[StateWatch, StateMutation]] = collections.deque()
+        # made at the first firing: a State nobody watches keeps no deque
+        self._queue: collections.deque[tuple[StateWatch, StateMutation]] | None = None
         self._next = 0
         self._running = False
         self.limit = limit
@@ -288,7 +289,7 @@ class WatchHub:
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        return 0 if self._queue is None else len(self._queue)
 
     def add(self, key: str, predicate: WatchPredicate, action: object) -> StateWatch:
         self._next += 1
@@ -335,6 +336,8 @@ class WatchHub:
 
     def _queue_firing(self, watch: StateWatch, mutation: StateMutation) -> None:
         queue = self._queue
+        if queue is None:
+            queue = self._queue = collections.deque()
         if len(queue) >= self.limit:
             self.report(
                 StateProblem(
@@ -364,6 +367,8 @@ class WatchHub:
         if self._running:
             raise RuntimeError("run_watchers is already running (an action cannot run it)")
         queue = self._queue
+        if queue is None:  # nothing was ever queued
+            return 0
         started = 0
         self._running = True
         try:

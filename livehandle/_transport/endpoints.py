@@ -215,6 +215,10 @@ class ResolvedEndpoint:
         return self._scrubber.content(text)
 
 
+def _recent_bearers(endpoint: Endpoint) -> deque[ResolvedEndpoint] | None:
+    return None if endpoint._bearer is None else deque(maxlen=_KEPT_BEARERS)
+
+
 @attrs.frozen(repr=False)
 class Endpoint:
     """Where to connect and how to authenticate; build it with one of the class methods.
@@ -238,8 +242,9 @@ class Endpoint:
     _static: Scrubber = attrs.field(
         init=False, eq=False, default=attrs.Factory(lambda self: Scrubber(self._secrets()), True)
     )
-    _recent: deque[ResolvedEndpoint] = attrs.field(
-        init=False, eq=False, factory=lambda: deque(maxlen=_KEPT_BEARERS)
+    # the newest connections' bearer tokens (only an endpoint with a bearer has any)
+    _recent: deque[ResolvedEndpoint] | None = attrs.field(
+        init=False, eq=False, default=attrs.Factory(_recent_bearers, takes_self=True)
     )
 
     # -- constructors -------------------------------------------------------------------------
@@ -441,7 +446,7 @@ class Endpoint:
         resolved = ResolvedEndpoint(
             url, tuple(headers), self.redacted_url, tuple(secrets), self.ssl_context
         )
-        if self._bearer is not None:
+        if self._recent is not None:
             self._recent.append(resolved)
         return resolved
 
@@ -454,7 +459,7 @@ class Endpoint:
         frames escapes each frame's scrub, and is caught here once joined.
         """
         text = self._static.content(text)
-        for resolved in tuple(self._recent):
+        for resolved in () if self._recent is None else tuple(self._recent):
             text = resolved.scrub_content(text)
         return text
 

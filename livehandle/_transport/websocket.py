@@ -30,13 +30,12 @@ from livehandle._transport.opening import (
     Target,
     cancel_when_done,
     describe,
-    only_error,
     open_stream,
     parse_url,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     from livehandle._errors import ConnectionClosed
     from livehandle._transport.base import AtomicConnection, BatchConnection, Transport
@@ -78,7 +77,7 @@ class WebSocketConnection:
         self._close_timeout = close_timeout
         self._close: tuple[int, str] | None = None
         self._closing = False
-        self._closed = trio.Event()
+        self._closed: trio.Event | None = None  # set once closed; made by the first aclose
         self._batch_ok = _supports_batches(ws)
         # The socket's descriptor when frames can be written to it directly (plain TCP on a
         # POSIX system, see send_atomic); None under TLS or elsewhere.
@@ -255,10 +254,11 @@ class WebSocketConnection:
         if self._close is None:
             known = self._known_close()
             self._close = known if known is not None else (code, reason)
-        if self._closing:
+        if self._closed is not None:
             await self._closed.wait()
             return
         self._closing = True
+        self._closed = closed = trio.Event()
         try:
             with trio.move_on_after(self._close_timeout, shield=True):
                 async with trio.open_nursery() as nursery:
@@ -273,7 +273,7 @@ class WebSocketConnection:
             with trio.CancelScope(shield=True):
                 if self._stream is not None:
                     await trio.aclose_forcefully(self._stream)
-            self._closed.set()
+            closed.set()
 
     async def _discard_incoming(self) -> None:
         try:
@@ -370,75 +370,37 @@ class WebSocketTransport:
         Raises:
             ConnectFailed: the upgrade failed (``status_code`` is set when the server rejected it).
         """
-        connection: WebSocketConnection = await nursery.start(self._run, stream, resolved)
-        return connection
-
-    async def _run(
-        self,
-        stream: trio.abc.Stream,
-        resolved: ResolvedEndpoint,
-        *,
-        task_status: trio.TaskStatus[WebSocketConnection] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        """Own one connection: its reader and keepalive tasks, and the stream under it."""
         hide_server_text_in_library_log()
-        started = False
-        failure: ConnectFailed | None = None
+        host = _ReaderHost(nursery, stream, resolved, keepalive=self.keepalive_interval is not None)
         watch = UpgradeWatch(stream)
         try:
             target = parse_url(resolved)
-            # Without keepalive there is no helpers' nursery: an idle connection stays small.
-            keeping_alive = self.keepalive_interval is not None
-            async with trio.open_nursery() if keeping_alive else _NO_NURSERY as helpers:
-                async with trio.open_nursery() as reader:
-                    connection = await self._connect(reader, watch, stream, target, resolved)
-                    if helpers is not None and self.keepalive_interval is not None:
-                        helpers.start_soon(
-                            connection._keepalive, self.keepalive_interval, self.keepalive_timeout
-                        )
-                    started = True
-                    task_status.started(connection)
-                if helpers is not None:
-                    # The reader has finished, so the connection is closed: stop the keepalive.
-                    helpers.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            error = only_error(group, (trio_websocket.ConnectionRejected,))
-            if error is None:
-                raise
-            if not started:
-                failure = _connect_failed(error, resolved, watch)
-            else:
-                logger.warning(
-                    "WebSocket reader for %s failed: %s",
-                    resolved.redacted_url,
-                    resolved.scrub(repr(error)),
-                )
-            del error
-        finally:
+            ws = await self._upgrade(host, watch, stream, target, resolved)
+        except BaseException as exc:
+            host.abandon()  # the reader (if it started) ends, and the stream is closed
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(stream)
-        if failure is not None:
-            # Raised here, outside the handler, so that nothing chains the rejected response
-            # (its headers and body may hold the credential): __context__ stays None.
-            raise failure
-
-    async def _connect(
-        self,
-        reader: trio.Nursery,
-        watch: UpgradeWatch,
-        stream: trio.abc.Stream,
-        target: Target,
-        resolved: ResolvedEndpoint,
-    ) -> WebSocketConnection:
-        """Upgrade ``stream`` (its reader task in ``reader``) and wrap it as a connection."""
-        ws = await self._upgrade(reader, watch, stream, target, resolved)
-        return WebSocketConnection(
-            ws, stream=stream, close_timeout=self.close_timeout, endpoint=resolved
-        )
+            error = host.failure or (exc if isinstance(exc, Exception) else None)
+            if error is None:
+                raise  # cancelled, or KeyboardInterrupt and the like
+            failure = _connect_failed(error, resolved, watch)
+            del error, exc
+        else:
+            host.upgraded = True
+            host.upgrade_scope = None  # done with: the reader keeps no more than it needs
+            connection = WebSocketConnection(
+                ws, stream=stream, close_timeout=self.close_timeout, endpoint=resolved
+            )
+            if self.keepalive_interval is not None:
+                host.start_keepalive(connection, self.keepalive_interval, self.keepalive_timeout)
+            return connection
+        # Raised here, outside the handler, so that nothing chains the rejected response (its
+        # headers and body may hold the credential): __context__ stays None.
+        raise failure
 
     async def _upgrade(
         self,
-        reader: trio.Nursery,
+        host: _ReaderHost,
         watch: UpgradeWatch,
         stream: trio.abc.Stream,
         target: Target,
@@ -447,10 +409,11 @@ class WebSocketTransport:
         """Run the upgrade over ``watch``; fail at once when the watch sees it cannot succeed."""
         headers = [(name.encode(), value.encode()) for name, value in resolved.headers]
         with trio.CancelScope() as scope:
+            host.upgrade_scope = scope  # a reader that fails before the upgrade ends it
             async with trio.open_nursery() as watcher:
                 watcher.start_soon(cancel_when_done, watch.wait_failed, scope)
                 ws = await trio_websocket.wrap_client_stream(
-                    reader,
+                    cast("trio.Nursery", host),
                     # Annotated as SocketStream | SSLStream; any Trio stream works.
                     cast("trio.SocketStream", watch),
                     target.host_header,
@@ -468,17 +431,90 @@ class WebSocketTransport:
         raise watch.failure(resolved)
 
 
-class _NoNursery:
-    """``async with`` that gives None: the helpers' nursery of a connection without keepalive."""
+class _ReaderHost:
+    """Where trio-websocket starts its reader task: the caller's nursery, no task of our own.
 
-    async def __aenter__(self) -> None:
-        return None
+    ``wrap_client_stream`` only calls ``start_soon`` on its nursery, once, for the reader.  The
+    reader runs in ``nursery`` (the session's) inside a cancel scope of its own, and owns the
+    connection's end: when it ends, for any reason, the keepalive (if any) stops and the stream
+    is closed.  An error of the reader before the upgrade completed is kept in ``failure`` for
+    the caller and ends the upgrade; after it, the error is logged (the connection is closed, so
+    the session sees its end as usual).
+    """
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        return None
+    __slots__ = (
+        "_keepalive",
+        "_nursery",
+        "_resolved",
+        "_scope",
+        "_stream",
+        "failure",
+        "upgrade_scope",
+        "upgraded",
+    )
 
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        stream: trio.abc.Stream,
+        resolved: ResolvedEndpoint,
+        *,
+        keepalive: bool,
+    ) -> None:
+        self._nursery = nursery
+        self._stream = stream
+        self._resolved = resolved
+        self._scope = trio.CancelScope()
+        self._keepalive = trio.CancelScope() if keepalive else None
+        self.failure: Exception | None = None
+        self.upgrade_scope: trio.CancelScope | None = None
+        self.upgraded = False
 
-_NO_NURSERY = _NoNursery()
+    def start_soon(
+        self, async_fn: Callable[..., Awaitable[object]], *args: object, name: object = None
+    ) -> None:
+        self._nursery.start_soon(self._read, async_fn, *args, name=name or async_fn)
+
+    def abandon(self) -> None:
+        """The upgrade failed or was cancelled: stop the reader (also if it has not started)."""
+        self._scope.cancel()
+
+    def start_keepalive(
+        self, connection: WebSocketConnection, interval: float, pong_timeout: float
+    ) -> None:
+        assert self._keepalive is not None
+        self._nursery.start_soon(self._keep_alive, connection, interval, pong_timeout)
+
+    async def _keep_alive(
+        self, connection: WebSocketConnection, interval: float, pong_timeout: float
+    ) -> None:
+        assert self._keepalive is not None
+        with self._keepalive:  # cancelled when the reader ends (also before this starts)
+            await connection._keepalive(interval, pong_timeout)
+
+    async def _read(self, async_fn: Callable[..., Awaitable[object]], *args: object) -> None:
+        try:
+            with self._scope:
+                await async_fn(*args)
+        except Exception as error:
+            if not self.upgraded:
+                if self.failure is None or isinstance(error, trio_websocket.ConnectionRejected):
+                    self.failure = error
+                if self.upgrade_scope is not None:
+                    self.upgrade_scope.cancel()
+            else:
+                resolved = self._resolved
+                logger.warning(
+                    "WebSocket reader for %s failed: %s",
+                    resolved.redacted_url,
+                    resolved.scrub(repr(error)),
+                )
+            del error
+        finally:
+            if self._keepalive is not None:
+                self._keepalive.cancel()
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(self._stream)
 
 
 def _supports_batches(ws: trio_websocket.WebSocketConnection) -> bool:

@@ -1,4 +1,4 @@
-"""How many tasks a session runs: an idle one is its reader, the transport's and a control lane."""
+"""How many tasks a session runs: an idle one is its reader, the WebSocket's and a control lane."""
 
 from __future__ import annotations
 
@@ -23,16 +23,16 @@ def session_tasks() -> int:
     return tasks_under(trio.lowlevel.current_task().child_nurseries[-1])
 
 
-async def test_an_idle_session_runs_four_tasks_and_sending_audio_adds_none() -> None:
+async def test_an_idle_session_runs_three_tasks_and_sending_audio_adds_none() -> None:
     async with LiveEmulator().running() as emulator:
         config = LiveConfig()  # AUDIO out, server VAD, client VAD on the microphone
         async with open_live_session(config, api_key="k", endpoint=emulator.url) as handle:
             await trio.testing.wait_all_tasks_blocked()
-            # the session's reader, the transport's connection owner and its WebSocket reader,
-            # and the control lane
-            assert session_tasks() == 4
+            # the session's reader, trio-websocket's reader (which also owns the connection's
+            # end: the transport runs no task of its own) and the control lane
+            assert session_tasks() == 3
             for _ in range(50):  # a second of microphone audio, written by this task
                 await handle.send_audio(PCM)
-                assert session_tasks() == 4
+                assert session_tasks() == 3
             await trio.testing.wait_all_tasks_blocked()
-            assert session_tasks() == 4
+            assert session_tasks() == 3

@@ -70,6 +70,19 @@ def test_a_gap_is_reported_when_the_ring_dropped_entries() -> None:
     assert not state.mutations_since(7).gap
 
 
+@pytest.mark.parametrize("size", [1, 31, 32, 33, 40])
+def test_the_ring_keeps_exactly_the_newest_size_mutations_as_it_grows(size: int) -> None:
+    # The journal starts as a short list and becomes a ring: the bound holds on both sides.
+    state = State(StateConfig(journal_size=size))
+    for count in range(1, 3 * size + 40):
+        state.set("k", count)
+        kept = [m.new for m in state.recent_mutations(10_000)]
+        assert kept == list(range(max(1, count - size + 1), count + 1))
+        since = state.mutations_since(0)
+        assert since.missed == max(0, count - size)
+        assert state.evidence("k").last_sequence == count  # the newest, found from the end
+
+
 def test_mutations_since_rejects_a_cursor_out_of_range() -> None:
     state = State()
     state.set("a", 1)

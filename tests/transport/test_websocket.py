@@ -698,6 +698,42 @@ async def test_wraps_an_existing_trio_websocket_connection(nursery):
             await connection.receive()
 
 
+# -- tasks --------------------------------------------------------------------------------------
+
+
+async def test_a_connection_runs_no_task_of_its_own_and_its_tasks_end_with_it(autojump_clock):
+    start = trio.current_time()
+    transport = WebSocketTransport(keepalive_interval=20, keepalive_timeout=5)
+    async with trio.open_nursery() as server_nursery:
+        async with trio.open_nursery() as client_nursery:
+            connection, server_ws, _ = await open_memory_websocket(
+                client_nursery, server_nursery, transport
+            )
+            # trio-websocket's reader (which owns the connection's end) and the keepalive
+            assert len(client_nursery.child_tasks) == 2
+            await server_ws.aclose()
+            with pytest.raises(ConnectionClosed):
+                await connection.receive()
+        # The nursery was left without a cancel: the reader ended with the close and stopped
+        # the keepalive at once (not at its next ping, 20 s later).
+        assert trio.current_time() - start < 20
+        server_nursery.cancel_scope.cancel()
+    with pytest.raises(trio.ClosedResourceError):
+        await connection._stream.send_all(b"x")  # the reader closed the stream on its way out
+
+
+async def test_a_cancelled_connect_closes_the_stream_and_leaves_no_task(autojump_clock):
+    client_stream, _server_stream = trio.testing.memory_stream_pair()
+    resolved = Endpoint.from_url("ws://test.invalid/live").resolve()
+    async with trio.open_nursery() as nursery:
+        with trio.move_on_after(5) as scope:  # the server never answers the upgrade
+            await WebSocketTransport().connect_stream(client_stream, resolved, nursery)
+    # Leaving the nursery means trio-websocket's reader task ended too.
+    assert scope.cancelled_caught
+    with pytest.raises(trio.ClosedResourceError):
+        await client_stream.send_all(b"x")
+
+
 # -- keepalive ----------------------------------------------------------------------------------
 
 
