@@ -128,10 +128,10 @@ class FlowGovernor:
         self._failed_guards: set[str] = set()
         self._context: list[m.Content] = []
         self._prompt = False
-        self._given: tuple[str, ...] = ()
-        # Admitted calls of ``once`` tools not finished yet, by tool (never more than the calls
-        # in flight: each is released by ``finished``, which the dispatcher calls once per call).
-        self._in_flight: dict[str, int] = {}  # the guidance the model was last given
+        self._given: tuple[str, ...] = ()  # the guidance the model was last given
+        # Calls that run and have not finished yet, by tool (never more than the calls in
+        # flight: each is released by ``finished``, which the dispatcher calls once per call).
+        self._in_flight: dict[str, int] = {}
         #: Every violation so far (the explanation keeps only the most recent).
         self.violation_count = 0
         #: Every failure of a custom guard so far (each guard is reported once).
@@ -170,13 +170,13 @@ class FlowGovernor:
         """
         reason = self._reason(name)
         self._publish_changes(self._stack.take_changes())  # digressions admits() completed
-        if reason is None:
-            if self._is_once(name):
-                self._in_flight[name] = self._in_flight.get(name, 0) + 1
-            return None
         enforced = self._mode is FlowMode.ENFORCE
-        if not enforced and self._is_once(name):
-            self._in_flight[name] = self._in_flight.get(name, 0) + 1  # it runs all the same
+        if reason is None or not enforced:  # it runs (observed violations run all the same)
+            # Every call that runs is in flight until ``finished``, once-tool or not now: a
+            # digression may make the tool a once-tool while it runs.
+            self._in_flight[name] = self._in_flight.get(name, 0) + 1
+        if reason is None:
+            return None
         self._violations.append(Violation(name, reason, call_id, enforced))
         self.violation_count += 1
         log.info("flow violation (%s): %s", "refused" if enforced else "observed", reason)

@@ -1,0 +1,102 @@
+"""Findings of the second (fresh-eyes) review of issue 17: the governor and the runtime around it.
+
+Each test named ``test_finding_*`` failed before its fix; the others pin behaviours the review
+checked and found right.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from livehandle import Flow, LiveConfig, State, Step, once
+from livehandle._config.flow_mode import FlowMode
+from livehandle._events import LiveEvent
+from livehandle._open import open_live_session
+from livehandle._runtime.bargein import CurrentBargeIn
+from livehandle._runtime.flow import FlowGovernor
+from livehandle._wire import messages as m
+from livehandle.testing import (
+    CallTools,
+    LiveEmulator,
+    Pause,
+    Rule,
+    Say,
+    Scenario,
+    ToolCallSpec,
+    When,
+)
+from tests.testing.helpers import until
+
+ONCE_PAY = "'pay' may run at most once"
+
+
+def governor(flow: Flow, state: State | None = None) -> tuple[FlowGovernor, list[LiveEvent]]:
+    events: list[LiveEvent] = []
+    gov = FlowGovernor(
+        flow,
+        mode=FlowMode.ENFORCE,
+        state=state if state is not None else State(),
+        tools=["pay", "note"],
+        emit=events.append,
+        barge_in=CurrentBargeIn(),
+        action_timeout=5.0,
+    )
+    return gov, events
+
+
+def test_finding_a_call_admitted_before_a_digression_counts_as_in_flight() -> None:
+    """The in-flight count of a once-tool was kept only for calls checked while the governing
+    flow said ``once``, but every admitted call's end decremented it: a call admitted under the
+    main flow (no once) still running when a digression's ``once`` applied was not seen (a second
+    call was admitted beside it), and its end then released the other call's reservation.
+    Every admitted call is now in flight until it ends (how-to: "while a call of it runs, a
+    second call is refused")."""
+    main = Flow(steps=[Step("talk", posture="Talk.")])
+    side = Flow(name="side", steps=[Step("pay", allow=["pay"])], constraints=[once("pay")])
+    gov, _ = governor(main)
+    assert gov.check("pay", "c0") is None  # admitted under main: no once
+    gov.digress(side, "resume")
+    assert gov.check("pay", "c1") == ONCE_PAY  # c0 still runs
+    assert gov.explain().blocked_tools["pay"] == ONCE_PAY
+    gov.finished("pay")  # c0 ends (without a success)
+    assert gov.check("pay", "c2") is None
+    assert gov.check("pay", "c3") == ONCE_PAY  # c2 runs
+    gov.finished("pay")
+    assert "pay" in gov.explain().allowed_tools
+
+
+async def test_finding_a_once_call_left_to_the_application_stays_reserved_until_answered(
+    autojump_clock: object,
+) -> None:
+    """A call of a declared function (answered by the application through send_tool_response)
+    was released as soon as the dispatcher left it to the application, before any answer: a
+    second call of a ``once`` tool arriving meanwhile was admitted, so the application was asked
+    to pay twice.  The reservation now lasts until the application answers (or the server's
+    turn ends)."""
+    declared = m.Tool(
+        function_declarations=(
+            m.FunctionDeclaration("pay", behavior=m.Behavior.NON_BLOCKING),  # no wait for answers
+        )
+    )
+    flow = Flow(steps=[Step("pay", allow=["pay"])], constraints=[once("pay")])
+    first = CallTools([ToolCallSpec("pay", {}, id="c0")])
+    second = CallTools([ToolCallSpec("pay", {}, id="c1")])
+    rules = Scenario(rules=[Rule(When(text="go"), [first, Pause(1), second, Say("ok")])])
+    config = LiveConfig(response_modality="TEXT", tools=[declared], flow=flow)
+    async with (
+        LiveEmulator(rules).in_memory() as emu,
+        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
+    ):
+        events = handle.events()
+        await handle.send_text("go")
+        with trio.fail_after(10):
+            seen = await until(events, LiveEvent.TurnComplete)
+        shown = [c.id for e in seen if isinstance(e, LiveEvent.ToolCall) for c in e.calls]
+        answers = [
+            r for msg in emu.connections[0].messages(m.ToolResponse) for r in msg.function_responses
+        ]
+        await handle.send_tool_response([m.FunctionResponse("pay", {"paid": True}, id="c0")])
+        after = handle.explain()
+    assert shown == ["c0"]  # the application is asked once
+    assert [(a.id, a.response) for a in answers] == [("c1", {"error": ONCE_PAY})]
+    assert after is not None and after.blocked_tools["pay"] == ONCE_PAY
