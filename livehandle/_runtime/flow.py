@@ -277,6 +277,8 @@ class FlowGovernor:
         )
         if self._stack.terminated:
             self._state.set("flow:terminated", True)
+        else:  # only while terminated (a restored state may carry another flow's flag)
+            self._state.remove("flow:terminated")
 
     def _changes(self, changes: Sequence[StackChange]) -> list[LiveEvent]:
         return [LiveEvent.PhaseTransition(c.from_flow, c.to_flow, c.reason) for c in changes]

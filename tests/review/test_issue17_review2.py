@@ -100,3 +100,18 @@ async def test_finding_a_once_call_left_to_the_application_stays_reserved_until_
     assert shown == ["c0"]  # the application is asked once
     assert [(a.id, a.response) for a in answers] == [("c1", {"error": ONCE_PAY})]
     assert after is not None and after.blocked_tools["pay"] == ONCE_PAY
+
+
+async def test_finding_a_restored_terminated_flag_of_another_flow_is_cleared() -> None:
+    """``flow:terminated`` was only ever set: a snapshot of a terminated flow restored into a
+    session whose flow does not take the marking (another flow) kept saying the flow was
+    terminated (a watcher would hang up), while every tool was admitted."""
+    state = State()
+    old = {"main": {"done": ["gone"], "tool_ok": {}, "turns": 3}, "terminated": True}
+    state.update({"flow:marking": old, "flow:terminated": True, "flow:active": []})
+    gov, _ = governor(Flow(steps=[Step("pay", allow=["pay"])]), state)
+    gov.restore(state)  # does not fit: starts afresh
+    await gov.boundary(starting=True)
+    assert gov.explain().terminated is False
+    assert "flow:terminated" not in state
+    assert state.get("flow:active") == ["pay"]
