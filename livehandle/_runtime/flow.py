@@ -184,8 +184,14 @@ class FlowGovernor:
         return reason if enforced else None
 
     def succeeded(self, name: str) -> None:
-        """A call of ``name`` was answered without an error: the marking counts it."""
+        """A call of ``name`` was answered without an error: the marking counts it.
+
+        ``flow:marking`` follows at once, so a snapshot taken before the turn ends (the
+        session's last) never loses a success (``flow:active`` and ``flow:done`` follow at the
+        turn boundary, with the steps' StepEntered events).
+        """
         self._publish_changes(self._stack.on_tool_ok(name))
+        self._state.set("flow:marking", self._stack.to_json())
 
     def finished(self, name: str) -> None:
         """An admitted call of ``name`` ended (after its answer, if any, was counted)."""

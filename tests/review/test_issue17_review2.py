@@ -115,3 +115,23 @@ async def test_finding_a_restored_terminated_flag_of_another_flow_is_cleared() -
     assert gov.explain().terminated is False
     assert "flow:terminated" not in state
     assert state.get("flow:active") == ["pay"]
+
+
+async def test_finding_a_success_reaches_the_saved_marking_before_the_turn_ends() -> None:
+    """``flow:marking`` (what a snapshot saves, and restore() takes up) was written only at turn
+    boundaries: a session ending after a ``once`` tool succeeded but before its turn completed
+    (the caller hangs up) saved a marking without that success, and the restored session let
+    the tool run again.  The marking now reaches the state with each success."""
+    state = State()
+    flow = Flow(steps=[Step("pay", allow=["pay"])], constraints=[once("pay")])
+    gov, _ = governor(flow, state)
+    await gov.boundary(starting=True)
+    assert gov.check("pay", "c0") is None
+    gov.succeeded("pay")
+    gov.finished("pay")
+    saved = state.get("flow:marking")
+    restored_state = State()
+    restored_state.set("flow:marking", saved)
+    restored, _ = governor(flow, restored_state)
+    restored.restore(restored_state)
+    assert restored.check("pay", "c1") == ONCE_PAY
