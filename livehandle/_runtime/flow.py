@@ -129,6 +129,9 @@ class FlowGovernor:
         self._context: list[m.Content] = []
         self._prompt = False
         self._given: tuple[str, ...] = ()  # the guidance the model was last given
+        # The running boundary's events: failures reported meanwhile join them, in order (a
+        # step's StepEntered, then its action's failure), instead of being published at once.
+        self._collecting: list[LiveEvent] | None = None
         # Calls that run and have not finished yet, by tool (never more than the calls in
         # flight: each is released by ``finished``, which the dispatcher calls once per call).
         self._in_flight: dict[str, int] = {}
@@ -228,9 +231,26 @@ class FlowGovernor:
     # -- the turn pipeline's flow step ------------------------------------------------------------
 
     async def boundary(self, starting: bool) -> FlowOutcome:
-        """Advance the flow at a turn boundary (or once at the start); see the module docstring."""
-        stack = self._stack
+        """Advance the flow at a turn boundary (or once at the start); see the module docstring.
+
+        Failures reported meanwhile (an ``on_enter`` action's, a custom guard's) are events of
+        the outcome, after the StepEntered of their step; should the boundary itself be
+        cancelled, they are published at once.
+        """
         events: list[LiveEvent] = []
+        self._collecting = events
+        try:
+            return await self._boundary(starting, events)
+        except BaseException:
+            for event in events:  # the boundary is lost: its failures are not
+                if isinstance(event, LiveEvent.Error):
+                    self._emit(event)
+            raise
+        finally:
+            self._collecting = None
+
+    async def _boundary(self, starting: bool, events: list[LiveEvent]) -> FlowOutcome:
+        stack = self._stack
         inline_until = self._inline_deadline()
         if starting:
             stack.top.relatch()
@@ -366,7 +386,7 @@ class FlowGovernor:
         log.warning("the on_enter action of step %r failed", step, exc_info=cause)
         error = FlowActionFailed(step, cause)
         error.__cause__ = cause
-        self._emit(LiveEvent.Error(error))
+        self._report(LiveEvent.Error(error))
 
     def _guard_failed(self, guard: str, cause: BaseException) -> None:
         self.guard_failures += 1
@@ -376,4 +396,11 @@ class FlowGovernor:
         log.warning("the custom guard %r raised", guard, exc_info=cause)
         error = FlowGuardFailed(guard, cause)
         error.__cause__ = cause
-        self._emit(LiveEvent.Error(error))
+        self._report(LiveEvent.Error(error))
+
+    def _report(self, event: LiveEvent) -> None:
+        """Publish a failure: with the running boundary's events, or at once between them."""
+        if self._collecting is not None:
+            self._collecting.append(event)
+        else:
+            self._emit(event)

@@ -135,3 +135,57 @@ async def test_finding_a_success_reaches_the_saved_marking_before_the_turn_ends(
     restored, _ = governor(flow, restored_state)
     restored.restore(restored_state)
     assert restored.check("pay", "c1") == ONCE_PAY
+
+
+def _fails(entry: object) -> None:
+    raise RuntimeError("the rate service is down")
+
+
+async def test_finding_an_inline_action_failure_comes_after_its_step_and_connected(
+    autojump_clock: object,
+) -> None:
+    """An inline ``on_enter`` action's failure was published at once, during the flow step,
+    while the boundary's StepEntered waits for the publication step: a subscriber saw the
+    failure of a step's action before the step was entered and, at the session's start, before
+    ``Connected`` (the session's first event).  The flow step's failures are now events of its
+    outcome (as the turn pipeline's FlowStep asks), in the order they happened."""
+    from livehandle import FlowActionFailed, StepAction, is_set
+
+    flow = Flow(
+        steps=[
+            Step("greet", on_enter=StepAction(_fails), done=is_set("go")),
+            Step("talk", after=["greet"], on_enter=StepAction(_fails)),
+        ]
+    )
+    rules = Scenario(rules=[Rule(When(text="hello"), [Say("hi")])])
+    config = LiveConfig(response_modality="TEXT", flow=flow)
+    async with (
+        LiveEmulator(rules).in_memory() as emu,
+        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
+    ):
+        events = handle.events()
+        handle.state.set("go", True)
+        await handle.send_text("hello")
+        with trio.fail_after(10):
+            seen = await until(events, LiveEvent.TurnComplete)
+
+    def label(event: LiveEvent) -> str | None:
+        if isinstance(event, LiveEvent.Connected):
+            return "connected"
+        if isinstance(event, LiveEvent.StepEntered):
+            return f"entered {event.step}"
+        if isinstance(event, LiveEvent.Error) and isinstance(event.error, FlowActionFailed):
+            return f"failed {event.error.step}"
+        if isinstance(event, LiveEvent.TurnComplete):
+            return "turn"
+        return None
+
+    order = [text for text in map(label, seen) if text is not None]
+    assert order == [
+        "connected",
+        "entered greet",
+        "failed greet",
+        "entered talk",
+        "failed talk",
+        "turn",
+    ]
