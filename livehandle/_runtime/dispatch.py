@@ -172,6 +172,7 @@ class ToolDispatcher:
         self._stopped = True
         self.stats.cancelled_by_disconnect += len(self._inline) + len(self._background)
         self._host.stop()
+        self._end_awaiting()  # calls left to the application end with the session too
 
     @property
     def running(self) -> tuple[str, ...]:

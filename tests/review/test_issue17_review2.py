@@ -189,3 +189,44 @@ async def test_finding_an_inline_action_failure_comes_after_its_step_and_connect
         "failed talk",
         "turn",
     ]
+
+
+async def test_a_call_left_to_the_application_ends_with_its_turn_or_the_session(
+    autojump_clock: object,
+) -> None:
+    """Checked and right (with the fix above): an unanswered call left to the application is
+    told finished once, when the server's turn ends; the session ending tells nothing twice."""
+    import functools
+
+    import pytest
+
+    import livehandle._open
+    from livehandle._assemble import assemble_live_handle
+    from tests.runtime.test_tool_gate import FakeGate
+
+    declared = m.Tool(
+        function_declarations=(m.FunctionDeclaration("pay", behavior=m.Behavior.NON_BLOCKING),)
+    )
+    gate = FakeGate()
+    rules = Scenario(
+        rules=[Rule(When(text="go"), [CallTools([ToolCallSpec("pay", {}, id="c0")]), Say("ok")])]
+    )
+    config = LiveConfig(response_modality="TEXT", tools=[declared])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            livehandle._open,
+            "assemble_live_handle",
+            functools.partial(assemble_live_handle, gate=gate),
+        )
+        async with (
+            LiveEmulator(rules).in_memory() as emu,
+            open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
+        ):
+            events = handle.events()
+            await handle.send_text("go")
+            with trio.fail_after(10):
+                await until(events, LiveEvent.TurnComplete)
+            assert gate.ended == ["pay"]
+            await handle.send_tool_response([m.FunctionResponse("pay", {"ok": 1}, id="c0")])
+    assert gate.ended == ["pay"]
+    assert gate.successes == ["pay"]
