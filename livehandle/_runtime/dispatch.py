@@ -135,6 +135,10 @@ class ToolDispatcher:
         self._server_cancelled: set[str] = set()
         self._reported: set[str] = set()  # ids already named in a ToolCancelled event
         self._lost_keys: set[int] = set()  # running calls cut because their connection ended
+        # Admitted calls left to the application whose end the tool gate has not been told yet:
+        # told when the application answers one, the server's turn ends or the connection is
+        # lost (at most the calls left in flight).
+        self._awaiting: list[m.FunctionCall] = []
         self._stopped = False
         self._host = TaskHost("the tool dispatcher")
         self.stats = ToolStats()
@@ -168,6 +172,7 @@ class ToolDispatcher:
         self._stopped = True
         self.stats.cancelled_by_disconnect += len(self._inline) + len(self._background)
         self._host.stop()
+        self._end_awaiting()  # calls left to the application end with the session too
 
     @property
     def running(self) -> tuple[str, ...]:
@@ -191,6 +196,7 @@ class ToolDispatcher:
         ids = tuple(call_id for _, (call_id, _) in running if call_id)
         if ids:
             self._emit(LiveEvent.ToolCancelled(ids, reason="connection_lost"))
+        self._end_awaiting()  # their answers could not be sent either
 
     def arrived(self, calls: tuple[m.FunctionCall, ...]) -> None:
         """Note calls the server just issued (called by the router, at once, before dispatch).
@@ -208,6 +214,7 @@ class ToolDispatcher:
         for call_id in left:
             if call_id not in self._in_flight:
                 self._forget(call_id)
+        self._end_awaiting()
 
     def screen(self, calls: tuple[m.FunctionCall, ...]) -> Screened:
         """Ask the tool gate about each call of one message, in order (never waits).
@@ -247,9 +254,17 @@ class ToolDispatcher:
     def application_answered(self, sent: Sequence[m.FunctionResponse]) -> None:
         """The application answered calls itself (``send_tool_response``) and they were sent.
 
-        The tool gate learns each successful final answer, as for the dispatcher's own.
+        The tool gate learns each successful final answer, as for the dispatcher's own, then
+        that the calls they answer (left to the application) have finished.
         """
         self._sender.sent(sent)
+        for response in sent:
+            if response.will_continue or not response.id:
+                continue
+            call = next((c for c in self._awaiting if c.id == response.id), None)
+            if call is not None:
+                self._awaiting.remove(call)
+                self._finished([call])
 
     def cancel(self, ids: Sequence[str]) -> tuple[str, ...]:
         """The server withdrew these calls: stop their tools (called by the router, at once).
@@ -286,8 +301,15 @@ class ToolDispatcher:
             for call in screened.calls:
                 if call.id and not any(call is s for s in started):
                     self._release(call.id)
-            # Background calls now running on their own finish in their own task.
-            self._finished([c for c in screened.admitted if not any(c is s for s in started)])
+            # Background calls now running on their own finish in their own task; calls left
+            # to the application when it answers them (or their turn ends).
+            self._finished(
+                [
+                    c
+                    for c in screened.admitted
+                    if not any(c is s for s in (*started, *self._awaiting))
+                ]
+            )
 
     def _finished(self, calls: Sequence[m.FunctionCall]) -> None:
         """Tell the tool gate these admitted calls have ended (see ``ToolGate.finished``)."""
@@ -368,6 +390,8 @@ class ToolDispatcher:
                 self.stats.left_to_application += 1
                 if call_id:
                     self._left.add(call_id)  # in flight until the server's turn ends
+                if self._gate is not None:
+                    self._awaiting.append(call)  # the gate hears of its end later
                 return
             self.stats.errors += 1
             message = f"unknown tool {call.name!r}: this client has no such function"
@@ -451,6 +475,11 @@ class ToolDispatcher:
         scheduling = tool.scheduling or m.Scheduling.WHEN_IDLE
         answer = Answer(call, response_to(call, body, scheduling=scheduling))
         await self._sender.send(await self._sender.rewrite([answer]), connection, background=True)
+
+    def _end_awaiting(self) -> None:
+        """Tell the tool gate that the calls left to the application have ended."""
+        awaiting, self._awaiting = self._awaiting, []
+        self._finished(awaiting)
 
     def _hook_failed(self, hook: str, exc: Exception) -> None:
         self.stats.errors += 1

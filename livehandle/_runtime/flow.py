@@ -128,10 +128,13 @@ class FlowGovernor:
         self._failed_guards: set[str] = set()
         self._context: list[m.Content] = []
         self._prompt = False
-        self._given: tuple[str, ...] = ()
-        # Admitted calls of ``once`` tools not finished yet, by tool (never more than the calls
-        # in flight: each is released by ``finished``, which the dispatcher calls once per call).
-        self._in_flight: dict[str, int] = {}  # the guidance the model was last given
+        self._given: tuple[str, ...] = ()  # the guidance the model was last given
+        # The running boundary's events: failures reported meanwhile join them, in order (a
+        # step's StepEntered, then its action's failure), instead of being published at once.
+        self._collecting: list[LiveEvent] | None = None
+        # Calls that run and have not finished yet, by tool (never more than the calls in
+        # flight: each is released by ``finished``, which the dispatcher calls once per call).
+        self._in_flight: dict[str, int] = {}
         #: Every violation so far (the explanation keeps only the most recent).
         self.violation_count = 0
         #: Every failure of a custom guard so far (each guard is reported once).
@@ -170,13 +173,13 @@ class FlowGovernor:
         """
         reason = self._reason(name)
         self._publish_changes(self._stack.take_changes())  # digressions admits() completed
-        if reason is None:
-            if self._is_once(name):
-                self._in_flight[name] = self._in_flight.get(name, 0) + 1
-            return None
         enforced = self._mode is FlowMode.ENFORCE
-        if not enforced and self._is_once(name):
-            self._in_flight[name] = self._in_flight.get(name, 0) + 1  # it runs all the same
+        if reason is None or not enforced:  # it runs (observed violations run all the same)
+            # Every call that runs is in flight until ``finished``, once-tool or not now: a
+            # digression may make the tool a once-tool while it runs.
+            self._in_flight[name] = self._in_flight.get(name, 0) + 1
+        if reason is None:
+            return None
         self._violations.append(Violation(name, reason, call_id, enforced))
         self.violation_count += 1
         log.info("flow violation (%s): %s", "refused" if enforced else "observed", reason)
@@ -184,8 +187,14 @@ class FlowGovernor:
         return reason if enforced else None
 
     def succeeded(self, name: str) -> None:
-        """A call of ``name`` was answered without an error: the marking counts it."""
+        """A call of ``name`` was answered without an error: the marking counts it.
+
+        ``flow:marking`` follows at once, so a snapshot taken before the turn ends (the
+        session's last) never loses a success (``flow:active`` and ``flow:done`` follow at the
+        turn boundary, with the steps' StepEntered events).
+        """
         self._publish_changes(self._stack.on_tool_ok(name))
+        self._state.set("flow:marking", self._stack.to_json())
 
     def finished(self, name: str) -> None:
         """An admitted call of ``name`` ended (after its answer, if any, was counted)."""
@@ -222,9 +231,26 @@ class FlowGovernor:
     # -- the turn pipeline's flow step ------------------------------------------------------------
 
     async def boundary(self, starting: bool) -> FlowOutcome:
-        """Advance the flow at a turn boundary (or once at the start); see the module docstring."""
-        stack = self._stack
+        """Advance the flow at a turn boundary (or once at the start); see the module docstring.
+
+        Failures reported meanwhile (an ``on_enter`` action's, a custom guard's) are events of
+        the outcome, after the StepEntered of their step; should the boundary itself be
+        cancelled, they are published at once.
+        """
         events: list[LiveEvent] = []
+        self._collecting = events
+        try:
+            return await self._boundary(starting, events)
+        except BaseException:
+            for event in events:  # the boundary is lost: its failures are not
+                if isinstance(event, LiveEvent.Error):
+                    self._emit(event)
+            raise
+        finally:
+            self._collecting = None
+
+    async def _boundary(self, starting: bool, events: list[LiveEvent]) -> FlowOutcome:
+        stack = self._stack
         inline_until = self._inline_deadline()
         if starting:
             stack.top.relatch()
@@ -277,6 +303,8 @@ class FlowGovernor:
         )
         if self._stack.terminated:
             self._state.set("flow:terminated", True)
+        else:  # only while terminated (a restored state may carry another flow's flag)
+            self._state.remove("flow:terminated")
 
     def _changes(self, changes: Sequence[StackChange]) -> list[LiveEvent]:
         return [LiveEvent.PhaseTransition(c.from_flow, c.to_flow, c.reason) for c in changes]
@@ -358,7 +386,7 @@ class FlowGovernor:
         log.warning("the on_enter action of step %r failed", step, exc_info=cause)
         error = FlowActionFailed(step, cause)
         error.__cause__ = cause
-        self._emit(LiveEvent.Error(error))
+        self._report(LiveEvent.Error(error))
 
     def _guard_failed(self, guard: str, cause: BaseException) -> None:
         self.guard_failures += 1
@@ -368,4 +396,11 @@ class FlowGovernor:
         log.warning("the custom guard %r raised", guard, exc_info=cause)
         error = FlowGuardFailed(guard, cause)
         error.__cause__ = cause
-        self._emit(LiveEvent.Error(error))
+        self._report(LiveEvent.Error(error))
+
+    def _report(self, event: LiveEvent) -> None:
+        """Publish a failure: with the running boundary's events, or at once between them."""
+        if self._collecting is not None:
+            self._collecting.append(event)
+        else:
+            self._emit(event)

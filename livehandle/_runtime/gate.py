@@ -14,10 +14,11 @@ implementing :class:`ToolGate`:
   Answers never sent (the server withdrew the call, its connection was replaced, the session
   ended) do not count; neither do acknowledgements, errors, exceptions and timeouts;
 * :meth:`ToolGate.finished` is told once per admitted call when the dispatcher is done with it,
-  however it ended (answered, failed, cancelled, left to the application, the session ending),
-  after its answer (if any) was sent and :meth:`~ToolGate.succeeded` told.  Between ``check``
-  and ``finished`` the call is in flight: a gate can refuse a second call of a tool that may
-  run only once while the first one runs.
+  however it ended (answered, failed, cancelled, the session ending), after its answer (if any)
+  was sent and :meth:`~ToolGate.succeeded` told.  A call left to the application ends when the
+  application answers it, the server's turn ends or its connection is lost, whichever comes
+  first.  Between ``check`` and ``finished`` the call is in flight: a gate can refuse a second
+  call of a tool that may run only once while the first one runs.
 """
 
 from __future__ import annotations

@@ -99,9 +99,10 @@ class Hooks:
     Attributes:
         on_event: called on the control lane for every control-lane LiveEvent before it is
             published; may be async (awaited inline, inside the barge-in group: a barge-in
-            cancels it).  It delays only the control lane.  Events the tool dispatcher and the
-            voice runtime publish themselves (``ToolExecution``, a barge-in's
-            ``ToolCancelled``, their ``Error`` reports) do not pass through it: subscribe to
+            cancels it).  It delays only the control lane.  Events the tool dispatcher, the
+            voice runtime and a governing flow publish themselves (``ToolExecution``, a
+            barge-in's ``ToolCancelled``, ``FlowViolation``, a ``PhaseTransition`` between turn
+            boundaries, their ``Error`` reports) do not pass through it: subscribe to
             ``handle.events()`` to see everything.
         on_audio: called with each chunk of model audio as it arrives, synchronously, in the
             session's reader (keep it quick: feed a playback buffer; never block).
