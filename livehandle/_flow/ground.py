@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from livehandle._state.journal import REDACTED
+
 if TYPE_CHECKING:
     from livehandle._flow.guards import StateReader
 
@@ -72,6 +74,9 @@ def render_ground(template: str, state: StateReader) -> str:
     * The key is the text before the first ``?``, so keys may hold ``:`` (``{slot:city}``);
       ``yes`` and ``no`` split at the first ``:`` after the ``?``.
     * ``{{`` and ``}}`` are literal braces.
+    * A key the state redacts (``StateConfig(redact_keys=...)``, a secret such as a PIN) is
+      never written into the text: ``{key}`` becomes ``[redacted]``; ``{key?yes:no}`` still
+      tests it (the branch texts are the author's own).
 
     Raises:
         ValueError: an unclosed ``{`` or an empty key.
@@ -84,8 +89,14 @@ def render_ground(template: str, state: StateReader) -> str:
         key, question, branches = text.partition("?")
         value = state.get(key)
         if not question:
-            out.append(_text(value))
+            out.append(REDACTED if value is not None and _redacts(state, key) else _text(value))
             continue
         yes, _, no = branches.partition(":")
         out.append(yes if _truthy(value) else no)
     return "".join(out)
+
+
+def _redacts(state: StateReader, key: str) -> bool:
+    """Whether ``state`` keeps ``key``'s value secret (a State with ``redact_keys``)."""
+    is_redacted = getattr(state, "is_redacted", None)
+    return bool(is_redacted(key)) if callable(is_redacted) else False

@@ -139,6 +139,9 @@ class ToolDispatcher:
         # told when the application answers one, the server's turn ends or the connection is
         # lost (at most the calls left in flight).
         self._awaiting: list[m.FunctionCall] = []
+        # ids (``id()``) of the calls of messages being answered that were left to the
+        # application: their end is told when it answers or their turn ends, not with the message.
+        self._handed: set[int] = set()
         self._stopped = False
         self._host = TaskHost("the tool dispatcher")
         self.stats = ToolStats()
@@ -303,13 +306,16 @@ class ToolDispatcher:
                     self._release(call.id)
             # Background calls now running on their own finish in their own task; calls left
             # to the application when it answers them (or their turn ends).
+            handed = self._handed
             self._finished(
                 [
                     c
                     for c in screened.admitted
-                    if not any(c is s for s in (*started, *self._awaiting))
+                    if not any(c is s for s in started) and id(c) not in handed
                 ]
             )
+            for call in screened.calls:
+                handed.discard(id(call))
 
     def _finished(self, calls: Sequence[m.FunctionCall]) -> None:
         """Tell the tool gate these admitted calls have ended (see ``ToolGate.finished``)."""
@@ -392,6 +398,7 @@ class ToolDispatcher:
                     self._left.add(call_id)  # in flight until the server's turn ends
                 if self._gate is not None:
                     self._awaiting.append(call)  # the gate hears of its end later
+                    self._handed.add(id(call))  # ... not from this message's end
                 return
             self.stats.errors += 1
             message = f"unknown tool {call.name!r}: this client has no such function"

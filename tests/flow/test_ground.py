@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from livehandle import FlowError, State, Step, render_ground
+from livehandle import FlowError, State, StateConfig, Step, render_ground
 from tests.flow.helpers import state_with
 
 
@@ -66,3 +66,15 @@ def test_a_step_checks_its_ground_when_built() -> None:
 def test_a_ground_may_be_a_callable() -> None:
     step = Step("s", ground=lambda state: f"n={state.get('n')}")
     assert callable(step.ground)
+
+
+def test_a_redacted_key_is_never_written_into_the_guidance() -> None:
+    """``StateConfig.redact_keys`` promises the value never leaves the process: a ground that
+    names it says ``[redacted]``, though ``{key?yes:no}`` may still test it."""
+    state = State(StateConfig(redact_keys=["user:pin"]))
+    state.set("user:pin", "4321")
+    state.set("city", "Oslo")
+    template = "{city}: {user:pin} ({user:pin?a PIN is on file:no PIN})"
+    assert render_ground(template, state) == "Oslo: [redacted] (a PIN is on file)"
+    state.remove("user:pin")
+    assert render_ground(template, state) == "Oslo:  (no PIN)"
