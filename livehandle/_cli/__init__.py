@@ -29,8 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"livehandle {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    from livehandle._cli import demo, emulator, talk
+    from livehandle._cli import console, demo, emulator, talk
 
+    console.add_parser(subparsers)
     demo.add_parser(subparsers)
     emulator.add_parser(subparsers)
     talk.add_parser(subparsers)
