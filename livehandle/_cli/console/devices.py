@@ -25,6 +25,7 @@ __all__ = [
     "INPUT_RATE",
     "MIC_CHUNK_MS",
     "OUTPUT_RATE",
+    "PREBUFFER_SECONDS",
     "QUEUE_LIMIT_SECONDS",
     "AudioBackend",
     "DeviceInfo",
@@ -41,6 +42,8 @@ OUTPUT_RATE = 24000  # what the Live API speaks
 MIC_CHUNK_MS = 20  # each microphone chunk holds this much audio
 #: The most model audio a speaker queues; beyond it new audio is dropped and counted.
 QUEUE_LIMIT_SECONDS = 120
+#: How much model audio a speaker gathers before it starts to play (see :class:`PcmQueue`).
+PREBUFFER_SECONDS = 0.12
 
 
 class DevicesUnavailable(Exception):
@@ -111,16 +114,24 @@ class PcmQueue:
     """The audio a speaker has still to play, safe to use from the sound card's thread.
 
     Bounded at :data:`QUEUE_LIMIT_SECONDS` of audio: a write that does not fit is dropped whole
-    and counted in :attr:`dropped` (the summary reports it), never lost silently.  ``on_dry`` is
-    called (from the thread that took the last bytes) each time the queue becomes empty by
-    playing, not by a flush.
+    and counted in :attr:`dropped` (the summary reports it), never lost silently.
+
+    Model audio arrives in chunks at about the pace it plays, so playing each chunk the moment
+    it arrives would run dry between chunks.  After running dry the queue therefore holds back
+    (:meth:`take` returns nothing: the device plays silence) until :data:`PREBUFFER_SECONDS` of
+    audio is queued or the first of it has waited that long.  ``on_dry`` is called (from the
+    thread that took the last bytes) each time the queue becomes empty by playing, not by a
+    flush.
     """
 
     def __init__(self, *, rate: int = OUTPUT_RATE, on_dry: Callable[[], None]) -> None:
         self._limit = QUEUE_LIMIT_SECONDS * rate * 2
+        self._prebuffer = int(PREBUFFER_SECONDS * rate) * 2
         self._data = bytearray()
         self._lock = threading.Lock()
         self._on_dry = on_dry
+        self._playing = False  # past the prebuffer since the last time it ran dry
+        self._waiting_since: float | None = None  # when the held-back audio began to wait
         self.dropped = 0
 
     def __len__(self) -> int:
@@ -137,15 +148,28 @@ class PcmQueue:
         with self._lock:
             dropped = len(self._data)
             self._data.clear()
+            self._playing = False
+            self._waiting_since = None
             return dropped
 
-    def take(self, size: int) -> bytes:
-        """Up to ``size`` bytes from the front (fewer, maybe none, when less is queued)."""
+    def take(self, size: int, now: float) -> bytes:
+        """Up to ``size`` bytes from the front to play at ``now`` (seconds, any clock)."""
         with self._lock:
-            had = bool(self._data)
+            if not self._data:
+                return b""
+            if not self._playing:
+                if self._waiting_since is None:
+                    self._waiting_since = now
+                waited = now - self._waiting_since
+                if len(self._data) < self._prebuffer and waited < PREBUFFER_SECONDS:
+                    return b""
+                self._playing = True
             chunk = bytes(self._data[:size])
             del self._data[:size]
-            dry = had and not self._data
+            dry = not self._data
+            if dry:
+                self._playing = False
+                self._waiting_since = None
         if dry:
             self._on_dry()
         return chunk

@@ -112,7 +112,7 @@ class FakeSpeaker:
         step = OUTPUT_RATE * 2 * PLAY_TICK_MS // 1000
         while True:
             await trio.sleep(PLAY_TICK_MS / 1000)
-            chunk = self._queue.take(step)
+            chunk = self._queue.take(step, trio.current_time())
             if chunk:
                 self.played += chunk
                 self._progress.set()

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = ["SETTLE_SECONDS", "Narrator", "Stats", "converse"]
 
+#: A microphone chunk at least this loud (dBFS) shows the user as speaking.
+SPEECH_DBFS = -40.0
+#: After this long below it the user is no longer shown as speaking.
+QUIET_SECONDS = 0.5
 #: After the microphone ends, how long a quiet session is given to start one more reply.
 SETTLE_SECONDS = 1.0
 
@@ -230,10 +234,21 @@ async def converse(
 
 
 async def _stream_microphone(handle: LiveHandle, microphone: Microphone, view: View) -> None:
+    """Send the microphone's chunks; meter them, and say "you" speak while they are loud."""
     from livehandle.testing import audio
 
+    quiet_since: float | None = None
     while (chunk := await microphone.read()) is not None:
-        view.level(audio.rms_dbfs(chunk))
+        level = audio.rms_dbfs(chunk)
+        view.level(level)
+        now = trio.current_time()
+        if level >= SPEECH_DBFS:
+            quiet_since = None
+            view.speaking("you")
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= QUIET_SECONDS and view.who == "you":
+            view.speaking(None)
         await handle.send_audio(chunk)
 
 

@@ -67,7 +67,7 @@ def console_scenario() -> Scenario:
             Rule(When(text="story"), [Audio(12000, STORY)]),
             Rule(
                 When(kind="speech"),
-                [Say("I heard you: {user_text}. I am the emulator, I cannot understand words.")],
+                [Say('I heard "{user_text}", but I am the emulator: I cannot understand speech.')],
             ),
         ]
     )

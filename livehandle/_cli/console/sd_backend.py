@@ -15,6 +15,7 @@ the audio is resampled.
 from __future__ import annotations
 
 import importlib
+import time as time_module
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
@@ -182,7 +183,7 @@ class SoundDeviceSpeaker:
 
     def callback(self, out: Any, frames: int, time: Any, status: Any) -> None:
         size = frames * 2
-        chunk = self._queue.take(size)
+        chunk = self._queue.take(size, time_module.monotonic())
         out[: len(chunk)] = chunk
         if len(chunk) < size:
             out[len(chunk) :] = bytes(size - len(chunk))

@@ -85,6 +85,11 @@ class View:
         elif who is not None:
             print(f"-- {who} speaking", file=self.out, flush=True)
 
+    @property
+    def who(self) -> str | None:
+        """Who is shown as speaking."""
+        return self._who
+
     def level(self, dbfs: float) -> None:
         """The microphone's latest input level (terminal only)."""
         self._level = dbfs
