@@ -10,6 +10,7 @@ import io
 from typing import TYPE_CHECKING
 
 import trio
+import trio.testing
 
 from livehandle import open_live_session
 from livehandle._cli.console.fake import FakeBackend, FakeSpeaker, spoken
@@ -20,8 +21,6 @@ from livehandle.testing import LiveEmulator
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
-
-    import trio.testing
 
     from livehandle._cli.console.fake import ScriptItem
 
