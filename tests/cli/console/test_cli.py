@@ -154,3 +154,32 @@ def test_a_voice_conversation_on_fake_devices_ends_with_the_summary(
 def test_device_info_is_plain_data() -> None:
     device = DeviceInfo(3, "Built-in", inputs=2, outputs=0)
     assert (device.index, device.default_input, device.default_output) == (3, False, False)
+
+
+async def test_text_mode_talks_to_an_endpoint_and_reads_lines_without_a_prompt(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a terminal: no prompt and plain lines; --endpoint wins over the built-in emulator."""
+    import io
+
+    import trio
+
+    from livehandle._config.live import DEFAULT_MODEL, MODEL_ENV
+    from livehandle.testing import LiveEmulator
+
+    monkeypatch.delenv(MODEL_ENV, raising=False)
+    monkeypatch.setenv("GEMINI_API_KEY", "AIza-never-sent-to-an-endpoint")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("first line\n\nsecond line\n"))
+    async with LiveEmulator().running() as emulator:  # the echo scenario
+        url = emulator.url
+        with trio.fail_after(30):
+            status = await trio.to_thread.run_sync(main, ["console", "--text", "--endpoint", url])
+    assert status == EXIT_OK
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == (f"livehandle console: talking to {url}, model {DEFAULT_MODEL}")
+    assert "you>" not in out and "\x1b[" not in out
+    assert "model: You said: first line\n-- turn 1 done (latency " in out
+    assert "model: You said: second line\n-- turn 2 done (latency " in out
+    assert "AIza" not in out
+    assert re.search(r"summary: 2 turns, 0 interruptions, 0 tool calls, mean latency \d+ ms", out)
+    assert len(emulator.connections) == 1
