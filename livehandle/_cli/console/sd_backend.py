@@ -156,9 +156,18 @@ class SoundDeviceSpeaker:
 
     def __init__(self, token: trio.lowlevel.TrioToken) -> None:
         self._token = token
-        self._queue = PcmQueue(on_dry=self._dry_from_thread)
         self._dry = trio.Event()
         self.rate = OUTPUT_RATE
+
+    @property
+    def rate(self) -> int:
+        """The device's sample rate (set before its stream starts; the queue is sized by it)."""
+        return self._rate
+
+    @rate.setter
+    def rate(self, value: int) -> None:
+        self._rate = value
+        self._queue = PcmQueue(rate=value, on_dry=self._dry_from_thread)
 
     @property
     def dropped(self) -> int:
