@@ -54,6 +54,7 @@ class View:
         self._level: float | None = None  # dBFS; None until the microphone reports
         self._streaming: tuple[str, str] | None = None  # (who, text so far)
         self._shown = False  # the status line is on screen
+        self._drawn = ""  # its text
         self._drawn_at = float("-inf")
 
     # -- lines ----------------------------------------------------------------------------------
@@ -132,10 +133,13 @@ class View:
             self._clear()
             return
         width = shutil.get_terminal_size((80, 24)).columns - 1
-        self.out.write(f"\r{text[:width]}\x1b[K")
+        self._drawn_at = self._clock()
+        if self._shown and text[:width] == self._drawn:
+            return  # already on screen
+        self._drawn = text[:width]
+        self.out.write(f"\r{self._drawn}\x1b[K")
         self.out.flush()
         self._shown = True
-        self._drawn_at = self._clock()
 
     def _clear(self) -> None:
         if self._shown:

@@ -207,6 +207,10 @@ def test_on_a_terminal_the_status_line_is_redrawn_and_cleared_for_lines() -> Non
     now[0] = 1.0
     view.level(-30)
     assert out.getvalue().endswith(f"\r[  you]  mic {meter(-30)}  -30 dB\x1b[K")
+    written = len(out.getvalue())
+    now[0] = 2.0
+    view.level(-30)  # the same text: nothing is rewritten
+    assert len(out.getvalue()) == written
     view.partial("model", "Once upon")
     assert view.status_text().endswith("model: Once upon")
     before = len(out.getvalue())
