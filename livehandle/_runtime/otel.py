@@ -156,6 +156,8 @@ class OtelObserver:
         self._usage: UsageMetadata | None = None
         self._awaiting: float | None = None  # response latency: from here to the first output
         self._awaiting_audio: float | None = None  # time to first audio: from here
+        self._awaiting_trigger = "model"  # what set the mark: "speech" or "text"
+        self._stale = False  # from a barge-in to its turn's end: the rest of the reply
         self._tools: dict[str, _Tool] = {}
         self._anonymous = 0  # keys for calls without an id
         self._dropped: dict[str, int] = {}
@@ -240,10 +242,10 @@ class OtelObserver:
         """The session's tap: every raw event, in order (model audio first: the hot path)."""
         match event:
             case SessionEvent.AudioData():
-                if self._awaiting_audio is not None or not self._turn_open:
+                if (self._awaiting_audio is not None or not self._turn_open) and not self._stale:
                     self._output(audio=True)
             case SessionEvent.TextDelta():
-                if self._awaiting is not None or not self._turn_open:
+                if (self._awaiting is not None or not self._turn_open) and not self._stale:
                     self._output(audio=False)
             case SessionEvent.VoiceActivityStart():
                 self.speech_started()
@@ -251,7 +253,7 @@ class OtelObserver:
                 self.speech_ended()
             case SessionEvent.UserTextSent():
                 self._begin_turn("text")
-                self._mark_awaiting()
+                self._mark_awaiting("text")
             case SessionEvent.ToolCall(calls=calls):
                 self._tools_started(calls)
             case SessionEvent.ToolCallCancelled(ids=ids):
@@ -314,7 +316,7 @@ class OtelObserver:
     def speech_ended(self) -> None:
         """User speech ended: the response latency and time to first audio run from now."""
         self._begin_turn("speech")
-        self._mark_awaiting()
+        self._mark_awaiting("speech")
 
     def close(self) -> None:
         """End what is still open: tool calls, the turn, then the session span (idempotent)."""
@@ -355,14 +357,18 @@ class OtelObserver:
                 },
             )
 
-    def _mark_awaiting(self) -> None:
+    def _mark_awaiting(self, trigger: str) -> None:
         self._awaiting = self._awaiting_audio = trio.current_time()
+        self._awaiting_trigger = trigger
 
     def _output(self, *, audio: bool) -> None:
         """Model output: the first after a mark records the latency (and, audio, the TTFA)."""
         now = trio.current_time()
         if not self._turn_open:  # the model speaks first, or answers after a barge-in
-            self._begin_turn("model", at=self._awaiting)
+            if self._awaiting is None:
+                self._begin_turn("model")
+            else:  # the user's turn began at the mark, while the interrupted one still ran
+                self._begin_turn(self._awaiting_trigger, at=self._awaiting)
         if self._awaiting is not None:
             latency, self._awaiting = now - self._awaiting, None
             if self._meter is not None:
@@ -379,7 +385,7 @@ class OtelObserver:
     def _interrupted(self) -> None:
         if self._meter is not None:
             self._interruptions.add(1, self._attrs)
-        self._awaiting_audio = None  # the interrupted reply's audio is not the next one's
+        self._stale = True  # the interrupted reply's output, until its turnComplete, is no answer
         if self._turn_open:
             self._turn_interrupted = True
             if self._turn is not None:
@@ -390,6 +396,7 @@ class OtelObserver:
             self._begin_turn("model")
         now = trio.current_time()
         self._turn_open = False
+        self._stale = False
         attrs = {**self._attrs, "livehandle.turn.interrupted": self._turn_interrupted}
         if self._meter is not None:
             self._turn_duration.record(now - self._turn_start, attrs)
