@@ -147,3 +147,80 @@ async def test_a_failing_export_is_logged_once_and_never_reaches_the_session(
 )
 def test_the_error_type_of_a_tool_answer(result: dict[str, object], expected: str | None) -> None:
     assert _tool_error(result) == expected
+
+
+async def test_server_vad_a_text_reply_and_a_call_stopped_by_a_barge_in(
+    autojump_clock: trio.testing.MockClock, exported: Exported
+) -> None:
+    otel = observer(exported)
+    otel.session_event(SessionEvent.VoiceActivityStart())
+    await trio.sleep(1)
+    otel.session_event(SessionEvent.VoiceActivityEnd())
+    await trio.sleep(0.25)
+    otel.session_event(SessionEvent.TextDelta("Sure"))
+    otel.session_event(SessionEvent.ToolCall((call("book", "c1"),)))
+    otel.live_event(LiveEvent.ToolCancelled(("c1",), reason="barge_in"))
+    otel.live_event(LiveEvent.Interrupted())  # not a dispatcher event: ignored
+    otel.session_event(SessionEvent.Interrupted())
+    otel.session_event(SessionEvent.TextDelta("stale"))  # the interrupted reply: no answer
+    otel.session_event(SessionEvent.Usage(m.UsageMetadata(prompt_token_count=10)))
+    otel.session_event(SessionEvent.TurnComplete("interrupted"))
+    otel.session_event(CLIENT_END)
+    spans = {s.name: s for s in exported.spans()}
+    turn = spans["chat gemini-test-live"]
+    assert turn.attributes["livehandle.turn.trigger"] == "speech"
+    assert turn.attributes["livehandle.turn.response_latency"] == pytest.approx(0.25)
+    assert "livehandle.turn.time_to_first_audio" not in turn.attributes
+    assert turn.attributes["gen_ai.response.finish_reasons"] == ("interrupted",)
+    assert turn.attributes["gen_ai.usage.input_tokens"] == 10
+    assert "gen_ai.usage.output_tokens" not in turn.attributes
+    assert spans["execute_tool book"].attributes["livehandle.tool.cancelled"] == "barge_in"
+    (tokens,) = exported.points("gen_ai.client.token.usage")  # no breakdown: the total
+    assert tokens.attributes["gen_ai.token.type"] == "input" and tokens.sum == 10
+    assert "livehandle.token.modality" not in tokens.attributes
+    (latency,) = exported.points("livehandle.turn.response_latency")
+    assert latency.count == 1
+
+
+FEED = (
+    SessionEvent.Connected(),
+    SessionEvent.UserTextSent("hi"),
+    SessionEvent.ToolCall((call("t", "c1"),)),
+    SessionEvent.AudioData(b"\0\0"),
+    SessionEvent.Interrupted(),
+    SessionEvent.TurnComplete(),
+    SessionEvent.Reconnecting("go_away", 1),
+    SessionEvent.Resumed(2, 120.0, 0, 0.0),
+)
+
+
+@pytest.mark.parametrize("half", ["traces", "metrics"])
+async def test_each_half_works_alone(
+    autojump_clock: trio.testing.MockClock, exported: Exported, half: str
+) -> None:
+    config = OtelConfig(
+        tracer_provider=exported.tracer_provider,
+        meter_provider=exported.meter_provider,
+        traces=half == "traces",
+        metrics=half == "metrics",
+    )
+    otel = OtelObserver(
+        config, telemetry=SessionTelemetry(), model="m", backend="url", session_id="s"
+    )
+    for event in FEED:
+        otel.session_event(event)
+    otel.live_event(LiveEvent.ToolExecution("t", {}, {"error": "KeyError: 'x'"}, id="c1"))
+    otel.session_event(CLIENT_END)
+    spans = exported.spans()
+    assert exported.total("livehandle.tool.errors") == (1 if half == "metrics" else 0)
+    assert exported.total("livehandle.reconnects") == (1 if half == "metrics" else 0)
+    assert len(spans) == (3 if half == "traces" else 0)
+    if half == "traces":
+        tool_span = next(s for s in spans if s.name == "execute_tool t")
+        assert tool_span.attributes["error.type"] == "KeyError"
+
+
+def test_the_switches_must_be_booleans() -> None:
+    with pytest.raises(TypeError, match=r"OtelConfig\.traces must be a bool"):
+        OtelConfig(traces="yes")  # type: ignore[arg-type]
+    assert "provider" not in repr(OtelConfig(tracer_provider=object()))
