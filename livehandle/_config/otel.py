@@ -8,6 +8,7 @@ imports it nor does any work for it.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import attrs
@@ -43,8 +44,10 @@ class OtelConfig:
         traces: record spans (True by default).
         metrics: record metrics (True by default).
 
-    Opening a session with this set raises :exc:`ImportError` (with the line to install it)
-    when ``opentelemetry-api`` is not installed.
+    Raises:
+        ImportError: ``opentelemetry-api`` is not installed (the message says how to install
+            it); checked without importing it.
+        TypeError: ``traces`` or ``metrics`` is not a bool.
     """
 
     # Typed Any: the OpenTelemetry classes cannot be named without importing the package.
@@ -52,3 +55,11 @@ class OtelConfig:
     meter_provider: Any = attrs.field(default=None, repr=False)
     traces: bool = attrs.field(default=True, validator=_bool)
     metrics: bool = attrs.field(default=True, validator=_bool)
+
+    def __attrs_post_init__(self) -> None:
+        try:
+            found = importlib.util.find_spec("opentelemetry.trace") is not None
+        except ModuleNotFoundError:  # not even the opentelemetry namespace
+            found = False
+        if not found:
+            raise ImportError(OTEL_MISSING)

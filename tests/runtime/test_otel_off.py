@@ -1,4 +1,4 @@
-"""A session without OpenTelemetry configured never imports it; one configured without it says so.
+"""A session without OpenTelemetry configured never imports it; OtelConfig without it says so.
 
 Each runs in a fresh interpreter, so that no other test's imports can hide an import.
 """
@@ -59,7 +59,7 @@ def test_a_session_without_otel_never_imports_opentelemetry() -> None:
     assert run() == ["answered 1", "imported []"]
 
 
-def test_a_session_configured_for_otel_without_the_package_says_how_to_install_it() -> None:
+def test_an_otel_config_without_the_package_says_how_to_install_it() -> None:
     # None in sys.modules makes every import of the package fail, as when it is not installed.
     lines = run(before='sys.modules["opentelemetry"] = None', otel=", otel=OtelConfig()")
     assert lines == [
