@@ -131,11 +131,15 @@ class OtelObserver:
         }
         self._tracer: otel_trace.Tracer | None = None
         if config.traces:
-            tracers = config.tracer_provider or otel_trace.get_tracer_provider()
+            tracers = config.tracer_provider
+            if tracers is None:
+                tracers = otel_trace.get_tracer_provider()
             self._tracer = tracers.get_tracer("livehandle", __version__)
         self._meter: otel_metrics.Meter | None = None
         if config.metrics:
-            meters = config.meter_provider or otel_metrics.get_meter_provider()
+            meters = config.meter_provider
+            if meters is None:
+                meters = otel_metrics.get_meter_provider()
             self._make_instruments(meters.get_meter("livehandle", __version__))
         self._session: otel_trace.Span | None = None
         if self._tracer is not None:
@@ -230,7 +234,7 @@ class OtelObserver:
         The first failure is logged and the export stops for this session (spans still open
         are left to the SDK); the conversation goes on.
         """
-        if self._broken:
+        if self._broken or self._closed:
             return
         try:
             self.session_event(event)
