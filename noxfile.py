@@ -23,6 +23,8 @@ GOOGLE_GENAI = "google-genai==3.6.1"  # the client nobody here wrote; bump delib
 SPHINX = "sphinx==9.0.4"
 FURO = "furo==2025.12.19"
 COVERAGE = "coverage==7.18.0"
+# tests/otel reads the export back with the SDK's in-memory span exporter and metric reader
+OTEL_SDK = "opentelemetry-sdk>=1.27,<2"
 
 
 @nox.session
@@ -31,7 +33,7 @@ def tests(session: nox.Session) -> None:
 
     The Redis tests need ``redis-server`` on PATH: without it they skip, or fail when ``CI=true``.
     """
-    session.install("-e", ".[test,redis,websockets,llm]")
+    session.install("-e", ".[test,redis,websockets,llm,otel]", OTEL_SDK)
     session.run("pytest", *session.posargs)
 
 
@@ -43,7 +45,7 @@ def coverage(session: nox.Session) -> None:
     pytest loads its plugins: livehandle's own pytest11 plugin imports it then, before pytest-cov
     would start measuring, which would leave every module's import-time lines uncounted.
     """
-    session.install("-e", ".[test,redis,websockets,llm]", COVERAGE)
+    session.install("-e", ".[test,redis,websockets,llm,otel]", OTEL_SDK, COVERAGE)
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "combine", "--quiet")  # this process's data and its subprocesses'
@@ -83,8 +85,9 @@ def fuzz(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package."""
-    # websockets_trio.py is typed against websockets, the LlmExtractor against httpx
-    session.install("-e", ".[test,websockets,llm]", MYPY)
+    # websockets_trio.py is typed against websockets, the LlmExtractor against httpx, the
+    # OpenTelemetry observer against opentelemetry-api
+    session.install("-e", ".[test,websockets,llm,otel]", MYPY)
     session.run("mypy", "--strict", "livehandle")
 
 

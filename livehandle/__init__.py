@@ -32,6 +32,7 @@ from livehandle._config.live import (
     MODEL_ENV as MODEL_ENV,
     LiveConfig as LiveConfig,
 )
+from livehandle._config.otel import OtelConfig as OtelConfig
 from livehandle._config.voice import (
     TurnCommitConfig as TurnCommitConfig,
     VadConfig as VadConfig,
@@ -226,6 +227,7 @@ __all__ = [
     "Mutations",
     "NormalClosure",
     "OnToolCall",
+    "OtelConfig",
     "PersistenceError",
     "PolicyViolation",
     "Promotion",

@@ -32,11 +32,12 @@ from livehandle._runtime.writer import SessionWriter
 from livehandle._state import State, StateProblem
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from livehandle._config.live import LiveConfig
     from livehandle._runtime.answers import Screened
     from livehandle._runtime.gate import ToolGate
+    from livehandle._runtime.otel import OtelObserver
     from livehandle._runtime.pipeline import FlowStep
     from livehandle._session.port import SessionPort
     from livehandle._transport.endpoints import Endpoint
@@ -77,6 +78,12 @@ def assemble_live_handle(
     events.retain()  # until the runner's release_events(): see open_live_session
     state = State(config.state)
     telemetry = SessionTelemetry()
+    session_id = session_id if session_id is not None else new_session_id()
+    otel = None if config.otel is None else _otel(config, telemetry, endpoint, session_id)
+    on_speech_start, on_speech_end = telemetry.record_turn_start, telemetry.record_speech_end
+    if otel is not None:
+        on_speech_start = _both(on_speech_start, otel.speech_started)
+        on_speech_end = _both(on_speech_end, otel.speech_ended)
     barge_in = CurrentBargeIn()
     writer = SessionWriter(
         session,
@@ -92,8 +99,8 @@ def assemble_live_handle(
         vad=config.input_vad,
         turn_commit=config.turn_commit,
         client_authority=not config.server_vad,
-        on_speech_start=telemetry.record_turn_start,
-        on_speech_end=telemetry.record_speech_end,
+        on_speech_start=on_speech_start,
+        on_speech_end=on_speech_end,
         model_speaking=lambda: session.phase is SessionPhase.MODEL_SPEAKING,
     )
 
@@ -114,6 +121,8 @@ def assemble_live_handle(
     def tool_event(event: LiveEvent) -> None:
         if isinstance(event, LiveEvent.ToolExecution):  # summarised with the turn
             lanes.transcript.add_tool_call(event.name, event.args, event.result)
+        if otel is not None:
+            otel.live_event(event)  # tool spans end here
         events.publish(event)
 
     tools = ToolDispatcher(
@@ -177,8 +186,10 @@ def assemble_live_handle(
 
     state._attach(on_pending=lanes.watchers_due, on_problem=state_problem)
     session.add_tap(lanes.route)  # the router sees every event, in order
+    if otel is not None:
+        session.add_tap(otel.tap)  # spans and metrics, after the router
     source = SnapshotSource(
-        session_id if session_id is not None else new_session_id(),
+        session_id,
         session=session,
         state=state,
         transcript=lanes.transcript,
@@ -201,7 +212,34 @@ def assemble_live_handle(
         governor=governor,
     )
     closers = [item for item in extractors if isinstance(item, LlmExtractor)]
-    return handle, LiveRunner(voice, tools, lanes, events, closers, governor)
+    on_end = otel.close if otel is not None else None
+    return handle, LiveRunner(voice, tools, lanes, events, closers, governor, on_end)
+
+
+def _otel(
+    config: LiveConfig, telemetry: SessionTelemetry, endpoint: Endpoint, session_id: str
+) -> OtelObserver:
+    """The session's OpenTelemetry observer (imports OpenTelemetry: only when configured)."""
+    from livehandle._runtime.otel import OtelObserver  # the optional extra: here only
+
+    assert config.otel is not None
+    return OtelObserver(
+        config.otel,
+        telemetry=telemetry,
+        model=config.model,
+        backend=endpoint.backend,
+        session_id=session_id,
+    )
+
+
+def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    """A callback that calls ``first``, then ``second``."""
+
+    def both() -> None:
+        first()
+        second()
+
+    return both
 
 
 @final
@@ -219,8 +257,10 @@ class LiveRunner:
         events: Broadcast[LiveEvent],
         closers: Sequence[LlmExtractor] = (),
         governor: FlowGovernor | None = None,
+        on_end: Callable[[], None] | None = None,
     ) -> None:
         self._governor = governor
+        self._on_end = on_end  # the OpenTelemetry observer's close, when configured
         self._voice = voice
         self._tools = tools
         self._lanes = lanes
@@ -255,6 +295,8 @@ class LiveRunner:
             if self._governor is not None:
                 self._governor.stop()
             self._lanes.pipeline.session_ended()  # the journal sink's last lines
+            if self._on_end is not None:
+                self._on_end()  # spans still open end with the session
             if self._closers:  # the LLM extractors' HTTP clients, bounded, even when cancelled
                 with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_GRACE):
                     for closer in self._closers:

@@ -66,6 +66,7 @@ from livehandle._config.instruction import (
     instruction_message,
     resolve_instruction_update,
 )
+from livehandle._config.otel import OtelConfig
 from livehandle._config.setup import SetupBuilder
 from livehandle._config.voice import (
     TurnCommitConfig,
@@ -236,6 +237,9 @@ class LiveConfig(SetupBuilder):
         turn_step_timeout: seconds each bounded step of the turn pipeline (extractors,
             watchers, the flow, context delivery) may take before it is cancelled and
             reported (> 0); also the default bound of a flow step's ``on_enter`` action.
+        otel: export spans and metrics through OpenTelemetry (see
+            :class:`~livehandle.OtelConfig`); None, the default, exports nothing and never
+            imports OpenTelemetry.
         connect_timeout: seconds to open the connection (> 0).
         setup_timeout: seconds to wait for ``setupComplete`` after sending ``setup`` (> 0).
 
@@ -335,6 +339,7 @@ class LiveConfig(SetupBuilder):
     )
     flow_mode: FlowMode = attrs.field(default=FlowMode.ENFORCE, converter=flow_mode)
     turn_step_timeout: float = attrs.field(default=30.0, validator=positive_seconds)
+    otel: OtelConfig | None = attrs.field(default=None, validator=instance_or_none(OtelConfig))
     connect_timeout: float = attrs.field(default=10.0, validator=positive_seconds)
     setup_timeout: float = attrs.field(default=15.0, validator=positive_seconds)
 

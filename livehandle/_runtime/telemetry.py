@@ -363,6 +363,16 @@ class SessionTelemetry:
         _check_count("n", n)
         self._lagged += n
 
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Events dropped so far, by kind (a copy)."""
+        return dict(self._dropped)
+
+    @property
+    def lagged(self) -> int:
+        """Events lagging subscribers missed so far."""
+        return self._lagged
+
     # -- resumption ----------------------------------------------------------------------------
 
     def record_reconnecting(self) -> None:
