@@ -12,6 +12,7 @@ import argparse
 import io
 import math
 import socket
+import struct
 import wave
 from array import array
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from livehandle._transport import Endpoint
 from livehandle._wire import messages as m
 from livehandle.testing import LiveEmulator, audio
 from livehandle.testing._responder import MS_PER_CHAR
+from livehandle.testing._wav import SUPPORTED
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -201,13 +203,12 @@ def _no_samples(tmp_path: Path) -> Path:
     return path
 
 
-def _eight_bit(tmp_path: Path) -> Path:
+def _mu_law(tmp_path: Path) -> Path:
     path = tmp_path / "old.wav"
-    with wave.open(str(path), "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(1)
-        writer.setframerate(8000)
-        writer.writeframes(bytes([128]) * 800)
+    fmt = struct.pack("<HHIIHH", 7, 1, 8000, 8000, 1, 8)  # format 7 = mu-law
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", 800) + bytes(800)
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
     return path
 
 
@@ -216,11 +217,11 @@ def _eight_bit(tmp_path: Path) -> Path:
     [
         (_missing, "{path}: no such file"),
         (_folder, "{path}: is a directory, not a WAV file"),
-        (_text, "{path}: not a 16-bit PCM WAV file (file does not start with RIFF id)"),
+        (_text, "{path}: not a WAV file (it does not start with RIFF....WAVE)"),
         (_no_samples, "{path}: the file holds no audio samples"),
-        (_eight_bit, "{path}: 8-bit samples; only 16-bit PCM WAV files are supported"),
+        (_mu_law, "{path}: unsupported WAV format 0x0007 (mu-law); supported: " + SUPPORTED),
     ],
-    ids=["missing", "directory", "not-a-wav", "no-samples", "8-bit"],
+    ids=["missing", "directory", "not-a-wav", "no-samples", "mu-law"],
 )
 def test_bad_input_exits_2_with_a_one_line_reason_and_connects_nowhere(
     make: Callable[[Path], Path],
