@@ -261,7 +261,7 @@ def speech(
 
     Returns:
         PCM16 little-endian mono bytes: ``round(max(500, 70 * len(text)) * rate / 1000)`` voiced
-        samples, then the silence.
+        samples (more at rates so low that the mark would not fit), then the silence.
 
     Raises:
         ValueError: if the text is empty or too long, the rate not positive, the silence
@@ -270,8 +270,10 @@ def speech(
     _check_rate(rate, "rate")
     _check_duration(silence_ms, "silence_ms")
     needed = mark_bits(text)  # validates the text
-    voiced_ms = max(_SPEECH_MIN_MS, _SPEECH_MS_PER_CHAR * len(text))
-    voiced_ms = max(voiced_ms, 1000 * needed / rate + 1)
+    # At very low rates the mark (one bit per sample) may need more samples than the text's time.
+    voiced_ms: float = max(
+        _SPEECH_MIN_MS, _SPEECH_MS_PER_CHAR * len(text), 1000 * needed / rate + 1
+    )
     voice = synth_voice(voiced_ms, sample_rate=rate, seed=text, level_dbfs=level_dbfs)
     return embed_mark(voice, text) + silence(silence_ms, sample_rate=rate)
 
