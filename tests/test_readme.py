@@ -1,5 +1,6 @@
 """The README's testing section works as written: its configuration and test file pass, and what
-it says happens without pytest-trio or ``trio_mode`` is what happens.
+it says happens without pytest-trio or ``trio_mode`` is what happens; the testing how-to's speech
+example passes too.
 
 Each run is an inner pytest in a subprocess (a fresh interpreter for Trio and the plugin), with
 exactly the plugins named, as in tests/testing/test_pytest_plugin.py.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,18 @@ def test_without_trio_mode_pytest_trio_raises_its_runtime_error(inner: pytest.Py
     result = inner.runpytest_subprocess(*TRIO, *PLUGIN)
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*RuntimeError*Trio fixture*"])
+
+
+def howto_block(name: str) -> str:
+    """The ``code-block:: python`` of docs/howto/testing.rst that defines ``name``, dedented."""
+    text = (ROOT / "docs" / "howto" / "testing.rst").read_text()
+    blocks = re.findall(r"^\.\. code-block:: python\n\n((?:   .*\n|\n)+)", text, re.MULTILINE)
+    (block,) = [block for block in blocks if f"def {name}(" in block]
+    return textwrap.dedent(block)
+
+
+def test_the_howto_speech_example_passes(inner: pytest.Pytester) -> None:
+    inner.makepyprojecttoml("[tool.pytest.ini_options]\ntrio_mode = true\n")
+    inner.makepyfile(test_readme_example=howto_block("test_a_spoken_request_is_answered"))
+    result = inner.runpytest_subprocess(*TRIO, *PLUGIN, "-W", "error")
+    result.assert_outcomes(passed=1)
