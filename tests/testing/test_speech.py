@@ -56,7 +56,11 @@ def test_the_vad_sees_exactly_one_turn() -> None:
     assert edges[1].at_ms == pytest.approx(70 * len(QUESTION), abs=20)
 
 
-@pytest.mark.parametrize("sizes", [[320], [7, 13, 1000], [10**6]], ids=["20ms", "ragged", "whole"])
+@pytest.mark.parametrize(
+    "sizes",
+    [[320], [7, 13, 1000], [4800 + 40, 1000], [10**6]],
+    ids=["20ms", "ragged", "header-split", "whole"],
+)
 def test_the_text_is_read_back_however_the_audio_is_chunked(sizes: list[int]) -> None:
     text = "Réservez une table pour 4, s'il vous plaît"
     assert read_marks(audio.silence(300) + speech(text), sizes) == text
@@ -65,6 +69,14 @@ def test_the_text_is_read_back_however_the_audio_is_chunked(sizes: list[int]) ->
 def test_ordinary_audio_holds_no_mark() -> None:
     pcm = audio.synth_voice(5000, sample_rate=16000) + audio.noise(5000, level_dbfs=-30)
     assert read_marks(pcm + audio.silence(500), [320]) is None
+
+
+def test_a_sync_word_with_an_impossible_length_is_skipped() -> None:
+    sync = [(0xB5E319A7 >> (31 - i)) & 1 for i in range(32)]
+    bogus = bytearray(200)  # silence whose lowest bits say: sync, then a length of 0
+    for index, bit in enumerate(sync):
+        bogus[2 * index] = bit
+    assert read_marks(bytes(bogus) + speech("real words"), [320]) == "real words"
 
 
 def test_a_damaged_mark_is_ignored() -> None:
