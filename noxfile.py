@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import random
+import re
+import shutil
+from pathlib import Path
 
 import nox
 
@@ -125,7 +128,34 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The README's first command on a fresh environment: install, run the voice demo (~16 s)."""
-    session.install("-e", ".")
-    output = f"{session.create_tmp()}/livehandle-demo.wav"
-    session.run("python", "-m", "livehandle", "demo", "--output", output)
+    """The README as a new user follows it, from the wheel: the demo and its testing example.
+
+    Builds the wheel, installs it (not editable, with the ``test`` extra) and, from a folder
+    outside the checkout, runs ``livehandle --version``, ``livehandle demo`` (~16 s) and the
+    README's testing example (its pyproject.toml and test file) with the installed pytest plugin.
+    """
+    tmp = Path(session.create_tmp()).resolve()
+    dist = tmp / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), ".")
+    (wheel,) = dist.glob("livehandle-*.whl")
+    session.install(f"livehandle[test] @ {wheel.as_uri()}")
+    # The virtualenv is reused between runs: make sure this wheel, not an older build, is in it.
+    session.install("--force-reinstall", "--no-deps", str(wheel))
+    outside = tmp / "outside"
+    shutil.rmtree(outside, ignore_errors=True)
+    outside.mkdir()
+    section = Path("README.md").read_text().partition("\n## Testing your own bot\n")[2]
+    (outside / "pyproject.toml").write_text(_fenced(section, "toml"))
+    (outside / "test_readme_example.py").write_text(_fenced(section, "python"))
+    session.chdir(outside)
+    session.run("python", "-c", "import livehandle; assert 'site-packages' in livehandle.__file__")
+    session.run("livehandle", "--version")
+    session.run("livehandle", "demo", "--output", str(outside / "livehandle-demo.wav"))
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "test_readme_example.py")
+
+
+def _fenced(markdown: str, language: str) -> str:
+    """The one ```language block of a README section."""
+    (block,) = re.findall(rf"^```{language}\n(.*?)^```$", markdown, re.MULTILINE | re.DOTALL)
+    return block

@@ -21,10 +21,10 @@ from livehandle._version import __version__
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m livehandle") -> argparse.ArgumentParser:
     """The top-level parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
-        prog="python -m livehandle",
+        prog=prog,
         description="livehandle command-line tools.",
     )
     parser.add_argument("--version", action="version", version=f"livehandle {__version__}")
@@ -38,9 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
-    parser = build_parser()
+def main(argv: list[str] | None = None, *, prog: str = "python -m livehandle") -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
+
+    ``prog`` is how usage and help name the command (``livehandle`` for the console script).
+    """
+    parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help, --version and usage errors

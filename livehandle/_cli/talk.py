@@ -4,9 +4,10 @@
 
     python -m livehandle talk --input question.wav [--output answer.wav] [--text "..."] [--fast]
 
-The input (any sample rate and channel count of 16-bit PCM) is converted to 16 kHz mono and
-streamed in 20 ms chunks at real-time pace (``--fast``: as fast as possible), followed by a second
-of silence and ``audioStreamEnd`` so that server voice activity detection ends the user's turn.
+The input (any sample rate and channel count; integer PCM or float, see ``read_wav``) is
+converted to 16 kHz mono and streamed in 20 ms chunks at real-time pace (``--fast``: as fast as
+possible), followed by a second of silence and ``audioStreamEnd`` so that server voice activity
+detection ends the user's turn.
 The file is meant to hold one utterance: the command waits for the model's reply to it, then (with
 ``--text``) sends the text as a typed turn and waits for the reply to that too.  Transcripts are
 printed as ``you: ...`` / ``model: ...``; all of the model's audio is saved as a 24 kHz mono WAV.
@@ -17,7 +18,7 @@ says on its first line.  The key itself is never printed.
 
 Output: notices, transcripts and where the reply went on stdout; progress while streaming on
 stderr (one updating line on a terminal, otherwise at most a line a second).  Exit statuses: 0
-success; 2 bad input or arguments (missing file, not a 16-bit PCM WAV, no samples), checked
+success; 2 bad input or arguments (missing file, not a readable WAV, no samples), checked
 before connecting; 1 a failure while talking (cannot connect, the session ended, no reply within
 ``--timeout``).  Both failures print one line ``livehandle talk: <reason>`` on stderr.
 """
@@ -90,7 +91,10 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.Argument
         "-i",
         metavar="IN.wav",
         required=True,
-        help="16-bit PCM WAV file to say, any sample rate and channel count (one utterance)",
+        help=(
+            "WAV file to say (integer PCM or float), any sample rate and channel count "
+            "(one utterance)"
+        ),
     )
     parser.add_argument(
         "--output",
@@ -194,7 +198,8 @@ def load_input(path: str) -> bytes:
     """Read a WAV file and convert it to 16 kHz mono PCM16.
 
     Raises:
-        BadInput: the file is missing, unreadable, not a 16-bit PCM WAV file, or holds no audio.
+        BadInput: the file is missing, unreadable, not a WAV file read_wav reads, or holds no
+            audio.
     """
     from livehandle.testing import audio
 

@@ -2,9 +2,11 @@
 
 :class:`LiveEmulator` speaks the Gemini Live protocol on 127.0.0.1 (a real WebSocket server) or
 in memory (:meth:`LiveEmulator.in_memory`, :meth:`LiveEmulator.memory_transport`, no socket);
-:class:`Scenario` scripts how its model behaves; :mod:`livehandle.testing.audio` makes and reads
-PCM.  The pytest fixtures ``live_emulator`` and ``live_endpoint`` come from
-:mod:`livehandle.testing.pytest_plugin`, which pytest loads on its own.
+:class:`Scenario` scripts how its model behaves; :func:`speech` makes a user turn the emulator
+hears as given words, :func:`load_wav` reads a WAV file as Live API input, and
+:mod:`livehandle.testing.audio` has the other PCM helpers.  The pytest fixtures
+``live_emulator`` and ``live_endpoint`` come from :mod:`livehandle.testing.pytest_plugin`, which
+pytest loads on its own.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from livehandle.testing._vad import (
     ServerVad as ServerVad,
     VadEdge as VadEdge,
 )
+from livehandle.testing.audio import load_wav as load_wav, speech as speech
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -79,6 +82,8 @@ __all__ = [
     "VadEdge",
     "When",
     "audio",
+    "load_wav",
+    "speech",
 ]
 
 _public.publish(__name__, globals())

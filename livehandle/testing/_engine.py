@@ -26,6 +26,7 @@ from livehandle._wire.codec import decode_client, encode_server
 from livehandle.testing import audio
 from livehandle.testing._checks import INVALID_ARGUMENT
 from livehandle.testing._conversation import Conversation, Stop, stopping, text_of, text_tokens
+from livehandle.testing._mark import MarkReader
 from livehandle.testing._responder import Responder
 from livehandle.testing._scenario import Fault, UserTurn
 from livehandle.testing._strict import message_unknown_names_reason
@@ -91,6 +92,7 @@ class Engine:
         self.setup: m.Setup | None = None
         self.conversation: Conversation | None = None
         self.vad: ServerVad | None = None
+        self.marks = MarkReader()  # the words audio.speech() wrote into the audio
         self.manual_activity = False
         self.activity_seen = False  # an activityStart has arrived (manual activity only)
         self.activity_started_at: float | None = None
@@ -439,6 +441,7 @@ class Engine:
             self.current_conversation().video_frames += 1
 
     async def _audio(self, pcm: bytes) -> None:
+        self.marks.feed(pcm)  # before the VAD: the chunk that ends a turn may hold its mark
         if self.manual_activity:
             if not self.activity_seen and self.host.strict_activity_audio:
                 # With automatic activity detection off, audio before the first activityStart
@@ -468,7 +471,11 @@ class Engine:
                 await self._speech_turn(edge.at_ms - started)
 
     async def _speech_turn(self, duration_ms: float) -> None:
-        transcript = self.host.take_transcript() or f"[speech {duration_ms / 1000:.1f} s]"
+        transcript = (
+            self.marks.take()
+            or self.host.take_transcript()
+            or f"[speech {duration_ms / 1000:.1f} s]"
+        )
         conversation = self.current_conversation()
         conversation.history.append(("user", transcript))
         conversation.heard_tokens += text_tokens(transcript)  # heard as audio, not text

@@ -24,13 +24,18 @@ import sys
 import wave
 from array import array
 
+from livehandle.testing._mark import embed as embed_mark, mark_bits
+from livehandle.testing._wav import parse_wav
+
 __all__ = [
     "chunked",
     "duration_ms",
+    "load_wav",
     "noise",
     "read_wav",
     "rms_dbfs",
     "silence",
+    "speech",
     "synth_voice",
     "to_mono_16k",
     "write_wav",
@@ -210,6 +215,69 @@ def synth_voice(
     return _to_bytes(out)
 
 
+#: speech(): milliseconds of voice per character of text (about 14 characters a second), the
+#: shortest voiced part, and the default silence after it (the emulator's VAD ends a turn after
+#: 800 ms of silence by default).
+_SPEECH_MS_PER_CHAR = 70
+_SPEECH_MIN_MS = 500
+_SPEECH_SILENCE_MS = 1000
+
+
+def speech(
+    text: str,
+    rate: int = 16000,
+    *,
+    silence_ms: float = _SPEECH_SILENCE_MS,
+    level_dbfs: float = -16.0,
+) -> bytes:
+    """Speech-like audio that the emulator hears as ``text``: one user turn, ready to send.
+
+    The result is :func:`synth_voice` (voice chosen by ``text``) lasting 70 ms per character of
+    ``text`` (at least 500 ms), followed by ``silence_ms`` of digital silence, so that the
+    emulator's server VAD (:class:`~livehandle.testing.ServerVad`, at its default settings) sees
+    one speech turn that starts with the voice and ends in the silence.
+
+    The emulator cannot recognise words, so the text travels inside the audio: it is written
+    into the lowest bit of the first samples of the voice (a *speech mark*: a sync word, the
+    UTF-8 length and bytes, a CRC-32), which moves no sample by more than one step (-90 dBFS).
+    The emulator scans all the audio it receives for marks, however the audio is chunked, and
+    uses the text found as the transcript of the next speech turn: the
+    ``inputTranscription`` it sends, the text a ``When(text=..., kind="speech")`` rule is matched
+    against, and ``{user_text}`` in the reply.  A mark takes precedence over
+    :meth:`~livehandle.testing.LiveEmulator.queue_transcript` (whose queue it leaves as it
+    is); marks found before one turn ends are joined with spaces.
+
+    The mark survives only if the samples reach the emulator unchanged: send the bytes as they
+    are (any chunking), at 16 kHz.  Audio made at another ``rate`` carries the mark too, but it
+    does not survive resampling; for such audio queue the transcript instead.
+
+    Args:
+        text: what the speech "says"; 1 to 4096 bytes of UTF-8.
+        rate: samples per second (16000, the Live API's input rate, for the emulator to hear
+            the text).
+        silence_ms: digital silence after the voice; use more than the VAD's
+            ``silence_duration_ms`` (800 ms by default) for the turn to end.
+        level_dbfs: RMS level of the voice in dBFS.
+
+    Returns:
+        PCM16 little-endian mono bytes: ``round(max(500, 70 * len(text)) * rate / 1000)`` voiced
+        samples (more at rates so low that the mark would not fit), then the silence.
+
+    Raises:
+        ValueError: if the text is empty or too long, the rate not positive, the silence
+            negative or the level above 0 dBFS.
+    """
+    _check_rate(rate, "rate")
+    _check_duration(silence_ms, "silence_ms")
+    needed = mark_bits(text)  # validates the text
+    # At very low rates the mark (one bit per sample) may need more samples than the text's time.
+    voiced_ms: float = max(
+        _SPEECH_MIN_MS, _SPEECH_MS_PER_CHAR * len(text), 1000 * needed / rate + 1
+    )
+    voice = synth_voice(voiced_ms, sample_rate=rate, seed=text, level_dbfs=level_dbfs)
+    return embed_mark(voice, text) + silence(silence_ms, sample_rate=rate)
+
+
 def silence(duration_ms: float, *, sample_rate: int = 16000) -> bytes:
     """Digital silence (all-zero samples).
 
@@ -354,7 +422,14 @@ def rms_dbfs(pcm: bytes) -> float:
 
 
 def read_wav(path: str | os.PathLike[str]) -> tuple[bytes, int, int]:
-    """Read a 16-bit PCM WAV file.
+    """Read a WAV file as PCM16, whatever its common encoding.
+
+    Reads integer PCM of 8, 16, 24 or 32 bits and IEEE float of 32 or 64 bits, plain or in
+    ``WAVE_FORMAT_EXTENSIBLE`` (what sox and ffmpeg write for more than two channels or more than
+    16 bits), any sample rate and channel count, in pure Python.  Samples wider than 16 bits keep
+    their top 16 bits; float samples are clipped to [-1, 1] and scaled by 32767.  Chunks other than
+    ``fmt`` and ``data`` are skipped; a partial last frame is dropped.  :func:`load_wav` also
+    converts the result to 16 kHz mono.
 
     Args:
         path: the file to read.
@@ -364,27 +439,36 @@ def read_wav(path: str | os.PathLike[str]) -> tuple[bytes, int, int]:
         interleaved), the sample rate in Hz and the channel count.
 
     Raises:
-        ValueError: if the file is not a WAV file, uses a compressed or floating-point format, or
-            has samples of another width than 16 bits.
+        ValueError: if the file is not a WAV file, is truncated, or uses another encoding
+            (compressed formats such as ADPCM, mu-law or MP3); the message names the file, the
+            encoding and what is supported.
         OSError: if the file cannot be opened.
     """
     name = os.fspath(path)
-    try:
-        with wave.open(name, "rb") as reader:
-            width = reader.getsampwidth()
-            channels = reader.getnchannels()
-            sample_rate = reader.getframerate()
-            if width != 2:
-                raise ValueError(
-                    f"{name}: {8 * width}-bit samples; only 16-bit PCM WAV files are supported"
-                )
-            data = reader.readframes(reader.getnframes())
-    except wave.Error as exc:
-        raise ValueError(f"{name}: not a 16-bit PCM WAV file ({exc})") from exc
-    except EOFError as exc:
-        raise ValueError(f"{name}: not a WAV file (empty or truncated header)") from exc
-    whole = len(data) - len(data) % (2 * channels)
-    return _swap_if_big_endian(data[:whole]), sample_rate, channels
+    with open(name, "rb") as file:
+        data = file.read()
+    return parse_wav(data, name)
+
+
+def load_wav(path: str | os.PathLike[str]) -> bytes:
+    """Read any common WAV file as Live API input: 16 kHz mono PCM16.
+
+    :func:`read_wav` followed by :func:`to_mono_16k` (channels averaged, linear resampling), so
+    the result can go straight to :meth:`~livehandle.LiveHandle.send_audio` or be cut into
+    microphone chunks with :func:`chunked`.
+
+    Args:
+        path: the file to read.
+
+    Returns:
+        PCM16 little-endian mono bytes at 16000 Hz.
+
+    Raises:
+        ValueError: as :func:`read_wav`.
+        OSError: if the file cannot be opened.
+    """
+    pcm, sample_rate, channels = read_wav(path)
+    return to_mono_16k(pcm, sample_rate, channels)
 
 
 def write_wav(path: str | os.PathLike[str], pcm: bytes, *, sample_rate: int) -> None:

@@ -12,6 +12,7 @@ import argparse
 import io
 import math
 import socket
+import struct
 import wave
 from array import array
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from livehandle._transport import Endpoint
 from livehandle._wire import messages as m
 from livehandle.testing import LiveEmulator, audio
 from livehandle.testing._responder import MS_PER_CHAR
+from livehandle.testing._wav import SUPPORTED
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -138,6 +140,60 @@ def test_text_is_sent_as_a_typed_turn_after_the_audio_is_answered(
     assert reply_of(answer)[0] == MS_PER_CHAR * len(said)
 
 
+def riff_wav(path: Path, fmt: bytes, data: bytes) -> None:
+    """A WAV file from its fmt chunk and sample data, written byte by byte."""
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", len(data)) + data + b"\x00" * (len(data) % 2)
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
+def quad_extensible_16k(voice: bytes) -> tuple[bytes, bytes]:
+    """What `sox q.wav -c 4 quad.wav` writes: 16-bit PCM, 4 channels, WAVE_FORMAT_EXTENSIBLE."""
+    samples = array("h", voice)
+    frames = array("h", bytes(8 * len(samples)))
+    for channel in range(4):
+        frames[channel::4] = samples
+    fmt = struct.pack("<HHIIHH", 0xFFFE, 4, 16000, 16000 * 8, 8, 16)
+    fmt += struct.pack("<HHIH", 22, 16, 0b1111, 1) + bytes.fromhex("000000001000800000aa00389b71")
+    return fmt, frames.tobytes()
+
+
+def float_32_16k(voice: bytes) -> tuple[bytes, bytes]:
+    """What `sox q.wav -e floating-point -b 32 f.wav` writes: IEEE float, format 3."""
+    samples = array("h", voice)
+    fmt = struct.pack("<HHIIHH", 3, 1, 16000, 16000 * 4, 4, 32)
+    return fmt, struct.pack(f"<{len(samples)}f", *(s / 32768 for s in samples))
+
+
+@pytest.mark.parametrize("make", [quad_extensible_16k, float_32_16k], ids=["quad", "float"])
+def test_the_wav_formats_sox_writes_are_said_and_answered(
+    make: Callable[[bytes], tuple[bytes, bytes]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    question = tmp_path / "q.wav"
+    riff_wav(question, *make(audio.synth_voice(800, sample_rate=16000)))
+
+    status = talk_with("--input", str(question), "--output", str(tmp_path / "a.wav"), "--fast")
+
+    out, err = capsys.readouterr()
+    assert status == EXIT_OK, err
+    assert "model: You said: (audio from q.wav)" in out.splitlines()
+
+
+def test_a_file_of_generated_speech_is_heard_as_its_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    question = tmp_path / "q.wav"
+    audio.write_wav(question, audio.speech("What time is it?"), sample_rate=16000)
+
+    status = talk_with("--input", str(question), "--output", str(tmp_path / "a.wav"), "--fast")
+
+    out, err = capsys.readouterr()
+    assert status == EXIT_OK, err
+    assert out.splitlines()[1:3] == ["you: What time is it?", "model: You said: What time is it?"]
+
+
 def test_the_default_output_is_named_after_the_input_in_the_current_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -201,13 +257,12 @@ def _no_samples(tmp_path: Path) -> Path:
     return path
 
 
-def _eight_bit(tmp_path: Path) -> Path:
+def _mu_law(tmp_path: Path) -> Path:
     path = tmp_path / "old.wav"
-    with wave.open(str(path), "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(1)
-        writer.setframerate(8000)
-        writer.writeframes(bytes([128]) * 800)
+    fmt = struct.pack("<HHIIHH", 7, 1, 8000, 8000, 1, 8)  # format 7 = mu-law
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", 800) + bytes(800)
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
     return path
 
 
@@ -216,11 +271,11 @@ def _eight_bit(tmp_path: Path) -> Path:
     [
         (_missing, "{path}: no such file"),
         (_folder, "{path}: is a directory, not a WAV file"),
-        (_text, "{path}: not a 16-bit PCM WAV file (file does not start with RIFF id)"),
+        (_text, "{path}: not a WAV file (it does not start with RIFF....WAVE)"),
         (_no_samples, "{path}: the file holds no audio samples"),
-        (_eight_bit, "{path}: 8-bit samples; only 16-bit PCM WAV files are supported"),
+        (_mu_law, "{path}: unsupported WAV format 0x0007 (mu-law); supported: " + SUPPORTED),
     ],
-    ids=["missing", "directory", "not-a-wav", "no-samples", "8-bit"],
+    ids=["missing", "directory", "not-a-wav", "no-samples", "mu-law"],
 )
 def test_bad_input_exits_2_with_a_one_line_reason_and_connects_nowhere(
     make: Callable[[Path], Path],
