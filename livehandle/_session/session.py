@@ -20,7 +20,6 @@ broadcast so every subscription ends, and makes every later send raise
 
 from __future__ import annotations
 
-import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Literal
 
@@ -37,6 +36,7 @@ from livehandle._errors import (
     SessionTimeout,
 )
 from livehandle._events import SessionEnd, SessionEvent, SessionPhase
+from livehandle._logs import connection_scope, library_logger
 from livehandle._nursery import open_owned_nursery
 from livehandle._session.options import SessionOptions
 from livehandle._session.outbound import Outbound
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Session", "open_session"]
 
-log = logging.getLogger("livehandle.session")
+log = library_logger("livehandle.session")
 
 
 class Session:
@@ -249,6 +249,10 @@ class Session:
         """
         if self._cancel_scope is not None:
             raise RuntimeError("a Session can only be run once")
+        with connection_scope():  # this connection's tasks log its number, and only its
+            return await self._run(task_status)
+
+    async def _run(self, task_status: trio.TaskStatus[Session]) -> SessionEnd:
         failure: SessionError | ValueError | None = None
         try:
             async with trio.open_nursery() as nursery:
