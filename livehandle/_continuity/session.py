@@ -428,6 +428,7 @@ class ResumingSession:
             self._set_phase(SessionPhase.CONNECTING)
             if not (announced and attempt == 1):
                 self._publish(SessionEvent.Reconnecting(reason, attempt))
+            log.info("reconnecting (%s), attempt %d", reason, attempt)
             await trio.sleep(self._policy.delay(attempt, self._rng))
             if self._closing:
                 return None
@@ -533,6 +534,7 @@ class ResumingSession:
         now = trio.current_time()
         since = self._gap_since if self._gap_since is not None else now
         lost_ms = self._log.take_lost() / BYTES_PER_MS
+        log.info("resumed after %.0f ms; %.0f ms of audio lost", (now - since) * 1000.0, lost_ms)
         self._publish(
             SessionEvent.Resumed(self._established, (now - since) * 1000.0, len(self._log), lost_ms)
         )

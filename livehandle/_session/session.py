@@ -273,6 +273,7 @@ class Session:
                     self._connection = connection
                     self._connection_id += 1
                     self._outbound.attach(connection, nursery)
+                    log.info("connected to %s", self._endpoint.redacted_url)
                     self._started = True
                     task_status.started(self)
                     await self._run_reader(connection)  # this task reads from now on
@@ -422,6 +423,8 @@ class Session:
         self._ended.set()
         if end.error is not None:
             log.info("session ended: %s", end.error)
+        else:
+            log.info("session ended by the %s (code %d)", end.initiated_by, end.code)
 
 
 #: Close codes that end a connection for a reason of its own even after a goAway.

@@ -430,7 +430,7 @@ class LiveEmulator:
         ws = await request.accept()
         headers = {name.decode().lower(): value.decode() for name, value in request.headers}
         link = WebSocketLink(ws, stream)
-        await self._serve_link(link, request.path, found, headers, peer_of(ws.remote))
+        await self._serve_link(link, request.path, found, headers, peer_of(stream))
 
     async def _serve_memory(self, server: MemoryConnection) -> None:
         resolved = server.endpoint

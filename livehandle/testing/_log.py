@@ -33,14 +33,19 @@ def clip(text: str) -> str:
     return repr(flat if len(flat) <= CLIP else flat[: CLIP - 3] + "...")
 
 
-def peer_of(remote: object) -> str:
-    """``host:port`` of a trio-websocket endpoint (or what the object says of itself)."""
-    address = getattr(remote, "address", None)
-    port = getattr(remote, "port", None)
-    if address is None:
-        return str(remote)
-    host = f"[{address}]" if ":" in str(address) else str(address)
-    return host if port is None else f"{host}:{port}"
+def peer_of(stream: object) -> str:
+    """``host:port`` of the client at the other end of a Trio stream (a TLS one too), or "?"."""
+    while not hasattr(stream, "socket") and hasattr(stream, "transport_stream"):
+        stream = stream.transport_stream  # under a trio.SSLStream
+    sock = getattr(stream, "socket", None)
+    try:
+        address = sock.getpeername() if sock is not None else None
+    except OSError:  # already disconnected
+        address = None
+    if not isinstance(address, tuple) or len(address) < 2:
+        return "?" if address is None else str(address)
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
 def connection_opened(record: EmulatorConnection, peer: str) -> None:
