@@ -35,7 +35,7 @@ reference page).
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
@@ -79,7 +79,9 @@ def scoped(scope: LogScope) -> Iterator[LogScope]:
     try:
         yield scope
     finally:
-        _SCOPE.reset(token)
+        # Finalized in another context (an abandoned generator): there is nothing to restore.
+        with suppress(ValueError):
+            _SCOPE.reset(token)
 
 
 @contextmanager
