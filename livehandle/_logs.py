@@ -10,7 +10,7 @@ Every record from a ``livehandle`` logger carries two attributes:
 
 How it works, and why this way:
 
-* **A context variable holds a mutable** :class:`LogScope`.  Trio gives each new task a copy of
+* **A context variable holds a mutable** ``LogScope``.  Trio gives each new task a copy of
   the context of the task that spawned it, so every task a session starts (its reader, the
   runtime's lanes, the tool tasks) sees the scope of the session that started it, and two
   concurrent sessions never see each other's.  The scope is one shared object rather than two
@@ -18,11 +18,11 @@ How it works, and why this way:
   report the current one after a reconnect.  Each connection's own tasks get a scope of their
   own, pinned to their connection number, so what an old connection says while it closes is
   never attributed to the next one.
-* **A** :class:`logging.Filter` **on every livehandle logger** copies the ids onto the record.
+* **A** ``logging.Filter`` **on every livehandle logger** copies the ids onto the record.
   Filters on a logger see only the records logged on that very logger (not its children's),
-  so each module asks :func:`library_logger` for its logger, which attaches the filter.  A
+  so each module asks ``library_logger`` for its logger, which attaches the filter.  A
   filter runs only for a record that passed the level check: with logging off nothing is
-  formatted and nothing is looked up.  Not a :class:`logging.LoggerAdapter` (the call sites
+  formatted and nothing is looked up.  Not a ``logging.LoggerAdapter`` (the call sites
   stay plain logger calls and handlers, ``caplog`` and ``dictConfig`` see ordinary loggers), and
   not a LogRecord factory (that is process-wide state which belongs to the application: the
   library changes nothing in the application's logging setup).

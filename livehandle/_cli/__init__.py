@@ -3,7 +3,7 @@
 One module per subcommand; each provides ``add_parser(subparsers)``, which registers the
 subcommand's arguments and sets ``handler`` to a function taking the parsed arguments and returning
 the exit status.  Every subcommand gets ``-v/--verbose`` and ``--log-level`` from
-:func:`build_parser` (see :mod:`livehandle._cli._logging`), and :func:`main` sets logging up
+:func:`build_parser` (see ``_cli/_logging.py``), and :func:`main` sets logging up
 accordingly around the handler.  :func:`main` parses, dispatches and returns that status, so it can
 also be called from tests and scripts without a new process.  Subcommand modules import their own
 dependencies inside the handler, so one subcommand's imports never slow down (or break) the others.

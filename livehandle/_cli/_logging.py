@@ -1,15 +1,14 @@
 """The logging options every subcommand has, and the logging setup they choose.
 
-:func:`add_logging_options` gives a subcommand ``-v/--verbose`` (repeatable: ``-v`` INFO, ``-vv``
-DEBUG) and ``--log-level LEVEL``; :func:`~livehandle._cli.build_parser` adds them to every
-registered subcommand, so a new one has them without asking.  A subcommand whose log is its
-output (the emulator) raises its default with ``parser.set_defaults(log_default="INFO")``.
+``add_logging_options`` gives a subcommand ``-v/--verbose`` (repeatable: ``-v`` INFO, ``-vv``
+DEBUG) and ``--log-level LEVEL``; ``build_parser`` adds them to every registered subcommand, so a
+new one has them without asking.  A subcommand whose log is its output (the emulator) raises its
+default with ``parser.set_defaults(log_default="INFO")``.
 
-:func:`configured_logging` applies the choice for the duration of a command: one handler on the
-root logger writing to stderr (:data:`FORMAT`, with the session and connection ids of
-livehandle's records), the root logger at the chosen level.  It restores the previous level and
-handlers afterwards, so :func:`~livehandle._cli.main` can be called from tests and scripts
-without leaving its setup behind.
+``configured_logging`` applies the choice for the duration of a command: one handler on the root
+logger writing to stderr (``FORMAT``, with the session and connection ids of livehandle's records),
+the root logger at the chosen level.  It restores the previous level and handlers afterwards, so
+``main`` can be called from tests and scripts without leaving its setup behind.
 """
 
 from __future__ import annotations
@@ -42,7 +41,9 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s%(ids)s: %(message)s"
 
 
 def add_logging_options(parser: argparse.ArgumentParser) -> None:
-    """Give ``parser`` the ``-v/--verbose`` and ``--log-level`` options."""
+    """Give ``parser`` the ``-v/--verbose`` and ``--log-level`` options (once: again is a no-op)."""
+    if "--log-level" in parser._option_string_actions:
+        return
     group = parser.add_argument_group("logging")
     group.add_argument(
         "-v",
@@ -79,7 +80,7 @@ def level_of(args: argparse.Namespace) -> int:
 
 
 class IdsFormatter(logging.Formatter):
-    """Formats :data:`FORMAT`: ``%(ids)s`` names the session and connection when known.
+    """Formats ``FORMAT``: ``%(ids)s`` names the session and connection when known.
 
     Records without ids (other libraries', and livehandle's outside any session) get an empty
     ``%(ids)s``; a record with one id shows ``-`` for the other.

@@ -28,7 +28,7 @@ CLIP = 80
 
 
 def clip(text: str) -> str:
-    """``text`` quoted, on one line, cut to :data:`CLIP` characters."""
+    """``text`` quoted, on one line, cut to ``CLIP`` characters."""
     flat = " ".join(text.split())
     return repr(flat if len(flat) <= CLIP else flat[: CLIP - 3] + "...")
 

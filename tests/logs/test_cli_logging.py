@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from livehandle._cli import build_parser, main
-from livehandle._cli._logging import IdsFormatter, level_of
+from livehandle._cli._logging import IdsFormatter, add_logging_options, level_of
 from livehandle._logs import LogScope, library_logger, scoped
 from tests.testing.test_cli import (
     URL_LINE,
@@ -46,6 +46,8 @@ def test_every_command_has_the_logging_options() -> None:
     for name, parser in found.items():  # a command added later gets them too
         options = {option for action in parser._actions for option in action.option_strings}
         assert {"-v", "--verbose", "--log-level"} <= options, name
+        add_logging_options(parser)  # a command that added them itself is left as it is
+        assert level_of(parser.parse_args(["-vv", *REQUIRED.get(name, [])])) == logging.DEBUG
 
 
 @pytest.mark.parametrize("command", COMMANDS)
