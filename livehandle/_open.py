@@ -15,7 +15,6 @@ the matching :class:`~livehandle.SessionError` subclass.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
@@ -26,6 +25,7 @@ from livehandle._assemble import assemble_live_handle
 from livehandle._config.live import LiveConfig
 from livehandle._continuity import ResumingSession
 from livehandle._events import LiveEvent
+from livehandle._logs import LogScope, library_logger, scoped
 from livehandle._nursery import open_owned_nursery
 from livehandle._persist.capture import config_fingerprint, new_session_id
 from livehandle._persist.keeper import LeaseKeeper
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = ["open_live_session", "open_persistent", "resolve_endpoint"]
 
-log = logging.getLogger("livehandle.persist")
+log = library_logger("livehandle.persist")
 
 #: What the persistent path runs in a handle's nursery before the body starts.
 Ready = Callable[["LiveHandle", trio.Nursery], Awaitable[None]]
@@ -151,21 +151,25 @@ async def open_live_session(
             f"got {type(store).__name__}"
         )
     resolved = resolve_endpoint(endpoint, api_key)
-    if store is None:
-        async with _open(config, resolved, transport, hooks, session_id=session_id) as handle:
+    sid = session_id if session_id is not None else new_session_id()
+    # Every record logged for this session (by its tasks, and by the body's calls into the
+    # handle) carries its id; its connections number themselves in the same scope.
+    with scoped(LogScope(sid)):
+        if store is None:
+            async with _open(config, resolved, transport, hooks, session_id=sid) as handle:
+                yield handle
+            return
+        async with open_persistent(
+            config,
+            resolved,
+            transport,
+            hooks,
+            store=store,
+            session_id=sid,
+            wait=wait,
+            lease_ttl=lease_ttl,
+        ) as handle:
             yield handle
-        return
-    async with open_persistent(
-        config,
-        resolved,
-        transport,
-        hooks,
-        store=store,
-        session_id=session_id,
-        wait=wait,
-        lease_ttl=lease_ttl,
-    ) as handle:
-        yield handle
 
 
 @asynccontextmanager

@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "_json": 0,
     "_errors": 0,
     "_fields": 0,
+    "_logs": 0,
     "_wire": 1,
     "_events": 2,
     "_broadcast": 2,

@@ -2,9 +2,11 @@
 
 One module per subcommand; each provides ``add_parser(subparsers)``, which registers the
 subcommand's arguments and sets ``handler`` to a function taking the parsed arguments and returning
-the exit status.  :func:`main` parses, dispatches and returns that status, so it can also be called
-from tests and scripts without a new process.  Subcommand modules import their own dependencies
-inside the handler, so one subcommand's imports never slow down (or break) the others.
+the exit status.  Every subcommand gets ``-v/--verbose`` and ``--log-level`` from
+:func:`build_parser` (see ``_cli/_logging.py``), and :func:`main` sets logging up
+accordingly around the handler.  :func:`main` parses, dispatches and returns that status, so it can
+also be called from tests and scripts without a new process.  Subcommand modules import their own
+dependencies inside the handler, so one subcommand's imports never slow down (or break) the others.
 
 Exit statuses: 0 success (including a clean stop with Ctrl-C), 1 a runtime failure (e.g. the port
 is in use), 2 a usage error (bad arguments, an invalid scenario file, no subcommand).
@@ -16,6 +18,7 @@ import argparse
 import sys
 
 from livehandle._cli._exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from livehandle._cli._logging import add_logging_options, configured_logging
 from livehandle._version import __version__
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
@@ -35,6 +38,8 @@ def build_parser(prog: str = "python -m livehandle") -> argparse.ArgumentParser:
     demo.add_parser(subparsers)
     emulator.add_parser(subparsers)
     talk.add_parser(subparsers)
+    for subparser in dict.fromkeys(subparsers.choices.values()):  # aliases share a parser
+        add_logging_options(subparser)
     return parser
 
 
@@ -52,7 +57,8 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m livehandle") -
     if handler is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    status: int = handler(args)
+    with configured_logging(args):
+        status: int = handler(args)
     return status
 
 

@@ -65,7 +65,8 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.Argument
         metavar="KEY",
         help="require this API key (x-goog-api-key header or ?key=); default: accept any",
     )
-    parser.set_defaults(handler=run)
+    # Its log (a line per connection and per turn) is its output: shown unless asked not to.
+    parser.set_defaults(handler=run, log_default="INFO")
     return parser
 
 

@@ -25,7 +25,6 @@ connections across the session, so an answer for a call from an old connection i
 
 from __future__ import annotations
 
-import logging
 import random
 from typing import TYPE_CHECKING, Literal
 
@@ -46,6 +45,7 @@ from livehandle._errors import (
     SessionError,
 )
 from livehandle._events import SessionEnd, SessionEvent, SessionPhase
+from livehandle._logs import LogScope, current_scope, library_logger, scoped
 from livehandle._session.session import Session
 from livehandle._wire.codec import encode_client, encode_realtime_audio
 
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ResumingSession"]
 
-log = logging.getLogger("livehandle.continuity")
+log = library_logger("livehandle.continuity")
 
 #: Microphone audio is 16 kHz PCM16 mono: 32 bytes a millisecond.
 BYTES_PER_MS = 32
@@ -141,6 +141,7 @@ class ResumingSession:
         self._end: SessionEnd | None = None
         self._ended = trio.Event()
         self._nursery: trio.Nursery | None = None
+        self._log_scope = LogScope()  # replaced by the scope ``run`` runs in
         #: Connections opened after the first one.
         self.reconnects = 0
 
@@ -288,25 +289,34 @@ class ResumingSession:
         """
         if self._nursery is not None:
             raise RuntimeError("a ResumingSession can only be run once")
-        try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                first = self._connection()
-                try:
-                    await nursery.start(first.run)
-                except BaseException:
-                    if first.end is not None:
-                        self._finish(first.end, publish_error=False)
-                    raise
-                self._go_live(first)
-                task_status.started(self)
-                await self._supervise(first)
-                nursery.cancel_scope.cancel()
-        finally:
-            if self._end is None:  # cancelled from outside: the session ends here too
-                self._finish(SessionEnd("client", 1000, "cancelled", None, self._resume_handle))
+        # The handle's scope when a handle runs this session (its tasks then report each new
+        # connection's number), else one of its own.
+        scope = current_scope()
+        self._log_scope = scope if scope is not None else LogScope()
+        with scoped(self._log_scope):
+            try:
+                await self._run(task_status)
+            finally:
+                if self._end is None:  # cancelled from outside: the session ends here too
+                    end = SessionEnd("client", 1000, "cancelled", None, self._resume_handle)
+                    self._finish(end)
         assert self._end is not None
         return self._end
+
+    async def _run(self, task_status: trio.TaskStatus[ResumingSession]) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            first = self._connection()
+            try:
+                await nursery.start(first.run)
+            except BaseException:
+                if first.end is not None:
+                    self._finish(first.end, publish_error=False)
+                raise
+            self._go_live(first)
+            task_status.started(self)
+            await self._supervise(first)
+            nursery.cancel_scope.cancel()
 
     async def close(self, code: int = 1000, reason: str = "") -> SessionEnd:
         """End the session for good: close the current connection gracefully (bounded).
@@ -335,6 +345,7 @@ class ResumingSession:
             setup, endpoint=self._endpoint, transport=self._transport, options=self._options
         )
         self._connections += 1
+        self._log_scope.connection_id = self._connections  # the session's tasks report it now
         self._leaving = False
         self._current = session
         self._wake = trio.Event()
@@ -417,6 +428,7 @@ class ResumingSession:
             self._set_phase(SessionPhase.CONNECTING)
             if not (announced and attempt == 1):
                 self._publish(SessionEvent.Reconnecting(reason, attempt))
+            log.info("reconnecting (%s), attempt %d", reason, attempt)
             await trio.sleep(self._policy.delay(attempt, self._rng))
             if self._closing:
                 return None
@@ -522,6 +534,7 @@ class ResumingSession:
         now = trio.current_time()
         since = self._gap_since if self._gap_since is not None else now
         lost_ms = self._log.take_lost() / BYTES_PER_MS
+        log.info("resumed after %.0f ms; %.0f ms of audio lost", (now - since) * 1000.0, lost_ms)
         self._publish(
             SessionEvent.Resumed(self._established, (now - since) * 1000.0, len(self._log), lost_ms)
         )

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import logging
 import math
 from typing import TYPE_CHECKING, Any, Final
 
@@ -42,6 +41,7 @@ from livehandle._extract.gemini_rest import (
     strip_fences,
 )
 from livehandle._extract.protocol import ExtractionTrigger
+from livehandle._logs import library_logger
 from livehandle._tools.schema import schema_for
 from livehandle._transport.endpoints import Endpoint
 
@@ -57,7 +57,7 @@ CLOSE_TIMEOUT = 1.0  # seconds aclose() may take
 
 __all__ = ["DEFAULT_EXTRACTOR_MODEL", "LlmExtractor"]
 
-log = logging.getLogger("livehandle.extract")
+log = library_logger("livehandle.extract")
 
 #: The model an :class:`LlmExtractor` asks unless told otherwise: a stable Flash text model.
 DEFAULT_EXTRACTOR_MODEL: Final = "gemini-3.8-flash"

@@ -21,13 +21,13 @@ waits for an in-flight save to stop, saves the final snapshot (shielded, bounded
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import trio
 
 from livehandle._errors import LeaseLost, PersistenceError
 from livehandle._events import LiveEvent
+from livehandle._logs import library_logger
 from livehandle._persist.keeper import LeaseKeeper
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FINAL_SAVE_TIMEOUT", "SnapshotSaver"]
 
-log = logging.getLogger("livehandle.persist")
+log = library_logger("livehandle.persist")
 
 #: Seconds the final save (and, separately, the lease release) may take on disconnect.
 FINAL_SAVE_TIMEOUT = 2.0

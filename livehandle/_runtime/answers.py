@@ -12,7 +12,6 @@ and a successful one (see ``is_success``) is told to the tool gate, when there i
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ from livehandle._errors import (
     ToolTimeout,
 )
 from livehandle._events import LiveEvent
+from livehandle._logs import library_logger
 from livehandle._runtime.gate import is_success
 from livehandle._tools.results import error_payload, to_response_payload
 from livehandle._wire import messages as m
@@ -49,7 +49,7 @@ __all__ = [
     "with_refusals",
 ]
 
-log = logging.getLogger("livehandle.tools")
+log = library_logger("livehandle.tools")
 
 
 @attrs.define

@@ -39,7 +39,6 @@ in its worker thread is abandoned with a warning (see :meth:`~livehandle.Tool.ru
 from __future__ import annotations
 
 import itertools
-import logging
 from typing import TYPE_CHECKING
 
 import attrs
@@ -47,6 +46,7 @@ import trio
 
 from livehandle._errors import ToolHookFailed
 from livehandle._events import LiveEvent
+from livehandle._logs import library_logger
 from livehandle._nursery import TaskHost
 from livehandle._runtime.answers import (
     Answer,
@@ -71,7 +71,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Screened", "ToolDispatcher", "ToolStats"]
 
-log = logging.getLogger("livehandle.tools")
+log = library_logger("livehandle.tools")
 
 
 class ToolDispatcher:

@@ -29,7 +29,6 @@ flow refuses every tool and says so; the governor never ends the session.
 from __future__ import annotations
 
 import inspect
-import logging
 import math
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,7 @@ from livehandle._errors import FlowActionFailed, FlowGuardFailed
 from livehandle._events import LiveEvent
 from livehandle._flow import Flow, FlowExplanation, FlowStack, Resume, Step, StepAction, Violation
 from livehandle._flow.constraints import Once, once_reason
+from livehandle._logs import library_logger
 from livehandle._nursery import TaskHost
 from livehandle._runtime.pipeline import CONTEXT_CAPACITY, FlowOutcome, context_contents
 
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BOUNDARY_RESERVE", "GUIDANCE_HEADER", "VIOLATIONS_KEPT", "FlowGovernor"]
 
-log = logging.getLogger("livehandle.flow")
+log = library_logger("livehandle.flow")
 
 #: Violations :meth:`FlowGovernor.explain` lists (the most recent); all are counted.
 VIOLATIONS_KEPT = 32

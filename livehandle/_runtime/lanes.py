@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Literal
@@ -48,6 +47,7 @@ import trio
 
 from livehandle._errors import Lagged, SessionError, SessionTaskFailed
 from livehandle._events import LiveEvent, SessionEvent
+from livehandle._logs import library_logger
 from livehandle._runtime.bargein import BargeIn, CurrentBargeIn
 from livehandle._runtime.mailbox import Mailbox
 from livehandle._runtime.observe import SessionObserver
@@ -76,7 +76,7 @@ _DROPPABLE = (
 #: come a few per turn, so this is hours with a hook stuck, far above any real burst.
 CONTROL_BACKLOG_LIMIT = 4096
 
-log = logging.getLogger("livehandle.lanes")
+log = library_logger("livehandle.lanes")
 
 FastKind = Literal["audio", "media", "text", "transcript", "thought", "vad"]
 

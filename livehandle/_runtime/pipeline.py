@@ -29,7 +29,6 @@ lane runs queued watchers as soon as it is free (:meth:`run_watchers`), under th
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -40,6 +39,7 @@ from livehandle._config.instruction import text_content
 from livehandle._errors import SessionClosed, SessionTaskFailed, TurnStepTimeout
 from livehandle._events import LiveEvent
 from livehandle._extract.protocol import TriggerKind
+from livehandle._logs import library_logger
 from livehandle._runtime.context import DeferredWriter
 from livehandle._runtime.writer import SessionWriter, check_text
 from livehandle._state.journal import REDACTED
@@ -65,7 +65,7 @@ __all__ = [
     "deliver_context",
 ]
 
-log = logging.getLogger("livehandle.pipeline")
+log = library_logger("livehandle.pipeline")
 
 #: Contents :meth:`TurnPipeline.add_context` may hold until the next boundary delivers them.
 CONTEXT_CAPACITY = 64

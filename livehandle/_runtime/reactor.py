@@ -27,7 +27,6 @@ it delivers model audio and :meth:`LiveReactor.playback_stopped` on a server-sid
 from __future__ import annotations
 
 import enum
-import logging
 import math
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
@@ -36,6 +35,7 @@ import trio
 
 from livehandle._errors import ReactionFailed, SessionTimeout
 from livehandle._events import LiveEvent
+from livehandle._logs import library_logger
 from livehandle._wire import messages as m
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ __all__ = [
     "VoiceRuntimeState",
 ]
 
-log = logging.getLogger("livehandle.reactor")
+log = library_logger("livehandle.reactor")
 
 
 # -- policies -------------------------------------------------------------------------------------

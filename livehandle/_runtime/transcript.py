@@ -9,17 +9,17 @@ during a turn are kept with it as short summaries (for extractors).
 from __future__ import annotations
 
 import json
-import logging
 from collections import deque
 from collections.abc import Callable
 
 import attrs
 
 from livehandle._extract.turns import SUMMARY_CHARS, ToolCallSummary, TranscriptTurn
+from livehandle._logs import library_logger
 
 __all__ = ["MAX_TOOL_CALLS_PER_TURN", "TranscriptBuffer", "TranscriptTurn"]
 
-log = logging.getLogger("livehandle.runtime")
+log = library_logger("livehandle.runtime")
 
 #: The most tool-call summaries one turn keeps: past it, the oldest of the turn are dropped
 #: (logged at DEBUG level), the newest being what extractors most need.

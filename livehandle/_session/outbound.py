@@ -24,12 +24,12 @@ ended.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import trio
 
 from livehandle._errors import ConnectionClosed
+from livehandle._logs import library_logger
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Outbound"]
 
-log = logging.getLogger("livehandle.session")
+log = library_logger("livehandle.session")
 
 #: A queued message: its JSON text, and its decoded form (None for an audio frame).
 Queued = tuple[str, "m.ClientMessage | None"]

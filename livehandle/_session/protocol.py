@@ -10,12 +10,12 @@ Active or ModelSpeaking again.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import trio
 
 from livehandle._events import SessionEvent, SessionPhase
+from livehandle._logs import library_logger
 from livehandle._wire import messages as m
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ProtocolState"]
 
-log = logging.getLogger("livehandle.session")
+log = library_logger("livehandle.session")
 
 _TOOL_PHASES = (SessionPhase.TOOL_CALL_PENDING, SessionPhase.TOOL_CALL_EXECUTING)
 _NO_CALLS: frozenset[str] = frozenset()

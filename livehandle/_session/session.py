@@ -20,7 +20,6 @@ broadcast so every subscription ends, and makes every later send raise
 
 from __future__ import annotations
 
-import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Literal
 
@@ -37,6 +36,7 @@ from livehandle._errors import (
     SessionTimeout,
 )
 from livehandle._events import SessionEnd, SessionEvent, SessionPhase
+from livehandle._logs import connection_scope, library_logger
 from livehandle._nursery import open_owned_nursery
 from livehandle._session.options import SessionOptions
 from livehandle._session.outbound import Outbound
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Session", "open_session"]
 
-log = logging.getLogger("livehandle.session")
+log = library_logger("livehandle.session")
 
 
 class Session:
@@ -249,6 +249,10 @@ class Session:
         """
         if self._cancel_scope is not None:
             raise RuntimeError("a Session can only be run once")
+        with connection_scope():  # this connection's tasks log its number, and only its
+            return await self._run(task_status)
+
+    async def _run(self, task_status: trio.TaskStatus[Session]) -> SessionEnd:
         failure: SessionError | ValueError | None = None
         try:
             async with trio.open_nursery() as nursery:
@@ -269,6 +273,7 @@ class Session:
                     self._connection = connection
                     self._connection_id += 1
                     self._outbound.attach(connection, nursery)
+                    log.info("connected to %s", self._endpoint.redacted_url)
                     self._started = True
                     task_status.started(self)
                     await self._run_reader(connection)  # this task reads from now on
@@ -418,6 +423,8 @@ class Session:
         self._ended.set()
         if end.error is not None:
             log.info("session ended: %s", end.error)
+        else:
+            log.info("session ended by the %s (code %d)", end.initiated_by, end.code)
 
 
 #: Close codes that end a connection for a reason of its own even after a goAway.

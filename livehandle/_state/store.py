@@ -12,10 +12,10 @@ escape any of them.  Use it from the Trio thread only.
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import TYPE_CHECKING
 
+from livehandle._logs import library_logger
 from livehandle._state.access import ABSENT, Writes, check_key, copy_json, same_json
 from livehandle._state.checks import positive_seconds
 from livehandle._state.config import Redaction, StateConfig
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["State"]
 
-log = logging.getLogger("livehandle.state")
+log = library_logger("livehandle.state")
 
 
 class State(ScopeProperties, Writes):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections
 import enum
 import inspect
-import logging
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ import attrs
 import trio
 
 from livehandle._convert import to_json_value
+from livehandle._logs import library_logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["StateProblem", "StateProblemKind", "StateWatch", "WatchHub", "WatchPredicate"]
 
-log = logging.getLogger("livehandle.state")
+log = library_logger("livehandle.state")
 
 
 def _is_number(value: object) -> bool:

@@ -26,7 +26,6 @@ built by :func:`~livehandle.lowlevel.to_response_payload` and :class:`~livehandl
 from __future__ import annotations
 
 import inspect
-import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, overload
@@ -35,6 +34,7 @@ import attrs
 import trio
 
 from livehandle._errors import ToolTimeout
+from livehandle._logs import library_logger
 from livehandle._tools.arguments import structure_arguments
 from livehandle._tools.results import ResultFormatter
 from livehandle._tools.schema import (
@@ -47,7 +47,7 @@ from livehandle._wire import messages as m
 
 __all__ = ["Tool", "ToolSet", "tool"]
 
-log = logging.getLogger("livehandle.tools")
+log = library_logger("livehandle.tools")
 
 # Letters, digits, underscores and dashes; starts with a letter or an underscore; 1-64 chars.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")

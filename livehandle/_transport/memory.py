@@ -16,7 +16,6 @@ a WebSocket upgrade (with an HTTP status).
 
 from __future__ import annotations
 
-import logging
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ import attrs
 import trio
 
 from livehandle._errors import ConnectFailed, classify_close
+from livehandle._logs import library_logger
 from livehandle._transport.endpoints import ResolvedEndpoint
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MemoryConnection", "MemoryTransport", "memory_connection_pair"]
 
-logger = logging.getLogger("livehandle.transport")
+logger = library_logger("livehandle.transport")
 
 
 class MemoryConnection:

@@ -13,7 +13,6 @@ Trio's own exceptions never reach the caller.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import TYPE_CHECKING, cast
 
@@ -23,6 +22,7 @@ import trio_websocket
 from wsproto.events import TextMessage
 
 from livehandle._errors import ConnectFailed, classify_close
+from livehandle._logs import library_logger
 from livehandle._transport.framing import MaskingKeys, masked_text_frame
 from livehandle._transport.handshake import UpgradeWatch, rejection_message
 from livehandle._transport.library_log import hide_server_text_in_library_log
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["WebSocketConnection", "WebSocketTransport"]
 
-logger = logging.getLogger("livehandle.transport")
+logger = library_logger("livehandle.transport")
 
 
 class WebSocketConnection:

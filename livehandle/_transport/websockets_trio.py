@@ -24,6 +24,7 @@ import attrs
 import trio
 
 from livehandle._errors import ConnectFailed, classify_close
+from livehandle._logs import library_logger
 from livehandle._transport.handshake import UpgradeWatch, rejection_message
 from livehandle._transport.opening import (
     cancel_when_done,
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["WebsocketsConnection", "WebsocketsTransport"]
 
-logger = logging.getLogger("livehandle.transport")
+logger = library_logger("livehandle.transport")
 
 MISSING = (
     "WebsocketsTransport needs the 'websockets' package (>=17.4,<18): "
@@ -399,7 +400,7 @@ class _QuietLogger(logging.LoggerAdapter[logging.Logger]):
     """
 
     def __init__(self, resolved: ResolvedEndpoint) -> None:
-        super().__init__(logging.getLogger("livehandle.transport.websockets"), {})
+        super().__init__(library_logger("livehandle.transport.websockets"), {})
         self._resolved = resolved
 
     def isEnabledFor(self, level: int) -> bool:

@@ -8,13 +8,14 @@ full, one last line says so and later new names are kept in ``extra`` without a 
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
+from livehandle._logs import library_logger
+
 __all__ = ["MAX_REMEMBERED", "flush", "note"]
 
-log = logging.getLogger("livehandle.wire")
+log = library_logger("livehandle.wire")
 
 #: How many distinct unknown (class, wire name) pairs are remembered (and logged) per process.
 MAX_REMEMBERED = 256

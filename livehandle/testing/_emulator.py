@@ -9,7 +9,6 @@ the same path routing, credential and setup checks, recording, faults and close 
 
 from __future__ import annotations
 
-import logging
 import urllib.parse
 from collections import deque
 from contextlib import asynccontextmanager
@@ -19,6 +18,7 @@ import attrs
 import trio
 import trio_websocket
 
+from livehandle._logs import LogScope, library_logger, scoped
 from livehandle._transport.endpoints import redact_query
 from livehandle._transport.memory import MemoryTransport
 from livehandle.testing._checks import (
@@ -42,6 +42,7 @@ from livehandle.testing._extractions import (
     scripted_answer,
 )
 from livehandle.testing._link import MemoryLink, WebSocketLink
+from livehandle.testing._log import connection_closed, peer_of
 from livehandle.testing._record import EmulatorConnection
 from livehandle.testing._rest import ReplayStream, serve_http, sniff
 from livehandle.testing._scenario import Scenario
@@ -61,7 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MODELS", "MEMORY_URL", "LiveEmulator"]
 
-log = logging.getLogger("livehandle.testing")
+log = library_logger("livehandle.testing")
 
 HANDSHAKE_TIMEOUT = 10.0  # seconds a client may take to send its WebSocket upgrade request
 
@@ -428,7 +429,8 @@ class LiveEmulator:
             return
         ws = await request.accept()
         headers = {name.decode().lower(): value.decode() for name, value in request.headers}
-        await self._serve_link(WebSocketLink(ws, stream), request.path, found, headers)
+        link = WebSocketLink(ws, stream)
+        await self._serve_link(link, request.path, found, headers, peer_of(stream))
 
     async def _serve_memory(self, server: MemoryConnection) -> None:
         resolved = server.endpoint
@@ -441,15 +443,21 @@ class LiveEmulator:
             raise RuntimeError(f"an in-memory connection to an unserved path {shown!r}")
         headers = {"host": urllib.parse.urlsplit(resolved.url).netloc}
         headers.update((name.lower(), value) for name, value in resolved.headers)
-        await self._serve_link(MemoryLink(server), path, found, headers)
+        await self._serve_link(MemoryLink(server), path, found, headers, "in-memory")
 
     async def _serve_link(
-        self, link: Link, path: str, found: Route, headers: dict[str, str]
+        self, link: Link, path: str, found: Route, headers: dict[str, str], peer: str
     ) -> None:
         """Serve one accepted connection, however it arrived, until it ends; record everything."""
         record = EmulatorConnection(len(self.connections), path, *found, headers)
         self.connections.append(record)
-        engine = Engine(self, link, record)
+        # This connection's records carry its own ids, never those of the client that spawned it.
+        with scoped(LogScope(None, record.index)):
+            await self._serve_record(link, record, peer)
+
+    async def _serve_record(self, link: Link, record: EmulatorConnection, peer: str) -> None:
+        engine = Engine(self, link, record, peer=peer)
+        started = trio.current_time()
         record.attach(engine)  # the record's controls drive its engine
         self._live.add(link)
         try:
@@ -469,6 +477,8 @@ class LiveEmulator:
             self._live.discard(link)
             record.close_code, record.close_reason = link.ended()
             record.mark_closed()
+            turns = engine.responder.turns_on_connection
+            connection_closed(record, trio.current_time() - started, turns)
 
     def check_setup(
         self, record: EmulatorConnection, setup: m.Setup, raw: object

@@ -15,17 +15,18 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 import trio
 
 from livehandle._errors import ProtocolError
+from livehandle._logs import library_logger
 from livehandle._wire import messages as m
 from livehandle._wire.codec import decode_client, encode_server
 from livehandle.testing import audio
 from livehandle.testing._checks import INVALID_ARGUMENT
 from livehandle.testing._conversation import Conversation, Stop, stopping, text_of, text_tokens
+from livehandle.testing._log import connection_opened
 from livehandle.testing._mark import MarkReader
 from livehandle.testing._responder import Responder
 from livehandle.testing._scenario import Fault, UserTurn
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from livehandle.testing._link import Link
     from livehandle.testing._record import Controls, EmulatorConnection
 
-log = logging.getLogger("livehandle.testing")
+log = library_logger("livehandle.testing")
 
 # activityStart/End with server VAD on (wire-protocol.md §2.3 and §5.4, quoting gemini-rs).
 EXPLICIT_ACTIVITY = (
@@ -85,8 +86,11 @@ def _consent(setup: m.Setup) -> m.VoiceConsentSignature | None:
 class Engine:
     """Plays the model on one accepted connection until it closes."""
 
-    def __init__(self, host: EmulatorHost, link: Link, record: EmulatorConnection) -> None:
+    def __init__(
+        self, host: EmulatorHost, link: Link, record: EmulatorConnection, *, peer: str = "?"
+    ) -> None:
         self.host = host
+        self.peer = peer  # where the client connects from, for the log
         self.link = link
         self.record = record
         self.setup: m.Setup | None = None
@@ -217,6 +221,7 @@ class Engine:
         await self.send(
             m.SetupComplete(session_id=session_id, voice_consent_signature=_consent(first))
         )
+        connection_opened(self.record, self.peer)
         await trio.lowlevel.checkpoint()
         return True
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
+from livehandle._logs import library_logger
 from livehandle._wire import messages as m
 from livehandle.testing import audio
 from livehandle.testing._conversation import PendingReply, Stop, prompt_tokens
+from livehandle.testing._log import turn_ended
 from livehandle.testing._scenario import (
     Audio,
     CallTools,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Responder"]
 
-log = logging.getLogger("livehandle.testing")
+log = library_logger("livehandle.testing")
 
 DEADLINE = "Deadline expired before operation could complete."  # wire-protocol.md §1.5, §5.4
 MODEL_RATE = 24000  # model audio is 24 kHz PCM (wire-protocol.md §5.1)
@@ -280,6 +281,15 @@ class Responder:
             conversation.answered.append(reply.turn)
         conversation.turns += 1
         self.turns_on_connection += 1
+        interrupted = scope.cancelled_caught
+        turn_ended(
+            self.line.record,
+            conversation.turns,
+            reply.turn,
+            reply.said,
+            reply.tools,
+            interrupted=interrupted,
+        )
         self.owed -= 1
         await self.checkpoint()  # a turn boundary
         limit = self.line.host.scenario.go_away_after_turns
@@ -400,6 +410,7 @@ class Responder:
         )
         self.answers = {}
         self.answered = trio.Event()
+        self.reply.tools.extend(call.name for call in calls)
         await self.checkpoint(tool_call=m.ToolCall(tuple(calls)))  # a tool boundary
         if self.blocking:
             await self._collect_answers()
@@ -491,3 +502,4 @@ class _Reply:
     rest: tuple[Step, ...]
     said: list[str]
     values: _Template
+    tools: list[str] = attrs.Factory(list)  # the names of the tools it called, for the log
