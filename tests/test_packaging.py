@@ -64,14 +64,27 @@ def test_the_console_script_exits_with_mains_status_and_names_itself_livehandle(
 
 
 def test_the_long_description_reads_right_on_a_package_index() -> None:
-    assert PROJECT["readme"] == "README.md"
+    """The index shows README.pypi.md: installing from the index, no clone, no relative link."""
+    assert PROJECT["readme"] == "README.pypi.md"
+    for name in ("README.pypi.md", "README.md"):
+        text = (ROOT / name).read_text()
+        targets = re.findall(r"\]\(([^)]+)\)", text)  # [text](target) links and images
+        assert targets
+        relative = [target for target in targets if not target.startswith("https://")]
+        assert relative == [], name  # a relative link is broken on the index and off GitHub
+    description = (ROOT / "README.pypi.md").read_text()
+    assert "pip install livehandle\n" in description
+    assert "clone" not in description
+    assert "pip install -e" not in description
+
+
+def test_the_readme_starts_with_the_two_commands_for_a_fresh_machine() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert "from a clone" not in readme
-    assert "pip install livehandle" in readme
-    targets = re.findall(r"\]\(([^)]+)\)", readme)  # [text](target) links and images
-    assert targets
-    relative = [target for target in targets if not target.startswith("https://")]
-    assert relative == []  # a relative link is broken on the index
+    first_block = readme.split("```")[1]
+    assert first_block.strip().splitlines() == [
+        "pip install -e . && python -m livehandle demo",
+        "pip install nox && nox -s tests",
+    ]
 
 
 @pytest.mark.slow
@@ -98,7 +111,7 @@ def test_the_wheel_holds_the_metadata_license_and_script(tmp_path: Path) -> None
     assert "Description-Content-Type: text/markdown" in headers
     assert f"Project-URL: Source, {REPOSITORY}" in headers
     assert f"Project-URL: Issues, {REPOSITORY}/issues" in headers
-    assert description.strip() == (ROOT / "README.md").read_text().strip()
+    assert description.strip() == (ROOT / "README.pypi.md").read_text().strip()
 
 
 def test_the_script_runs_in_a_fresh_interpreter() -> None:
