@@ -78,11 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if args.scenario is not None:
         try:
             scenario = Scenario.load(args.scenario)
-        except ValueError as exc:
-            reason = str(exc)
-            if args.scenario not in reason:  # parse errors name the bad value, not the file
-                reason = f"invalid scenario file {args.scenario}: {reason}"
-            _error(reason)
+        except ValueError as exc:  # names the file and says what is wrong: see Scenario.load
+            _error(str(exc))
             return EXIT_USAGE
     emulator = LiveEmulator(
         scenario,

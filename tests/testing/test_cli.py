@@ -172,8 +172,9 @@ async def test_invalid_scenario_file_exits_2_with_one_line_reason(tmp_path: Path
     assert result.stdout == b""  # it never listened
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1, lines
-    assert lines[0].startswith(f"livehandle emulator: invalid scenario file {scenario}: ")
-    assert "rules[0].when" in lines[0]
+    assert lines[0].startswith(
+        f"livehandle emulator: scenario file {scenario}: not a valid scenario: rules[0].when"
+    )
 
 
 def test_unreadable_scenario_file_exits_2(
@@ -182,8 +183,24 @@ def test_unreadable_scenario_file_exits_2(
     missing = tmp_path / "missing.json"
     assert main(["emulator", "--port", "0", "--scenario", str(missing)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"livehandle emulator: cannot read scenario file {missing}: ")
-    assert err.count("\n") == 1
+    assert (
+        err
+        == f"livehandle emulator: cannot read scenario file {missing}: No such file or directory\n"
+    )
+
+
+def test_scenario_file_with_invalid_json_says_where_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = tmp_path / "broken.json"
+    scenario.write_text('{"rules": [\n  {"when": {"text": "hi"}, "reply": []},\n]}')
+    assert main(["emulator", "--port", "0", "--scenario", str(scenario)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        f"livehandle emulator: scenario file {scenario}: invalid JSON at line 3 column 1: "
+        "Expecting value\n"
+    )
 
 
 def test_port_in_use_exits_1_with_one_line_reason(capsys: pytest.CaptureFixture[str]) -> None:
