@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
+import urllib.parse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def trust_instructions(url: str, ca_file: Path, *, key_required: bool = False) -
     With ``key_required`` the google-genai line has a placeholder for the ``--api-key`` value (never
     printed) instead of any key.
     """
-    https = "https" + url.removeprefix("wss")
+    https = _reachable("https" + url.removeprefix("wss"))
     key = "<api-key>" if key_required else "any-key"
     return [
         f"TLS: a certificate authority made for this run signed the certificate; "
@@ -74,6 +75,16 @@ def trust_instructions(url: str, ca_file: Path, *, key_required: bool = False) -
         f"  google-genai:  SSL_CERT_FILE={ca_file} GOOGLE_GEMINI_BASE_URL={https} "
         f"GEMINI_API_KEY={key}",
     ]
+
+
+def _reachable(url: str) -> str:
+    """``url`` with a wildcard host (``0.0.0.0``, ``::``) replaced by the loopback address."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if not _is_wildcard(host):
+        return url
+    loopback = "[::1]" if ":" in host else "127.0.0.1"
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{loopback}:{parts.port}"))
 
 
 def _is_wildcard(host: str) -> bool:

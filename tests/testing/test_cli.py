@@ -336,3 +336,24 @@ def test_tls_certificate_names_the_host_and_the_local_names() -> None:
     assert identities("emulator.internal") == ["emulator.internal", "localhost", "127.0.0.1", "::1"]
     assert identities("0.0.0.0") == ["localhost", "127.0.0.1", "::1"]
     assert identities("::") == ["localhost", "127.0.0.1", "::1"]
+
+
+@pytest.mark.parametrize(
+    ("url", "base_url"),
+    [
+        ("wss://127.0.0.1:8765", "https://127.0.0.1:8765"),
+        ("wss://0.0.0.0:8765", "https://127.0.0.1:8765"),  # the certificate names 127.0.0.1
+        ("wss://[::]:8765", "https://[::1]:8765"),
+        ("wss://emulator.internal:443", "https://emulator.internal:443"),
+    ],
+)
+def test_tls_instructions_give_google_genai_a_base_url_it_can_verify(
+    url: str, base_url: str
+) -> None:
+    from livehandle._cli._tls import trust_instructions
+
+    lines = trust_instructions(url, Path("/tmp/x/ca.pem"))
+    assert lines[-1] == (
+        "  google-genai:  SSL_CERT_FILE=/tmp/x/ca.pem "
+        f"GOOGLE_GEMINI_BASE_URL={base_url} GEMINI_API_KEY=any-key"
+    )
