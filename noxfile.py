@@ -96,8 +96,11 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def compat(session: nox.Session) -> None:
-    """google-genai's own, unmodified live client against the emulator (tests/compat)."""
-    session.install("-e", ".[test]", GOOGLE_GENAI)
+    """google-genai's own, unmodified live client against the emulator (tests/compat).
+
+    Also against ``python -m livehandle emulator --tls`` (the ``tls`` extra) in a subprocess.
+    """
+    session.install("-e", ".[test,tls]", GOOGLE_GENAI)
     # The test module skips itself when google-genai is missing; make sure it is not missing here.
     session.run("python", "-c", "import google.genai")
     session.run("pytest", "tests/compat", *session.posargs)

@@ -4,16 +4,24 @@ As soon as it listens it prints one line with its URL (flushed, so a parent proc
 
     livehandle emulator listening on ws://127.0.0.1:8765 (echo assistant; Ctrl-C to stop)
 
+With ``--tls`` it serves ``wss://`` (which google-genai always uses) with a certificate signed by
+a certificate authority made for this run; after the URL line it prints where that authority's
+certificate was written and the environment that makes a client trust it (``SSL_CERT_FILE``...).
+
 Ctrl-C (SIGINT) or SIGTERM stops it with status 0.  An unreadable or invalid scenario file exits
 with status 2, an address that cannot be listened on (e.g. the port is in use) with status 1; both
-print a one-line reason on stderr.
+print a one-line reason on stderr.  ``--tls`` without ``trustme`` installed, or a CA file that
+cannot be written, exits with status 1 and one line saying how to fix it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from livehandle._cli._exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
@@ -65,6 +73,19 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.Argument
         metavar="KEY",
         help="require this API key (x-goog-api-key header or ?key=); default: accept any",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve wss:// with a certificate from a certificate authority made for this run, "
+        "and print how to trust it (needs: pip install 'livehandle[tls]')",
+    )
+    parser.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        type=Path,
+        help="with --tls, write the authority's certificate (PEM) to FILE (default: a new "
+        "temporary directory, removed when the emulator stops)",
+    )
     # Its log (a line per connection and per turn) is its output: shown unless asked not to.
     parser.set_defaults(handler=run, log_default="INFO")
     return parser
@@ -79,33 +100,53 @@ def run(args: argparse.Namespace) -> int:
     if args.scenario is not None:
         try:
             scenario = Scenario.load(args.scenario)
-        except ValueError as exc:
-            reason = str(exc)
-            if args.scenario not in reason:  # parse errors name the bad value, not the file
-                reason = f"invalid scenario file {args.scenario}: {reason}"
-            _error(reason)
+        except ValueError as exc:  # names the file and says what is wrong: see Scenario.load
+            _error(str(exc))
             return EXIT_USAGE
-    emulator = LiveEmulator(
-        scenario,
-        host=args.host,
-        port=args.port,
-        api_key=args.api_key,
-        binary_frames=not args.text_frames,
-        realtime=args.realtime,
-    )
+    if args.ca_file is not None and not args.tls:
+        _error("--ca-file is only used with --tls")
+        return EXIT_USAGE
     what = "echo assistant" if scenario is None else f"scenario {args.scenario}"
     if args.api_key is not None:
         what += ", API key required"
 
     import trio
 
-    try:
-        return trio.run(_serve, emulator, what)
-    except KeyboardInterrupt:  # Ctrl-C before the signal handler was installed
-        return EXIT_OK
+    with contextlib.ExitStack() as cleanup:
+        ssl_context = None
+        ca_file: Path | None = None
+        if args.tls:
+            from livehandle._cli import _tls
+
+            if args.ca_file is None:
+                folder = tempfile.TemporaryDirectory(prefix="livehandle-emulator-")
+                ca_file = Path(cleanup.enter_context(folder)) / "ca.pem"
+            else:
+                ca_file = args.ca_file
+            try:
+                ssl_context = _tls.server_context(args.host, ca_file)
+            except _tls.TlsUnavailable as exc:
+                _error(str(exc))
+                return EXIT_FAILURE
+            except OSError as exc:
+                _error(f"cannot write the CA certificate to {ca_file}: {exc.strerror or exc}")
+                return EXIT_FAILURE
+        emulator = LiveEmulator(
+            scenario,
+            host=args.host,
+            port=args.port,
+            ssl_context=ssl_context,
+            api_key=args.api_key,
+            binary_frames=not args.text_frames,
+            realtime=args.realtime,
+        )
+        try:
+            return trio.run(_serve, emulator, what, ca_file)
+        except KeyboardInterrupt:  # Ctrl-C before the signal handler was installed
+            return EXIT_OK
 
 
-async def _serve(emulator: LiveEmulator, what: str) -> int:
+async def _serve(emulator: LiveEmulator, what: str, ca_file: Path | None) -> int:
     import trio
 
     # Installed before listening: once the URL line is out, a signal always stops cleanly.
@@ -117,6 +158,12 @@ async def _serve(emulator: LiveEmulator, what: str) -> int:
                 _error(f"cannot listen on {_address(emulator)}: {exc.strerror or exc}")
                 return EXIT_FAILURE
             print(f"{PROG} listening on {emulator.url} ({what}; Ctrl-C to stop)", flush=True)
+            if ca_file is not None:
+                from livehandle._cli._tls import trust_instructions
+
+                key_required = emulator.api_key is not None
+                lines = trust_instructions(emulator.url, ca_file, key_required=key_required)
+                print("\n".join(lines), flush=True)
             async for _ in signals:
                 break
             nursery.cancel_scope.cancel()

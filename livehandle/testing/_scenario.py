@@ -306,14 +306,33 @@ class Scenario:
 
     @classmethod
     def load(cls, path: str | Path) -> Scenario:
-        """Read a scenario from a JSON file (see the module docstring for the format)."""
+        """Read a scenario from a JSON file (see the module docstring for the format).
+
+        Raises:
+            ValueError: naming the file and saying which of three things is wrong: it
+                ``cannot read scenario file`` (missing, unreadable, not UTF-8), it holds
+                ``invalid JSON at line L column C``, or it is ``not a valid scenario`` (what
+                :meth:`from_dict` rejects, with the path inside the JSON).
+        """
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"cannot read scenario file {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"cannot read scenario file {path}: not UTF-8 text ({exc})") from None
+        try:
+            data = json.loads(text)
         except RecursionError:
-            raise ValueError(f"cannot read scenario file {path}: nesting too deep") from None
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot read scenario file {path}: {exc}") from None
-        return cls.from_dict(data)
+            raise ValueError(f"scenario file {path}: invalid JSON: nesting too deep") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"scenario file {path}: invalid JSON at line {exc.lineno} column {exc.colno}: "
+                f"{exc.msg}"
+            ) from None
+        try:
+            return cls.from_dict(data)
+        except ValueError as exc:
+            raise ValueError(f"scenario file {path}: not a valid scenario: {exc}") from None
 
     @classmethod
     def from_json(cls, text: str) -> Scenario:

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -172,8 +173,9 @@ async def test_invalid_scenario_file_exits_2_with_one_line_reason(tmp_path: Path
     assert result.stdout == b""  # it never listened
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1, lines
-    assert lines[0].startswith(f"livehandle emulator: invalid scenario file {scenario}: ")
-    assert "rules[0].when" in lines[0]
+    assert lines[0].startswith(
+        f"livehandle emulator: scenario file {scenario}: not a valid scenario: rules[0].when"
+    )
 
 
 def test_unreadable_scenario_file_exits_2(
@@ -182,8 +184,24 @@ def test_unreadable_scenario_file_exits_2(
     missing = tmp_path / "missing.json"
     assert main(["emulator", "--port", "0", "--scenario", str(missing)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"livehandle emulator: cannot read scenario file {missing}: ")
-    assert err.count("\n") == 1
+    assert (
+        err
+        == f"livehandle emulator: cannot read scenario file {missing}: No such file or directory\n"
+    )
+
+
+def test_scenario_file_with_invalid_json_says_where_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = tmp_path / "broken.json"
+    scenario.write_text('{"rules": [\n  {"when": {"text": "hi"}, "reply": []},\n]}')
+    assert main(["emulator", "--port", "0", "--scenario", str(scenario)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        f"livehandle emulator: scenario file {scenario}: invalid JSON at line 3 column 1: "
+        "Expecting value\n"
+    )
 
 
 def test_port_in_use_exits_1_with_one_line_reason(capsys: pytest.CaptureFixture[str]) -> None:
@@ -209,3 +227,133 @@ def test_no_subcommand_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str
 def test_invalid_port_is_a_usage_error(port: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["emulator", "--port", port]) == 2
     assert "argument --port" in capsys.readouterr().err
+
+
+TLS_URL_LINE = re.compile(
+    r"livehandle emulator listening on (wss://127\.0\.0\.1:(\d+)) \((.+); Ctrl-C to stop\)\n"
+)
+
+
+async def read_tls_notice(stream: trio.abc.ReceiveStream) -> tuple[str, Path, dict[str, str]]:
+    """The URL, the CA file and the google-genai environment that ``--tls`` prints."""
+    match = TLS_URL_LINE.fullmatch(await read_line(stream))
+    assert match is not None
+    notice = [await read_line(stream) for _ in range(5)]
+    ca_file = Path(notice[0].rsplit("its PEM is ", 1)[1].strip())
+    assert f"SSL_CERT_FILE={ca_file}\n" in notice[2]
+    assert f"REQUESTS_CA_BUNDLE={ca_file}\n" in notice[3]
+    assert notice[4].startswith("  google-genai:  ")
+    genai_env = dict(item.split("=", 1) for item in notice[4].split(":  ", 1)[1].split())
+    return match[1], ca_file, genai_env
+
+
+@posix_signals
+async def test_emulator_tls_serves_wss_that_its_printed_ca_file_makes_trusted() -> None:
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            process = await start_cli(nursery, "emulator", "--port", "0", "--tls")
+            assert process.stdout is not None
+            url, ca_file, genai_env = await read_tls_notice(process.stdout)
+            port = url.rsplit(":", 1)[1]
+            assert genai_env == {
+                "SSL_CERT_FILE": str(ca_file),
+                "GOOGLE_GEMINI_BASE_URL": f"https://127.0.0.1:{port}",
+                "GEMINI_API_KEY": "any-key",
+            }
+            assert ca_file.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+            assert b"PRIVATE KEY" not in ca_file.read_bytes()  # only the certificate is shared
+
+            trusting = ssl.create_default_context(cafile=str(ca_file))
+            async with trio_websocket.open_websocket_url(url, trusting) as ws:
+                await ws.send_message(json.dumps(SETUP))
+                assert "setupComplete" in json.loads(await ws.get_message())
+            # A client that does not trust the CA refuses the certificate.
+            stream = await trio.open_ssl_over_tcp_stream(
+                "127.0.0.1", int(port), ssl_context=ssl.create_default_context()
+            )
+            async with stream:
+                with pytest.raises(trio.BrokenResourceError) as refused:
+                    await stream.do_handshake()
+            assert isinstance(refused.value.__cause__, ssl.SSLCertVerificationError)
+
+            status, stderr = await interrupt(process)
+    assert status == 0
+    assert b"Traceback" not in stderr
+    assert not ca_file.parent.exists()  # the run's temporary directory went with it
+
+
+@posix_signals
+async def test_emulator_tls_writes_the_ca_file_where_told(tmp_path: Path) -> None:
+    ca_file = tmp_path / "emulator-ca.pem"
+    args = ("emulator", "--port", "0", "--tls", "--ca-file", str(ca_file), "--api-key", "k-123")
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            process = await start_cli(nursery, *args)
+            assert process.stdout is not None
+            _, printed, genai_env = await read_tls_notice(process.stdout)
+            assert printed == ca_file
+            assert (
+                genai_env["GEMINI_API_KEY"] == "<api-key>"
+            )  # a placeholder: the key is never printed
+            status, _ = await interrupt(process)
+            rest = await read_all(process.stdout)
+    assert status == 0
+    assert b"k-123" not in rest
+    assert ca_file.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")  # left for the user
+
+
+def test_emulator_tls_without_trustme_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "trustme", None)  # import trustme raises ImportError
+    assert main(["emulator", "--port", "0", "--tls"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "livehandle emulator: --tls needs the trustme package: pip install 'livehandle[tls]'\n"
+    )
+
+
+def test_emulator_ca_file_needs_tls_and_a_writable_place(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["emulator", "--port", "0", "--ca-file", str(tmp_path / "ca.pem")]) == 2
+    assert capsys.readouterr().err == "livehandle emulator: --ca-file is only used with --tls\n"
+    nowhere = tmp_path / "missing" / "ca.pem"
+    assert main(["emulator", "--port", "0", "--tls", "--ca-file", str(nowhere)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        f"livehandle emulator: cannot write the CA certificate to {nowhere}: "
+        "No such file or directory\n"
+    )
+
+
+def test_tls_certificate_names_the_host_and_the_local_names() -> None:
+    from livehandle._cli._tls import identities
+
+    assert identities("127.0.0.1") == ["localhost", "127.0.0.1", "::1"]
+    assert identities("emulator.internal") == ["emulator.internal", "localhost", "127.0.0.1", "::1"]
+    assert identities("0.0.0.0") == ["localhost", "127.0.0.1", "::1"]
+    assert identities("::") == ["localhost", "127.0.0.1", "::1"]
+
+
+@pytest.mark.parametrize(
+    ("url", "base_url"),
+    [
+        ("wss://127.0.0.1:8765", "https://127.0.0.1:8765"),
+        ("wss://0.0.0.0:8765", "https://127.0.0.1:8765"),  # the certificate names 127.0.0.1
+        ("wss://[::]:8765", "https://[::1]:8765"),
+        ("wss://emulator.internal:443", "https://emulator.internal:443"),
+    ],
+)
+def test_tls_instructions_give_google_genai_a_base_url_it_can_verify(
+    url: str, base_url: str
+) -> None:
+    from livehandle._cli._tls import trust_instructions
+
+    lines = trust_instructions(url, Path("/tmp/x/ca.pem"))
+    assert lines[-1] == (
+        "  google-genai:  SSL_CERT_FILE=/tmp/x/ca.pem "
+        f"GOOGLE_GEMINI_BASE_URL={base_url} GEMINI_API_KEY=any-key"
+    )

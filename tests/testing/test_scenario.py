@@ -115,12 +115,43 @@ def test_bad_scenarios_say_what_and_where(data: object, message: str) -> None:
 
 
 def test_load_reports_unreadable_files(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="cannot read scenario file"):
-        Scenario.load(tmp_path / "missing.json")
+    missing = tmp_path / "missing.json"
+    with pytest.raises(
+        ValueError, match=re.escape(f"cannot read scenario file {missing}: No such")
+    ):
+        Scenario.load(missing)
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b'{"rules": "\xff"}')
+    with pytest.raises(
+        ValueError, match=re.escape(f"cannot read scenario file {binary}: not UTF-8")
+    ):
+        Scenario.load(binary)
+
+
+def test_load_tells_invalid_json_from_an_unreadable_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text("{not json")
-    with pytest.raises(ValueError, match="cannot read scenario file"):
+    bad.write_text('{"rules": [],\n  not json}')
+    with pytest.raises(ValueError, match="invalid JSON") as caught:
         Scenario.load(bad)
+    assert str(caught.value) == (
+        f"scenario file {bad}: invalid JSON at line 2 column 3: "
+        "Expecting property name enclosed in double quotes"
+    )
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    with pytest.raises(ValueError, match=re.escape(f"scenario file {deep}: invalid JSON")):
+        Scenario.load(deep)
+
+
+def test_load_tells_a_wrong_scenario_from_invalid_json(tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text('{"default": [{"sing": "la"}]}')
+    with pytest.raises(ValueError, match="not a valid scenario") as caught:
+        Scenario.load(wrong)
+    message = str(caught.value)
+    assert message.startswith(f"scenario file {wrong}: not a valid scenario: default[0]: ")
+    assert "cannot read" not in message
+    assert "invalid JSON" not in message
 
 
 def test_rules_are_tried_in_order_and_respect_times() -> None:
