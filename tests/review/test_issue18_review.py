@@ -1,0 +1,179 @@
+"""Findings of the fresh-eyes review of issue 18: console, logging, OpenTelemetry, packaging.
+
+Each test named ``test_finding_*`` failed before its fix; the others pin behaviours the review
+checked and found right.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from livehandle._cli import build_parser
+from livehandle._cli._logging import level_of
+from livehandle._logs import LogScope, scoped
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# -- logging options before the command -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "level"),
+    [
+        (["-v", "demo"], logging.INFO),
+        (["-vv", "demo"], logging.DEBUG),
+        (["--verbose", "console", "--text"], logging.INFO),
+        (["--log-level", "error", "emulator"], logging.ERROR),
+        (["-v", "emulator"], logging.INFO),  # never above the command's own default
+        (["-v", "demo", "-v"], logging.DEBUG),  # counted together
+        (["--log-level", "DEBUG", "demo", "--log-level", "ERROR"], logging.ERROR),  # the last wins
+        (["demo"], logging.WARNING),
+    ],
+)
+def test_finding_logging_options_work_before_the_command_too(argv: list[str], level: int) -> None:
+    # ``livehandle -v demo`` was "unrecognized arguments: -v": the options existed only after
+    # the subcommand's name, while most CLIs (and the review brief) put -v first.
+    args = build_parser().parse_args(argv)
+    assert level_of(args) == level
+
+
+def test_the_top_level_help_shows_the_logging_options(capsys: pytest.CaptureFixture[str]) -> None:
+    from livehandle._cli import main
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--verbose" in out and "--log-level" in out
+
+
+# -- OpenTelemetry --------------------------------------------------------------------------------
+
+def _needs_sdk() -> None:
+    pytest.importorskip("opentelemetry.sdk")
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("ValueError: no forecast", "ValueError"),
+        ("KeyError: 'city'", "KeyError"),
+        ("TimeoutError: slow", "TimeoutError"),
+        ("StopIteration: x", "StopIteration"),
+        ("payments.CardDeclinedError: no", "CardDeclinedError"),
+        # words of a message: never an attribute (span and metric: unbounded cardinality too)
+        ("Paris: no forecast for that city", "tool_error"),
+        ("john.smith: no such account", "tool_error"),
+        ("Denied: the caller is not verified", "tool_error"),
+        ("AIzaSyD_secret_key_value: rejected", "tool_error"),
+    ],
+)
+def test_finding_error_type_is_a_class_name_never_words_of_the_message(
+    message: str, expected: str
+) -> None:
+    _needs_sdk()
+    from livehandle._runtime.otel import _tool_error
+
+    assert _tool_error({"error": message}) == expected
+
+
+async def test_finding_the_otel_logger_records_carry_the_ids(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # livehandle.otel was a plain logger: its records had no session_id / connection_id, so a
+    # formatter using them (the CLI's, the logging page's examples) failed on them.
+    _needs_sdk()
+    from livehandle import OtelConfig, SessionEvent
+    from livehandle._runtime.otel import OtelObserver
+    from livehandle._runtime.telemetry import SessionTelemetry
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    config = OtelConfig(tracer_provider=TracerProvider(), meter_provider=MeterProvider())
+    with scoped(LogScope("s-otel", 2)):
+        otel = OtelObserver(
+            config, telemetry=SessionTelemetry(), model="m", backend="google_ai", session_id="s"
+        )
+
+        def broken(event: SessionEvent) -> None:
+            raise RuntimeError("exporter bug")
+
+        monkeypatch.setattr(otel, "session_event", broken)
+        with caplog.at_level(logging.ERROR, logger="livehandle.otel"):
+            otel.tap(SessionEvent.TurnComplete())
+    (record,) = caplog.records
+    assert (record.session_id, record.connection_id) == ("s-otel", 2)  # type: ignore[attr-defined]
+
+
+def test_finding_every_library_logger_is_on_the_logging_page() -> None:
+    import re
+
+    page = (ROOT / "docs" / "reference" / "logging.rst").read_text()
+    names = set()
+    for path in (ROOT / "livehandle").rglob("*.py"):
+        names.update(
+            re.findall(r'(?:library_logger|getLogger)\("(livehandle[.\w]*)"\)', path.read_text())
+        )
+    assert "livehandle.otel" in names
+    assert sorted(n for n in names - {"livehandle"} if f"``{n}``" not in page) == []
+
+
+# -- the console's speaker on a device at its own rate --------------------------------------------
+
+
+class _Stream:
+    opened: list[_Stream] = []  # noqa: RUF012
+
+    def __init__(self, *, samplerate: int, blocksize: int, callback: Any, **options: Any) -> None:
+        if samplerate in (16000, 24000):
+            raise _PortAudioError("Invalid sample rate")
+        self.samplerate = samplerate
+        self.callback = callback
+        _Stream.opened.append(self)
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _PortAudioError(Exception):
+    pass
+
+
+async def test_finding_flushed_and_dropped_audio_are_counted_as_24khz_model_audio(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    # A speaker opened at 48 kHz queues resampled audio; flush() and dropped returned bytes of
+    # that, and the console showed them as 24 kHz audio: "160 ms flushed" for 80 ms of reply.
+    from livehandle._cli.console.devices import QUEUE_LIMIT_SECONDS
+    from livehandle._cli.console.sd_backend import SoundDeviceBackend
+
+    module = types.SimpleNamespace(
+        query_devices=lambda device=None, kind=None: {"default_samplerate": 48000.0},
+        default=types.SimpleNamespace(device=[0, 1]),
+        RawInputStream=_Stream,
+        RawOutputStream=_Stream,
+        PortAudioError=_PortAudioError,
+    )
+    monkeypatch.setitem(sys.modules, "sounddevice", module)
+    _Stream.opened = []
+    async with SoundDeviceBackend().open(None, None) as (_microphone, speaker):
+        assert _Stream.opened[1].samplerate == 48000
+        eighty_ms = bytes(2 * 24000 * 80 // 1000)
+        speaker.write(eighty_ms)
+        assert speaker.flush() == len(eighty_ms)
+        for _ in range(QUEUE_LIMIT_SECONDS + 1):
+            speaker.write(bytes(2 * 24000))  # one second each; the last has no room
+        assert speaker.dropped == 2 * 24000
