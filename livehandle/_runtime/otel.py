@@ -21,7 +21,7 @@ blocks and does O(1) work, except per tool call.
 
 from __future__ import annotations
 
-import logging
+import builtins
 import re
 import time
 from typing import TYPE_CHECKING, Any, Final
@@ -30,6 +30,7 @@ import trio
 
 from livehandle._config.otel import OTEL_MISSING
 from livehandle._events import LiveEvent, SessionEvent
+from livehandle._logs import library_logger
 from livehandle._version import __version__
 
 try:
@@ -54,8 +55,9 @@ SECONDS_BUCKETS: Final = (
 #: Bucket bounds advised for the token histogram (powers of 4, as the GenAI conventions advise).
 TOKEN_BUCKETS: Final = tuple(4**n for n in range(14))
 
-log = logging.getLogger("livehandle.otel")
+log = library_logger("livehandle.otel")
 
+_EXCEPTION_ENDINGS: Final = ("Error", "Exception", "Exit", "Interrupt", "Warning", "Failure")
 _ERROR_TYPE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*): ")  # "ValueError: ..." from a tool's raise
 _PROVIDERS: Final = {
     "vertex": ("vertex_ai", "gcp.vertex_ai"),
@@ -76,13 +78,27 @@ def _under(parent: otel_trace.Span | None) -> Context | None:
 def _tool_error(result: dict[str, object]) -> str | None:
     """The ``error.type`` of a tool answer reporting a failure, or None for a success.
 
-    Only the exception's class name is taken from the message (never the message itself).
+    Only the exception's class name is taken from the message (never the message itself): the
+    ``Name: `` the dispatcher puts before a raised exception's text, when ``Name`` (its last
+    dotted part) is named like an exception class.  Any other text before a colon (a tool's or a
+    gate's own message, ``"Paris: no forecast"``) gives ``tool_error``: words of a message must
+    not reach an attribute, and a metric attribute must not take unbounded values.
     """
     error = result.get("error")
     if error is None and result.get("status") != "error":
         return None
     found = _ERROR_TYPE.match(error) if isinstance(error, str) else None
-    return found.group(1) if found else "tool_error"
+    if found is None:
+        return "tool_error"
+    name = found.group(1).rpartition(".")[2]
+    return name if _looks_like_exception(name) else "tool_error"
+
+
+def _looks_like_exception(name: str) -> bool:
+    """``name`` is a built-in exception's, or a class name ending like one (``...Error``)."""
+    if isinstance(builtin := getattr(builtins, name, None), type):
+        return issubclass(builtin, BaseException)
+    return name[:1].isupper() and name.endswith(_EXCEPTION_ENDINGS)
 
 
 class _Tool:
