@@ -78,7 +78,11 @@ class Speaker(Protocol):
         ...
 
     def flush(self) -> int:
-        """Drop everything queued (a barge-in); return how many bytes were dropped."""
+        """Drop everything queued (a barge-in); return how many bytes were dropped.
+
+        Counted as bytes of the 24 kHz audio written, whatever rate the device plays at, as
+        :attr:`dropped` is.
+        """
         ...
 
     async def wait_dry(self) -> None:

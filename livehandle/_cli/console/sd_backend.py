@@ -171,7 +171,8 @@ class SoundDeviceSpeaker:
 
     @property
     def dropped(self) -> int:
-        return self._queue.dropped
+        """Bytes of model audio (24 kHz, as written) dropped because the queue was full."""
+        return self._as_written(self._queue.dropped)
 
     @property
     def queued(self) -> int:
@@ -185,7 +186,14 @@ class SoundDeviceSpeaker:
         self._queue.write(pcm)
 
     def flush(self) -> int:
-        return self._queue.flush()
+        """Drop what is queued; return it as bytes of model audio (24 kHz, as written)."""
+        return self._as_written(self._queue.flush())
+
+    def _as_written(self, queued: int) -> int:
+        """Bytes of audio at the device's rate as bytes of the 24 kHz audio they came from."""
+        if self.rate == OUTPUT_RATE:
+            return queued
+        return queued // 2 * OUTPUT_RATE // self.rate * 2
 
     async def wait_dry(self) -> None:
         await self._dry.wait()
