@@ -4,8 +4,9 @@ One module per subcommand; each provides ``add_parser(subparsers)``, which regis
 subcommand's arguments and sets ``handler`` to a function taking the parsed arguments and returning
 the exit status.  Every subcommand gets ``-v/--verbose`` and ``--log-level`` from
 :func:`build_parser` (see ``_cli/_logging.py``), which takes them before the subcommand's name
-too, and :func:`main` sets logging up accordingly around the handler.  :func:`main` parses, dispatches and returns that status, so it can
-also be called from tests and scripts without a new process.  Subcommand modules import their own
+too, and :func:`main` sets logging up accordingly around the handler.  :func:`main` parses,
+dispatches and returns that status, so it can also be called from tests and scripts without a
+new process.  Subcommand modules import their own
 dependencies inside the handler, so one subcommand's imports never slow down (or break) the others.
 
 Exit statuses: 0 success (including a clean stop with Ctrl-C), 1 a runtime failure (e.g. the port

@@ -5,8 +5,8 @@ DEBUG) and ``--log-level LEVEL``; ``build_parser`` adds them to every registered
 new one has them without asking, and to the top-level parser too (``livehandle -v demo``).  The
 top-level ones keep their own destinations: argparse would otherwise overwrite them with the
 subcommand's defaults.  ``-v`` counts add up wherever they are given; a subcommand's
-``--log-level`` wins over one given before the command.  A subcommand whose log is its output (the emulator) raises its
-default with ``parser.set_defaults(log_default="INFO")``.
+``--log-level`` wins over one given before the command.  A subcommand whose log is its output
+(the emulator) raises its default with ``parser.set_defaults(log_default="INFO")``.
 
 ``configured_logging`` applies the choice for the duration of a command: one handler on the root
 logger writing to stderr (``FORMAT``, with the session and connection ids of livehandle's records),

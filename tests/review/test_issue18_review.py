@@ -10,15 +10,19 @@ import logging
 import sys
 import types
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
-import trio.testing
 
 from livehandle._cli import build_parser
 from livehandle._cli._logging import level_of
 from livehandle._logs import LogScope, scoped
+
+if TYPE_CHECKING:
+    import trio.testing
+
+    from livehandle._cli.console.fake import FakeBackend
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,6 +60,7 @@ def test_the_top_level_help_shows_the_logging_options(capsys: pytest.CaptureFixt
 
 # -- OpenTelemetry --------------------------------------------------------------------------------
 
+
 def _needs_sdk() -> None:
     pytest.importorskip("opentelemetry.sdk")
 
@@ -90,11 +95,12 @@ async def test_finding_the_otel_logger_records_carry_the_ids(
     # livehandle.otel was a plain logger: its records had no session_id / connection_id, so a
     # formatter using them (the CLI's, the logging page's examples) failed on them.
     _needs_sdk()
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
     from livehandle import OtelConfig, SessionEvent
     from livehandle._runtime.otel import OtelObserver
     from livehandle._runtime.telemetry import SessionTelemetry
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.trace import TracerProvider
 
     config = OtelConfig(tracer_provider=TracerProvider(), meter_provider=MeterProvider())
     with scoped(LogScope("s-otel", 2)):
@@ -177,3 +183,32 @@ async def test_finding_flushed_and_dropped_audio_are_counted_as_24khz_model_audi
         for _ in range(QUEUE_LIMIT_SECONDS + 1):
             speaker.write(bytes(2 * 24000))  # one second each; the last has no room
         assert speaker.dropped == 2 * 24000
+
+
+async def test_finding_microphone_chunks_lost_are_in_the_summary(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The sounddevice microphone drops (and counts) chunks when the loop falls a second behind,
+    # but nothing ever reported the count: audio the model never heard, lost silently.
+    from livehandle.testing import audio
+    from tests.cli.console.test_voice import run_console
+
+    def script(_emulator: object, backend: FakeBackend) -> list[Any]:
+        async def fall_behind() -> None:
+            assert backend.microphone is not None
+            backend.microphone.dropped = 5  # five 20 ms chunks the loop had no room for
+
+        return [audio.silence(100), fall_behind, audio.silence(100)]
+
+    _lines, stats, _speaker, _drained = await run_console(script)
+    assert stats.mic_dropped_ms == 100
+    lost = "; 100 ms of microphone audio dropped (the console fell behind)"
+    assert stats.summary().endswith(lost)
+
+
+def test_the_summary_without_losses_says_nothing_of_them() -> None:
+    from livehandle._cli.console.loop import Stats
+
+    stats = Stats()
+    stats.turns, stats.latencies_ms = 1, [500.0]
+    assert stats.summary() == "summary: 1 turn, 0 interruptions, 0 tool calls, mean latency 500 ms"

@@ -69,6 +69,11 @@ class Microphone(Protocol):
         """The next chunk, waiting for it; None once the input has ended for good."""
         ...
 
+    @property
+    def dropped(self) -> int:
+        """Chunks lost because the session loop fell behind (reported in the summary)."""
+        ...
+
 
 class Speaker(Protocol):
     """A sink that plays 24 kHz mono PCM16 in real time."""

@@ -6,7 +6,8 @@
 
 PortAudio calls back on its own thread.  The microphone's callback hands each block to Trio
 (``run_sync_soon``) into a channel of :data:`MIC_QUEUE_CHUNKS` chunks; when the loop falls that
-far behind, new chunks are dropped and counted (:attr:`SoundDeviceMicrophone.dropped`).  The
+far behind, new chunks are dropped and counted (:attr:`SoundDeviceMicrophone.dropped`, which
+the closing summary reports).  The
 speaker's callback takes what it needs from a :class:`~.devices.PcmQueue` and plays silence
 when it is empty.  A device that refuses 16 kHz (or 24 kHz) is opened at its own default rate and
 the audio is resampled.
