@@ -212,3 +212,28 @@ def test_the_summary_without_losses_says_nothing_of_them() -> None:
     stats = Stats()
     stats.turns, stats.latencies_ms = 1, [500.0]
     assert stats.summary() == "summary: 1 turn, 0 interruptions, 0 tool calls, mean latency 500 ms"
+
+
+# -- the console's Ctrl-C at the prompt -----------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_finding_ctrl_c_at_the_prompt_puts_the_summary_on_its_own_line() -> None:
+    # It printed "you> summary: 1 turn, ..." (the summary glued to the prompt).
+    import signal
+
+    from tests.cli.console.test_text_pty import Terminal
+
+    term = Terminal("console", "--text")
+    try:
+        term.expect("you> ")
+        term.type(b"hi\n")
+        term.expect("model: You said: hi\n")
+        term.expect("you> ")
+        term.process.send_signal(signal.SIGINT)
+        status, rest = term.finish()
+    finally:
+        term.close()
+    assert status == 0
+    # what came after the prompt: a line break, then the summary
+    assert rest.startswith("\nsummary: 1 turn, "), rest

@@ -64,7 +64,13 @@ async def chat(
                 if prompt:
                     view.out.write(PROMPT)
                     view.out.flush()
-                line = await read_line()
+                try:
+                    line = await read_line()
+                except BaseException:  # Ctrl-C (or cancelled) at the prompt
+                    if prompt:  # what follows (the summary) starts on its own line
+                        view.out.write("\n")
+                        view.out.flush()
+                    raise
                 if line is None:
                     if prompt:
                         view.out.write("\n")
