@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
+import trio.testing
 
 from livehandle._cli import build_parser
 from livehandle._cli._logging import level_of
 from livehandle._logs import LogScope, scoped
 
 if TYPE_CHECKING:
-    import trio.testing
-
     from livehandle._cli.console.fake import FakeBackend
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -237,3 +236,70 @@ def test_finding_ctrl_c_at_the_prompt_puts_the_summary_on_its_own_line() -> None
     assert status == 0
     # what came after the prompt: a line break, then the summary
     assert rest.startswith("\nsummary: 1 turn, "), rest
+
+
+# -- an OpenTelemetry failure outside the session tap ---------------------------------------------
+
+
+async def test_finding_a_failing_span_end_on_a_tool_answer_never_reaches_the_session(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Only the session tap was guarded: a tool span ended from the dispatcher's events (and the
+    # client VAD's edges, and the runner's close) let an SDK or span processor error escape
+    # into the tool answering path, although the how-to promises "the conversation goes on".
+    _needs_sdk()
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+    from livehandle import LiveConfig, LiveEvent, OtelConfig, open_live_session, tool
+    from livehandle.testing import CallTools, LiveEmulator, Rule, Say, Scenario, ToolCallSpec, When
+
+    class Broken(SpanProcessor):
+        def on_end(self, span: Any) -> None:
+            if span.name.startswith("execute_tool"):
+                raise RuntimeError("span processor bug")
+
+    @tool
+    async def lookup(city: str) -> str:
+        """Look a city's weather up."""
+        return f"{city}: sunny"
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(Broken())
+    scenario = Scenario(
+        rules=[
+            Rule(
+                When(text="weather"),
+                [CallTools([ToolCallSpec("lookup", {"city": "Paris"}, id="c1")]), Say("{result}")],
+            )
+        ]
+    )
+    config = LiveConfig(
+        response_modality="TEXT",
+        tools=(lookup,),
+        otel=OtelConfig(tracer_provider=tracer_provider, meter_provider=MeterProvider()),
+    )
+    seen: list[LiveEvent] = []
+    with caplog.at_level(logging.ERROR, logger="livehandle.otel"):
+        async with (
+            LiveEmulator(scenario).in_memory() as emu,
+            open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
+        ):
+            events = handle.stream()
+            await handle.send_text("what is the weather in Paris")
+            with trio.fail_after(30):
+                async for event in events:
+                    seen.append(event)
+                    if isinstance(event, LiveEvent.TurnComplete):
+                        break
+            await handle.send_text("and the weather again?")
+            with trio.fail_after(30):
+                async for event in events:
+                    seen.append(event)
+                    if isinstance(event, LiveEvent.TurnComplete):
+                        break
+    answers = [e for e in seen if isinstance(e, LiveEvent.TextComplete)]
+    assert [a.text for a in answers] == ["Paris: sunny", "Paris: sunny"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "OpenTelemetry export failed; it stops for this session"
+    ]
