@@ -303,3 +303,44 @@ async def test_finding_a_failing_span_end_on_a_tool_answer_never_reaches_the_ses
     assert [r.getMessage() for r in caplog.records] == [
         "OpenTelemetry export failed; it stops for this session"
     ]
+
+
+# -- what the console prints of a server's text ---------------------------------------------------
+
+
+def test_finding_a_multi_line_reply_streams_on_one_status_line() -> None:
+    # A reply with line breaks (Gemini's text answers often have them) was written into the
+    # status line as is: each redraw scrolled the screen and "\r\x1b[K" erased only the last
+    # line, so the terminal filled with half-streamed copies of the reply.
+    import io
+
+    from livehandle._cli.console.view import View
+
+    out = io.StringIO()
+    view = View(out, tty=True, clock=lambda: 0.0)
+    view.partial("model", "Here is a list:\n")
+    view.partial("model", "- one\r\n\t- two")
+    assert "\n" not in out.getvalue() and "\t" not in out.getvalue()
+    assert view.status_text() == "model: Here is a list: - one - two"
+    view.final("model", "Here is a list:\n- one\n- two")
+    assert out.getvalue().endswith("\x1b[0m Here is a list:\n- one\n- two\n")  # lines stay lines
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_finding_escape_codes_from_the_server_never_reach_the_terminal(tty: bool) -> None:
+    # Transcripts, tool results and error texts come from the server (or the model): their
+    # escape sequences (set the title, move the cursor, change colours) went out raw.
+    import io
+
+    from livehandle._cli.console.view import View
+
+    out = io.StringIO()
+    view = View(out, tty=tty, clock=lambda: 0.0)
+    view.partial("model", "a\x1b[2Jb")
+    view.final("model", "hi \x1b]0;pwned\x07there\x9b31m \x1b[31mred")
+    view.line("tool: t -> \x1b[1A\x08up", tag="tool")
+    shown = out.getvalue()
+    ours = shown.replace("\x1b[36m", "").replace("\x1b[33m", "").replace("\x1b[0m", "")
+    ours = ours.replace("\r\x1b[K", "").replace("\x1b[K", "")
+    assert "\x1b" not in ours and "\x07" not in ours and "\x9b" not in ours and "\x08" not in ours
+    assert "model: hi ]0;pwnedthere31m [31mred" in ours

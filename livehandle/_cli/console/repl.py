@@ -61,10 +61,10 @@ async def chat(
 
             nursery.start_soon(narrate)
             while True:
-                if prompt:
-                    view.out.write(PROMPT)
-                    view.out.flush()
-                try:
+                try:  # Ctrl-C may strike while the prompt is being written: inside the try
+                    if prompt:
+                        view.out.write(PROMPT)
+                        view.out.flush()
                     line = await read_line()
                 except BaseException:  # Ctrl-C (or cancelled) at the prompt
                     if prompt:  # what follows (the summary) starts on its own line
