@@ -3,9 +3,10 @@
 One module per subcommand; each provides ``add_parser(subparsers)``, which registers the
 subcommand's arguments and sets ``handler`` to a function taking the parsed arguments and returning
 the exit status.  Every subcommand gets ``-v/--verbose`` and ``--log-level`` from
-:func:`build_parser` (see ``_cli/_logging.py``), and :func:`main` sets logging up
-accordingly around the handler.  :func:`main` parses, dispatches and returns that status, so it can
-also be called from tests and scripts without a new process.  Subcommand modules import their own
+:func:`build_parser` (see ``_cli/_logging.py``), which takes them before the subcommand's name
+too, and :func:`main` sets logging up accordingly around the handler.  :func:`main` parses,
+dispatches and returns that status, so it can also be called from tests and scripts without a
+new process.  Subcommand modules import their own
 dependencies inside the handler, so one subcommand's imports never slow down (or break) the others.
 
 Exit statuses: 0 success (including a clean stop with Ctrl-C), 1 a runtime failure (e.g. the port
@@ -31,6 +32,7 @@ def build_parser(prog: str = "python -m livehandle") -> argparse.ArgumentParser:
         description="livehandle command-line tools.",
     )
     parser.add_argument("--version", action="version", version=f"livehandle {__version__}")
+    add_logging_options(parser, top_level=True)  # ``livehandle -v demo`` as well as ``demo -v``
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     from livehandle._cli import console, demo, emulator, talk
 

@@ -2,8 +2,11 @@
 
 ``add_logging_options`` gives a subcommand ``-v/--verbose`` (repeatable: ``-v`` INFO, ``-vv``
 DEBUG) and ``--log-level LEVEL``; ``build_parser`` adds them to every registered subcommand, so a
-new one has them without asking.  A subcommand whose log is its output (the emulator) raises its
-default with ``parser.set_defaults(log_default="INFO")``.
+new one has them without asking, and to the top-level parser too (``livehandle -v demo``).  The
+top-level ones keep their own destinations: argparse would otherwise overwrite them with the
+subcommand's defaults.  ``-v`` counts add up wherever they are given; a subcommand's
+``--log-level`` wins over one given before the command.  A subcommand whose log is its output
+(the emulator) raises its default with ``parser.set_defaults(log_default="INFO")``.
 
 ``configured_logging`` applies the choice for the duration of a command: one handler on the root
 logger writing to stderr (``FORMAT``, with the session and connection ids of livehandle's records),
@@ -40,22 +43,29 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FORMAT = "%(asctime)s %(levelname)s %(name)s%(ids)s: %(message)s"
 
 
-def add_logging_options(parser: argparse.ArgumentParser) -> None:
-    """Give ``parser`` the ``-v/--verbose`` and ``--log-level`` options (once: again is a no-op)."""
+def add_logging_options(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
+    """Give ``parser`` the ``-v/--verbose`` and ``--log-level`` options (once: again is a no-op).
+
+    ``top_level``: the options of the parser that holds the subcommands, stored apart
+    (``top_verbose``, ``top_log_level``) so that a subcommand's defaults cannot overwrite them.
+    """
     if "--log-level" in parser._option_string_actions:
         return
+    prefix = "top_" if top_level else ""
     group = parser.add_argument_group("logging")
     group.add_argument(
         "-v",
         "--verbose",
         action="count",
         default=0,
+        dest=f"{prefix}verbose",
         help="log more on stderr: -v INFO, -vv DEBUG",
     )
     group.add_argument(
         "--log-level",
         type=_level_name,
         metavar="LEVEL",
+        dest=f"{prefix}log_level",
         help=f"log at this level on stderr ({', '.join(LEVELS)}); overrides -v",
     )
 
@@ -63,15 +73,16 @@ def add_logging_options(parser: argparse.ArgumentParser) -> None:
 def level_of(args: argparse.Namespace) -> int:
     """The level the parsed options ask for.
 
-    ``--log-level`` wins; else each ``-v`` goes one step down from the command's default
-    (WARNING, or INFO for a command whose log is its output), never below DEBUG.
+    ``--log-level`` wins (the subcommand's over one before it); else each ``-v`` (before or
+    after the command) goes one step down from the command's default (WARNING, or INFO for a
+    command whose log is its output), never below DEBUG.
     """
-    explicit: str | None = getattr(args, "log_level", None)
+    explicit: str | None = getattr(args, "log_level", None) or getattr(args, "top_log_level", None)
     if explicit is not None:
         return logging.getLevelNamesMapping()[explicit]
     default: str = getattr(args, "log_default", DEFAULT_LEVEL)
     level = logging.getLevelNamesMapping()[default]
-    verbose: int = getattr(args, "verbose", 0) or 0
+    verbose: int = (getattr(args, "verbose", 0) or 0) + (getattr(args, "top_verbose", 0) or 0)
     if verbose >= 2:
         return min(level, logging.DEBUG)
     if verbose == 1:

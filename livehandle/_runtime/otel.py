@@ -21,15 +21,16 @@ blocks and does O(1) work, except per tool call.
 
 from __future__ import annotations
 
-import logging
+import builtins
 import re
 import time
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import trio
 
 from livehandle._config.otel import OTEL_MISSING
 from livehandle._events import LiveEvent, SessionEvent
+from livehandle._logs import library_logger
 from livehandle._version import __version__
 
 try:
@@ -38,6 +39,8 @@ except ModuleNotFoundError as exc:  # pragma: no cover - the otel test job has i
     raise ImportError(OTEL_MISSING) from exc
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from opentelemetry.context import Context
 
     from livehandle._config.otel import OtelConfig
@@ -54,8 +57,10 @@ SECONDS_BUCKETS: Final = (
 #: Bucket bounds advised for the token histogram (powers of 4, as the GenAI conventions advise).
 TOKEN_BUCKETS: Final = tuple(4**n for n in range(14))
 
-log = logging.getLogger("livehandle.otel")
+log = library_logger("livehandle.otel")
 
+_T = TypeVar("_T")
+_EXCEPTION_ENDINGS: Final = ("Error", "Exception", "Exit", "Interrupt", "Warning", "Failure")
 _ERROR_TYPE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*): ")  # "ValueError: ..." from a tool's raise
 _PROVIDERS: Final = {
     "vertex": ("vertex_ai", "gcp.vertex_ai"),
@@ -76,13 +81,27 @@ def _under(parent: otel_trace.Span | None) -> Context | None:
 def _tool_error(result: dict[str, object]) -> str | None:
     """The ``error.type`` of a tool answer reporting a failure, or None for a success.
 
-    Only the exception's class name is taken from the message (never the message itself).
+    Only the exception's class name is taken from the message (never the message itself): the
+    ``Name: `` the dispatcher puts before a raised exception's text, when ``Name`` (its last
+    dotted part) is named like an exception class.  Any other text before a colon (a tool's or a
+    gate's own message, ``"Paris: no forecast"``) gives ``tool_error``: words of a message must
+    not reach an attribute, and a metric attribute must not take unbounded values.
     """
     error = result.get("error")
     if error is None and result.get("status") != "error":
         return None
     found = _ERROR_TYPE.match(error) if isinstance(error, str) else None
-    return found.group(1) if found else "tool_error"
+    if found is None:
+        return "tool_error"
+    name = found.group(1).rpartition(".")[2]
+    return name if _looks_like_exception(name) else "tool_error"
+
+
+def _looks_like_exception(name: str) -> bool:
+    """``name`` is a built-in exception's, or a class name ending like one (``...Error``)."""
+    if isinstance(builtin := getattr(builtins, name, None), type):
+        return issubclass(builtin, BaseException)
+    return name[:1].isupper() and name.endswith(_EXCEPTION_ENDINGS)
 
 
 class _Tool:
@@ -232,12 +251,19 @@ class OtelObserver:
         """:meth:`session_event` as a session tap: a failure here never ends the session.
 
         The first failure is logged and the export stops for this session (spans still open
-        are left to the SDK); the conversation goes on.
+        are left to the SDK); the conversation goes on.  The other feeds (:meth:`live_event`,
+        the speech edges, :meth:`close`) are guarded the same way: each is called from the
+        session's own tasks (the tool dispatcher, the audio writer, the runner's end).
         """
-        if self._broken or self._closed:
+        if not self._closed:
+            self._safely(self.session_event, event)
+
+    def _safely(self, feed: Callable[[_T], None], item: _T) -> None:
+        """``feed(item)``, unless the export broke; a failure logged once, never raised."""
+        if self._broken:
             return
         try:
-            self.session_event(event)
+            feed(item)
         except Exception:
             self._broken = True
             log.exception("OpenTelemetry export failed; it stops for this session")
@@ -304,7 +330,10 @@ class OtelObserver:
                 pass
 
     def live_event(self, event: LiveEvent) -> None:
-        """The tool dispatcher's events: answers and cancellations end tool spans."""
+        """The tool dispatcher's events: answers and cancellations end tool spans (guarded)."""
+        self._safely(self._live_event, event)
+
+    def _live_event(self, event: LiveEvent) -> None:
         match event:
             case LiveEvent.ToolExecution(name=name, result=result, id=call_id):
                 self._tool_answered(name, call_id, result)
@@ -315,17 +344,24 @@ class OtelObserver:
 
     def speech_started(self) -> None:
         """User speech started (server VAD, or a client VAD edge): a turn starts if none runs."""
-        self._begin_turn("speech")
+        self._safely(self._begin_turn, "speech")
 
     def speech_ended(self) -> None:
         """User speech ended: the response latency and time to first audio run from now."""
-        self._begin_turn("speech")
-        self._mark_awaiting("speech")
+        self._safely(self._speech_ended, "speech")
+
+    def _speech_ended(self, trigger: str) -> None:
+        self._begin_turn(trigger)
+        self._mark_awaiting(trigger)
 
     def close(self) -> None:
         """End what is still open: tool calls, the turn, then the session span (idempotent)."""
         if self._closed:
             return
+        self._safely(self._close, None)
+        self._closed = True
+
+    def _close(self, _: None) -> None:
         self._closed = True
         self._tools_cancelled(tuple(self._tools), "session_ended")
         if self._turn_open:

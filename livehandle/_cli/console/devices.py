@@ -69,6 +69,11 @@ class Microphone(Protocol):
         """The next chunk, waiting for it; None once the input has ended for good."""
         ...
 
+    @property
+    def dropped(self) -> int:
+        """Chunks lost because the session loop fell behind (reported in the summary)."""
+        ...
+
 
 class Speaker(Protocol):
     """A sink that plays 24 kHz mono PCM16 in real time."""
@@ -78,7 +83,11 @@ class Speaker(Protocol):
         ...
 
     def flush(self) -> int:
-        """Drop everything queued (a barge-in); return how many bytes were dropped."""
+        """Drop everything queued (a barge-in); return how many bytes were dropped.
+
+        Counted as bytes of the 24 kHz audio written, whatever rate the device plays at, as
+        :attr:`dropped` is.
+        """
         ...
 
     async def wait_dry(self) -> None:

@@ -50,6 +50,7 @@ class FakeMicrophone:
         self._script = list(script)
         self._chunks: list[bytes] = []
         self._next_at: float | None = None
+        self.dropped = 0  # chunks lost (a test sets it to stand for a loop that fell behind)
 
     async def read(self) -> bytes | None:
         from livehandle.testing import audio

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from livehandle._cli.console.devices import MIC_CHUNK_MS
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, Callable
 
@@ -41,6 +43,7 @@ class Stats:
         self.tool_calls = 0
         self.latencies_ms: list[float] = []
         self.dropped_ms = 0.0  # model audio the speaker had no room for
+        self.mic_dropped_ms = 0.0  # microphone audio lost while the loop was behind
 
     def summary(self) -> str:
         """One line: turns, interruptions, tool calls and the mean latency."""
@@ -56,6 +59,11 @@ class Stats:
         )
         if self.dropped_ms:
             line += f"; {self.dropped_ms:.0f} ms of model audio dropped (playback queue full)"
+        if self.mic_dropped_ms:
+            line += (
+                f"; {self.mic_dropped_ms:.0f} ms of microphone audio dropped "
+                "(the console fell behind)"
+            )
         return line
 
 
@@ -230,6 +238,7 @@ async def converse(
                 nursery.cancel_scope.cancel()
     finally:
         stats.dropped_ms = speaker.dropped / 2 / 24000 * 1000
+        stats.mic_dropped_ms = microphone.dropped * MIC_CHUNK_MS
     return narrator.end
 
 

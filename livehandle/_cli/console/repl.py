@@ -61,10 +61,16 @@ async def chat(
 
             nursery.start_soon(narrate)
             while True:
-                if prompt:
-                    view.out.write(PROMPT)
-                    view.out.flush()
-                line = await read_line()
+                try:  # Ctrl-C may strike while the prompt is being written: inside the try
+                    if prompt:
+                        view.out.write(PROMPT)
+                        view.out.flush()
+                    line = await read_line()
+                except BaseException:  # Ctrl-C (or cancelled) at the prompt
+                    if prompt:  # what follows (the summary) starts on its own line
+                        view.out.write("\n")
+                        view.out.flush()
+                    raise
                 if line is None:
                     if prompt:
                         view.out.write("\n")

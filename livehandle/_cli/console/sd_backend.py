@@ -6,7 +6,8 @@
 
 PortAudio calls back on its own thread.  The microphone's callback hands each block to Trio
 (``run_sync_soon``) into a channel of :data:`MIC_QUEUE_CHUNKS` chunks; when the loop falls that
-far behind, new chunks are dropped and counted (:attr:`SoundDeviceMicrophone.dropped`).  The
+far behind, new chunks are dropped and counted (:attr:`SoundDeviceMicrophone.dropped`, which
+the closing summary reports).  The
 speaker's callback takes what it needs from a :class:`~.devices.PcmQueue` and plays silence
 when it is empty.  A device that refuses 16 kHz (or 24 kHz) is opened at its own default rate and
 the audio is resampled.
@@ -171,7 +172,8 @@ class SoundDeviceSpeaker:
 
     @property
     def dropped(self) -> int:
-        return self._queue.dropped
+        """Bytes of model audio (24 kHz, as written) dropped because the queue was full."""
+        return self._as_written(self._queue.dropped)
 
     @property
     def queued(self) -> int:
@@ -185,7 +187,14 @@ class SoundDeviceSpeaker:
         self._queue.write(pcm)
 
     def flush(self) -> int:
-        return self._queue.flush()
+        """Drop what is queued; return it as bytes of model audio (24 kHz, as written)."""
+        return self._as_written(self._queue.flush())
+
+    def _as_written(self, queued: int) -> int:
+        """Bytes of audio at the device's rate as bytes of the 24 kHz audio they came from."""
+        if self.rate == OUTPUT_RATE:
+            return queued
+        return queued // 2 * OUTPUT_RATE // self.rate * 2
 
     async def wait_dry(self) -> None:
         await self._dry.wait()

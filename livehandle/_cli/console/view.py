@@ -7,10 +7,16 @@ Finished transcripts, tool calls, barge-ins and turn latencies scroll above it a
 Anywhere else (a pipe, a file, the tests) it prints plain text lines only, with no escape
 codes: a line when someone starts speaking, the finished transcripts and the rest.  The meter
 and the streaming fragments are left out, as they only make sense redrawn in place.
+
+What the server sends (transcripts, text, tool results, error texts) is shown, never obeyed:
+control characters are taken out of it (a line keeps its line breaks and tabs; the status line,
+which must stay one line, shows any run of whitespace as one space), so no escape sequence from
+the other end moves the cursor, clears the screen or retitles the terminal.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from typing import TYPE_CHECKING, TextIO
 
@@ -25,6 +31,8 @@ REDRAW_SECONDS = 0.05  # the status line is redrawn at most this often for the m
 STREAM_SHOWN = 60  # the last characters of a streaming transcript the status line shows
 _COLOURS = {"you": "\x1b[32m", "model": "\x1b[36m", "tool": "\x1b[33m", "!": "\x1b[31m"}
 _RESET = "\x1b[0m"
+# C0 controls but tab and line feed, DEL and the C1 controls (0x9B alone starts a sequence)
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def meter(dbfs: float, cells: int = METER_CELLS) -> str:
@@ -62,6 +70,7 @@ class View:
     def line(self, text: str, *, tag: str | None = None) -> None:
         """A permanent line; ``tag`` (``you``, ``model``, ``tool``, ``!``) colours its start."""
         self._clear()
+        text = _CONTROLS.sub("", text.replace("\r\n", "\n"))
         if self.tty and tag in _COLOURS:
             head, sep, rest = text.partition(" ")
             text = f"{_COLOURS[tag]}{head}{_RESET}{sep}{rest}"
@@ -121,6 +130,7 @@ class View:
             parts.append(f"mic {meter(self._level)} {max(self._level, FLOOR_DBFS):4.0f} dB")
         if self._streaming is not None:
             who, text = self._streaming
+            text = " ".join(_CONTROLS.sub(" ", text).split())  # one line, nothing obeyed
             shown = text if len(text) <= STREAM_SHOWN else "..." + text[-STREAM_SHOWN:]
             parts.append(f"{who}: {shown}")
         return "  ".join(parts)
