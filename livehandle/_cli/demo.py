@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import trio
 
 from livehandle._cli._exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from livehandle._cli._options import add_endpoint_option
 
 if TYPE_CHECKING:
     import argparse
@@ -73,11 +74,7 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.Argument
             "answered nothing, or the session failed; 2 bad arguments."
         ),
     )
-    parser.add_argument(
-        "--endpoint",
-        metavar="URL",
-        help="a ws:// or wss:// Live API URL to use instead (no API key is sent to it)",
-    )
+    add_endpoint_option(parser)
     parser.add_argument(
         "--output",
         type=Path,

@@ -25,15 +25,16 @@ before connecting; 1 a failure while talking (cannot connect, the session ended,
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import urllib.parse
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 from livehandle._cli._exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from livehandle._cli._options import add_endpoint_option, seconds
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import AsyncIterable, Callable, Mapping
 
     from livehandle._config.live import LiveConfig
@@ -114,15 +115,11 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.Argument
         help="stream the audio as fast as possible instead of in real time (the built-in "
         "emulator then answers without real-time pacing too)",
     )
-    parser.add_argument(
-        "--endpoint",
-        metavar="URL",
-        help="a ws:// or wss:// Live API URL to talk to instead (no API key is sent to it)",
-    )
+    add_endpoint_option(parser)
     parser.add_argument(
         "--timeout",
         metavar="SECONDS",
-        type=_seconds,
+        type=seconds,
         default=60.0,
         help="give up when a reply has not finished this long after the audio or text was "
         "sent (default: %(default)g)",
@@ -267,16 +264,6 @@ def _shown_url(url: str) -> str:
         host += f":{parts.port}"
     shown = urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
     return shown + ("?..." if parts.query else "")
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
 
 
 # -- talking ----------------------------------------------------------------------------------

@@ -18,14 +18,16 @@ them) or the session failed; 2 bad arguments.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 from livehandle._cli._exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from livehandle._cli._options import add_endpoint_option, seconds
 
 if TYPE_CHECKING:
+    import argparse
+
     from livehandle._cli.console.devices import AudioBackend, DeviceInfo
     from livehandle._cli.console.loop import Stats
     from livehandle._cli.console.repl import LineReader
@@ -65,15 +67,11 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.Argument
         help="'list' prints the audio devices; otherwise the microphone and speaker to use, "
         "each an index or a piece of a name (one for both; an empty part keeps the default)",
     )
-    parser.add_argument(
-        "--endpoint",
-        metavar="URL",
-        help="a ws:// or wss:// Live API URL to talk to instead (no API key is sent to it)",
-    )
+    add_endpoint_option(parser)
     parser.add_argument(
         "--timeout",
         metavar="SECONDS",
-        type=_seconds,
+        type=seconds,
         default=30.0,
         help="how long to wait for a reply (--text), or for the last one at the end "
         "(default: %(default)g)",
@@ -235,16 +233,6 @@ def _find(exc: BaseException, kind: type[BaseException]) -> Any:
             if found is not None:
                 return found
     return None
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
 
 
 def _fail(reason: str, status: int) -> int:
