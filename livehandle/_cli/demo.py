@@ -36,6 +36,7 @@ import trio
 
 from livehandle._cli._exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from livehandle._cli._options import add_endpoint_option
+from livehandle._cli.console.model import get_weather_tool
 
 if TYPE_CHECKING:
     import argparse
@@ -157,7 +158,7 @@ async def demo(
 
     config = LiveConfig(
         instruction="You are a friendly voice assistant. Keep answers short.",
-        tools=[_weather_tool()],
+        tools=[get_weather_tool()],
     )
     print(
         "livehandle demo: a scripted voice conversation (speech in, speech out, a tool call, "
@@ -236,22 +237,6 @@ def _skipped_steps(turns: _Narrator, *, barged: bool) -> list[str]:
             "the model"
         )
     return skipped
-
-
-def _weather_tool() -> Any:
-    from livehandle import tool
-
-    @tool
-    async def get_weather(city: str) -> str:
-        """Current weather for a city.
-
-        Args:
-            city: the city's name, e.g. "Paris".
-        """
-        forecasts = {"paris": "sunny and 21 degrees", "oslo": "snowing at minus 3 degrees"}
-        return forecasts.get(city.lower(), "mild and dry")
-
-    return get_weather
 
 
 class _Timeline:

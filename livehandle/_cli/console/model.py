@@ -28,7 +28,7 @@ STORY = (
 
 
 def get_weather_tool() -> Any:
-    """The console's demonstration tool."""
+    """The demonstration tool of ``demo`` and ``console`` (Gemini is offered it too)."""
     from livehandle import tool
 
     @tool
