@@ -334,16 +334,7 @@ async def test_finding_a_rewritten_refusal_never_counts_as_a_success(
     )
     rules = Scenario(rules=[Rule(When(text="go"), [script, Say("ok")])])
     config = LiveConfig(response_modality="TEXT", tools=[book, add], before_tool_response=wrap)
-    async with (
-        LiveEmulator(rules).in_memory() as emu,
-        open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
-    ):
-        events = handle.events()
-        await handle.send_text("go")
-        with trio.fail_after(10):
-            await until(events, LiveEvent.TurnComplete)
-        conn = emu.connections[0]
-    ((refused, added),) = [list(r.function_responses) for r in conn.messages(m.ToolResponse)]
+    ((refused, added),) = await _tool_responses_of_one_turn(config, rules)
     assert refused.response == {"error": "'book' is not permitted yet"}  # the reason, as given
     assert added.response == {"wrapped": {"output": 3}}
     assert seen_by_hook == ["add"]  # nothing else sees a refused call
@@ -552,6 +543,18 @@ async def test_refusals_keep_their_place_under_a_rewrite_with_repeated_ids(
     )
     rules = Scenario(rules=[Rule(When(text="go"), [script, Say("ok")])])
     config = LiveConfig(response_modality="TEXT", tools=[book, add], before_tool_response=tag)
+    ((*sent,),) = await _tool_responses_of_one_turn(config, rules)
+    assert [a.response for a in sent] == [
+        {"tagged": {"output": 2}},
+        {"error": "'book' is not permitted yet"},
+        {"tagged": {"output": 4}},
+    ]
+
+
+async def _tool_responses_of_one_turn(
+    config: LiveConfig, rules: Scenario
+) -> list[list[m.FunctionResponse]]:
+    """Send "go" on a session with ``config`` against ``rules``; each toolResponse's answers."""
     async with (
         LiveEmulator(rules).in_memory() as emu,
         open_live_session(config, endpoint=emu.url, transport=emu.memory_transport()) as handle,
@@ -561,9 +564,4 @@ async def test_refusals_keep_their_place_under_a_rewrite_with_repeated_ids(
         with trio.fail_after(10):
             await until(events, LiveEvent.TurnComplete)
         conn = emu.connections[0]
-    ((*sent,),) = [list(r.function_responses) for r in conn.messages(m.ToolResponse)]
-    assert [a.response for a in sent] == [
-        {"tagged": {"output": 2}},
-        {"error": "'book' is not permitted yet"},
-        {"tagged": {"output": 4}},
-    ]
+    return [list(r.function_responses) for r in conn.messages(m.ToolResponse)]
