@@ -19,6 +19,7 @@ from livehandle._events import LiveEvent, SessionPhase
 from livehandle._extract.llm import LlmExtractor
 from livehandle._extract.runner import ExtractionRunner
 from livehandle._handle import LiveHandle
+from livehandle._nursery import let_go
 from livehandle._persist.capture import SnapshotSource, config_fingerprint, new_session_id
 from livehandle._runtime.bargein import CurrentBargeIn
 from livehandle._runtime.context import DeferredWriter, PendingContext
@@ -282,6 +283,7 @@ class LiveRunner:
         One task in all: the voice effects and the tools start their tasks in the session's
         ``nursery`` only when they have work, and this task runs the control lane itself.
         """
+        task_status = let_go(task_status)  # idle, this task keeps no start-up nursery alive
         self._voice.attach(nursery)
         self._tools.attach(nursery)
         if self._governor is not None:

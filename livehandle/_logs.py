@@ -35,12 +35,8 @@ reference page).
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager, suppress
-from contextvars import ContextVar
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
+from contextlib import suppress
+from contextvars import ContextVar, Token
 
 __all__ = [
     "LogScope",
@@ -72,20 +68,32 @@ def current_scope() -> LogScope | None:
     return _SCOPE.get()
 
 
-@contextmanager
-def scoped(scope: LogScope) -> Iterator[LogScope]:
-    """Make ``scope`` the current one in this task (and the tasks it spawns) for the block."""
-    token = _SCOPE.set(scope)
-    try:
-        yield scope
-    finally:
-        # Finalized in another context (an abandoned generator): there is nothing to restore.
-        with suppress(ValueError):
-            _SCOPE.reset(token)
+class scoped:
+    """Make ``scope`` the current one in this task (and the tasks it spawns) for the block.
+
+    A small slotted object rather than a generator-based context manager: a session holds one
+    for as long as it runs.
+    """
+
+    __slots__ = ("_scope", "_token")
+
+    def __init__(self, scope: LogScope) -> None:
+        self._scope = scope
+        self._token: Token[LogScope | None] | None = None
+
+    def __enter__(self) -> LogScope:
+        self._token = _SCOPE.set(self._scope)
+        return self._scope
+
+    def __exit__(self, *exc_info: object) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            # Exited in another context (an abandoned task): there is nothing to restore.
+            with suppress(ValueError):
+                _SCOPE.reset(token)
 
 
-@contextmanager
-def connection_scope() -> Iterator[LogScope]:
+def connection_scope() -> scoped:
     """A scope pinned to the connection that the current task runs, for the block.
 
     Under a session's scope, the connection's number is the one the session gave it (a session
@@ -94,13 +102,10 @@ def connection_scope() -> Iterator[LogScope]:
     """
     parent = _SCOPE.get()
     if parent is None:
-        own = LogScope(None, 1)
-    else:
-        if parent.connection_id is None:
-            parent.connection_id = 1
-        own = LogScope(parent.session_id, parent.connection_id)
-    with scoped(own):
-        yield own
+        return scoped(LogScope(None, 1))
+    if parent.connection_id is None:
+        parent.connection_id = 1
+    return scoped(LogScope(parent.session_id, parent.connection_id))
 
 
 class _AddIds(logging.Filter):

@@ -10,7 +10,7 @@ one :class:`~livehandle.SessionTaskFailed` chained to the group.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import trio
 
@@ -19,7 +19,9 @@ from livehandle._errors import SessionTaskFailed
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
-__all__ = ["Spawner", "TaskHost", "open_owned_nursery"]
+__all__ = ["Spawner", "TaskHost", "let_go", "open_owned_nursery"]
+
+T = TypeVar("T")
 
 
 @asynccontextmanager
@@ -53,6 +55,37 @@ async def open_owned_nursery(
         raise SessionTaskFailed(f"a task of the {what} failed: {first!r}") from group
     if body_error is not None:
         raise body_error
+
+
+def let_go(task_status: trio.TaskStatus[T]) -> trio.TaskStatus[T]:
+    """``task_status``, wrapped so that it lets go of Trio's start-up nursery once started.
+
+    Trio's task status keeps the temporary nursery of ``nursery.start`` (a cancel scope, its
+    cancel status and their sets, about 1 KiB) for as long as anything refers to it, and the
+    frames of a long-running task refer to their ``task_status`` argument until the task ends.
+    A task started with ``nursery.start`` therefore rebinds its argument at once (``task_status
+    = let_go(task_status)``) and passes the result down: once ``started`` was called, nothing
+    keeps the start-up nursery alive.  Calling ``started`` twice still raises RuntimeError;
+    ``TASK_STATUS_IGNORED`` and an already wrapped status are returned as they are.
+    """
+    if task_status is trio.TASK_STATUS_IGNORED or isinstance(task_status, _LetGo):
+        return task_status
+    return cast("trio.TaskStatus[T]", _LetGo(task_status))
+
+
+class _LetGo:
+    """A task status that drops the one it wraps when ``started`` is called (see ``let_go``)."""
+
+    __slots__ = ("_status",)
+
+    def __init__(self, status: trio.TaskStatus[Any]) -> None:
+        self._status: trio.TaskStatus[Any] | None = status
+
+    def started(self, value: object = None) -> None:
+        status, self._status = self._status, None
+        if status is None:
+            raise RuntimeError("called 'started' twice on the same task status")
+        status.started(value)
 
 
 class Spawner(Protocol):

@@ -46,6 +46,7 @@ from livehandle._errors import (
 )
 from livehandle._events import SessionEnd, SessionEvent, SessionPhase
 from livehandle._logs import LogScope, current_scope, library_logger, scoped
+from livehandle._nursery import let_go
 from livehandle._session.session import Session
 from livehandle._wire.codec import encode_client, encode_realtime_audio
 
@@ -289,6 +290,7 @@ class ResumingSession:
         """
         if self._nursery is not None:
             raise RuntimeError("a ResumingSession can only be run once")
+        task_status = let_go(task_status)  # idle, this task keeps no start-up nursery alive
         # The handle's scope when a handle runs this session (its tasks then report each new
         # connection's number), else one of its own.
         scope = current_scope()

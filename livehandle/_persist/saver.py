@@ -28,6 +28,7 @@ import trio
 from livehandle._errors import LeaseLost, PersistenceError
 from livehandle._events import LiveEvent
 from livehandle._logs import library_logger
+from livehandle._nursery import let_go
 from livehandle._persist.keeper import LeaseKeeper
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ class SnapshotSaver:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Save offered snapshots and renew the lease until :meth:`finish` (or a lost lease)."""
+        task_status = let_go(task_status)  # idle, this task keeps no start-up nursery alive
         with self._scope:
             async with trio.open_nursery() as nursery:
                 self._running = True

@@ -48,6 +48,7 @@ import trio
 from livehandle._errors import Lagged, SessionError, SessionTaskFailed
 from livehandle._events import LiveEvent, SessionEvent
 from livehandle._logs import library_logger
+from livehandle._nursery import let_go
 from livehandle._runtime.bargein import BargeIn, CurrentBargeIn
 from livehandle._runtime.mailbox import Mailbox
 from livehandle._runtime.observe import SessionObserver
@@ -242,6 +243,7 @@ class Lanes:
         in a nursery of this task's own when none is given; it ends with the control lane.  The
         lane reports started once the pipeline's :meth:`~TurnPipeline.session_started` ran.
         """
+        task_status = let_go(task_status)  # idle, this task keeps no start-up nursery alive
         self._running = True
         self._observer.start()
         if self._interval is None:

@@ -37,7 +37,7 @@ from livehandle._errors import (
 )
 from livehandle._events import SessionEnd, SessionEvent, SessionPhase
 from livehandle._logs import connection_scope, library_logger
-from livehandle._nursery import open_owned_nursery
+from livehandle._nursery import let_go, open_owned_nursery
 from livehandle._session.options import SessionOptions
 from livehandle._session.outbound import Outbound
 from livehandle._session.protocol import ProtocolState
@@ -249,6 +249,7 @@ class Session:
         """
         if self._cancel_scope is not None:
             raise RuntimeError("a Session can only be run once")
+        task_status = let_go(task_status)  # idle, this task keeps no start-up nursery alive
         with connection_scope():  # this connection's tasks log its number, and only its
             return await self._run(task_status)
 
