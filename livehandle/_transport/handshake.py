@@ -28,11 +28,13 @@ from wsproto.utilities import generate_accept_token
 from livehandle._errors import ConnectFailed
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
+
+    import trio_websocket
 
     from livehandle._transport.endpoints import ResolvedEndpoint
 
-__all__ = ["UpgradeWatch", "rejection_message"]
+__all__ = ["UpgradeWatch", "rejection_message", "shed_upgrade_state"]
 
 #: How much of an HTTP rejection body goes into the ConnectFailed message.
 BODY_EXCERPT = 300
@@ -251,3 +253,49 @@ def rejection_message(url: str, status: int, body: bytes | None, resolved: Resol
         text = resolved.scrub(body[:_BODY_KEPT].decode("utf-8", "replace"))
         message += f": {text.strip()[:BODY_EXCERPT]}"
     return resolved.scrub(message)
+
+
+class _SpentHandshake:
+    """What a wsproto connection keeps of its opening handshake once the upgrade is done.
+
+    After the upgrade, wsproto only asks its handshake for events still queued from the upgrade
+    (none once trio-websocket has handled the ``AcceptConnection``); everything else goes to the
+    WebSocket connection it made.
+    """
+
+    __slots__ = ()
+
+    def events(self) -> Iterator[object]:
+        return iter(())
+
+
+_SPENT = _SpentHandshake()
+_DONE = trio.Event()  # an event that is already set, and stays so: setting it again does nothing
+_DONE.set()
+
+
+def shed_upgrade_state(ws: trio_websocket.WebSocketConnection) -> None:
+    """Drop what an open client ``ws`` keeps of its upgrade but never uses again (about 3 KiB).
+
+    The HTTP parser of the handshake (wsproto's, with h11's state), the upgrade request (whose
+    headers hold the credential), the server-side connection proposal, and two events that
+    nothing waits for any more (the open handshake's, set already, and one set only for
+    trio-websocket's own tests) are replaced with shared stand-ins that behave the same.  Each
+    internal is checked first: on a trio-websocket or wsproto without one, it is left alone.
+    """
+    proto = getattr(ws, "_wsproto", None)
+    handshake = getattr(proto, "handshake", None)
+    if (
+        getattr(proto, "connection", None) is not None  # the upgrade is done
+        and not getattr(handshake, "_events", True)  # and every event of it was handled
+    ):
+        proto.handshake = _SPENT  # type: ignore[union-attr]
+    if getattr(ws, "_initial_request", None) is not None:
+        ws._initial_request = None
+    if getattr(ws, "_connection_proposal", None) is not None:
+        ws._connection_proposal = None
+    opened = getattr(ws, "_open_handshake", None)
+    if isinstance(opened, trio.Event) and opened.is_set():
+        ws._open_handshake = _DONE
+    if isinstance(getattr(ws, "_for_testing_peer_closed_connection", None), trio.Event):
+        ws._for_testing_peer_closed_connection = _DONE

@@ -24,7 +24,7 @@ from wsproto.events import TextMessage
 from livehandle._errors import ConnectFailed, classify_close
 from livehandle._logs import library_logger
 from livehandle._transport.framing import MaskingKeys, masked_text_frame
-from livehandle._transport.handshake import UpgradeWatch, rejection_message
+from livehandle._transport.handshake import UpgradeWatch, rejection_message, shed_upgrade_state
 from livehandle._transport.library_log import hide_server_text_in_library_log
 from livehandle._transport.opening import (
     Target,
@@ -388,6 +388,7 @@ class WebSocketTransport:
         else:
             host.upgraded = True
             host.upgrade_scope = None  # done with: the reader keeps no more than it needs
+            shed_upgrade_state(ws)
             connection = WebSocketConnection(
                 ws, stream=stream, close_timeout=self.close_timeout, endpoint=resolved
             )

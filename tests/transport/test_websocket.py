@@ -530,6 +530,52 @@ async def test_the_upgrade_watch_leaves_the_stream_once_upgraded(nursery):
     assert isinstance(connection._ws._stream, trio.SocketStream)
 
 
+async def test_an_open_connection_keeps_nothing_of_its_upgrade(nursery):
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, echo)
+        connection = await WebSocketTransport().connect(local(port), nursery)
+        ws = connection._ws
+
+        # No HTTP parser, no upgrade request (its headers held the key), no server-side proposal.
+        assert type(ws._wsproto.handshake).__name__ == "_SpentHandshake"
+        assert list(ws._wsproto.handshake.events()) == []
+        assert ws._initial_request is None
+        assert ws._connection_proposal is None
+        assert ws._open_handshake.is_set()
+        # ... and everything still works: messages both ways, pings, the close handshake.
+        await connection.send("one")
+        assert await connection.receive() == "one"
+        await ws.ping(b"p1")
+        await connection.aclose()
+    assert connection.close_code == 1000
+    assert ws._wsproto.state.name == "CLOSED"
+
+
+async def test_the_stand_in_events_stay_set_for_every_connection(nursery):
+    with trio.fail_after(TIMEOUT):
+        port = await start_server(nursery, echo)
+        first = await WebSocketTransport().connect(local(port), nursery)
+        second = await WebSocketTransport().connect(local(port), nursery)
+        # One shared, already set stand-in; setting it again (the peer's close) changes nothing.
+        assert first._ws._for_testing_peer_closed_connection is second._ws._open_handshake
+        second._ws._for_testing_peer_closed_connection.set()
+        assert first._ws._open_handshake.is_set()
+        await first.aclose()
+        await second.aclose()
+
+
+def test_shedding_leaves_a_connection_without_those_internals_alone():
+    from livehandle._transport.handshake import shed_upgrade_state
+
+    class Bare:
+        pass
+
+    bare = Bare()
+    shed_upgrade_state(bare)  # nothing to shed: no error, nothing added
+
+    assert vars(bare) == {}
+
+
 async def test_untrusted_certificate_raises_connect_failed(nursery):
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     trustme.CA().issue_cert("127.0.0.1").configure_cert(server_context)
