@@ -129,19 +129,21 @@ class ToolDispatcher:
         # Calls in flight by id (the router registers them as they arrive; ids may repeat),
         # and the calls left to the application, in flight until the server's turn ends.  The
         # two sets below only ever hold ids of calls in flight: an id leaves them when its last
-        # call finishes, so they stay as small as the calls running now.
+        # call finishes, so they stay as small as the calls running now.  These "sets" are
+        # dicts with None values: an empty dict costs a quarter of an empty set, and an idle
+        # session keeps them all empty.
         self._in_flight: dict[str, int] = {}
-        self._left: set[str] = set()
-        self._server_cancelled: set[str] = set()
-        self._reported: set[str] = set()  # ids already named in a ToolCancelled event
-        self._lost_keys: set[int] = set()  # running calls cut because their connection ended
+        self._left: dict[str, None] = {}
+        self._server_cancelled: dict[str, None] = {}
+        self._reported: dict[str, None] = {}  # ids already named in a ToolCancelled event
+        self._lost_keys: dict[int, None] = {}  # running calls cut because their connection ended
         # Admitted calls left to the application whose end the tool gate has not been told yet:
         # told when the application answers one, the server's turn ends or the connection is
         # lost (at most the calls left in flight).
         self._awaiting: list[m.FunctionCall] = []
         # ids (``id()``) of the calls of messages being answered that were left to the
         # application: their end is told when it answers or their turn ends, not with the message.
-        self._handed: set[int] = set()
+        self._handed: dict[int, None] = {}
         self._stopped = False
         self._host = TaskHost("the tool dispatcher")
         self.stats = ToolStats()
@@ -194,7 +196,7 @@ class ToolDispatcher:
         """
         running = [*self._inline.items(), *self._background.items()]
         for key, (_, scope) in running:
-            self._lost_keys.add(key)
+            self._lost_keys[key] = None
             scope.cancel()
         ids = tuple(call_id for _, (call_id, _) in running if call_id)
         if ids:
@@ -213,7 +215,7 @@ class ToolDispatcher:
 
     def turn_ended(self) -> None:
         """The server's turn ended: calls left to the application are no longer in flight."""
-        left, self._left = self._left, set()
+        left, self._left = self._left, {}
         for call_id in left:
             if call_id not in self._in_flight:
                 self._forget(call_id)
@@ -286,12 +288,12 @@ class ToolDispatcher:
             log.debug("ignoring a cancellation of calls not in flight: %s", ignored)
         ids = known
         withdrawn = set(ids)
-        self._server_cancelled |= withdrawn
+        self._server_cancelled.update(dict.fromkeys(ids))
         for call_id, scope in (*self._inline.values(), *self._background.values()):
             if call_id in withdrawn:
                 scope.cancel()
         fresh = tuple(i for i in ids if i not in self._reported)
-        self._reported.update(fresh)
+        self._reported.update(dict.fromkeys(fresh))
         return fresh
 
     # -- one message --------------------------------------------------------------------------
@@ -315,7 +317,7 @@ class ToolDispatcher:
                 ]
             )
             for call in screened.calls:
-                handed.discard(id(call))
+                handed.pop(id(call), None)
 
     def _finished(self, calls: Sequence[m.FunctionCall]) -> None:
         """Tell the tool gate these admitted calls have ended (see ``ToolGate.finished``)."""
@@ -395,10 +397,10 @@ class ToolDispatcher:
             if self._manual or call.name in self._declared:
                 self.stats.left_to_application += 1
                 if call_id:
-                    self._left.add(call_id)  # in flight until the server's turn ends
+                    self._left[call_id] = None  # in flight until the server's turn ends
                 if self._gate is not None:
                     self._awaiting.append(call)  # the gate hears of its end later
-                    self._handed.add(id(call))  # ... not from this message's end
+                    self._handed[id(call)] = None  # ... not from this message's end
                 return
             self.stats.errors += 1
             message = f"unknown tool {call.name!r}: this client has no such function"
@@ -513,12 +515,12 @@ class ToolDispatcher:
             self._forget(call_id)
 
     def _forget(self, call_id: str) -> None:
-        self._server_cancelled.discard(call_id)
-        self._reported.discard(call_id)
+        self._server_cancelled.pop(call_id, None)
+        self._reported.pop(call_id, None)
 
     def _count_cancelled(self, key: int) -> None:
         if key in self._lost_keys:
-            self._lost_keys.discard(key)
+            del self._lost_keys[key]
             self.stats.cancelled_by_reconnect += 1
         else:
             self.stats.cancelled_by_server += 1
@@ -526,5 +528,5 @@ class ToolDispatcher:
     def _report_cancelled(self, ids: Sequence[str], reason: str = "server") -> None:
         fresh = tuple(i for i in ids if i not in self._reported)
         if fresh:
-            self._reported.update(fresh)
+            self._reported.update(dict.fromkeys(fresh))
             self._emit(LiveEvent.ToolCancelled(fresh, reason=reason))

@@ -599,7 +599,7 @@ async def test_a_cancellation_for_an_unseen_id_does_not_poison_a_later_call(
     assert [e.id for e in executions] == ["c0"]
     assert not any(isinstance(e, LiveEvent.ToolCancelled) for e in seen)
     assert phase.value in ("active", "model_speaking")
-    assert memory == (set(), set())
+    assert memory == ({}, {})
     stats = handle.tool_stats
     assert (stats.calls, stats.answered, stats.cancelled_by_server) == (1, 1, 0)
     assert stats.ignored_cancellations == 1
@@ -636,7 +636,7 @@ async def test_cancelled_ids_are_remembered_only_while_their_call_is_in_flight(
         assert handle._tools.running == ()
         memory = (handle._tools._server_cancelled, handle._tools._reported)
     assert seen[-1] == LiveEvent.ToolCancelled(("c0",))  # a call in flight: reported
-    assert memory == (set(), set())  # and forgotten once it ended
+    assert memory == ({}, {})  # and forgotten once it ended
     assert handle.tool_stats.ignored_cancellations == 200
     assert handle.tool_stats.cancelled_by_server == 1
     assert responses(conn) == []
@@ -695,5 +695,5 @@ async def test_a_call_left_to_the_application_is_cancellable_until_the_turn_ends
         await until(events, LiveEvent.TurnComplete)
         memory = (handle._tools._server_cancelled, handle._tools._reported)
     assert seen[-1] == LiveEvent.ToolCancelled(("c0",))  # the application learns of it
-    assert memory == (set(), set())  # forgotten at the end of the turn
+    assert memory == ({}, {})  # forgotten at the end of the turn
     assert handle.tool_stats.ignored_cancellations == 0
