@@ -17,6 +17,7 @@ import attrs
 import trio
 
 from livehandle._errors import SessionError
+from livehandle._nursery import LazyEvent
 from livehandle._public import NoPublicConstructor
 from livehandle._runtime.pipeline import context_contents
 from livehandle._runtime.writer import SessionWriter, check_pcm16, check_tool_responses
@@ -105,7 +106,7 @@ class LiveHandle(metaclass=NoPublicConstructor):
         self._saver: SnapshotSaver | None = None
         self._end_error: SessionError | None = None
         self._disconnecting = False
-        self._disconnected = trio.Event()
+        self._disconnected = LazyEvent()
 
     def __repr__(self) -> str:
         return f"<LiveHandle {self._endpoint.redacted_url} phase={self.phase().value}>"

@@ -19,7 +19,7 @@ from livehandle._errors import SessionTaskFailed
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
-__all__ = ["Spawner", "TaskHost", "let_go", "open_owned_nursery"]
+__all__ = ["LazyEvent", "Spawner", "TaskHost", "let_go", "open_owned_nursery"]
 
 T = TypeVar("T")
 
@@ -86,6 +86,41 @@ class _LetGo:
         if status is None:
             raise RuntimeError("called 'started' twice on the same task status")
         status.started(value)
+
+
+class LazyEvent:
+    """A :class:`trio.Event` made only when a task waits for it before it is set.
+
+    The same contract (set once, for good; :meth:`wait` returns at once when set, a checkpoint
+    either way), for the "ended" flags a session keeps: most are set without anyone having
+    waited, and an idle session need not carry a Trio event (about 270 bytes) for each.
+    """
+
+    __slots__ = ("_event", "_set")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._event: trio.Event | None = None  # made by the first wait before set()
+
+    def is_set(self) -> bool:
+        """Whether :meth:`set` has been called."""
+        return self._set
+
+    def set(self) -> None:
+        """Set it, waking every waiting task.  Idempotent."""
+        if not self._set:
+            self._set = True
+            if self._event is not None:
+                self._event.set()
+
+    async def wait(self) -> None:
+        """Wait until it is set (a checkpoint, also when it is set already)."""
+        if self._set:
+            await trio.lowlevel.checkpoint()
+            return
+        if self._event is None:
+            self._event = trio.Event()
+        await self._event.wait()
 
 
 class Spawner(Protocol):

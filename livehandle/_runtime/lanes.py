@@ -48,7 +48,7 @@ import trio
 from livehandle._errors import Lagged, SessionError, SessionTaskFailed
 from livehandle._events import LiveEvent, SessionEvent
 from livehandle._logs import library_logger
-from livehandle._nursery import let_go
+from livehandle._nursery import LazyEvent, let_go
 from livehandle._runtime.bargein import BargeIn, CurrentBargeIn
 from livehandle._runtime.mailbox import Mailbox
 from livehandle._runtime.observe import SessionObserver
@@ -208,7 +208,7 @@ class Lanes:
         self._connecting = 0  # Connected events routed, not yet published by the control lane
         self._control_scope = trio.CancelScope()
         self._emitter_scope = trio.CancelScope()
-        self._control_done = trio.Event()
+        self._control_done = LazyEvent()
         self._control_task: trio.lowlevel.Task | None = None
         self._running = False
         self._observer = SessionObserver(telemetry, state, live_events)

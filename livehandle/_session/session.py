@@ -37,7 +37,7 @@ from livehandle._errors import (
 )
 from livehandle._events import SessionEnd, SessionEvent, SessionPhase
 from livehandle._logs import connection_scope, library_logger
-from livehandle._nursery import let_go, open_owned_nursery
+from livehandle._nursery import LazyEvent, let_go, open_owned_nursery
 from livehandle._session.options import SessionOptions
 from livehandle._session.outbound import Outbound
 from livehandle._session.protocol import ProtocolState
@@ -88,7 +88,7 @@ class Session:
         self._session_id: str | None = None
         self._closing = False
         self._end: SessionEnd | None = None
-        self._ended = trio.Event()
+        self._ended = LazyEvent()
         self._connection: Connection | None = None
         self._connection_id = 0
         self._cancel_scope: trio.CancelScope | None = None

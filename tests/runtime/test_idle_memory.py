@@ -1,0 +1,107 @@
+"""What an idle session does not allocate until it needs it (issue 15's idle-memory target).
+
+Each lazy part has two states to check: made at its first use, and never made by a session
+that never uses it.
+"""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+from livehandle._nursery import LazyEvent, let_go
+
+# -- let_go: a started task keeps no start-up nursery -------------------------------------------
+
+
+async def test_a_task_status_let_go_hands_the_value_over_and_then_holds_nothing() -> None:
+    wrapped: list[trio.TaskStatus[int]] = []
+
+    async def task(*, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status = let_go(task_status)
+        wrapped.append(task_status)
+        task_status.started(42)
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        assert await nursery.start(task) == 42
+        (status,) = wrapped
+        assert status._status is None  # type: ignore[attr-defined]  # trio's is let go
+        with pytest.raises(RuntimeError, match="twice"):
+            status.started(1)
+        nursery.cancel_scope.cancel()
+
+
+def test_let_go_leaves_the_ignored_status_and_a_wrapped_one_as_they_are() -> None:
+    assert let_go(trio.TASK_STATUS_IGNORED) is trio.TASK_STATUS_IGNORED
+
+    class Status:
+        def started(self, value: object = None) -> None:
+            raise AssertionError("not called here")
+
+    once = let_go(Status())  # type: ignore[arg-type]
+    assert let_go(once) is once
+
+
+async def test_a_failure_before_started_still_reaches_the_starter() -> None:
+    async def task(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status = let_go(task_status)
+        raise ValueError("before started")
+
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(ValueError, match="before started"):
+            await nursery.start(task)
+
+
+# -- LazyEvent ----------------------------------------------------------------------------------
+
+
+async def test_a_lazy_event_set_before_anyone_waits_never_makes_a_trio_event() -> None:
+    event = LazyEvent()
+    assert not event.is_set()
+    event.set()
+    event.set()  # idempotent
+    assert event.is_set()
+    await event.wait()  # returns at once
+    assert event._event is None
+
+
+async def test_a_lazy_event_makes_its_trio_event_at_the_first_wait_and_wakes_every_waiter() -> None:
+    event = LazyEvent()
+    woken: list[int] = []
+
+    async def waiter(number: int) -> None:
+        await event.wait()
+        woken.append(number)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(waiter, 1)
+        nursery.start_soon(waiter, 2)
+        await trio.testing.wait_all_tasks_blocked()
+        assert isinstance(event._event, trio.Event)
+        assert woken == []
+        event.set()
+    assert sorted(woken) == [1, 2]
+
+
+async def test_waiting_on_a_lazy_event_is_a_checkpoint_even_when_set() -> None:
+    event = LazyEvent()
+    event.set()
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await event.wait()
+        pytest.fail("a cancelled wait must raise Cancelled")  # pragma: no cover
+    assert scope.cancelled_caught
+
+
+async def test_a_cancelled_wait_leaves_the_lazy_event_usable(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    event = LazyEvent()
+    with trio.move_on_after(1):
+        await event.wait()
+    assert not event.is_set()
+    event.set()
+    with trio.fail_after(1):
+        await event.wait()
