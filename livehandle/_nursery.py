@@ -9,7 +9,6 @@ one :class:`~livehandle.SessionTaskFailed` chained to the group.
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import trio
@@ -17,44 +16,75 @@ import trio
 from livehandle._errors import SessionTaskFailed
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import Awaitable, Callable
+    from contextlib import AbstractAsyncContextManager
+    from types import TracebackType
 
 __all__ = ["LazyEvent", "Spawner", "TaskHost", "let_go", "open_owned_nursery"]
 
 T = TypeVar("T")
 
 
-@asynccontextmanager
-async def open_owned_nursery(
-    close: Callable[[], Awaitable[object]], what: str
-) -> AsyncIterator[trio.Nursery]:
+class open_owned_nursery:  # named like the function it replaced
     """A nursery whose body errors come out unwrapped; ``close()`` always runs before it ends.
 
     ``close`` must be bounded and shielded (the sessions' ``close``/``disconnect`` are); the
-    nursery is cancelled right after it, so nothing outlives the ``async with`` block.
+    nursery is cancelled right after it, so nothing outlives the ``async with`` block.  A
+    slotted object rather than a generator-based context manager: a session holds one for as
+    long as it runs.
     """
-    body_error: BaseException | None = None
-    try:
-        async with trio.open_nursery() as nursery:
+
+    __slots__ = ("_close", "_manager", "_nursery", "_what")
+
+    def __init__(self, close: Callable[[], Awaitable[object]], what: str) -> None:
+        self._close = close
+        self._what = what
+        self._manager: AbstractAsyncContextManager[trio.Nursery] | None = None
+        self._nursery: trio.Nursery | None = None
+
+    async def __aenter__(self) -> trio.Nursery:
+        manager = trio.open_nursery()
+        nursery = await manager.__aenter__()
+        self._manager, self._nursery = manager, nursery
+        return nursery
+
+    async def __aexit__(
+        self,
+        etype: type[BaseException] | None,
+        body_error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # The body's error stays out of the nursery: it propagates unchanged once the nursery
+        # has closed (unless closing it failed).
+        manager, nursery = self._manager, self._nursery
+        assert manager is not None
+        assert nursery is not None
+        self._manager = self._nursery = None
+        error: BaseException | None = None
+        try:
             try:
-                yield nursery
-            except BaseException as exc:  # re-raised below, outside the nursery, unwrapped
-                body_error = exc
+                await self._close()
             finally:
-                await close()
                 nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        _, rest = group.split(trio.Cancelled)
-        if rest is None:
-            # Only cancellations (an outer cancel scope fired): they belong to that scope.
-            raise
-        failures, _ = rest.split(Exception)
-        if failures is None:
-            raise  # KeyboardInterrupt and friends pass through as they are
-        first = failures.exceptions[0]
-        raise SessionTaskFailed(f"a task of the {what} failed: {first!r}") from group
-    if body_error is not None:
-        raise body_error
+        except BaseException as exc:
+            error = exc
+        try:
+            if error is None:
+                await manager.__aexit__(None, None, None)
+            elif not await manager.__aexit__(type(error), error, error.__traceback__):
+                raise error
+        except BaseExceptionGroup as group:
+            _, rest = group.split(trio.Cancelled)
+            if rest is None:
+                # Only cancellations (an outer cancel scope fired): they belong to that scope.
+                raise
+            failures, _ = rest.split(Exception)
+            if failures is None:
+                raise  # KeyboardInterrupt and friends pass through as they are
+            first = failures.exceptions[0]
+            raise SessionTaskFailed(f"a task of the {self._what} failed: {first!r}") from group
+        finally:
+            del error
 
 
 def let_go(task_status: trio.TaskStatus[T]) -> trio.TaskStatus[T]:

@@ -105,3 +105,79 @@ async def test_a_cancelled_wait_leaves_the_lazy_event_usable(
     event.set()
     with trio.fail_after(1):
         await event.wait()
+
+
+# -- open_owned_nursery (a slotted context manager, not a generator) ----------------------------
+
+
+async def test_an_owned_nursery_reraises_the_body_error_unwrapped_after_close_and_tasks() -> None:
+    from livehandle._nursery import open_owned_nursery
+
+    order: list[str] = []
+
+    async def close() -> None:
+        order.append("close")
+
+    async def task() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            order.append("task ended")
+
+    error = ValueError("the body's own")
+    with pytest.raises(ValueError, match="the body's own") as info:
+        async with open_owned_nursery(close, "test") as nursery:
+            nursery.start_soon(task)
+            await trio.testing.wait_all_tasks_blocked()
+            raise error
+    assert info.value is error
+    assert order == ["close", "task ended"]
+
+
+async def test_a_failed_task_of_an_owned_nursery_becomes_one_session_task_failed() -> None:
+    from livehandle._errors import SessionTaskFailed
+    from livehandle._nursery import open_owned_nursery
+
+    closed: list[bool] = []
+
+    async def close() -> None:
+        closed.append(True)
+
+    async def broken() -> None:
+        raise KeyError("inner")
+
+    with pytest.raises(SessionTaskFailed, match="a task of the test failed") as info:
+        async with open_owned_nursery(close, "test") as nursery:
+            nursery.start_soon(broken)
+            await trio.sleep_forever()
+    assert isinstance(info.value.__cause__, BaseExceptionGroup)
+    assert closed == [True]
+
+
+async def test_an_owned_nursery_cancelled_from_outside_belongs_to_that_scope() -> None:
+    from livehandle._nursery import open_owned_nursery
+
+    closed: list[bool] = []
+
+    async def close() -> None:
+        closed.append(True)
+
+    with trio.CancelScope() as outer:
+        async with open_owned_nursery(close, "test") as nursery:
+            nursery.start_soon(trio.sleep_forever)
+            outer.cancel()
+            await trio.sleep_forever()
+    assert outer.cancelled_caught
+    assert closed == [True]
+
+
+async def test_a_failing_close_of_an_owned_nursery_is_reported() -> None:
+    from livehandle._errors import SessionTaskFailed
+    from livehandle._nursery import open_owned_nursery
+
+    async def close() -> None:
+        raise OSError("close failed")
+
+    with pytest.raises(SessionTaskFailed, match="close failed"):
+        async with open_owned_nursery(close, "test"):
+            pass
