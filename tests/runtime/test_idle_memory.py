@@ -125,11 +125,15 @@ async def test_an_owned_nursery_reraises_the_body_error_unwrapped_after_close_an
             order.append("task ended")
 
     error = ValueError("the body's own")
-    with pytest.raises(ValueError, match="the body's own") as info:
+
+    async def body() -> None:
         async with open_owned_nursery(close, "test") as nursery:
             nursery.start_soon(task)
             await trio.testing.wait_all_tasks_blocked()
             raise error
+
+    with pytest.raises(ValueError, match="the body's own") as info:
+        await body()
     assert info.value is error
     assert order == ["close", "task ended"]
 
@@ -146,10 +150,13 @@ async def test_a_failed_task_of_an_owned_nursery_becomes_one_session_task_failed
     async def broken() -> None:
         raise KeyError("inner")
 
-    with pytest.raises(SessionTaskFailed, match="a task of the test failed") as info:
+    async def body() -> None:
         async with open_owned_nursery(close, "test") as nursery:
             nursery.start_soon(broken)
             await trio.sleep_forever()
+
+    with pytest.raises(SessionTaskFailed, match="a task of the test failed") as info:
+        await body()
     assert isinstance(info.value.__cause__, BaseExceptionGroup)
     assert closed == [True]
 
@@ -178,6 +185,9 @@ async def test_a_failing_close_of_an_owned_nursery_is_reported() -> None:
     async def close() -> None:
         raise OSError("close failed")
 
-    with pytest.raises(SessionTaskFailed, match="close failed"):
+    async def body() -> None:
         async with open_owned_nursery(close, "test"):
             pass
+
+    with pytest.raises(SessionTaskFailed, match="close failed"):
+        await body()
