@@ -26,7 +26,7 @@ from typing import Literal
 
 import attrs
 
-from livehandle._transport.scrub import REDACTED, Scrubber
+from livehandle._transport.scrub import REDACTED, Scrubber, shared_scrubber
 
 __all__ = ["GOOGLE_AI_BASE_URL", "Endpoint", "ResolvedEndpoint", "is_secret_name", "redact_query"]
 
@@ -181,7 +181,9 @@ class ResolvedEndpoint:
     secrets: tuple[str, ...]
     ssl_context: ssl.SSLContext | None = None
     _scrubber: Scrubber = attrs.field(
-        init=False, eq=False, default=attrs.Factory(lambda self: Scrubber(self.secrets), True)
+        init=False,
+        eq=False,
+        default=attrs.Factory(lambda self: shared_scrubber(self.secrets), True),
     )
 
     def __repr__(self) -> str:
@@ -240,7 +242,9 @@ class Endpoint:
     _bearer: Callable[[], str] | None = attrs.field(default=None, alias="bearer")
     _plain_secrets: tuple[str, ...] = attrs.field(default=(), alias="plain_secrets")
     _static: Scrubber = attrs.field(
-        init=False, eq=False, default=attrs.Factory(lambda self: Scrubber(self._secrets()), True)
+        init=False,
+        eq=False,
+        default=attrs.Factory(lambda self: shared_scrubber(self._secrets()), True),
     )
     # the newest connections' bearer tokens (only an endpoint with a bearer has any)
     _recent: deque[ResolvedEndpoint] | None = attrs.field(

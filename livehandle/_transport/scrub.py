@@ -21,12 +21,13 @@ from __future__ import annotations
 import base64
 import re
 import urllib.parse
+import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["REDACTED", "Scrubber", "looks_like_credential"]
+__all__ = ["REDACTED", "Scrubber", "looks_like_credential", "shared_scrubber"]
 
 REDACTED = "***"
 
@@ -277,3 +278,21 @@ def _cut_tail(text: str, form: str) -> int:
         if text.endswith(form[:n]):
             return n
     return 0
+
+
+#: The scrubbers in use, by their secrets: endpoints (and each connection's resolved endpoint)
+#: with the same credentials share one, and it goes away with the last endpoint that uses it.
+_SHARED: weakref.WeakValueDictionary[tuple[str, ...], Scrubber] = weakref.WeakValueDictionary()
+
+
+def shared_scrubber(secrets: Iterable[str]) -> Scrubber:
+    """The :class:`Scrubber` for ``secrets``, shared by everything that scrubs the same ones.
+
+    A scrubber never changes once built, so the sessions of one API key need only one (about
+    0.5 KiB each otherwise).  Kept only while in use: the cache holds no credential itself.
+    """
+    key = tuple(secrets)
+    scrubber = _SHARED.get(key)
+    if scrubber is None:
+        scrubber = _SHARED[key] = Scrubber(key)
+    return scrubber

@@ -274,3 +274,24 @@ def test_a_secret_starting_with_an_escape_letter_right_after_an_escape_keeps_the
     assert json.loads(Scrubber([secret]).frame(frame)) == {"text": "line\n***"}
     plain = json.dumps({"text": "x" + "\\" + "nabc1234XYZ"})  # an escaped backslash, then it
     assert json.loads(Scrubber([secret]).frame(plain)) == {"text": "x\\***"}
+
+
+def test_endpoints_with_the_same_credentials_share_one_scrubber_while_in_use() -> None:
+    import gc
+
+    from livehandle._transport import scrub
+
+    first = Endpoint.google_ai("AIzaSy-shared-key-123456", base_url="ws://scrub.invalid")
+    second = Endpoint.google_ai("AIzaSy-shared-key-123456", base_url="ws://scrub.invalid")
+    other = Endpoint.google_ai("AIzaSy-another-key-654321", base_url="ws://scrub.invalid")
+    resolved = first.resolve()
+
+    assert first._static is second._static is resolved._scrubber
+    assert other._static is not first._static
+    assert resolved.scrub("key=AIzaSy-shared-key-123456") == "key=***"
+    assert other.resolve().scrub("AIzaSy-shared-key-123456") == "AIzaSy-shared-key-123456"
+
+    key = first._static.secrets
+    del first, second, resolved
+    gc.collect()
+    assert key not in scrub._SHARED  # gone with the last endpoint that used it
