@@ -69,6 +69,9 @@ class BroadcastStatistics:
     closed: bool
 
 
+_SHORT = 8  # items a subscription keeps in a list before it needs a ring
+
+
 @final
 @attrs.define(eq=False)
 class Subscription(trio.abc.ReceiveChannel[T], metaclass=NoPublicConstructor):
@@ -89,8 +92,9 @@ class Subscription(trio.abc.ReceiveChannel[T], metaclass=NoPublicConstructor):
     _capacity: int = attrs.field(repr=False)
     _on_lag: OnLag
     _accept: Callable[[T], bool] | None = attrs.field(default=None, repr=False)
-    # empty until the first item: an idle subscriber keeps no deque
-    _buffer: deque[T] | tuple[()] = attrs.field(default=(), init=False, repr=False)
+    # empty until the first item, then a short list (a deque costs 760 bytes from the start),
+    # then a deque bounded to the capacity once more than a few items wait
+    _buffer: deque[T] | list[T] | tuple[()] = attrs.field(default=(), init=False, repr=False)
     # made when a receiver first waits: a subscriber that is only published to keeps none
     _lot: trio.lowlevel.ParkingLot | None = attrs.field(default=None, init=False, repr=False)
     _missed: int = attrs.field(default=0, init=False)
@@ -120,12 +124,17 @@ class Subscription(trio.abc.ReceiveChannel[T], metaclass=NoPublicConstructor):
 
     def _push(self, value: T) -> None:
         buffer = self._buffer
-        if isinstance(buffer, tuple):
-            buffer = self._buffer = deque(maxlen=self._capacity)
-        elif len(buffer) == self._capacity:
-            self._missed += 1  # the deque evicts the oldest item itself
-            self._total_missed += 1
-        buffer.append(value)
+        if isinstance(buffer, list) and len(buffer) < min(_SHORT, self._capacity):
+            buffer.append(value)
+        elif isinstance(buffer, tuple):  # the first item (capacity is at least 1)
+            self._buffer = [value]
+        else:
+            if isinstance(buffer, list):  # a list at its limit: a ring from now on
+                buffer = self._buffer = deque(buffer, maxlen=self._capacity)
+            if len(buffer) == self._capacity:
+                self._missed += 1  # the deque evicts the oldest item itself
+                self._total_missed += 1
+            buffer.append(value)
         if self._lot is not None:
             self._lot.unpark_all()
 
@@ -147,7 +156,7 @@ class Subscription(trio.abc.ReceiveChannel[T], metaclass=NoPublicConstructor):
             if self._on_lag == "raise":
                 raise Lagged(missed)
         if buffer := self._buffer:
-            return buffer.popleft()
+            return buffer.pop(0) if isinstance(buffer, list) else buffer.popleft()
         if self._ended:
             raise trio.EndOfChannel
         raise trio.WouldBlock

@@ -408,3 +408,39 @@ async def test_a_subscription_made_after_close_still_gets_what_was_retained(auto
     broadcast.release()
     with pytest.raises(trio.EndOfChannel):
         broadcast.subscribe().receive_nowait()
+
+
+@pytest.mark.parametrize("capacity", [1, 3, 8, 9, 20])
+async def test_a_short_buffer_turns_into_a_ring_without_losing_order_or_lag_counts(capacity):
+    # The first few items wait in a list, the rest in a ring: the switch loses nothing and
+    # drops exactly what overflowed, oldest first.
+    broadcast = Broadcast[int](capacity=capacity)
+    subscription = broadcast.subscribe()
+    published = 25
+    for item in range(published):
+        broadcast.publish(item)
+
+    assert subscription.pending == capacity
+    with pytest.raises(Lagged) as info:
+        subscription.receive_nowait()
+    assert info.value.missed == published - capacity
+    received = [subscription.receive_nowait() for _ in range(capacity)]
+    assert received == list(range(published - capacity, published))
+    with pytest.raises(trio.WouldBlock):
+        subscription.receive_nowait()
+
+
+async def test_an_idle_subscription_keeps_no_ring_and_a_few_items_keep_none_either():
+    from collections import deque
+
+    broadcast = Broadcast[int](capacity=64)
+    subscription = broadcast.subscribe()
+    assert subscription._buffer == ()
+    for item in range(3):
+        broadcast.publish(item)
+    assert not isinstance(subscription._buffer, deque)
+    assert [subscription.receive_nowait() for _ in range(3)] == [0, 1, 2]
+    for item in range(20):  # more than a short list holds
+        broadcast.publish(item)
+    assert isinstance(subscription._buffer, deque)
+    assert [subscription.receive_nowait() for _ in range(20)] == list(range(20))

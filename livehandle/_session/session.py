@@ -250,48 +250,48 @@ class Session:
         if self._cancel_scope is not None:
             raise RuntimeError("a Session can only be run once")
         task_status = let_go(task_status)  # idle, this task keeps no start-up nursery alive
+        # One frame for the whole run (not a helper): an idle session waits in this task.
         with connection_scope():  # this connection's tasks log its number, and only its
-            return await self._run(task_status)
-
-    async def _run(self, task_status: trio.TaskStatus[Session]) -> SessionEnd:
-        failure: SessionError | ValueError | None = None
-        try:
-            async with trio.open_nursery() as nursery:
-                self._cancel_scope = nursery.cancel_scope
-                try:
-                    connection = await self._connect_and_setup(nursery)
-                except (SessionError, ValueError) as exc:  # raised below, unwrapped
-                    failure = exc
-                    nursery.cancel_scope.cancel()
-                except Exception as exc:  # e.g. a Vertex token callable that failed
-                    url = self._endpoint.redacted_url
-                    failure = ConnectFailed(
-                        f"could not open {url}: {type(exc).__name__}: {exc}", url=url
+            failure: SessionError | ValueError | None = None
+            try:
+                async with trio.open_nursery() as nursery:
+                    self._cancel_scope = nursery.cancel_scope
+                    try:
+                        connection = await self._connect_and_setup(nursery)
+                    except (SessionError, ValueError) as exc:  # raised below, unwrapped
+                        failure = exc
+                        nursery.cancel_scope.cancel()
+                    except Exception as exc:  # e.g. a Vertex token callable that failed
+                        url = self._endpoint.redacted_url
+                        failure = ConnectFailed(
+                            f"could not open {url}: {type(exc).__name__}: {exc}", url=url
+                        )
+                        failure.__cause__ = exc
+                        nursery.cancel_scope.cancel()
+                    else:
+                        self._connection = connection
+                        self._connection_id += 1
+                        self._outbound.attach(connection, nursery)
+                        log.info("connected to %s", self._endpoint.redacted_url)
+                        self._started = True
+                        task_status.started(self)
+                        await self._run_reader(connection)  # this task reads from now on
+                if failure is not None:
+                    error = (
+                        failure
+                        if isinstance(failure, SessionError)
+                        else SessionClosed(str(failure))
                     )
-                    failure.__cause__ = exc
-                    nursery.cancel_scope.cancel()
-                else:
-                    self._connection = connection
-                    self._connection_id += 1
-                    self._outbound.attach(connection, nursery)
-                    log.info("connected to %s", self._endpoint.redacted_url)
-                    self._started = True
-                    task_status.started(self)
-                    await self._run_reader(connection)  # this task reads from now on
-            if failure is not None:
-                error = (
-                    failure if isinstance(failure, SessionError) else SessionClosed(str(failure))
-                )
-                self._finish(_end_for(error, self._protocol.resume_handle), publish_error=False)
-                raise failure
-        finally:
-            if self._end is None:  # cancelled from outside: the session ends here too
-                self._finish(
-                    SessionEnd("client", 1000, "cancelled", None, self._protocol.resume_handle)
-                )
-        end = self._end
-        assert end is not None
-        return end
+                    self._finish(_end_for(error, self._protocol.resume_handle), publish_error=False)
+                    raise failure
+            finally:
+                if self._end is None:  # cancelled from outside: the session ends here too
+                    self._finish(
+                        SessionEnd("client", 1000, "cancelled", None, self._protocol.resume_handle)
+                    )
+            end = self._end
+            assert end is not None
+            return end
 
     async def close(self, code: int = 1000, reason: str = "") -> SessionEnd:
         """End the session gracefully: flush queued messages, close the socket, wait for the end.
