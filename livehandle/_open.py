@@ -46,6 +46,7 @@ from livehandle._transport.endpoints import Endpoint
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from types import TracebackType
 
     from livehandle._assemble import LiveRunner
     from livehandle._errors import LeaseLost
@@ -61,6 +62,19 @@ log = library_logger("livehandle.persist")
 
 #: What the persistent path runs in a handle's nursery before the body starts.
 Ready = Callable[["LiveHandle", trio.Nursery], Awaitable[None]]
+# what _open is given, kept until it is entered: config, endpoint, transport, hooks, session id,
+# fingerprint, snapshot, resumed, ready
+_OpenArgs = tuple[
+    LiveConfig,
+    Endpoint,
+    "Transport | None",
+    "Hooks | None",
+    "str | None",
+    "str | None",
+    "SessionSnapshot | None",
+    bool,
+    "Ready | None",
+]
 
 
 def resolve_endpoint(endpoint: Endpoint | str | None, api_key: str | None) -> Endpoint:
@@ -316,69 +330,109 @@ async def _release_quietly(store: SessionStore, keeper: LeaseKeeper) -> None:
             )
 
 
-@asynccontextmanager
-async def _open(
-    config: LiveConfig,
-    resolved: Endpoint,
-    transport: Transport | None,
-    hooks: Hooks | None,
-    *,
-    session_id: str | None,
-    fingerprint: str | None = None,
-    snapshot: SessionSnapshot | None = None,
-    resumed: bool = False,
-    ready: Ready | None = None,
-) -> AsyncIterator[LiveHandle]:
+class _open:  # named like the generator function it replaced
     """Connect one Gemini session and run its handle for the ``async with`` block.
 
     ``ready`` runs once the session and its runner started, before the retention of early
-    events ends (so what it publishes is seen by every subscription the body makes first).
+    events ends (so what it publishes is seen by every subscription the body makes first).  A
+    slotted object rather than a generator-based context manager: a session holds one for as
+    long as it runs, and after the opening it keeps only its nursery.
     """
-    options = SessionOptions(
-        connect_timeout=config.connect_timeout,
-        setup_timeout=config.setup_timeout,
-        outbound_capacity=config.outbound_capacity,
-        event_capacity=config.event_capacity,
-    )
-    setup = config.to_setup(resolved)
-    session: SessionPort
-    if config.auto_resume:
-        session = ResumingSession(
-            setup,
-            endpoint=resolved,
-            transport=transport,
-            options=options,
-            policy=config.resume_policy,
-            transparent=config.transparent_resumption,
-        )
-    else:
-        session = Session(setup, endpoint=resolved, transport=transport, options=options)
-    session.retain_events()  # and the handle's LiveEvents, retained by assemble_live_handle
-    handle, runner = assemble_live_handle(
-        session, config, resolved, hooks=hooks, session_id=session_id, fingerprint=fingerprint
-    )
-    if snapshot is not None:
-        apply_snapshot(
+
+    __slots__ = ("_args", "_owned")
+
+    def __init__(
+        self,
+        config: LiveConfig,
+        resolved: Endpoint,
+        transport: Transport | None,
+        hooks: Hooks | None,
+        *,
+        session_id: str | None,
+        fingerprint: str | None = None,
+        snapshot: SessionSnapshot | None = None,
+        resumed: bool = False,
+        ready: Ready | None = None,
+    ) -> None:
+        self._args: _OpenArgs | None = (
+            config,
+            resolved,
+            transport,
+            hooks,
+            session_id,
+            fingerprint,
             snapshot,
-            state=handle.state,
-            transcript=handle._lanes.transcript,
-            source=handle._source,
-            resumed=resumed,
+            resumed,
+            ready,
         )
-        if handle._extraction is not None:
-            handle._extraction.restore(handle.state)  # extracted() answers from the snapshot
-        if handle._governor is not None:
-            handle._governor.restore(handle.state)  # the flow goes on where it was
-    async with open_owned_nursery(handle.disconnect, "live session") as nursery:
-        await nursery.start(session.run)
-        await nursery.start(runner.run, nursery)  # the control lane; effects and tools
-        if ready is not None:
-            await ready(handle, nursery)
-        # Trio runs a new task only once the running one reaches a checkpoint: this one ends
-        # the retention once the body has reached its first, so subscriptions made before it
-        # see every event from the start.
-        nursery.start_soon(_release, session, runner)
-        yield handle
+        self._owned: open_owned_nursery | None = None
+
+    async def __aenter__(self) -> LiveHandle:
+        assert self._args is not None, "a session opening is entered once"
+        args, self._args = self._args, None
+        config, resolved, transport, hooks, session_id, fingerprint, snapshot, resumed, ready = args
+        del args
+        options = SessionOptions(
+            connect_timeout=config.connect_timeout,
+            setup_timeout=config.setup_timeout,
+            outbound_capacity=config.outbound_capacity,
+            event_capacity=config.event_capacity,
+        )
+        setup = config.to_setup(resolved)
+        session: SessionPort
+        if config.auto_resume:
+            session = ResumingSession(
+                setup,
+                endpoint=resolved,
+                transport=transport,
+                options=options,
+                policy=config.resume_policy,
+                transparent=config.transparent_resumption,
+            )
+        else:
+            session = Session(setup, endpoint=resolved, transport=transport, options=options)
+        session.retain_events()  # and the handle's LiveEvents, retained by assemble_live_handle
+        handle, runner = assemble_live_handle(
+            session, config, resolved, hooks=hooks, session_id=session_id, fingerprint=fingerprint
+        )
+        if snapshot is not None:
+            apply_snapshot(
+                snapshot,
+                state=handle.state,
+                transcript=handle._lanes.transcript,
+                source=handle._source,
+                resumed=resumed,
+            )
+            if handle._extraction is not None:
+                handle._extraction.restore(handle.state)  # extracted() answers from the snapshot
+            if handle._governor is not None:
+                handle._governor.restore(handle.state)  # the flow goes on where it was
+        owned = self._owned = open_owned_nursery(handle.disconnect, "live session")
+        nursery = await owned.__aenter__()
+        try:
+            await nursery.start(session.run)
+            await nursery.start(runner.run, nursery)  # the control lane; effects and tools
+            if ready is not None:
+                await ready(handle, nursery)
+            # Trio runs a new task only once the running one reaches a checkpoint: this one
+            # ends the retention once the body has reached its first, so subscriptions made
+            # before it see every event from the start.
+            nursery.start_soon(_release, session, runner)
+        except BaseException as exc:
+            # As when the body raises: the handle disconnects and every task ends first.
+            await owned.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return handle
+
+    async def __aexit__(
+        self,
+        etype: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        owned, self._owned = self._owned, None
+        assert owned is not None
+        await owned.__aexit__(etype, error, traceback)
 
 
 async def _release(session: SessionPort, runner: LiveRunner) -> None:
