@@ -17,7 +17,8 @@ How it works, and why this way:
   values: the runtime's long-lived tasks were spawned on the first connection, and they must
   report the current one after a reconnect.  Each connection's own tasks get a scope of their
   own, pinned to their connection number, so what an old connection says while it closes is
-  never attributed to the next one.
+  never attributed to the next one (a session that never reconnects has one connection, and
+  its tasks share the session's scope).
 * **A** ``logging.Filter`` **on every livehandle logger** copies the ids onto the record.
   Filters on a logger see only the records logged on that very logger (not its children's),
   so each module asks ``library_logger`` for its logger, which attaches the filter.  A
@@ -35,7 +36,7 @@ reference page).
 from __future__ import annotations
 
 import logging
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from contextvars import ContextVar, Token
 
 __all__ = [
@@ -93,18 +94,22 @@ class scoped:
                 _SCOPE.reset(token)
 
 
-def connection_scope() -> scoped:
+def connection_scope() -> AbstractContextManager[LogScope]:
     """A scope pinned to the connection that the current task runs, for the block.
 
     Under a session's scope, the connection's number is the one the session gave it (a session
     that has not numbered its connections has just one: number 1, which the session's other
     tasks report from now on too).  Outside any session: no session id, connection 1.
+
+    A session that does not number its connections never renumbers them, so its scope (now
+    saying connection 1) is used as it is: no second scope, and no context change, per session.
     """
     parent = _SCOPE.get()
     if parent is None:
         return scoped(LogScope(None, 1))
     if parent.connection_id is None:
         parent.connection_id = 1
+        return nullcontext(parent)
     return scoped(LogScope(parent.session_id, parent.connection_id))
 
 
