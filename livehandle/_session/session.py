@@ -332,7 +332,8 @@ class Session:
             raise SessionTimeout("connect", opts.connect_timeout) from None
         try:
             self._protocol.set_phase(SessionPhase.SETUP_SENT)
-            await connection.send(self._setup_text)
+            setup_text, self._setup_text = self._setup_text, ""  # sent once: not kept
+            await connection.send(setup_text)
             try:
                 with trio.fail_after(opts.setup_timeout):
                     complete = await self._wait_setup_complete(connection)
