@@ -86,6 +86,13 @@ class WebSocketConnection:
         if self._batch_ok and os.name == "posix" and isinstance(raw, trio.SocketStream):
             self._fd = raw.socket.fileno()
         self._keys = MaskingKeys()
+        # trio-websocket's queue of received messages, read directly (what get_message does,
+        # one coroutine frame less for a reader that waits there all the time); None on a
+        # trio-websocket without it.
+        received = getattr(ws, "_recv_channel", None)
+        self._received: trio.MemoryReceiveChannel[str | bytes] | None = (
+            received if isinstance(received, trio.MemoryReceiveChannel) else None
+        )
 
     @property
     def close_code(self) -> int | None:
@@ -235,9 +242,10 @@ class WebSocketConnection:
         if self._closing:
             await trio.lowlevel.checkpoint()
             raise self._closed_error()
+        received = self._received
         try:
-            data = await self._ws.get_message()
-        except trio_websocket.ConnectionClosed:
+            data = await (self._ws.get_message() if received is None else received.receive())
+        except (trio_websocket.ConnectionClosed, trio.ClosedResourceError, trio.EndOfChannel):
             pass  # raised below, out of the handler: the error must not chain the close reason
         else:
             return data if self._endpoint is None else self._endpoint.scrub_frame(data)

@@ -694,6 +694,26 @@ async def test_background_tasks_end_after_server_close():
             server_nursery.cancel_scope.cancel()
 
 
+@pytest.mark.parametrize("direct", [True, False])
+async def test_receive_reads_the_queue_directly_or_through_get_message_alike(
+    nursery, autojump_clock, direct
+):
+    connection, server_ws, _ = await open_memory_websocket(nursery, nursery, WebSocketTransport())
+    assert connection._received is connection._ws._recv_channel
+    if not direct:  # a trio-websocket without the queue attribute: its public get_message
+        connection._received = None
+    await server_ws.send_message("one")
+    await server_ws.send_message(b"two")
+    assert await connection.receive() == "one"
+    assert await connection.receive() == b"two"
+    await server_ws.aclose(1001, "bye")
+
+    with pytest.raises(ConnectionClosed) as info:
+        await connection.receive()
+    assert (info.value.code, info.value.reason) == (1001, "bye")
+    assert info.value.__context__ is None
+
+
 @pytest.mark.parametrize("close_timeout", [0.25, 2.0])
 async def test_aclose_gives_up_after_close_timeout_when_peer_never_reads(
     nursery, autojump_clock, close_timeout
