@@ -219,15 +219,16 @@ class SessionTelemetry:
     _response_tokens: int = attrs.field(default=0, init=False)
     _cached_tokens: int = attrs.field(default=0, init=False)
     _thoughts_tokens: int = attrs.field(default=0, init=False)
-    _tokens_by_modality: dict[str, dict[str, int]] = attrs.field(factory=dict, init=False)
-    _dropped: dict[str, int] = attrs.field(factory=dict, init=False)
+    # The counts by kind below are made at their first count: an idle session keeps none.
+    _tokens_by_modality: dict[str, dict[str, int]] | None = attrs.field(default=None, init=False)
+    _dropped: dict[str, int] | None = attrs.field(default=None, init=False)
     _lagged: int = attrs.field(default=0, init=False)
     _reconnects: int = attrs.field(default=0, init=False)
     _resume_attempts: int = attrs.field(default=0, init=False)
     _resume_gap: LatencyStats = attrs.field(factory=LatencyStats, init=False, repr=False)
     _replayed: int = attrs.field(default=0, init=False)
     _lost_audio_ms: float = attrs.field(default=0.0, init=False)
-    _persistence: dict[str, int] = attrs.field(factory=dict, init=False)
+    _persistence: dict[str, int] | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._started_at = self._clock()
@@ -346,6 +347,8 @@ class SessionTelemetry:
 
     def _add_details(self, side: str, details: tuple[ModalityTokenCount, ...] | None) -> None:
         for detail in details or ():
+            if self._tokens_by_modality is None:
+                self._tokens_by_modality = {}
             counts = self._tokens_by_modality.setdefault(
                 detail.modality, {"prompt": 0, "response": 0}
             )
@@ -356,6 +359,8 @@ class SessionTelemetry:
     def record_dropped(self, kind: str, n: int = 1) -> None:
         """Count ``n`` events of ``kind`` dropped by a drop-newest delivery lane (lane full)."""
         _check_count("n", n)
+        if self._dropped is None:
+            self._dropped = {}
         self._dropped[kind] = self._dropped.get(kind, 0) + n
 
     def record_lagged(self, n: int) -> None:
@@ -366,7 +371,7 @@ class SessionTelemetry:
     @property
     def dropped(self) -> dict[str, int]:
         """Events dropped so far, by kind (a copy)."""
-        return dict(self._dropped)
+        return dict(self._dropped or {})
 
     @property
     def lagged(self) -> int:
@@ -406,12 +411,14 @@ class SessionTelemetry:
     def record_persistence(self, kind: str, n: int = 1) -> None:
         """Count ``n`` snapshot-store outcomes of ``kind`` (``saved``, ``save_failed``...)."""
         _check_count("n", n)
+        if self._persistence is None:
+            self._persistence = {}
         self._persistence[kind] = self._persistence.get(kind, 0) + n
 
     @property
     def persistence(self) -> dict[str, int]:
         """Snapshot-store outcomes by kind (a copy): ``saved``, ``save_failed``, ``coalesced``..."""
-        return dict(self._persistence)
+        return dict(self._persistence or {})
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -460,9 +467,9 @@ class SessionTelemetry:
             "thoughts_token_count": self._thoughts_tokens,
             "tokens_by_modality": {
                 modality: dict(counts)
-                for modality, counts in sorted(self._tokens_by_modality.items())
+                for modality, counts in sorted((self._tokens_by_modality or {}).items())
             },
-            "dropped": dict(sorted(self._dropped.items())),
+            "dropped": dict(sorted((self._dropped or {}).items())),
             "lagged": self._lagged,
             "reconnects": self._reconnects,
             "resume_attempts": self._resume_attempts,
@@ -470,7 +477,7 @@ class SessionTelemetry:
             "resume_gap_p99_ms": _ms(self._resume_gap.p99),
             "replayed_messages": self._replayed,
             "lost_audio_ms": _ms(self._lost_audio_ms),
-            "persistence": dict(sorted(self._persistence.items())),
+            "persistence": dict(sorted((self._persistence or {}).items())),
         }
 
 

@@ -191,3 +191,31 @@ async def test_a_failing_close_of_an_owned_nursery_is_reported() -> None:
 
     with pytest.raises(SessionTaskFailed, match="close failed"):
         await body()
+
+
+# -- telemetry counts by kind -------------------------------------------------------------------
+
+
+def test_telemetry_makes_its_counts_by_kind_at_the_first_count() -> None:
+    from livehandle._runtime.telemetry import SessionTelemetry
+
+    telemetry = SessionTelemetry(clock=lambda: 0.0)
+    assert (telemetry._dropped, telemetry._persistence, telemetry._tokens_by_modality) == (
+        None,
+        None,
+        None,
+    )
+    assert (telemetry.dropped, telemetry.persistence) == ({}, {})
+    snapshot = telemetry.snapshot()
+    assert (snapshot["dropped"], snapshot["persistence"], snapshot["tokens_by_modality"]) == (
+        {},
+        {},
+        {},
+    )
+
+    telemetry.record_dropped("audio", 2)
+    telemetry.record_dropped("audio")
+    telemetry.record_persistence("saved")
+    assert telemetry.dropped == {"audio": 3}
+    assert telemetry.persistence == {"saved": 1}
+    assert telemetry._tokens_by_modality is None  # still nothing counted there
