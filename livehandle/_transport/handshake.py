@@ -274,6 +274,29 @@ _DONE = trio.Event()  # an event that is already set, and stays so: setting it a
 _DONE.set()
 
 
+async def _handshake_done() -> None:  # pragma: no cover - never called: the stand-in has started
+    raise AssertionError("a TLS handshake that is done never runs again")
+
+
+def _done_tls_handshake() -> object | None:
+    """A stand-in for a finished TLS handshake of :class:`trio.SSLStream` (its ``_Once``).
+
+    Started and done: waiting for it is a checkpoint (or nothing, where Trio asks for none),
+    exactly as for a stream's own once its handshake has finished.  None on a Trio without it.
+    """
+    once_type = getattr(trio._ssl, "_Once", None)  # a Trio internal: None when absent
+    if once_type is None:
+        return None
+    once = once_type(_handshake_done)
+    once.started = True
+    once._done = _DONE
+    done: object = once
+    return done
+
+
+_TLS_DONE = _done_tls_handshake()
+
+
 def shed_upgrade_state(ws: trio_websocket.WebSocketConnection) -> None:
     """Drop what an open client ``ws`` keeps of its upgrade but never uses again (about 3 KiB).
 
@@ -299,3 +322,14 @@ def shed_upgrade_state(ws: trio_websocket.WebSocketConnection) -> None:
         ws._open_handshake = _DONE
     if isinstance(getattr(ws, "_for_testing_peer_closed_connection", None), trio.Event):
         ws._for_testing_peer_closed_connection = _DONE
+    # Trio's TLS stream keeps its finished handshake (an event and the handshake's bound
+    # method) for good; a shared finished one answers every later ask the same way.
+    stream = getattr(ws, "_stream", None)
+    once = getattr(stream, "_handshook", None)
+    if (
+        isinstance(stream, trio.SSLStream)
+        and _TLS_DONE is not None
+        and type(once) is type(_TLS_DONE)
+        and once.done  # type: ignore[attr-defined]
+    ):
+        stream._handshook = _TLS_DONE  # type: ignore[assignment]

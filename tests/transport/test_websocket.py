@@ -603,9 +603,20 @@ async def test_wss_with_trusted_certificate_round_trips(nursery):
         endpoint = Endpoint.from_url(f"wss://127.0.0.1:{port}/live", ssl_context=client_context)
         connection = await WebSocketTransport().connect(endpoint, nursery)
 
+        # The finished TLS handshake is a shared stand-in: nothing of it is kept per connection.
+        tls = connection._ws._stream
+        assert isinstance(tls, trio.SSLStream)
+        assert tls._handshook.done
+        second = await WebSocketTransport().connect(endpoint, nursery)
+        assert second._ws._stream._handshook is tls._handshook
+
         await connection.send("over tls")
         assert await connection.receive() == "over tls"
+        await second.send_batch(["one", "two"])
+        assert [await second.receive(), await second.receive()] == ["one", "two"]
         await connection.aclose()
+        await second.aclose()
+    assert (connection.close_code, second.close_code) == (1000, 1000)
 
 
 # -- local close --------------------------------------------------------------------------------
