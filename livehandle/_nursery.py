@@ -172,6 +172,8 @@ class TaskHost:
     session therefore runs no task for a component with nothing to do.
     """
 
+    __slots__ = ("_nursery", "_scopes", "_stopped", "_what")
+
     def __init__(self, what: str) -> None:
         self._what = what
         self._nursery: trio.Nursery | None = None

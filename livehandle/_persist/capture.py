@@ -113,6 +113,18 @@ class SnapshotSource:
     snapshot's ``handle_issued_at``) and calls ``on_handle`` (the saver's offer) after it.
     """
 
+    __slots__ = (
+        "_handle",
+        "_handle_at",
+        "_session",
+        "_state",
+        "_telemetry",
+        "_transcript",
+        "fingerprint",
+        "on_handle",
+        "session_id",
+    )
+
     def __init__(
         self,
         session_id: str,

@@ -158,6 +158,19 @@ class AnswerSender:
         gate: told each successful final answer.
     """
 
+    __slots__ = (
+        "_before_tool_response",
+        "_connection_id",
+        "_emit",
+        "_gate",
+        "_hook_failed",
+        "_on_tool_call",
+        "_state",
+        "_stats",
+        "_withdrawn",
+        "_writer",
+    )
+
     def __init__(
         self,
         *,

@@ -97,6 +97,31 @@ class ToolDispatcher:
             before anything else sees it, and told every successful final answer.
     """
 
+    __slots__ = (
+        "_acknowledge",
+        "_awaiting",
+        "_background",
+        "_barge_in",
+        "_connection_id",
+        "_declared",
+        "_emit",
+        "_gate",
+        "_handed",
+        "_host",
+        "_in_flight",
+        "_inline",
+        "_keys",
+        "_left",
+        "_lost_keys",
+        "_manual",
+        "_reported",
+        "_sender",
+        "_server_cancelled",
+        "_stopped",
+        "_tools",
+        "stats",
+    )
+
     def __init__(
         self,
         tools: ToolSet,

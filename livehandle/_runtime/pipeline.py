@@ -182,6 +182,21 @@ class TurnPipeline:
         flow: the flow step (step 5), or None when no flow governs the session.
     """
 
+    __slots__ = (
+        "_context",
+        "_deliver",
+        "_emit",
+        "_extraction",
+        "_flow",
+        "_prompt",
+        "_start_events",
+        "_started",
+        "_state",
+        "_step_timeout",
+        "_transcript",
+        "on_boundary",
+    )
+
     def __init__(
         self,
         *,

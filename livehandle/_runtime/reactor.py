@@ -311,6 +311,8 @@ class LiveReactor:
         clock: where the timestamps in the state come from (Trio's clock by default).
     """
 
+    __slots__ = ("_clock", "_rules", "_state")
+
     def __init__(
         self,
         rules: Sequence[ReactorRule] | None = None,
@@ -444,6 +446,8 @@ class EffectExecutor:
         barge_in: returns the current barge-in group; blocking effects run inside it, so a
             server barge-in cancels a blocking effect stuck in a send.
     """
+
+    __slots__ = ("_barge_in", "_emit", "_pending", "_target", "stats")
 
     def __init__(
         self,

@@ -103,6 +103,30 @@ class VoiceRuntime:
             treats speech then as a possible interruption).
     """
 
+    __slots__ = (
+        "_audio_ms",
+        "_client_authority",
+        "_drains_reported",
+        "_dropped_outside_activity",
+        "_executor",
+        "_host",
+        "_model_speaking",
+        "_on_speech_end",
+        "_on_speech_start",
+        "_owed_end",
+        "_owed_mark_end",
+        "_policy",
+        "_preroll",
+        "_preroll_bytes",
+        "_preroll_limit",
+        "_sample_rate",
+        "_vad",
+        "_vad_config",
+        "pending",
+        "reactor",
+        "writer",
+    )
+
     def __init__(
         self,
         writer: SessionWriter,

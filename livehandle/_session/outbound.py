@@ -54,6 +54,24 @@ class Outbound:
         after_send: called with each message's decoded form once it has been written, in order.
     """
 
+    __slots__ = (
+        "_accepting",
+        "_after_send",
+        "_busy",
+        "_capacity",
+        "_connection",
+        "_idle",
+        "_nursery",
+        "_queue_receive",
+        "_queue_send",
+        "_send_atomic",
+        "_send_batch",
+        "_stopped",
+        "_write_timeout",
+        "_writer_scope",
+        "written",
+    )
+
     def __init__(
         self,
         capacity: int,

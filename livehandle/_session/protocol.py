@@ -39,6 +39,16 @@ class ProtocolState:
             there).
     """
 
+    __slots__ = (
+        "_pending_calls",
+        "_publish",
+        "_scrub",
+        "_turn_text",
+        "go_away",
+        "phase",
+        "resume_handle",
+    )
+
     def __init__(
         self, publish: Callable[[SessionEvent], None], scrub: Callable[[str], str] | None = None
     ) -> None:
