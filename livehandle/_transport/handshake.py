@@ -19,6 +19,7 @@ its own HTTP parser, and sets :attr:`UpgradeWatch.failed` as soon as the upgrade
 from __future__ import annotations
 
 import re
+from collections import deque
 from typing import TYPE_CHECKING
 
 import h11
@@ -297,6 +298,33 @@ def _done_tls_handshake() -> object | None:
 _TLS_DONE = _done_tls_handshake()
 
 
+class _ShortQueue(list):  # type: ignore[type-arg]
+    """A first-in first-out queue of a few items, where a deque (632 bytes empty) is too much.
+
+    For queues that hold at most a handful of items (wsproto's extra events, a message queue of
+    a few messages): ``append``, ``popleft``, ``len``, truth and ``clear`` as on a deque.
+    """
+
+    __slots__ = ()
+
+    def popleft(self) -> object:
+        return self.pop(0)
+
+
+def _shorten(owner: object, name: str, limit: float) -> None:
+    """Replace ``owner.<name>``, an empty unbounded deque, with a :class:`_ShortQueue`.
+
+    Only when it can never hold more than ``limit`` items (a few), and only when it is a deque
+    and empty now (nothing can be queued in between: this does not wait).
+    """
+    queue = getattr(owner, name, None)
+    if isinstance(queue, deque) and queue.maxlen is None and not queue and limit <= _SHORT_QUEUE:
+        setattr(owner, name, _ShortQueue())
+
+
+_SHORT_QUEUE = 16  # the most items a queue may hold to be a _ShortQueue
+
+
 def shed_upgrade_state(ws: trio_websocket.WebSocketConnection) -> None:
     """Drop what an open client ``ws`` keeps of its upgrade but never uses again (about 3 KiB).
 
@@ -322,6 +350,12 @@ def shed_upgrade_state(ws: trio_websocket.WebSocketConnection) -> None:
         ws._open_handshake = _DONE
     if isinstance(getattr(ws, "_for_testing_peer_closed_connection", None), trio.Event):
         ws._for_testing_peer_closed_connection = _DONE
+    # wsproto queues only an abnormal closure besides frames (one event), and trio-websocket's
+    # queue of received messages holds ``message_queue_size`` of them.
+    _shorten(getattr(proto, "connection", None), "_events", 1)
+    received = getattr(ws, "_recv_channel", None)
+    state = getattr(received, "_state", None)
+    _shorten(state, "data", getattr(state, "max_buffer_size", _SHORT_QUEUE + 1))
     # Trio's TLS stream keeps its finished handshake (an event and the handshake's bound
     # method) for good; a shared finished one answers every later ask the same way.
     stream = getattr(ws, "_stream", None)

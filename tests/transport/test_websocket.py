@@ -564,6 +564,21 @@ async def test_the_stand_in_events_stay_set_for_every_connection(nursery):
         await second.aclose()
 
 
+async def test_short_queues_keep_a_burst_in_order_and_report_their_use(nursery, autojump_clock):
+    connection, server_ws, _ = await open_memory_websocket(nursery, nursery, WebSocketTransport())
+    ws = connection._ws
+    # A few items at most: lists with popleft instead of deques (632 bytes each, empty).
+    assert type(ws._wsproto.connection._events).__name__ == "_ShortQueue"
+    assert type(ws._recv_channel._state.data).__name__ == "_ShortQueue"
+
+    for number in range(4):  # as many as the queue holds (message_queue_size=4), unread
+        await server_ws.send_message(f"m{number}")
+    await trio.testing.wait_all_tasks_blocked()
+    assert ws._recv_channel.statistics().current_buffer_used == 4
+    assert [await connection.receive() for _ in range(4)] == ["m0", "m1", "m2", "m3"]
+    assert ws._recv_channel.statistics().current_buffer_used == 0
+
+
 def test_shedding_leaves_a_connection_without_those_internals_alone():
     from livehandle._transport.handshake import shed_upgrade_state
 
