@@ -289,7 +289,7 @@ class LiveRunner:
         if self._governor is not None:
             self._governor.attach(nursery)
         try:
-            await self._lanes.run(nursery, task_status=task_status)
+            await self._lanes.control_lane(nursery, task_status)  # this task is the lane
         finally:
             # The session has ended: no effect or tool can send any more.
             self._tools.stop()

@@ -39,7 +39,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import attrs
@@ -244,18 +244,30 @@ class Lanes:
         lane reports started once the pipeline's :meth:`~TurnPipeline.session_started` ran.
         """
         task_status = let_go(task_status)  # idle, this task keeps no start-up nursery alive
-        self._running = True
-        self._observer.start()
-        if self._interval is None:
-            await self._run_control_lane(task_status)
-            return
-        if nursery is not None:
-            nursery.start_soon(self._observer.run_emitter, self._interval, self._emitter_scope)
-            await self._run_control_lane(task_status)
+        if nursery is not None or self._interval is None:
+            await self.control_lane(nursery, task_status)
             return
         async with trio.open_nursery() as own:
-            own.start_soon(self._observer.run_emitter, self._interval, self._emitter_scope)
-            await self._run_control_lane(task_status)
+            await self.control_lane(own, task_status)
+
+    def control_lane(
+        self,
+        nursery: trio.Nursery | None,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> Coroutine[object, object, None]:
+        """:meth:`run`, for a caller that awaits it at once: no frame of its own while it waits.
+
+        The lane starts running here (its clock, and the telemetry emitter in ``nursery`` when
+        an interval is set: then ``nursery`` is required); the control lane itself is the
+        returned coroutine.
+        """
+        self._running = True
+        self._observer.start()
+        if self._interval is not None:
+            if nursery is None:
+                raise ValueError("the telemetry emitter needs a nursery")
+            nursery.start_soon(self._observer.run_emitter, self._interval, self._emitter_scope)
+        return self._run_control_lane(task_status)
 
     def watchers_due(self) -> None:
         """Watcher actions were queued (by a state write in any task): run them soon.
