@@ -48,7 +48,7 @@ import trio
 from livehandle._errors import Lagged, SessionError, SessionTaskFailed
 from livehandle._events import LiveEvent, SessionEvent
 from livehandle._logs import library_logger
-from livehandle._nursery import LazyEvent, let_go
+from livehandle._nursery import LazyEvent
 from livehandle._runtime.bargein import BargeIn, CurrentBargeIn
 from livehandle._runtime.mailbox import Mailbox
 from livehandle._runtime.observe import SessionObserver
@@ -239,33 +239,21 @@ class Lanes:
     ) -> None:
         """Be the control lane until the session has ended (this task runs it).
 
-        The telemetry emitter, when an interval is set, runs in ``nursery`` (the session's), or
-        in a nursery of this task's own when none is given; it ends with the control lane.  The
-        lane reports started once the pipeline's :meth:`~TurnPipeline.session_started` ran.
+        The telemetry emitter (with an interval) runs in ``nursery``, or in one of this task's
+        own; it ends with the lane, which reports started once the pipeline's start ran.
         """
-        task_status = let_go(task_status)  # idle, this task keeps no start-up nursery alive
-        if nursery is not None or self._interval is None:
+        async with contextlib.AsyncExitStack() as stack:
+            if nursery is None and self._interval is not None:
+                nursery = await stack.enter_async_context(trio.open_nursery())
             await self.control_lane(nursery, task_status)
-            return
-        async with trio.open_nursery() as own:
-            await self.control_lane(own, task_status)
 
     def control_lane(
-        self,
-        nursery: trio.Nursery | None,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+        self, nursery: trio.Nursery | None, task_status: trio.TaskStatus[None]
     ) -> Coroutine[object, object, None]:
-        """:meth:`run`, for a caller that awaits it at once: no frame of its own while it waits.
-
-        The lane starts running here (its clock, and the telemetry emitter in ``nursery`` when
-        an interval is set: then ``nursery`` is required); the control lane itself is the
-        returned coroutine.
-        """
+        """:meth:`run` with no frame of its own while it waits (``nursery``: for the emitter)."""
         self._running = True
         self._observer.start()
-        if self._interval is not None:
-            if nursery is None:
-                raise ValueError("the telemetry emitter needs a nursery")
+        if self._interval is not None and nursery is not None:  # run() gives one if needed
             nursery.start_soon(self._observer.run_emitter, self._interval, self._emitter_scope)
         return self._run_control_lane(task_status)
 
