@@ -51,11 +51,13 @@ class TranscriptBuffer:
     scrub: Callable[[str], str] | None = None
     # made at the first finished (or restored) turn: an idle session keeps no deque
     _turns: deque[TranscriptTurn] | None = attrs.field(init=False, default=None)
-    _typed: list[str] = attrs.field(init=False, factory=list)
-    _spoken: list[str] = attrs.field(init=False, factory=list)
-    _model: list[str] = attrs.field(init=False, factory=list)
+    # The turn's parts: empty tuples until their first item (an idle turn keeps no lists).
+    _typed: list[str] | tuple[()] = attrs.field(init=False, default=())
+    _spoken: list[str] | tuple[()] = attrs.field(init=False, default=())
+    _model: list[str] | tuple[()] = attrs.field(init=False, default=())
     _interrupted: bool = attrs.field(init=False, default=False)
-    _tool_calls: list[ToolCallSummary] = attrs.field(init=False, factory=list)  # the newest 20
+    # the newest 20
+    _tool_calls: list[ToolCallSummary] | tuple[()] = attrs.field(init=False, default=())
     _count: int = attrs.field(init=False, default=0)
 
     def __attrs_post_init__(self) -> None:
@@ -69,15 +71,24 @@ class TranscriptBuffer:
 
     def add_typed(self, text: str) -> None:
         """The user typed ``text`` (recorded after it was sent)."""
-        self._typed.append(text)
+        if isinstance(self._typed, list):
+            self._typed.append(text)
+        else:
+            self._typed = [text]
 
     def add_user_speech(self, fragment: str) -> None:
         """A fragment of the transcript of the user's speech."""
-        self._spoken.append(fragment)
+        if isinstance(self._spoken, list):
+            self._spoken.append(fragment)
+        else:
+            self._spoken = [fragment]
 
     def add_model_speech(self, fragment: str) -> None:
         """A fragment of the transcript (or text) of the model's output."""
-        self._model.append(fragment)
+        if isinstance(self._model, list):
+            self._model.append(fragment)
+        else:
+            self._model = [fragment]
 
     def add_tool_call(self, name: str, args: object, result: object) -> None:
         """A tool call of this turn was answered: keep a summary of it with the turn.
@@ -86,14 +97,17 @@ class TranscriptBuffer:
         scrubbed and cut to 200 characters.  A turn keeps at most
         :data:`MAX_TOOL_CALLS_PER_TURN` summaries; past that the oldest are dropped.
         """
-        if len(self._tool_calls) == MAX_TOOL_CALLS_PER_TURN:
+        calls = self._tool_calls
+        if not isinstance(calls, list):
+            calls = self._tool_calls = []
+        if len(calls) == MAX_TOOL_CALLS_PER_TURN:
             log.debug(
                 "turn %d made more than %d tool calls; the oldest summary is dropped",
                 self._count + 1,
                 MAX_TOOL_CALLS_PER_TURN,
             )
-            del self._tool_calls[0]
-        self._tool_calls.append(
+            del calls[0]
+        calls.append(
             ToolCallSummary(name, self._scrubbed(_compact(args)), self._scrubbed(_compact(result)))
         )
 
@@ -120,10 +134,7 @@ class TranscriptBuffer:
         turn = self.current_turn()
         self._count += 1
         self._kept().append(turn)
-        self._typed.clear()
-        self._spoken.clear()
-        self._model.clear()
-        self._tool_calls.clear()
+        self._typed = self._spoken = self._model = self._tool_calls = ()
         self._interrupted = False
         return turn
 

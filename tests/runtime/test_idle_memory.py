@@ -219,3 +219,27 @@ def test_telemetry_makes_its_counts_by_kind_at_the_first_count() -> None:
     assert telemetry.dropped == {"audio": 3}
     assert telemetry.persistence == {"saved": 1}
     assert telemetry._tokens_by_modality is None  # still nothing counted there
+
+
+# -- the transcript's turn in progress ----------------------------------------------------------
+
+
+def test_a_turn_in_progress_makes_its_lists_at_their_first_part_and_drops_them_when_done() -> None:
+    from livehandle._runtime.transcript import TranscriptBuffer
+
+    buffer = TranscriptBuffer()
+    idle = (buffer._typed, buffer._spoken, buffer._model, buffer._tool_calls)
+    assert idle == ((), (), (), ())
+    assert (buffer.user_text, buffer.model_text) == ("", "")
+
+    buffer.add_typed("hi")
+    buffer.add_user_speech(" there")
+    buffer.add_model_speech("Hel")
+    buffer.add_model_speech("lo")
+    buffer.add_tool_call("weather", {"city": "Oslo"}, "sunny")
+    turn = buffer.finish_turn()
+
+    assert (turn.user, turn.model, turn.typed) == ("hi there", "Hello", True)
+    assert [call.name for call in turn.tool_calls] == ["weather"]
+    assert (buffer._typed, buffer._spoken, buffer._model, buffer._tool_calls) == idle
+    assert buffer.current_turn().user == ""
