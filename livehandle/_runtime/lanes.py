@@ -130,7 +130,7 @@ class Lanes:
     __slots__ = (  # one per session: no __dict__ (it would cost ~1.6 KiB)
         "_backlog", "_backlog_limit", "_barge_in", "_cancel_tools", "_capacity", "_connecting",
         "_connection_lost", "_control_done", "_control_overflow", "_control_scope", "_control_task",
-        "_delivery", "_dispatch_tools", "_emitter_scope", "_failed", "_held", "_hooks",
+        "_delivery", "_dispatch_tools", "_failed", "_held", "_hooks",
         "_interruptions_handled", "_interruptions_routed", "_interval", "_live", "_mailbox",
         "_observe", "_observer", "_on_interrupted", "_on_model_audio", "_published_early",
         "_running", "_screen_tools", "_stale_audio", "_state", "_telemetry", "_tools_arrived",
@@ -207,7 +207,6 @@ class Lanes:
         self._published_early = 0  # Interrupted events the router published (see route)
         self._connecting = 0  # Connected events routed, not yet published by the control lane
         self._control_scope = trio.CancelScope()
-        self._emitter_scope = trio.CancelScope()
         self._control_done = LazyEvent()
         self._control_task: trio.lowlevel.Task | None = None
         self._running = False
@@ -254,7 +253,7 @@ class Lanes:
         self._running = True
         self._observer.start()
         if self._interval is not None and nursery is not None:  # run() gives one if needed
-            nursery.start_soon(self._observer.run_emitter, self._interval, self._emitter_scope)
+            nursery.start_soon(self._observer.run_emitter, self._interval)
         return self._run_control_lane(task_status)
 
     def watchers_due(self) -> None:
@@ -284,7 +283,7 @@ class Lanes:
         control lane still busy after its grace (a stuck hook) is cancelled.  Called from the
         control lane itself (a hook that disconnects), it is left to finish on its own.
         """
-        self._emitter_scope.cancel()
+        self._observer.stop_emitter()
         if self._running and not self.in_control_lane():
             with trio.move_on_after(grace):
                 await self._control_done.wait()
@@ -503,7 +502,7 @@ class Lanes:
                         self._watchers_due = False
                         await self.pipeline.run_watchers()
         finally:
-            self._emitter_scope.cancel()  # the emitter never outlives the control lane
+            self._observer.stop_emitter()  # the emitter never outlives the control lane
             self._mailbox.close_receiver()
             self._control_done.set()
             self._live.close()  # every stream() ends right after Disconnected

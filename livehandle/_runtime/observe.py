@@ -30,6 +30,8 @@ class SessionObserver:
     """
 
     __slots__ = (
+        "_emitter",
+        "_emitter_stopped",
         "_errors",
         "_interrupts",
         "_last_activity",
@@ -49,6 +51,8 @@ class SessionObserver:
         self._interrupts = 0
         self._started_at = 0.0
         self._last_activity = 0.0
+        self._emitter: trio.CancelScope | None = None  # made when the emitter starts
+        self._emitter_stopped = False
 
     def start(self) -> None:
         """The session runs from now (the zero of ``session:elapsed_ms``)."""
@@ -110,13 +114,22 @@ class SessionObserver:
                 return
         self._last_activity = trio.current_time()
 
-    async def run_emitter(self, interval: float, scope: trio.CancelScope) -> None:
+    def stop_emitter(self) -> None:
+        """End the emitter (at once, or as soon as it starts when it has not yet).  Idempotent."""
+        self._emitter_stopped = True
+        if self._emitter is not None:
+            self._emitter.cancel()
+
+    async def run_emitter(self, interval: float) -> None:
         """Every ``interval`` seconds: refresh the timing keys, publish Telemetry/TurnMetrics.
 
-        Runs inside ``scope`` (the lanes cancel it when the control lane ends).  Keeps running
-        with no subscriber: publishing to nobody is a no-op, never an error.
+        Runs until :meth:`stop_emitter` (the lanes call it when the control lane ends).  Keeps
+        running with no subscriber: publishing to nobody is a no-op, never an error.
         """
         turns = 0
+        scope = self._emitter = trio.CancelScope()  # made here: no emitter, no scope
+        if self._emitter_stopped:
+            scope.cancel()
         with scope:
             while True:
                 await trio.sleep(interval)
