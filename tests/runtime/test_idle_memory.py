@@ -243,3 +243,51 @@ def test_a_turn_in_progress_makes_its_lists_at_their_first_part_and_drops_them_w
     assert [call.name for call in turn.tool_calls] == ["weather"]
     assert (buffer._typed, buffer._spoken, buffer._model, buffer._tool_calls) == idle
     assert buffer.current_turn().user == ""
+
+
+# -- the telemetry emitter's cancel scope -------------------------------------------------------
+
+
+def _observer():  # type: ignore[no-untyped-def]
+    from livehandle._broadcast import Broadcast
+    from livehandle._runtime.observe import SessionObserver
+    from livehandle._runtime.telemetry import SessionTelemetry
+    from livehandle._state import State
+
+    return SessionObserver(SessionTelemetry(), State(), Broadcast(8))
+
+
+async def test_an_observer_without_an_emitter_keeps_no_cancel_scope(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    observer = _observer()
+    assert observer._emitter is None
+    observer.stop_emitter()  # nothing to stop: no error, still nothing made
+    assert observer._emitter is None
+
+
+async def test_an_emitter_stopped_before_it_starts_ends_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    observer = _observer()
+    observer.stop_emitter()
+    with trio.fail_after(1):
+        await observer.run_emitter(0.5)  # returns: it was stopped already
+    assert trio.current_time() < 0.5
+
+
+async def test_a_running_emitter_publishes_until_stopped(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from livehandle._events import LiveEvent
+
+    observer = _observer()
+    subscription = observer._live.subscribe()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(observer.run_emitter, 1.0)
+        await trio.sleep(2.5)
+        observer.stop_emitter()
+    kinds = [type(event) for event in [subscription.receive_nowait() for _ in range(2)]]
+    assert kinds == [LiveEvent.Telemetry, LiveEvent.Telemetry]
+    assert observer._emitter is not None
+    assert observer._emitter.cancelled_caught
