@@ -32,6 +32,7 @@ from livehandle._transport.opening import (
     open_stream,
     parse_url,
 )
+from livehandle._transport.receive_frames import FastFrames
 from livehandle._transport.tls_direct import DirectTLS
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class WebSocketConnection:
             self._fd = raw.socket.fileno()
         elif self._batch_ok:
             self._tls = DirectTLS.probe(raw)
+        FastFrames.install(ws)  # the server's common frames are cut without wsproto's decoder
         self._keys = MaskingKeys()
 
     @property
