@@ -14,7 +14,7 @@ This relies on ``SSLStream`` internals (its ``SSLObject``, outgoing buffer, inne
 handshake marker and state), checked once by :meth:`DirectTLS.probe`; a stream without them gets
 no :class:`DirectTLS` and is written the ordinary way.  Any state the synchronous path cannot
 handle (a handshake or renegotiation in progress, another task inside the send side) makes
-:meth:`DirectTLS.begin` decline, and the caller writes that frame the ordinary way too.
+:meth:`DirectTLS.ready` decline, and the caller writes that frame the ordinary way too.
 """
 
 from __future__ import annotations
@@ -41,10 +41,10 @@ _NEEDS = (
 class DirectTLS:
     """Synchronous writes into one client :class:`trio.SSLStream` over a socket (see module).
 
-    A write is :meth:`begin`, then :meth:`encrypt`, then :meth:`write` (and, for a partial
-    write, awaiting the rest on :attr:`socket_stream`), then :meth:`end`, all in one task.
-    Between :meth:`begin` and :meth:`end` the stream's send side is held: no other task can send
-    through it.
+    A write is :meth:`ready`, then :meth:`encrypt`, then :meth:`write`, with no yield in
+    between (so no other task can use the stream meanwhile); only a partial write then awaits
+    the rest on :attr:`socket_stream`, between :meth:`hold` and :meth:`end`, which keep every
+    other task out of the stream's send side.
     """
 
     __slots__ = ("_broken", "_detector", "_fd", "_lock", "_ok", "_stream", "socket_stream")
@@ -70,6 +70,8 @@ class DirectTLS:
             return None
         if not all(hasattr(stream, name) for name in _NEEDS):
             return None
+        if not hasattr(stream._outer_send_conflict_detector, "_held"):
+            return None
         inner = stream.transport_stream
         if not isinstance(inner, trio.SocketStream) or stream._ssl_object.server_side:
             return None
@@ -78,29 +80,29 @@ class DirectTLS:
             return None
         return cls(stream, inner, inner.socket.fileno())
 
-    def begin(self) -> bool:
-        """Hold the stream's send side for a direct write; False (nothing held) when it can't.
+    def ready(self) -> bool:
+        """Whether a frame can be written directly now.
 
-        It can't while the handshake has not finished, once the stream is broken or closed, or
-        while another task is inside the stream's send side.
+        Not while the handshake has not finished, once the stream is broken or closed, or
+        while another task is inside the stream's send side.  The answer holds until the
+        calling task next yields.
         """
         stream = self._stream
-        if (
-            stream._state is not self._ok
-            or not stream._handshook.done
-            or stream._delayed_outgoing is not None
-        ):
-            return False
-        try:
-            self._detector.__enter__()
-        except trio.BusyResourceError:
-            return False
-        try:
-            self._lock.acquire_nowait()
-        except trio.WouldBlock:
-            self._exit_detector()
-            return False
-        return True
+        return (
+            stream._state is self._ok
+            and stream._handshook.done
+            and stream._delayed_outgoing is None
+            and not self._detector._held
+            and not self._lock.locked()
+        )
+
+    def hold(self) -> None:
+        """Hold the stream's send side while the rest of a partial write is awaited.
+
+        Only right after :meth:`ready` said yes, without a yield since; :meth:`end` releases.
+        """
+        self._detector.__enter__()
+        self._lock.acquire_nowait()
 
     def encrypt(self, data: bytes) -> bytes | None:
         """Encrypt ``data`` into TLS records; None when the session wants to read first.
@@ -140,9 +142,6 @@ class DirectTLS:
         self._stream._state = self._broken
 
     def end(self) -> None:
-        """Release what :meth:`begin` held."""
+        """Release what :meth:`hold` held."""
         self._lock.release()
-        self._exit_detector()
-
-    def _exit_detector(self) -> None:
         self._detector.__exit__(None, None, None)

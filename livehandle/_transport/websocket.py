@@ -177,8 +177,8 @@ class WebSocketConnection:
         it whole, which it does unless the peer has stopped reading.  Over TLS it is encrypted
         and written the same way whenever nothing else is inside the TLS stream's send side.
         Only the rest of a partial write is awaited.  trio-websocket offers no extension, so
-        none can be in use, and its send lock is held throughout, so no frame of its own (a
-        pong, a close) can come in between.
+        none can be in use, and while the rest of a partial write is awaited its send lock is
+        held, so no frame of its own (a pong, a close) can come in between.
 
         Raises:
             ConnectionClosed: the subclass for the close code, once the connection is closed.
@@ -189,30 +189,26 @@ class WebSocketConnection:
         if (fd is None and tls is None) or self._closing or ws.closed is not None:
             await self._send_shielded([message], within)
             return
-        lock = ws._stream_lock
-        try:
-            lock.acquire_nowait()
-        except trio.WouldBlock:  # trio-websocket is writing a frame of its own: wait for it
+        if ws._stream_lock.locked():  # trio-websocket is writing a frame of its own: wait
             await self._send_shielded([message], within)
             return
-        try:
-            data = masked_text_frame(message.encode(), self._keys.take())
-            if tls is not None:
-                whole = await self._write_tls(tls, data, within)
-            else:
-                assert fd is not None
-                try:
-                    written = os.write(fd, data)
-                except BlockingIOError:
-                    written = 0
-                except OSError:
-                    written = -1
-                whole = written == len(data) or (
-                    written >= 0
-                    and await _finish(ws._stream.send_all, memoryview(data)[written:], within)
-                )
-        finally:
-            lock.release()
+        # Nothing from here yields until a write turns out partial, so no other task can start
+        # a write in between: trio-websocket's send lock is taken only to await such a rest.
+        data = masked_text_frame(message.encode(), self._keys.take())
+        if tls is not None:
+            whole = await self._write_tls(tls, data, within)
+        else:
+            assert fd is not None
+            try:
+                written = os.write(fd, data)
+            except BlockingIOError:
+                written = 0
+            except OSError:
+                written = -1
+            whole = written == len(data) or (
+                written >= 0
+                and await self._finish(ws._stream.send_all, memoryview(data)[written:], within)
+            )
         if not whole:
             # What trio-websocket does when its own send fails: the connection is gone.
             await ws._abort_web_socket()
@@ -220,28 +216,50 @@ class WebSocketConnection:
 
     async def _write_tls(self, tls: DirectTLS, frame: bytes, within: float) -> bool:
         """Encrypt and write ``frame`` (see :meth:`send_atomic`); False when the stream broke."""
-        if not tls.begin():  # another task is in the TLS stream's send side: queue up behind it
-            return await _finish(self._ws._stream.send_all, frame, within)
+        if not tls.ready():  # another task is in the TLS stream's send side: queue up behind it
+            return await self._finish(self._ws._stream.send_all, frame, within)
         try:
             records = tls.encrypt(frame)
         except trio.BrokenResourceError:
-            tls.end()
             return False
         if records is None:  # a renegotiation: SSLStream retries the write once it can
-            tls.end()
-            return await _finish(self._ws._stream.send_all, frame, within)
-        try:
-            written = tls.write(records)
-            if written == len(records):
-                return True
-            if written >= 0 and await _finish(
-                tls.socket_stream.send_all, memoryview(records)[written:], within
-            ):
-                return True
-            tls.mark_broken()  # part of a record may be on the wire
+            return await self._finish(self._ws._stream.send_all, frame, within)
+        written = tls.write(records)
+        if written == len(records):
+            return True
+        if written >= 0:
+            tls.hold()  # no other record may come between the parts of this one
+            try:
+                rest = memoryview(records)[written:]
+                if await self._finish(tls.socket_stream.send_all, rest, within):
+                    return True
+            finally:
+                tls.end()
+        tls.mark_broken()  # part of a record may be on the wire
+        return False
+
+    async def _finish(
+        self,
+        send_all: Callable[[bytes | memoryview], Awaitable[None]],
+        data: bytes | memoryview,
+        within: float,
+    ) -> bool:
+        """Await ``send_all(data)`` holding the send lock, shielded, for at most ``within`` s.
+
+        False when the stream failed or the time ran out (the caller then aborts the
+        connection).
+        """
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + within
+            async with self._ws._stream_lock:
+                try:
+                    await send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return False
+        if scope.cancelled_caught:
+            logger.warning("a write could not finish within %g s; aborting", within)
             return False
-        finally:
-            tls.end()
+        return True
 
     async def _send_shielded(self, messages: Sequence[str], within: float) -> None:
         """:meth:`send_batch`, shielded from cancellation once it starts, bounded by ``within``."""
@@ -546,27 +564,6 @@ class _ReaderHost:
                 self._keepalive.cancel()
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(self._stream)
-
-
-async def _finish(
-    send_all: Callable[[bytes | memoryview], Awaitable[None]],
-    data: bytes | memoryview,
-    within: float,
-) -> bool:
-    """Await ``send_all(data)`` shielded from cancellation, for at most ``within`` seconds.
-
-    False when the stream failed or the time ran out (the caller then aborts the connection).
-    """
-    with trio.CancelScope(shield=True) as scope:
-        scope.deadline = trio.current_time() + within
-        try:
-            await send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return False
-    if scope.cancelled_caught:
-        logger.warning("a write could not finish within %g s; aborting", within)
-        return False
-    return True
 
 
 def _supports_batches(ws: trio_websocket.WebSocketConnection) -> bool:
