@@ -13,7 +13,8 @@
 ``trio-ws`` and ``websockets-trio`` run under Trio; ``genai`` and ``websockets-asyncio`` under
 asyncio (``ASYNCIO_KINDS``).  The two bare ``websockets`` clients are written like the bare
 trio-websocket one (``json`` + ``base64`` by hand, no compression, as trio-websocket has none);
-they keep the package's default keepalive pings, as google-genai does.
+they keep the package's default keepalive pings, as google-genai does.  ``pace`` (only for the
+capacity and real-time CPU benchmarks) opens no connection: its frames cost only the pacing.
 """
 
 from __future__ import annotations
@@ -207,6 +208,20 @@ class GenaiClient:
         return chunks
 
 
+class PaceOnly:
+    """No client at all: each "frame" costs only the benchmark's own pacing (a Trio sleep).
+
+    ``--clients pace`` in the capacity and real-time CPU benchmarks measures the floor every
+    Trio client pays per frame before it sends anything.
+    """
+
+    async def send_frame(self) -> None:
+        pass
+
+    async def turn(self, text: str, on_audio: AudioCallback = None, expected: int = 0) -> int:
+        raise NotImplementedError("the pace-only client has no connection")
+
+
 @asynccontextmanager
 async def connect(
     kind: str,
@@ -275,6 +290,8 @@ async def connect(
             if "setupComplete" not in answer:
                 raise RuntimeError(f"expected setupComplete, got {sorted(answer)}")
             yield WebsocketsClient(ws)
+    elif kind == "pace":
+        yield PaceOnly()
     elif kind == "genai":
         from _common import genai_client
 

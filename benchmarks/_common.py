@@ -74,6 +74,7 @@ LABELS = {
     "websockets-asyncio": "bare websockets (asyncio)",
     "genai": "google-genai",
     "resume": "LiveHandle + auto_resume",
+    "pace": "Trio pacing only",  # no connection: what the benchmark's own pacing costs
 }
 NOT_AVAILABLE = "n/a (not available)"
 

@@ -37,7 +37,9 @@ stay open until all of them have sent their last frame.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import math
+import os
 import sys
 import tempfile
 import time
@@ -74,6 +76,7 @@ TARGET_P99_MS = 20.0
 SWEEP_WS = (100, 150, 200, 250, 300, 400)  # plain ws://: the target is 300
 SWEEP_WSS = (25, 50, 75, 100, 150, 200)  # TLS: every client tops out far lower
 MIN_SESSIONS = 10
+PROFILE_TO = os.environ.get("BENCH_PROFILE", "")  # see worker()
 DEFAULT_CLIENTS = ALL_CLIENTS
 QUEUED = ("handle", "handle-wsk", "session")  # send() queues for a writer; timed at the socket
 
@@ -172,6 +175,9 @@ def worker(kind: str, url: str, tls: str, sessions: int, server_pid: int) -> dic
     warm = round(WARM / PERIOD)
     unsent = [0]
     finished = [0]
+    # BENCH_PROFILE=path: profile the measured window (cProfile) into that file, for
+    # profile_send.py --stats path
+    profile = cProfile.Profile() if PROFILE_TO else None
 
     async def main(read_line: Any) -> None:
         context = client_ssl_context(tls)
@@ -228,10 +234,15 @@ def worker(kind: str, url: str, tls: str, sessions: int, server_pid: int) -> dic
 
         async def monitor() -> None:
             await sleep_until(start[0] + WARM)
+            if profile is not None:
+                profile.enable()
             c0, w0, s0 = time.process_time(), time.perf_counter(), process_cpu(server_pid)
             t0, f0 = steal_seconds(), sent[0]
             await sleep_until(start[0] + WARM + MEASURE)
             c1, w1, s1 = time.process_time(), time.perf_counter(), process_cpu(server_pid)
+            if profile is not None:
+                profile.disable()
+                profile.dump_stats(PROFILE_TO)
             t1, f1 = steal_seconds(), sent[0]
             found["cpu"] = (c1 - c0) / (w1 - w0)
             found["window_frames"] = f1 - f0

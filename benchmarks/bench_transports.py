@@ -12,8 +12,12 @@ rep), on a fresh connection each, and measures ``time.process_time()`` over:
 - ``down``: ``receive()`` of N chunks (what the session's reader task does per model chunk);
 - ``up send``: N microphone frames (``realtimeInput`` JSON of 20 ms of 16 kHz PCM16, ~0.9 KB)
   each with its own ``send()``, then a ``sync`` round trip that proves the server read them;
-- ``up batch1``: the same with ``send_batch([frame])``, the call the session's writer makes when
-  one frame is queued (the common case at 50 frames/s).
+- ``up batch1``: the same with ``send_batch([frame])``, the call the session's writer task makes
+  when one frame is queued;
+- ``up session``: the same the way a session writes a frame when its socket is free (the common
+  case at 50 frames/s): ``send_atomic(frame, within)`` where the connection has it
+  (trio-websocket: the frame written in the caller's task without a scheduler round trip), else
+  ``send_batch([frame])`` inside a shielded cancel scope with a deadline.
 
 The ratio websockets / trio-websocket is the median of the per-rep ratios (rep ``i`` of one ran
 right before or after rep ``i`` of the other, which cancels most of the machine's noise).
@@ -125,8 +129,17 @@ def measure(
     endpoint = Endpoint.from_url(url, ssl_context=context)
     makers = {"trio-websocket": WebSocketTransport, "websockets": WebsocketsTransport}
     results: dict[str, dict[str, list[float]]] = {
-        name: {"down": [], "up send": [], "up batch1": []} for name in TRANSPORTS
+        name: {"down": [], "up send": [], "up batch1": [], "up session": []} for name in TRANSPORTS
     }
+
+    async def session_write(connection: Any) -> None:
+        atomic = getattr(connection, "send_atomic", None)
+        if atomic is not None:
+            await atomic(MIC_FRAME, 5.0)
+            return
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + 5.0
+            await connection.send_batch([MIC_FRAME])
 
     async def one(name: str) -> None:
         async with trio.open_nursery() as nursery:
@@ -138,14 +151,17 @@ def measure(
             for _ in range(count - 1):
                 await connection.receive()
             got["down"].append((time.process_time() - c0) / (count - 1) * 1e6)
-            for kind in ("up send", "up batch1"):
+            for kind in ("up send", "up batch1", "up session"):
                 c0 = time.process_time()
                 if kind == "up send":
                     for _ in range(count):
                         await connection.send(MIC_FRAME)
-                else:
+                elif kind == "up batch1":
                     for _ in range(count):
                         await connection.send_batch([MIC_FRAME])
+                else:
+                    for _ in range(count):
+                        await session_write(connection)
                 await connection.send("sync")
                 assert await connection.receive() == "sync"
                 got[kind].append((time.process_time() - c0) / count * 1e6)
@@ -209,7 +225,7 @@ def main() -> None:
         f"{'wss' if args.tls else 'ws'}:// (median [min] per transport; ratio = median of "
         "per-rep websockets / trio-websocket)"
     )
-    for kind in ("down", "up send", "up batch1"):
+    for kind in ("down", "up send", "up batch1", "up session"):
         base, other = results["trio-websocket"][kind], results["websockets"][kind]
         ratio = statistics.median(o / b for o, b in zip(other, base, strict=True))
         print(

@@ -1,7 +1,10 @@
 """Where a client's CPU goes per frame sent (or per chunk received), by component, under cProfile.
 
 Run: ``python benchmarks/profile_send.py --client handle`` (``--receive`` for the receive path;
-``--frames``; ``--top``).  Not part of ``run_all``: it is for finding what to make cheaper.
+``--frames``; ``--top``).  ``--stats FILE --frames N`` breaks down a profile saved by the
+capacity benchmark at real pace instead (``BENCH_PROFILE=FILE python benchmarks/bench_capacity.py
+--clients handle --scheme ws --sessions 250``; N = sessions x 250, the frames of its 5 s
+window).  Not part of ``run_all``: it is for finding what to make cheaper.
 
 The sink of ``bench_server.py`` serves wss:// in its own process (pinned to CPU 1); the client
 runs in this process (pinned to CPU 0).  After a warm-up, the client sends ``--frames`` frames as
@@ -70,7 +73,7 @@ def group_of(filename: str, function: str) -> str:
     return "other builtins" if filename == "~" else "other"
 
 
-def breakdown(profile: cProfile.Profile, frames: int, top: int) -> str:
+def breakdown(profile: cProfile.Profile | str, frames: int, top: int) -> str:
     stats = pstats.Stats(profile)
     raw: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
     groups: dict[str, float] = {}
@@ -116,7 +119,15 @@ def main() -> None:
     parser.add_argument("--receive", action="store_true", help="profile receiving instead")
     parser.add_argument("--frames", type=int, default=4000)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--stats",
+        help="instead: break down a saved profile (BENCH_PROFILE=FILE bench_capacity.py ...) "
+        "over --frames frames",
+    )
     args = parser.parse_args()
+    if args.stats:
+        print(breakdown(args.stats, args.frames, args.top))
+        return
     from _clients import connect, run_client
 
     kind, frames = args.client, args.frames

@@ -217,7 +217,8 @@ class VoiceRuntime:
         rejects audio before ``activityStart``); the last ``PREROLL_MS`` before a start are
         kept and sent right after it, so the beginning of the utterance is not lost.
         """
-        await self._settle_owed()
+        if self._owed_end or self._owed_mark_end:
+            await self._settle_owed()
         vad = self._vad if self._vad is not None else self._detector()
         edges = vad.process(pcm) if vad is not None else []
         signals: list[TurnSignal] = []
@@ -234,7 +235,8 @@ class VoiceRuntime:
         for signal in signals[:-1] if end_signal else signals:
             await self.mark_activity(start=signal is not TurnSignal.ACTIVITY_END)
         await self._send_user_audio(pcm)
-        await self._settle_owed()
+        if end_edge or end_signal:
+            await self._settle_owed()
 
     async def _settle_owed(self) -> None:
         """Handle the trailing end of an earlier call that did not get to handle it."""

@@ -24,18 +24,18 @@ from typing import TYPE_CHECKING
 
 import h11
 import trio
+import trio_websocket
 from wsproto.utilities import generate_accept_token
 
 from livehandle._errors import ConnectFailed
+from livehandle._transport.opening import describe
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    import trio_websocket
-
     from livehandle._transport.endpoints import ResolvedEndpoint
 
-__all__ = ["UpgradeWatch", "rejection_message", "shed_upgrade_state"]
+__all__ = ["UpgradeWatch", "connect_failed", "rejection_message", "shed_upgrade_state"]
 
 #: How much of an HTTP rejection body goes into the ConnectFailed message.
 BODY_EXCERPT = 300
@@ -367,3 +367,23 @@ def shed_upgrade_state(ws: trio_websocket.WebSocketConnection) -> None:
         and once.done  # type: ignore[attr-defined]
     ):
         stream._handshook = _TLS_DONE  # type: ignore[assignment]
+
+
+def connect_failed(
+    error: BaseException, resolved: ResolvedEndpoint, watch: UpgradeWatch | None = None
+) -> ConnectFailed:
+    """Describe ``error`` as a ConnectFailed whose message holds no credential.
+
+    Once the server has answered the upgrade, ``watch`` explains a failure better than
+    trio-websocket's error (which may be h11's internal wording).
+    """
+    if isinstance(error, ConnectFailed):
+        return error
+    url = resolved.redacted_url
+    if isinstance(error, trio_websocket.ConnectionRejected):
+        message = rejection_message(url, error.status_code, error.body, resolved)
+        return ConnectFailed(message, url=url, status_code=error.status_code)
+    if watch is not None and (watch.failed.is_set() or watch.answered):
+        return watch.failure(resolved)
+    message = f"could not open {url}: {describe(error)}"
+    return ConnectFailed(resolved.scrub(message), url=url)

@@ -21,18 +21,19 @@ import trio
 import trio_websocket
 from wsproto.events import TextMessage
 
-from livehandle._errors import ConnectFailed, classify_close
+from livehandle._errors import classify_close
 from livehandle._logs import library_logger
 from livehandle._transport.framing import MaskingKeys, masked_text_frame
-from livehandle._transport.handshake import UpgradeWatch, rejection_message, shed_upgrade_state
+from livehandle._transport.handshake import UpgradeWatch, connect_failed, shed_upgrade_state
 from livehandle._transport.library_log import hide_server_text_in_library_log
 from livehandle._transport.opening import (
     Target,
     cancel_when_done,
-    describe,
     open_stream,
     parse_url,
 )
+from livehandle._transport.receive_frames import FastFrames
+from livehandle._transport.tls_direct import DirectTLS
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -79,12 +80,17 @@ class WebSocketConnection:
         self._closing = False
         self._closed: trio.Event | None = None  # set once closed; made by the first aclose
         self._batch_ok = _supports_batches(ws)
-        # The socket's descriptor when frames can be written to it directly (plain TCP on a
-        # POSIX system, see send_atomic); None under TLS or elsewhere.
+        # How send_atomic writes a frame without a scheduler round trip: the socket's
+        # descriptor over plain TCP on a POSIX system, or the TLS stream's direct writer; both
+        # None elsewhere (every frame then goes through trio-websocket's stream).
         self._fd: int | None = None
+        self._tls: DirectTLS | None = None
         raw = getattr(ws, "_stream", None)
         if self._batch_ok and os.name == "posix" and isinstance(raw, trio.SocketStream):
             self._fd = raw.socket.fileno()
+        elif self._batch_ok:
+            self._tls = DirectTLS.probe(raw)
+        FastFrames.install(ws)  # the server's common frames are cut without wsproto's decoder
         self._keys = MaskingKeys()
         # trio-websocket's queue of received messages, read directly (what get_message does,
         # one coroutine frame less for a reader that waits there all the time); None on a
@@ -172,52 +178,95 @@ class WebSocketConnection:
         ``within`` seconds; after that the connection is aborted (a peer that stopped reading)
         and :class:`~livehandle.ConnectionClosed` is raised.
 
-        Over plain TCP on a POSIX system the frame is masked here (RFC 6455 §5.3, one integer
-        XOR instead of wsproto's four strided passes) and written with one non-blocking
+        The frame is masked here (RFC 6455 §5.3, one integer XOR instead of wsproto's four
+        strided passes) and, over plain TCP on a POSIX system, written with one non-blocking
         ``os.write`` in the calling task: no scheduler round trip at all when the socket takes
-        it whole, which it does unless the peer has stopped reading.  Only the rest of a
-        partial write is awaited.  trio-websocket offers no extension, so none can be in use,
-        and its send lock is held throughout, so no frame of its own (a pong, a close) can come
-        in between.
+        it whole, which it does unless the peer has stopped reading.  Over TLS it is encrypted
+        and written the same way whenever nothing else is inside the TLS stream's send side.
+        Only the rest of a partial write is awaited.  trio-websocket offers no extension, so
+        none can be in use, and while the rest of a partial write is awaited its send lock is
+        held, so no frame of its own (a pong, a close) can come in between.
 
         Raises:
             ConnectionClosed: the subclass for the close code, once the connection is closed.
         """
         fd = self._fd
+        tls = self._tls
         ws = self._ws
-        if fd is None or self._closing or ws.closed is not None:
+        if (fd is None and tls is None) or self._closing or ws.closed is not None:
             await self._send_shielded([message], within)
             return
-        lock = ws._stream_lock
-        try:
-            lock.acquire_nowait()
-        except trio.WouldBlock:  # trio-websocket is writing a frame of its own: wait for it
+        if ws._stream_lock.locked():  # trio-websocket is writing a frame of its own: wait
             await self._send_shielded([message], within)
             return
-        try:
-            data = masked_text_frame(message.encode(), self._keys.take())
+        # Nothing from here yields until a write turns out partial, so no other task can start
+        # a write in between: trio-websocket's send lock is taken only to await such a rest.
+        data = masked_text_frame(message.encode(), self._keys.take())
+        if tls is not None:
+            whole = await self._write_tls(tls, data, within)
+        else:
+            assert fd is not None
             try:
                 written = os.write(fd, data)
             except BlockingIOError:
                 written = 0
             except OSError:
                 written = -1
-            if 0 <= written < len(data):
-                with trio.CancelScope(shield=True) as scope:
-                    scope.deadline = trio.current_time() + within
-                    try:
-                        await ws._stream.send_all(memoryview(data)[written:])
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        written = -1
-                if scope.cancelled_caught:
-                    logger.warning("a write could not finish within %g s; aborting", within)
-                    written = -1
-        finally:
-            lock.release()
-        if written < 0:
+            whole = written == len(data) or (
+                written >= 0
+                and await self._finish(ws._stream.send_all, memoryview(data)[written:], within)
+            )
+        if not whole:
             # What trio-websocket does when its own send fails: the connection is gone.
             await ws._abort_web_socket()
             raise self._closed_error()
+
+    async def _write_tls(self, tls: DirectTLS, frame: bytes, within: float) -> bool:
+        """Encrypt and write ``frame`` (see :meth:`send_atomic`); False when the stream broke."""
+        if not tls.ready():  # another task is in the TLS stream's send side: queue up behind it
+            return await self._finish(self._ws._stream.send_all, frame, within)
+        try:
+            records = tls.encrypt(frame)
+        except trio.BrokenResourceError:
+            return False
+        if records is None:  # a renegotiation: SSLStream retries the write once it can
+            return await self._finish(self._ws._stream.send_all, frame, within)
+        written = tls.write(records)
+        if written == len(records):
+            return True
+        if written >= 0:
+            tls.hold()  # no other record may come between the parts of this one
+            try:
+                rest = memoryview(records)[written:]
+                if await self._finish(tls.socket_stream.send_all, rest, within):
+                    return True
+            finally:
+                tls.end()
+        tls.mark_broken()  # part of a record may be on the wire
+        return False
+
+    async def _finish(
+        self,
+        send_all: Callable[[bytes | memoryview], Awaitable[None]],
+        data: bytes | memoryview,
+        within: float,
+    ) -> bool:
+        """Await ``send_all(data)`` holding the send lock, shielded, for at most ``within`` s.
+
+        False when the stream failed or the time ran out (the caller then aborts the
+        connection).
+        """
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + within
+            async with self._ws._stream_lock:
+                try:
+                    await send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return False
+        if scope.cancelled_caught:
+            logger.warning("a write could not finish within %g s; aborting", within)
+            return False
+        return True
 
     async def _send_shielded(self, messages: Sequence[str], within: float) -> None:
         """:meth:`send_batch`, shielded from cancellation once it starts, bounded by ``within``."""
@@ -391,7 +440,7 @@ class WebSocketTransport:
             error = host.failure or (exc if isinstance(exc, Exception) else None)
             if error is None:
                 raise  # cancelled, or KeyboardInterrupt and the like
-            failure = _connect_failed(error, resolved, watch)
+            failure = connect_failed(error, resolved, watch)
             del error, exc
         else:
             host.upgraded = True
@@ -530,26 +579,6 @@ def _supports_batches(ws: trio_websocket.WebSocketConnection) -> bool:
     """Whether ``ws`` has the internals :meth:`WebSocketConnection.send_batch` relies on."""
     names = ("_wsproto", "_stream_lock", "_stream", "_abort_web_socket")
     return all(hasattr(ws, name) for name in names)
-
-
-def _connect_failed(
-    error: BaseException, resolved: ResolvedEndpoint, watch: UpgradeWatch | None = None
-) -> ConnectFailed:
-    """Describe ``error`` as a ConnectFailed whose message holds no credential.
-
-    Once the server has answered the upgrade, ``watch`` explains a failure better than
-    trio-websocket's error (which may be h11's internal wording).
-    """
-    if isinstance(error, ConnectFailed):
-        return error
-    url = resolved.redacted_url
-    if isinstance(error, trio_websocket.ConnectionRejected):
-        message = rejection_message(url, error.status_code, error.body, resolved)
-        return ConnectFailed(message, url=url, status_code=error.status_code)
-    if watch is not None and (watch.failed.is_set() or watch.answered):
-        return watch.failure(resolved)
-    message = f"could not open {url}: {describe(error)}"
-    return ConnectFailed(resolved.scrub(message), url=url)
 
 
 if TYPE_CHECKING:  # static proof that the classes implement the protocols

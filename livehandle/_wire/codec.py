@@ -107,6 +107,10 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# One decoder for every frame (json.loads builds a new one per call when given hooks).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def _excerpt(data: bytes | str) -> str:
     text = data if isinstance(data, str) else data[: _EXCERPT_CHARS * 4].decode("utf-8", "replace")
     if len(text) > _EXCERPT_CHARS:
@@ -152,9 +156,7 @@ def _load_object(data: bytes | str, side: str) -> dict[str, Any]:
         raise ProtocolError(f"{side} message must be bytes or str, got {type(data).__name__}")
     try:
         text = data if isinstance(data, str) else bytes(data).decode("utf-8")
-        value = json.loads(
-            _whole_unicode(text), parse_constant=_reject_constant, parse_float=_finite_float
-        )
+        value = _DECODER.decode(_whole_unicode(text))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = "nesting too deep" if isinstance(exc, RecursionError) else str(exc)
         raise ProtocolError(
