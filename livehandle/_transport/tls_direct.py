@@ -90,6 +90,7 @@ class DirectTLS:
         stream = self._stream
         return (
             stream._state is self._ok
+            and self.socket_stream.socket.fileno() == self._fd  # closed: -1 (and maybe reused)
             and stream._handshook.done
             and stream._delayed_outgoing is None
             and not self._detector._held
@@ -138,8 +139,12 @@ class DirectTLS:
             return -1
 
     def mark_broken(self) -> None:
-        """Record that part of a record may be lost: the stream can't be used any more."""
-        self._stream._state = self._broken
+        """Record that part of a record may be lost: the stream can't be used any more.
+
+        A stream already closed stays closed.
+        """
+        if self._stream._state is self._ok:
+            self._stream._state = self._broken
 
     def end(self) -> None:
         """Release what :meth:`hold` held."""

@@ -26,12 +26,7 @@ from livehandle._logs import library_logger
 from livehandle._transport.framing import MaskingKeys, masked_text_frame
 from livehandle._transport.handshake import UpgradeWatch, connect_failed, shed_upgrade_state
 from livehandle._transport.library_log import hide_server_text_in_library_log
-from livehandle._transport.opening import (
-    Target,
-    cancel_when_done,
-    open_stream,
-    parse_url,
-)
+from livehandle._transport.opening import Target, cancel_when_done, open_stream, parse_url
 from livehandle._transport.receive_frames import FastFrames
 from livehandle._transport.tls_direct import DirectTLS
 
@@ -84,9 +79,11 @@ class WebSocketConnection:
         # descriptor over plain TCP on a POSIX system, or the TLS stream's direct writer; both
         # None elsewhere (every frame then goes through trio-websocket's stream).
         self._fd: int | None = None
+        self._socket: trio.socket.SocketType | None = None  # whose descriptor _fd is, while open
         self._tls: DirectTLS | None = None
         raw = getattr(ws, "_stream", None)
         if self._batch_ok and os.name == "posix" and isinstance(raw, trio.SocketStream):
+            self._socket = raw.socket
             self._fd = raw.socket.fileno()
         elif self._batch_ok:
             self._tls = DirectTLS.probe(raw)
@@ -190,10 +187,15 @@ class WebSocketConnection:
         Raises:
             ConnectionClosed: the subclass for the close code, once the connection is closed.
         """
+        await trio.lowlevel.checkpoint_if_cancelled()
         fd = self._fd
         tls = self._tls
         ws = self._ws
-        if (fd is None and tls is None) or self._closing or ws.closed is not None:
+        sock = self._socket
+        direct = tls is not None or (sock is not None and sock.fileno() == fd)
+        if not direct or self._closing or ws.closed is not None:
+            # Also once the socket has been closed under the connection (trio-websocket's reader
+            # cancelled): its descriptor number may already belong to another file.
             await self._send_shielded([message], within)
             return
         if ws._stream_lock.locked():  # trio-websocket is writing a frame of its own: wait
@@ -240,6 +242,9 @@ class WebSocketConnection:
                 rest = memoryview(records)[written:]
                 if await self._finish(tls.socket_stream.send_all, rest, within):
                     return True
+            except BaseException:
+                tls.mark_broken()  # part of a record may be on the wire
+                raise
             finally:
                 tls.end()
         tls.mark_broken()  # part of a record may be on the wire

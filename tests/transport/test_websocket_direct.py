@@ -10,6 +10,7 @@ instead of written into.  Real sockets, each test bounded by ``TIMEOUT``.
 
 from __future__ import annotations
 
+import socket
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -272,3 +273,39 @@ async def test_probe_accepts_only_an_open_client_tls_stream_over_a_socket():
         assert isinstance(DirectTLS.probe(client_side), DirectTLS)
         # before its handshake, a stream is written the ordinary way
         assert not DirectTLS(client_side, client_side.transport_stream, b.fileno()).ready()
+
+
+async def test_a_socket_closed_under_the_connection_is_never_written_by_its_old_number(server):
+    # trio-websocket's reader ends (its nursery is cancelled) and closes the socket, while the
+    # connection object is still used from elsewhere: the descriptor number may already be
+    # another file's, so the frame must not be written to it.
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as outer:
+            async with trio.open_nursery() as reader_nursery:
+                connection = await server.connect(reader_nursery)
+                await connection.send_atomic("one", WITHIN)
+                assert await server.wait_for(1) == ["one"]
+                reader_nursery.cancel_scope.cancel()
+            assert connection._ws.closed is None  # trio-websocket did not notice a close
+            a, b = socket.socketpair()  # likely to take the number just freed
+            with a, b:
+                a.setblocking(False)
+                b.setblocking(False)
+                with pytest.raises(ConnectionClosed):
+                    await connection.send_atomic("two", WITHIN)
+                for end in (a, b):
+                    with pytest.raises(BlockingIOError):
+                        end.recv(100)  # nothing reached the unrelated sockets
+            outer.cancel_scope.cancel()
+
+
+async def test_a_cancelled_caller_writes_nothing(nursery, server):
+    with trio.fail_after(TIMEOUT):
+        connection = await server.connect(nursery)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await connection.send_atomic("never", WITHIN)
+        assert scope.cancelled_caught
+        await connection.send_atomic("sent", WITHIN)
+        assert await server.wait_for(1) == ["sent"]
+        await connection.aclose()
