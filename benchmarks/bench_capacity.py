@@ -77,7 +77,7 @@ SWEEP_WS = (100, 150, 200, 250, 300, 400)  # plain ws://: the target is 300
 SWEEP_WSS = (25, 50, 75, 100, 150, 200)  # TLS: every client tops out far lower
 MIN_SESSIONS = 10
 PROFILE_TO = os.environ.get("BENCH_PROFILE", "")  # see worker()
-DEFAULT_CLIENTS = ALL_CLIENTS
+DEFAULT_CLIENTS = (*ALL_CLIENTS, "pace")  # pace: the floor every Trio client pays
 QUEUED = ("handle", "handle-wsk", "session")  # send() queues for a writer; timed at the socket
 
 

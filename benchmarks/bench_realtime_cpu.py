@@ -96,7 +96,7 @@ def run(
 
 
 def run_both(
-    reps: int = REPS, sessions: int = SESSIONS, clients: tuple[str, ...] = ALL_CLIENTS
+    reps: int = REPS, sessions: int = SESSIONS, clients: tuple[str, ...] = (*ALL_CLIENTS, "pace")
 ) -> dict[str, Any]:
     """Plain ws:// and TLS in one run (``run_all``'s ``realtime_cpu`` step)."""
     return {"ws": run(reps, sessions, clients, True), "wss": run(reps, sessions, clients, False)}
