@@ -329,21 +329,26 @@ class Session:
         # One cancel scope bounds the connect, then the wait for setupComplete (the send between
         # them is not bounded): Trio keeps an exited scope with a deadline until that deadline
         # has passed, so one scope costs an idle session half of what two would for 10-15 s.
+        # A connect that finishes just as its deadline passes is a timeout: the scope is
+        # cancelled by then, and the setup's send raises; the connection is closed below.
         step, timeout = "connect", opts.connect_timeout
-        with trio.CancelScope(deadline=trio.current_time() + timeout) as limit:
-            connection = await self._transport.connect(self._endpoint, nursery)
-            limit.deadline = math.inf
-            try:
-                self._protocol.set_phase(SessionPhase.SETUP_SENT)
-                setup_text, self._setup_text = self._setup_text, ""  # sent once: not kept
-                await connection.send(setup_text)
-                step, timeout = "setup", opts.setup_timeout
-                limit.deadline = trio.current_time() + timeout
-                complete = await self._wait_setup_complete(connection)
-            except BaseException:
-                with trio.CancelScope(shield=True):
-                    await connection.aclose(1000, "")
-                raise
+        try:
+            with trio.CancelScope(deadline=trio.current_time() + timeout) as limit:
+                connection = await self._transport.connect(self._endpoint, nursery)
+                limit.deadline = math.inf
+                try:
+                    self._protocol.set_phase(SessionPhase.SETUP_SENT)
+                    setup_text, self._setup_text = self._setup_text, ""  # sent once: not kept
+                    await connection.send(setup_text)
+                    step, timeout = "setup", opts.setup_timeout
+                    limit.deadline = trio.current_time() + timeout
+                    complete = await self._wait_setup_complete(connection)
+                except BaseException:
+                    with trio.CancelScope(shield=True):
+                        await connection.aclose(1000, "")
+                    raise
+        except trio.TooSlowError:  # a transport's own bound (e.g. a proxy's): the same timeout
+            raise SessionTimeout(step, timeout) from None
         if limit.cancelled_caught:
             raise SessionTimeout(step, timeout)
         self._session_id = complete.session_id

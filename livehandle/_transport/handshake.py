@@ -285,12 +285,17 @@ def _done_tls_handshake() -> object | None:
     Started and done: waiting for it is a checkpoint (or nothing, where Trio asks for none),
     exactly as for a stream's own once its handshake has finished.  None on a Trio without it.
     """
-    once_type = getattr(trio._ssl, "_Once", None)  # a Trio internal: None when absent
+    once_type = getattr(getattr(trio, "_ssl", None), "_Once", None)  # a Trio internal
     if once_type is None:
         return None
-    once = once_type(_handshake_done)
-    once.started = True
-    once._done = _DONE
+    try:  # a Trio whose _Once is built differently gets no stand-in (and loses only memory)
+        once = once_type(_handshake_done)
+        once.started = True
+        once._done = _DONE
+        if not once.done:
+            return None
+    except (AttributeError, TypeError):
+        return None
     done: object = once
     return done
 

@@ -289,7 +289,8 @@ def shared_scrubber(secrets: Iterable[str]) -> Scrubber:
     """The :class:`Scrubber` for ``secrets``, shared by everything that scrubs the same ones.
 
     A scrubber never changes once built, so the sessions of one API key need only one (about
-    0.5 KiB each otherwise).  Kept only while in use: the cache holds no credential itself.
+    0.5 KiB each otherwise).  An entry lives only as long as its scrubber is in use, and is
+    keyed by the same secrets the scrubber holds anyway; nothing prints or logs the cache.
     """
     key = tuple(secrets)
     scrubber = _SHARED.get(key)

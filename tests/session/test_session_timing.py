@@ -175,3 +175,25 @@ async def test_run_twice_is_refused(autojump_clock: trio.testing.MockClock) -> N
     ) as session:
         with pytest.raises(RuntimeError, match="only be run once"):
             await session.run()
+
+
+class _BoundedProxyTransport:
+    """A transport that bounds its own connect step (as a proxy's CONNECT would) and times out."""
+
+    async def connect(self, endpoint: Endpoint, nursery: trio.Nursery) -> MemoryConnection:
+        with trio.fail_after(0.5):
+            await trio.sleep_forever()
+        raise AssertionError("not reached")
+
+
+async def test_a_transport_that_times_out_on_its_own_is_a_connect_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    options = SessionOptions(connect_timeout=3.0)
+    with pytest.raises(SessionTimeout) as info:
+        async with open_session(
+            SETUP, endpoint=ENDPOINT, transport=_BoundedProxyTransport(), options=options
+        ):
+            pytest.fail("must not get here")
+    assert info.value.stage == "connect"
+    assert trio.current_time() == pytest.approx(0.5)  # the transport's bound, not the session's
