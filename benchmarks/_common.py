@@ -591,11 +591,12 @@ def latency_report(title: str, clients: dict[str, Any], counted: str) -> str:
     rows = []
     errors = []
     for kind, r in clients.items():
+        label = LABELS.get(kind, kind)  # a row that is not a client is named by its key
         if "error" in r:
-            rows.append([LABELS[kind], "n/a", "n/a", "n/a", "n/a", "n/a"])
-            errors.append(f"  {LABELS[kind]}: {r['error']}")
+            rows.append([label, "n/a", "n/a", "n/a", "n/a", "n/a"])
+            errors.append(f"  {label}: {r['error']}")
             continue
         cells = [fmt(r[key], 2) for key in ("p50", "p90", "p99", "max")]
-        rows.append([LABELS[kind], str(r["counted"]), *cells])
+        rows.append([label, str(r["counted"]), *cells])
     body = table(["client", counted, "p50", "p90", "p99", "max"], rows)
     return "\n".join([title, body, *errors])

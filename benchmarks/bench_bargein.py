@@ -12,9 +12,15 @@ from ``handle.events()``, which the control lane publishes after the router has 
 barge-in scope; for the L0 session, ``SessionEvent.Interrupted`` -- and the difference from the
 stamp is the latency.
 CLOCK_MONOTONIC is system-wide on Linux, so the two processes' clocks agree.  The first
-``SKIP`` interruptions are not counted (warm-up).  Both clients run in the same run, one after
-the other, and the target (issue 15) is the handle's p99 at most ``MAX_OVER_SESSION_MS`` (0.2 ms)
-over the L0 session's.
+``SKIP`` interruptions of each client process are not counted (warm-up).
+
+The target (issue 15) is the handle's p99 at most ``MAX_OVER_SESSION_MS`` (0.2 ms) over the L0
+session's.  A p99 needs many samples, and the tail of one run mostly measures how the VM
+scheduled the emulator during that run (it moves by milliseconds from run to run for either
+client), so each client's ``--count`` barge-ins (300) are taken in ``--blocks`` runs (6), the
+two clients alternating block by block (the order flipping each block), each block a fresh
+emulator and client process; the p99s compared are those of all blocks pooled, and each block's
+difference is shown as well.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from _common import (
     latency_report,
     latency_summary,
     make_tls,
+    percentile,
     pin,
     run_worker,
     server_process,
@@ -43,6 +50,8 @@ SKIP = 5
 KINDS = ("handle", "session")
 MAX_OVER_SESSION_MS = 0.2  # issue 15: the handle's p99 within 0.2 ms of the L0 session's
 CHUNKS_BEFORE_BARGE_IN = 3  # audio chunks of each reply the client waits for
+COUNT = 300  # barge-ins counted per client (the p99 of 100 is about their maximum)
+BLOCKS = 6  # runs per client, alternated with the other client's
 
 
 def worker(kind: str, url: str, tls: str, count: int) -> dict[str, Any]:
@@ -98,38 +107,54 @@ def worker(kind: str, url: str, tls: str, count: int) -> dict[str, Any]:
     return {"received": received}
 
 
-def run(count: int = 100, kinds: tuple[str, ...] = KINDS) -> dict[str, Any]:
-    results: dict[str, Any] = {}
+def run(count: int = COUNT, kinds: tuple[str, ...] = KINDS, blocks: int = BLOCKS) -> dict[str, Any]:
+    """``count`` counted barge-ins per client, in ``blocks`` blocks alternated between clients."""
+    pooled: dict[str, list[float]] = {kind: [] for kind in kinds}
+    errors: dict[str, dict[str, Any]] = {}
+    block_p99: dict[str, list[float]] = {kind: [] for kind in kinds}
     story = json.dumps({"rules": [{"when": {"text": "story"}, "reply": [{"audio_ms": 60_000}]}]})
+    per_block = max(1, -(-count // blocks))
     with tempfile.TemporaryDirectory() as tmp:
         tls = str(make_tls(Path(tmp)))
-        for kind in kinds:
-            stamps_file = Path(tmp) / f"stamps-{kind}.txt"
-            args = [
-                "--tls",
-                tls,
-                "--scenario",
-                story,
-                "--realtime",
-                "--stamp-file",
-                str(stamps_file),
-            ]
-            with server_process("emulator", *args) as url:
-                found = run_worker(THIS, [kind, url, tls, str(count + SKIP)], 30 + count * 0.5)
-            if "error" in found:
-                results[kind] = found
-                continue
-            stamps = [int(line) for line in stamps_file.read_text().split()]
-            if len(stamps) != len(found["received"]):
-                results[kind] = {
-                    "error": f"{len(stamps)} interruptions sent, {len(found['received'])} seen"
-                }
-                continue
-            latencies = [(r - s) / 1e6 for s, r in zip(stamps, found["received"], strict=True)]
-            results[kind] = latency_summary(latencies[SKIP:])
+        for block in range(blocks):
+            order = kinds if block % 2 == 0 else kinds[::-1]
+            for kind in order:
+                if kind in errors:
+                    continue
+                found = _block(
+                    kind, tls, Path(tmp) / f"stamps-{kind}-{block}.txt", per_block, story
+                )
+                if "error" in found:
+                    errors[kind] = found
+                    continue
+                pooled[kind].extend(found["latencies"])
+                block_p99[kind].append(percentile(found["latencies"], 99))
+    results: dict[str, Any] = {
+        kind: errors.get(kind) or latency_summary(pooled[kind]) for kind in kinds
+    }
     handle, session = results.get("handle", {}), results.get("session", {})
     over = handle["p99"] - session["p99"] if "p99" in handle and "p99" in session else None
-    return {"clients": results, "handle_over_session_p99_ms": over}
+    handles, sessions = block_p99.get("handle", []), block_p99.get("session", [])
+    pairs = [h - s for h, s in zip(handles, sessions, strict=False)]  # a failed client: fewer
+    return {
+        "clients": results,
+        "handle_over_session_p99_ms": over,
+        "block_p99_over_ms": pairs,
+    }
+
+
+def _block(kind: str, tls: str, stamps_file: Path, count: int, story: str) -> dict[str, Any]:
+    """One client process against a fresh emulator: ``count`` counted barge-ins' latencies."""
+    args = ["--tls", tls, "--scenario", story, "--realtime", "--stamp-file", str(stamps_file)]
+    with server_process("emulator", *args) as url:
+        found = run_worker(THIS, [kind, url, tls, str(count + SKIP)], 30 + count * 0.5)
+    if "error" in found:
+        return dict(found)
+    stamps = [int(line) for line in stamps_file.read_text().split()]
+    if len(stamps) != len(found["received"]):
+        return {"error": f"{len(stamps)} interruptions sent, {len(found['received'])} seen"}
+    latencies = [(r - s) / 1e6 for s, r in zip(stamps, found["received"], strict=True)]
+    return {"latencies": latencies[SKIP:]}
 
 
 def report(result: dict[str, Any]) -> str:
@@ -141,8 +166,13 @@ def report(result: dict[str, Any]) -> str:
     over = result.get("handle_over_session_p99_ms")
     if over is not None:
         lines.append(
-            f"  handle p99 - L0 session p99: {over:.3f} ms (target <= {MAX_OVER_SESSION_MS} ms)"
+            f"  handle p99 - L0 session p99 (all blocks pooled): {over:+.3f} ms "
+            f"(target <= {MAX_OVER_SESSION_MS} ms)"
         )
+    pairs = result.get("block_p99_over_ms") or []
+    if pairs:
+        each = " ".join(f"{p:+.2f}" for p in pairs)
+        lines.append(f"  per block, handle p99 - L0 p99, ms: {each}")
     return "\n".join(lines)
 
 
@@ -152,10 +182,11 @@ def main() -> None:
         emit(worker(kind, url, tls, int(count)))
         return
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--count", type=int, default=COUNT)
+    parser.add_argument("--blocks", type=int, default=BLOCKS)
     parser.add_argument("--clients", type=client_list, default=",".join(KINDS))
     args = parser.parse_args()
-    print(report(run(args.count, args.clients)))
+    print(report(run(args.count, args.clients, args.blocks)))
 
 
 if __name__ == "__main__":

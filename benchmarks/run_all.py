@@ -136,7 +136,7 @@ def runners(quick: bool) -> dict[str, tuple[Callable[[], Any], Callable[[Any], s
         ),
         "vad": (bench_vad.run, bench_vad.report),
         "bargein": (
-            step(bench_bargein.run, lambda: bench_bargein.run(count=10)),
+            step(bench_bargein.run, lambda: bench_bargein.run(count=10, blocks=2)),
             bench_bargein.report,
         ),
         "resume": (
@@ -257,7 +257,7 @@ def voice_summary(results: dict[str, Any]) -> str:
     for kind, r in bargein.items():
         if "error" not in r:
             lines.append(
-                f"barge-in: interrupted sent -> {LABELS[kind]} subscriber has it, ms: "
+                f"barge-in: interrupted sent -> {LABELS.get(kind, kind)} subscriber has it, ms: "
                 f"p50 {fmt(r['p50'], 2)} / p99 {fmt(r['p99'], 2)} ({r['counted']} barge-ins)"
             )
     return "\n".join(lines)
