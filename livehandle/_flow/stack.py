@@ -217,6 +217,15 @@ class FlowStack:
             return self._settled(relatch=True)._explain()
         return self._explain()
 
+    def governing(self) -> Flow:
+        """The flow that governs now, as :meth:`explain` shows it (a complete digression popped).
+
+        Never changes anything.
+        """
+        if self.depth > 1:
+            return self._settled(relatch=True).top.flow
+        return self.top.flow
+
     def _explain(self) -> FlowExplanation:
         explanation = self.top.explain()
         if self.terminated:

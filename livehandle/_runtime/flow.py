@@ -210,8 +210,9 @@ class FlowGovernor:
             reason = once_reason(name)
         return reason
 
-    def _is_once(self, name: str) -> bool:
-        return any(isinstance(c, Once) and c.tool == name for c in self._stack.top.flow.constraints)
+    def _is_once(self, name: str, flow: Flow | None = None) -> bool:
+        constraints = (self._stack.top.flow if flow is None else flow).constraints
+        return any(isinstance(c, Once) and c.tool == name for c in constraints)
 
     # -- digressions ----------------------------------------------------------------------------
 
@@ -277,10 +278,11 @@ class FlowGovernor:
     def explain(self) -> FlowExplanation:
         """What governs the session now; never waits, never changes anything."""
         explanation = self._stack.explain()
+        governing = self._stack.governing()  # the flow explain() describes
         running = {
             name: once_reason(name)
             for name in self._in_flight
-            if name in explanation.allowed_tools and self._is_once(name)
+            if name in explanation.allowed_tools and self._is_once(name, governing)
         }
         if running:  # a once-tool with a call in flight is refused until that call ends
             explanation = attrs.evolve(

@@ -101,3 +101,25 @@ def test_explain_agrees_with_the_gate(
         )
 
     trio.run(run)
+
+
+def test_a_once_tool_in_flight_is_judged_by_the_flow_that_governs_after_a_complete_digression():
+    # Found by the property above: a digression that is complete the moment it is pushed no
+    # longer governs, so its ``once`` must not block a call of its tool in flight, in explain()
+    # as in the gate.
+    from livehandle import Step, is_set, once
+
+    main = Flow(steps=[Step("s0", done=is_set("k0"))])
+    side = Flow(steps=[Step("s0", done=is_set("k0"))], constraints=[once("t3")], name="side")
+
+    async def run() -> None:
+        emitted: list[LiveEvent] = []
+        governor = governor_for(main, emitted)
+        await governor.boundary(True)
+        governor._state.set("k0", 1)
+        assert governor.check("t3", None) is None  # admitted, and now in flight
+        governor.digress(side, "resume")
+        assert "t3" not in governor.explain().blocked_tools
+        agrees(governor, emitted)
+
+    trio.run(run)
