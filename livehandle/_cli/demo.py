@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import trio
 
-from livehandle._cli._exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from livehandle._cli._exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, find_exception
 from livehandle._cli._options import add_endpoint_option
 from livehandle._cli.console.model import get_weather_tool
 
@@ -92,7 +92,7 @@ class DemoFailed(Exception):
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; return the exit status."""
-    from livehandle._cli.talk import _find, choose_target
+    from livehandle._cli.talk import choose_target
     from livehandle._errors import SessionError
 
     try:
@@ -103,10 +103,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         missing = trio.run(_until_interrupted, target, args.output, sys.stdout)
     except BaseException as exc:  # trio wraps task errors in exception groups
-        if _find(exc, KeyboardInterrupt) is not None:  # before the signal handler, or a second
+        if (
+            find_exception(exc, KeyboardInterrupt) is not None
+        ):  # before the signal handler, or a second
             _error("interrupted")
             return EXIT_OK
-        failure = _find(exc, DemoFailed) or _find(exc, SessionError)
+        failure = find_exception(exc, DemoFailed) or find_exception(exc, SessionError)
         if failure is None:
             raise
         _error(str(failure) or type(failure).__name__)

@@ -30,7 +30,7 @@ import sys
 import urllib.parse
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
-from livehandle._cli._exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from livehandle._cli._exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, find_exception
 from livehandle._cli._options import add_endpoint_option, seconds
 
 if TYPE_CHECKING:
@@ -165,10 +165,10 @@ def run(args: argparse.Namespace) -> int:
         reply, missed = trio.run(_talk, plan, console)
     except BaseException as exc:  # trio wraps task errors in exception groups
         console.end_progress()
-        if _find(exc, KeyboardInterrupt) is not None:
+        if find_exception(exc, KeyboardInterrupt) is not None:
             _error("interrupted")
             return EXIT_FAILURE
-        failure = _find(exc, TalkFailed) or _find(exc, SessionError)
+        failure = find_exception(exc, TalkFailed) or find_exception(exc, SessionError)
         if failure is None:
             raise
         _error(str(failure) or type(failure).__name__)
@@ -496,18 +496,6 @@ class _Console:
             self.err.write("\r\x1b[K")
             self.err.flush()
             self._shown = ""
-
-
-def _find(exc: BaseException, kind: type[BaseException]) -> Any:
-    """The first ``kind`` in ``exc``, looking inside exception groups; None if there is none."""
-    if isinstance(exc, kind):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _find(inner, kind)
-            if found is not None:
-                return found
-    return None
 
 
 def _warn(reason: str) -> None:

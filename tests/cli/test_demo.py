@@ -28,8 +28,9 @@ from livehandle._cli import (
     demo as demo_module,
     main,
 )
+from livehandle._cli._exit import find_exception
 from livehandle._cli.demo import ANSWER_TIMEOUT, REPLY_TIMEOUT, DemoFailed, demo
-from livehandle._cli.talk import Target, _find
+from livehandle._cli.talk import Target
 from livehandle._transport import Endpoint
 from livehandle.testing import Fault, LiveEmulator, Scenario, audio
 
@@ -128,7 +129,7 @@ async def test_a_server_that_answers_nothing_fails_fast_with_a_reason(
     with pytest.raises(BaseException) as caught:  # noqa: PT011 - may come in an exception group
         async with LiveEmulator(silent, realtime=True).in_memory() as emulator:
             await demo_in_memory(emulator, tmp_path / "demo.wav", out)
-    failure = _find(caught.value, DemoFailed)
+    failure = find_exception(caught.value, DemoFailed)
     assert failure is not None, caught.value
     assert str(failure) == (
         f"the server sent no answer within {ANSWER_TIMEOUT:g} s after the user said "

@@ -22,7 +22,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from livehandle._cli._exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from livehandle._cli._exit import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, find_exception
 from livehandle._cli._options import add_endpoint_option, seconds
 
 if TYPE_CHECKING:
@@ -141,10 +141,10 @@ def _run_session(
         end = trio.run(_session, target, backend, devices, reader, view, stats, timeout)
     except BaseException as exc:  # trio wraps task errors in exception groups
         view.close()
-        failure = _find(exc, DevicesUnavailable) or _find(exc, SessionError)
+        failure = find_exception(exc, DevicesUnavailable) or find_exception(exc, SessionError)
         if failure is not None:
             status = _fail(str(failure) or type(failure).__name__, EXIT_FAILURE)
-        elif _find(exc, KeyboardInterrupt) is None:
+        elif find_exception(exc, KeyboardInterrupt) is None:
             status = _fail(f"unexpected error: {type(exc).__name__}: {exc}", EXIT_FAILURE)
     else:
         view.close()
@@ -221,18 +221,6 @@ def _stdin_reader() -> LineReader:
     from livehandle._cli.console.repl import stdin_lines
 
     return stdin_lines()
-
-
-def _find(exc: BaseException, kind: type[BaseException]) -> Any:
-    """The first ``kind`` in ``exc``, looking inside exception groups; None if there is none."""
-    if isinstance(exc, kind):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _find(inner, kind)
-            if found is not None:
-                return found
-    return None
 
 
 def _fail(reason: str, status: int) -> int:
