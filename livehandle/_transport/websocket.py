@@ -75,16 +75,14 @@ class WebSocketConnection:
         self._closing = False
         self._closed: trio.Event | None = None  # set once closed; made by the first aclose
         self._batch_ok = _supports_batches(ws)
-        # How send_atomic writes a frame without a scheduler round trip: the socket's
-        # descriptor over plain TCP on a POSIX system, or the TLS stream's direct writer; both
-        # None elsewhere (every frame then goes through trio-websocket's stream).
-        self._fd: int | None = None
-        self._socket: trio.socket.SocketType | None = None  # whose descriptor _fd is, while open
+        # How send_atomic writes a frame without a scheduler round trip: to the socket's
+        # descriptor over plain TCP on a POSIX system, or with the TLS stream's direct writer;
+        # both None elsewhere (every frame then goes through trio-websocket's stream).
+        self._socket: trio.socket.SocketType | None = None
         self._tls: DirectTLS | None = None
         raw = getattr(ws, "_stream", None)
         if self._batch_ok and os.name == "posix" and isinstance(raw, trio.SocketStream):
             self._socket = raw.socket
-            self._fd = raw.socket.fileno()
         elif self._batch_ok:
             self._tls = DirectTLS.probe(raw)
         FastFrames.install(ws)  # the server's common frames are cut without wsproto's decoder
@@ -188,14 +186,13 @@ class WebSocketConnection:
             ConnectionClosed: the subclass for the close code, once the connection is closed.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
-        fd = self._fd
         tls = self._tls
         ws = self._ws
         sock = self._socket
-        direct = tls is not None or (sock is not None and sock.fileno() == fd)
-        if not direct or self._closing or ws.closed is not None:
-            # Also once the socket has been closed under the connection (trio-websocket's reader
-            # cancelled): its descriptor number may already belong to another file.
+        # A closed socket's descriptor is -1: once the socket was closed under the connection
+        # (trio-websocket's reader cancelled), its old number may belong to another file.
+        fd = -1 if sock is None else sock.fileno()
+        if (tls is None and fd < 0) or self._closing or ws.closed is not None:
             await self._send_shielded([message], within)
             return
         if ws._stream_lock.locked():  # trio-websocket is writing a frame of its own: wait
@@ -207,7 +204,6 @@ class WebSocketConnection:
         if tls is not None:
             whole = await self._write_tls(tls, data, within)
         else:
-            assert fd is not None
             try:
                 written = os.write(fd, data)
             except BlockingIOError:

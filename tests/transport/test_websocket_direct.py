@@ -87,9 +87,9 @@ async def test_the_connection_writes_directly_over_tls_and_plain_tcp(nursery, se
     with trio.fail_after(TIMEOUT):
         connection = await server.connect(nursery)
         if server.client_context is None:
-            assert connection._fd is not None and connection._tls is None
+            assert connection._socket is not None and connection._tls is None
         else:
-            assert connection._fd is None and connection._tls is not None
+            assert connection._socket is None and connection._tls is not None
         await connection.aclose()
 
 
